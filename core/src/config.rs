@@ -1,0 +1,624 @@
+//! Configuration with Kafka's names and Kafka's defaults (KAFKA.md 9).
+//!
+//! A Kafka user reads a scenario without a manual: `min.insync.replicas`, `acks`,
+//! `replica.lag.time.max.ms` mean what they mean in Kafka. Each config struct can be set from
+//! `name = value` text, and a bad value or an unknown name is an error that names the key.
+//! The modelled release is Kafka 4.0 (KRaft); where 4.0 changed a default, the 4.0 value is
+//! used and the older one is noted.
+
+use crate::time::Duration;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A configuration error: the key, and what is wrong with its value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The config name as written (`min.insync.replicas`).
+    pub key: String,
+    /// What is wrong, in a sentence.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+fn parse_u64(key: &str, value: &str) -> Result<u64, ConfigError> {
+    value.trim().parse().map_err(|_| {
+        err(
+            key,
+            format!("expected a non-negative integer, got `{value}`"),
+        )
+    })
+}
+
+fn parse_ms(key: &str, value: &str) -> Result<Duration, ConfigError> {
+    parse_u64(key, value).map(Duration::from_millis)
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(err(key, format!("expected true or false, got `{value}`"))),
+    }
+}
+
+fn parse_positive(key: &str, value: &str) -> Result<u64, ConfigError> {
+    let v = parse_u64(key, value)?;
+    if v == 0 {
+        return Err(err(key, "must be at least 1"));
+    }
+    Ok(v)
+}
+
+/// A broker's (and, in this single-controller model, the controller's) server configuration.
+/// It mirrors a KRaft `server.properties` in combined mode.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerConfig {
+    /// `broker.heartbeat.interval.ms` (2000).
+    pub broker_heartbeat_interval: Duration,
+    /// `broker.session.timeout.ms` (9000): the controller fences a broker silent for this long.
+    pub broker_session_timeout: Duration,
+    /// `replica.lag.time.max.ms` (30000, KAFKA.md 3.3).
+    pub replica_lag_time_max: Duration,
+    /// `replica.fetch.wait.max.ms` (500): how long a leader holds an empty follower fetch.
+    pub replica_fetch_wait_max: Duration,
+    /// `replica.fetch.max.bytes` (1048576).
+    pub replica_fetch_max_bytes: u64,
+    /// `replica.fetch.backoff.ms` (1000): pause after a fetch error.
+    pub replica_fetch_backoff: Duration,
+    /// `replica.socket.timeout.ms` (30000): a follower gives up on an unanswered fetch.
+    pub replica_socket_timeout: Duration,
+    /// `controller.socket.timeout.ms` (30000): the broker gives up on an unanswered request to
+    /// the controller (AlterPartition, registration).
+    pub controller_socket_timeout: Duration,
+    /// `replica.high.watermark.checkpoint.interval.ms` (5000).
+    pub replica_high_watermark_checkpoint_interval: Duration,
+    /// `min.insync.replicas` (1): the default for topics that do not set it.
+    pub min_insync_replicas: u64,
+    /// `unclean.leader.election.enable` (false): the default for topics that do not set it.
+    pub unclean_leader_election_enable: bool,
+    /// `unclean.leader.election.interval.ms` (300000): the controller's periodic unclean election.
+    pub unclean_leader_election_interval: Duration,
+    /// `auto.leader.rebalance.enable` (true).
+    pub auto_leader_rebalance_enable: bool,
+    /// `leader.imbalance.check.interval.seconds` (300), kept in milliseconds.
+    pub leader_imbalance_check_interval: Duration,
+    /// `log.flush.interval.messages` (Long.MAX_VALUE): fsync after this many appended records.
+    pub log_flush_interval_messages: u64,
+    /// `log.flush.interval.ms` (unset): fsync a log whose oldest unflushed record is this old.
+    pub log_flush_interval: Option<Duration>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> BrokerConfig {
+        BrokerConfig {
+            broker_heartbeat_interval: Duration::from_millis(2000),
+            broker_session_timeout: Duration::from_millis(9000),
+            replica_lag_time_max: Duration::from_millis(30_000),
+            replica_fetch_wait_max: Duration::from_millis(500),
+            replica_fetch_max_bytes: 1_048_576,
+            replica_fetch_backoff: Duration::from_millis(1000),
+            replica_socket_timeout: Duration::from_millis(30_000),
+            controller_socket_timeout: Duration::from_millis(30_000),
+            replica_high_watermark_checkpoint_interval: Duration::from_millis(5000),
+            min_insync_replicas: 1,
+            unclean_leader_election_enable: false,
+            unclean_leader_election_interval: Duration::from_millis(300_000),
+            auto_leader_rebalance_enable: true,
+            leader_imbalance_check_interval: Duration::from_secs(300),
+            log_flush_interval_messages: u64::MAX,
+            log_flush_interval: None,
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// Every key `set` accepts.
+    pub const KEYS: &'static [&'static str] = &[
+        "broker.heartbeat.interval.ms",
+        "broker.session.timeout.ms",
+        "replica.lag.time.max.ms",
+        "replica.fetch.wait.max.ms",
+        "replica.fetch.max.bytes",
+        "replica.fetch.backoff.ms",
+        "replica.socket.timeout.ms",
+        "controller.socket.timeout.ms",
+        "replica.high.watermark.checkpoint.interval.ms",
+        "min.insync.replicas",
+        "unclean.leader.election.enable",
+        "unclean.leader.election.interval.ms",
+        "auto.leader.rebalance.enable",
+        "leader.imbalance.check.interval.seconds",
+        "log.flush.interval.messages",
+        "log.flush.interval.ms",
+    ];
+
+    /// Sets one config by its Kafka name.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        match key {
+            "broker.heartbeat.interval.ms" => {
+                self.broker_heartbeat_interval = Duration(parse_positive(key, value)?)
+            }
+            "broker.session.timeout.ms" => {
+                self.broker_session_timeout = Duration(parse_positive(key, value)?)
+            }
+            "replica.lag.time.max.ms" => {
+                self.replica_lag_time_max = Duration(parse_positive(key, value)?)
+            }
+            "replica.fetch.wait.max.ms" => self.replica_fetch_wait_max = parse_ms(key, value)?,
+            "replica.fetch.max.bytes" => self.replica_fetch_max_bytes = parse_positive(key, value)?,
+            "replica.fetch.backoff.ms" => self.replica_fetch_backoff = parse_ms(key, value)?,
+            "replica.socket.timeout.ms" => {
+                self.replica_socket_timeout = Duration(parse_positive(key, value)?)
+            }
+            "controller.socket.timeout.ms" => {
+                self.controller_socket_timeout = Duration(parse_positive(key, value)?)
+            }
+            "replica.high.watermark.checkpoint.interval.ms" => {
+                self.replica_high_watermark_checkpoint_interval =
+                    Duration(parse_positive(key, value)?)
+            }
+            "min.insync.replicas" => self.min_insync_replicas = parse_positive(key, value)?,
+            "unclean.leader.election.enable" => {
+                self.unclean_leader_election_enable = parse_bool(key, value)?
+            }
+            "unclean.leader.election.interval.ms" => {
+                self.unclean_leader_election_interval = Duration(parse_positive(key, value)?)
+            }
+            "auto.leader.rebalance.enable" => {
+                self.auto_leader_rebalance_enable = parse_bool(key, value)?
+            }
+            "leader.imbalance.check.interval.seconds" => {
+                self.leader_imbalance_check_interval =
+                    Duration::from_secs(parse_positive(key, value)?)
+            }
+            "log.flush.interval.messages" => {
+                self.log_flush_interval_messages = parse_positive(key, value)?
+            }
+            "log.flush.interval.ms" => {
+                self.log_flush_interval = Some(Duration(parse_positive(key, value)?))
+            }
+            _ => return Err(unknown_key(key, Self::KEYS)),
+        }
+        Ok(())
+    }
+
+    /// The defaults a topic inherits from this broker.
+    pub fn topic_defaults(&self) -> TopicConfig {
+        TopicConfig {
+            min_insync_replicas: self.min_insync_replicas,
+            unclean_leader_election_enable: self.unclean_leader_election_enable,
+        }
+    }
+}
+
+fn unknown_key(key: &str, known: &[&str]) -> ConfigError {
+    err(key, format!("unknown config (known: {})", known.join(", ")))
+}
+
+/// A topic's configuration (the per-topic overrides of KAFKA.md 9.3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicConfig {
+    /// `min.insync.replicas` (1). The effective value is capped at the replication factor
+    /// (KAFKA.md 3.2, Kafka 3.7+).
+    pub min_insync_replicas: u64,
+    /// `unclean.leader.election.enable` (false since 0.11).
+    pub unclean_leader_election_enable: bool,
+}
+
+impl Default for TopicConfig {
+    fn default() -> TopicConfig {
+        BrokerConfig::default().topic_defaults()
+    }
+}
+
+impl TopicConfig {
+    /// Every key `set` accepts.
+    pub const KEYS: &'static [&'static str] =
+        &["min.insync.replicas", "unclean.leader.election.enable"];
+
+    /// Sets one topic config by its Kafka name.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        match key {
+            "min.insync.replicas" => self.min_insync_replicas = parse_positive(key, value)?,
+            "unclean.leader.election.enable" => {
+                self.unclean_leader_election_enable = parse_bool(key, value)?
+            }
+            _ => return Err(unknown_key(key, Self::KEYS)),
+        }
+        Ok(())
+    }
+
+    /// `min(min.insync.replicas, replication factor)`: since Kafka 3.7 a min ISR above the
+    /// replication factor no longer makes a topic unwritable (KAFKA.md 3.2, KAFKA-15583).
+    pub fn effective_min_isr(&self, replication_factor: usize) -> usize {
+        (self.min_insync_replicas as usize)
+            .min(replication_factor)
+            .max(1)
+    }
+
+    /// The configs that differ from the broker defaults, as `key=value` (for describe output).
+    pub fn overrides(&self, defaults: &TopicConfig) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.min_insync_replicas != defaults.min_insync_replicas {
+            out.push(format!("min.insync.replicas={}", self.min_insync_replicas));
+        }
+        if self.unclean_leader_election_enable != defaults.unclean_leader_election_enable {
+            out.push(format!(
+                "unclean.leader.election.enable={}",
+                self.unclean_leader_election_enable
+            ));
+        }
+        out
+    }
+}
+
+/// The producer's `acks`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Acks {
+    /// `acks=0`: no response; nothing is guaranteed.
+    #[serde(rename = "0")]
+    Zero,
+    /// `acks=1`: the leader's own append.
+    #[serde(rename = "1")]
+    One,
+    /// `acks=all` (-1): every member of the ISR, and the ISR at least `min.insync.replicas`.
+    #[serde(rename = "all")]
+    All,
+}
+
+impl Acks {
+    /// The wire value: 0, 1 or -1.
+    pub fn wire(self) -> i16 {
+        match self {
+            Acks::Zero => 0,
+            Acks::One => 1,
+            Acks::All => -1,
+        }
+    }
+}
+
+impl fmt::Display for Acks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Acks::Zero => "0",
+            Acks::One => "1",
+            Acks::All => "all",
+        })
+    }
+}
+
+/// A producer's configuration (KAFKA.md 9.1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerConfig {
+    /// `acks` (all since 3.0).
+    pub acks: Acks,
+    /// `enable.idempotence` as set by the user; `None` means left at its default (true).
+    pub enable_idempotence: Option<bool>,
+    /// `max.in.flight.requests.per.connection` (5).
+    pub max_in_flight_requests_per_connection: u64,
+    /// `retries` (Integer.MAX_VALUE).
+    pub retries: u64,
+    /// `delivery.timeout.ms` (120000); `None` means left at its default.
+    pub delivery_timeout: Option<Duration>,
+    /// `request.timeout.ms` (30000), also the broker-side wait of an acks=all produce.
+    pub request_timeout: Duration,
+    /// `retry.backoff.ms` (100).
+    pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms` (1000).
+    pub retry_backoff_max: Duration,
+    /// `linger.ms` (5 since Kafka 4.0, KIP-1030; 0 before).
+    pub linger: Duration,
+    /// `batch.size` (16384), also the sticky partitioner's switch threshold.
+    pub batch_size: u64,
+    /// `max.request.size` (1048576).
+    pub max_request_size: u64,
+    /// `metadata.max.age.ms` (300000).
+    pub metadata_max_age: Duration,
+    /// `partitioner.ignore.keys` (false).
+    pub partitioner_ignore_keys: bool,
+    /// `partitioner.adaptive.partitioning.enable` (true).
+    pub partitioner_adaptive_partitioning_enable: bool,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> ProducerConfig {
+        ProducerConfig {
+            acks: Acks::All,
+            enable_idempotence: None,
+            max_in_flight_requests_per_connection: 5,
+            retries: i32::MAX as u64,
+            delivery_timeout: None,
+            request_timeout: Duration::from_millis(30_000),
+            retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_millis(1000),
+            linger: Duration::from_millis(5),
+            batch_size: 16_384,
+            max_request_size: 1_048_576,
+            metadata_max_age: Duration::from_millis(300_000),
+            partitioner_ignore_keys: false,
+            partitioner_adaptive_partitioning_enable: true,
+        }
+    }
+}
+
+/// The producer configuration after Kafka's cross-checks
+/// (`ProducerConfig.postProcessAndValidateIdempotenceConfigs`, KAFKA.md 4.1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EffectiveProducerConfig {
+    /// The configuration as given.
+    pub config: ProducerConfig,
+    /// Whether idempotence is on after the cross-checks.
+    pub idempotence: bool,
+    /// `delivery.timeout.ms` after defaulting.
+    pub delivery_timeout: Duration,
+    /// Why a defaulted idempotence was switched off, if it was (Kafka logs this).
+    pub idempotence_disabled_because: Option<String>,
+}
+
+impl ProducerConfig {
+    /// Every key `set` accepts.
+    pub const KEYS: &'static [&'static str] = &[
+        "acks",
+        "enable.idempotence",
+        "max.in.flight.requests.per.connection",
+        "retries",
+        "delivery.timeout.ms",
+        "request.timeout.ms",
+        "retry.backoff.ms",
+        "retry.backoff.max.ms",
+        "linger.ms",
+        "batch.size",
+        "max.request.size",
+        "metadata.max.age.ms",
+        "partitioner.ignore.keys",
+        "partitioner.adaptive.partitioning.enable",
+    ];
+
+    /// Sets one producer config by its Kafka name.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        match key {
+            "acks" => {
+                self.acks = match value.trim() {
+                    "0" => Acks::Zero,
+                    "1" => Acks::One,
+                    "all" | "-1" => Acks::All,
+                    _ => return Err(err(key, format!("expected 0, 1, all or -1, got `{value}`"))),
+                }
+            }
+            "enable.idempotence" => self.enable_idempotence = Some(parse_bool(key, value)?),
+            "max.in.flight.requests.per.connection" => {
+                self.max_in_flight_requests_per_connection = parse_positive(key, value)?
+            }
+            "retries" => self.retries = parse_u64(key, value)?,
+            "delivery.timeout.ms" => self.delivery_timeout = Some(parse_ms(key, value)?),
+            "request.timeout.ms" => self.request_timeout = Duration(parse_positive(key, value)?),
+            "retry.backoff.ms" => self.retry_backoff = parse_ms(key, value)?,
+            "retry.backoff.max.ms" => self.retry_backoff_max = parse_ms(key, value)?,
+            "linger.ms" => self.linger = parse_ms(key, value)?,
+            "batch.size" => self.batch_size = parse_u64(key, value)?,
+            "max.request.size" => self.max_request_size = parse_positive(key, value)?,
+            "metadata.max.age.ms" => self.metadata_max_age = parse_ms(key, value)?,
+            "partitioner.ignore.keys" => self.partitioner_ignore_keys = parse_bool(key, value)?,
+            "partitioner.adaptive.partitioning.enable" => {
+                self.partitioner_adaptive_partitioning_enable = parse_bool(key, value)?
+            }
+            _ => return Err(unknown_key(key, Self::KEYS)),
+        }
+        Ok(())
+    }
+
+    /// Applies Kafka's cross-checks. Explicitly enabled idempotence with `retries=0`,
+    /// `acks` other than all, or more than 5 requests in flight is a `ConfigException`; a
+    /// defaulted idempotence is silently switched off by the same settings. `delivery.timeout.ms`
+    /// set below `linger.ms + request.timeout.ms` is an error; left unset, it is 120000 raised to
+    /// that sum if needed (`KafkaProducer.configureDeliveryTimeout`).
+    pub fn validate(&self) -> Result<EffectiveProducerConfig, ConfigError> {
+        let conflicts = {
+            let mut c = Vec::new();
+            if self.retries == 0 {
+                c.push((
+                    "retries",
+                    "must be greater than 0 when idempotence is on".to_string(),
+                ));
+            }
+            if self.acks != Acks::All {
+                c.push(("acks", "must be all when idempotence is on".to_string()));
+            }
+            if self.max_in_flight_requests_per_connection > 5 {
+                c.push((
+                    "max.in.flight.requests.per.connection",
+                    "must be at most 5 when idempotence is on".to_string(),
+                ));
+            }
+            c
+        };
+        let (idempotence, disabled_because) = match self.enable_idempotence {
+            Some(true) => {
+                if let Some((key, message)) = conflicts.into_iter().next() {
+                    return Err(err(key, message));
+                }
+                (true, None)
+            }
+            Some(false) => (false, None),
+            None => match conflicts.first() {
+                Some((key, _)) => (
+                    false,
+                    Some(format!(
+                        "{key} conflicts with the default enable.idempotence"
+                    )),
+                ),
+                None => (true, None),
+            },
+        };
+        let floor = self.linger + self.request_timeout;
+        let delivery_timeout = match self.delivery_timeout {
+            Some(d) if d < floor => {
+                return Err(err(
+                    "delivery.timeout.ms",
+                    format!(
+                        "should be equal to or larger than linger.ms + request.timeout.ms ({})",
+                        floor.as_millis()
+                    ),
+                ));
+            }
+            Some(d) => d,
+            None => Duration::from_millis(120_000).max(floor),
+        };
+        Ok(EffectiveProducerConfig {
+            config: self.clone(),
+            idempotence,
+            delivery_timeout,
+            idempotence_disabled_because: disabled_because,
+        })
+    }
+}
+
+/// Where a consumer starts when it has no valid position (`auto.offset.reset`, KAFKA.md 5.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OffsetReset {
+    /// The log start offset.
+    Earliest,
+    /// The high watermark (not the leader's log end offset).
+    Latest,
+    /// No reset: the consumer reports an error.
+    None,
+}
+
+/// A consumer's configuration (KAFKA.md 9.2), for the assign-mode consumer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumerConfig {
+    /// `auto.offset.reset` (latest).
+    pub auto_offset_reset: OffsetReset,
+    /// `fetch.max.wait.ms` (500).
+    pub fetch_max_wait: Duration,
+    /// `max.poll.records` (500).
+    pub max_poll_records: u64,
+    /// `request.timeout.ms` (30000).
+    pub request_timeout: Duration,
+    /// `retry.backoff.ms` (100).
+    pub retry_backoff: Duration,
+    /// `metadata.max.age.ms` (300000).
+    pub metadata_max_age: Duration,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> ConsumerConfig {
+        ConsumerConfig {
+            auto_offset_reset: OffsetReset::Latest,
+            fetch_max_wait: Duration::from_millis(500),
+            max_poll_records: 500,
+            request_timeout: Duration::from_millis(30_000),
+            retry_backoff: Duration::from_millis(100),
+            metadata_max_age: Duration::from_millis(300_000),
+        }
+    }
+}
+
+impl ConsumerConfig {
+    /// Every key `set` accepts.
+    pub const KEYS: &'static [&'static str] = &[
+        "auto.offset.reset",
+        "fetch.max.wait.ms",
+        "max.poll.records",
+        "request.timeout.ms",
+        "retry.backoff.ms",
+        "metadata.max.age.ms",
+    ];
+
+    /// Sets one consumer config by its Kafka name.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        match key {
+            "auto.offset.reset" => {
+                self.auto_offset_reset = match value.trim() {
+                    "earliest" => OffsetReset::Earliest,
+                    "latest" => OffsetReset::Latest,
+                    "none" => OffsetReset::None,
+                    _ => {
+                        return Err(err(
+                            key,
+                            format!("expected earliest, latest or none, got `{value}`"),
+                        ));
+                    }
+                }
+            }
+            "fetch.max.wait.ms" => self.fetch_max_wait = parse_ms(key, value)?,
+            "max.poll.records" => self.max_poll_records = parse_positive(key, value)?,
+            "request.timeout.ms" => self.request_timeout = Duration(parse_positive(key, value)?),
+            "retry.backoff.ms" => self.retry_backoff = parse_ms(key, value)?,
+            "metadata.max.age.ms" => self.metadata_max_age = parse_ms(key, value)?,
+            _ => return Err(unknown_key(key, Self::KEYS)),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_kafkas() {
+        let b = BrokerConfig::default();
+        assert_eq!(b.broker_session_timeout, Duration(9000));
+        assert_eq!(b.broker_heartbeat_interval, Duration(2000));
+        assert_eq!(b.replica_lag_time_max, Duration(30_000));
+        assert!(!b.unclean_leader_election_enable);
+        let p = ProducerConfig::default().validate().unwrap();
+        assert!(p.idempotence);
+        assert_eq!(p.config.acks, Acks::All);
+        assert_eq!(p.delivery_timeout, Duration(120_000));
+    }
+
+    #[test]
+    fn effective_min_isr_is_capped_at_the_replication_factor() {
+        let mut t = TopicConfig::default();
+        t.set("min.insync.replicas", "3").unwrap();
+        assert_eq!(t.effective_min_isr(2), 2);
+        assert_eq!(t.effective_min_isr(3), 3);
+    }
+
+    #[test]
+    fn explicit_idempotence_conflicts_are_errors_but_defaulted_ones_disable_it() {
+        let mut p = ProducerConfig::default();
+        p.set("acks", "1").unwrap();
+        let e = p.validate().unwrap();
+        assert!(!e.idempotence);
+        assert!(e.idempotence_disabled_because.is_some());
+        p.set("enable.idempotence", "true").unwrap();
+        let error = p.validate().unwrap_err();
+        assert_eq!(error.key, "acks");
+    }
+
+    #[test]
+    fn delivery_timeout_below_linger_plus_request_timeout_is_rejected() {
+        let mut p = ProducerConfig::default();
+        p.set("delivery.timeout.ms", "1000").unwrap();
+        assert_eq!(p.validate().unwrap_err().key, "delivery.timeout.ms");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let mut b = BrokerConfig::default();
+        let e = b.set("min.insync.replica", "2").unwrap_err();
+        assert_eq!(e.key, "min.insync.replica");
+        assert!(e.message.contains("unknown config"));
+        let e = b.set("min.insync.replicas", "two").unwrap_err();
+        assert!(e.message.contains("integer"), "{e}");
+        assert!(b.set("min.insync.replicas", "0").is_err());
+    }
+}

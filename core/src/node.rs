@@ -1,0 +1,325 @@
+//! The surface every node shares (quinn-proto style): inputs go in with the time, outputs and the
+//! next deadline come out.
+//!
+//! Call protocol: `now` never decreases between calls; after every `handle`, drain
+//! `poll_output` until it returns `None`, then ask `poll_timeout` for the next deadline and call
+//! `handle(now, Input::Timeout)` when it passes. A node never panics on a message it did not
+//! expect: it answers with Kafka's error or ignores it.
+
+use crate::bytes::Bytes;
+use crate::error::ErrorCode;
+use crate::ids::{
+    BrokerEpoch, BrokerId, LeaderEpoch, NodeId, Offset, PartitionEpoch, ProducerEpoch, ProducerId,
+    TopicName, TopicPartition,
+};
+use crate::metadata::ChangeReason;
+use crate::protocol::Message;
+use crate::time::Instant;
+use serde::{Deserialize, Serialize};
+
+/// An input to a node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "input", rename_all = "snake_case")]
+pub enum Input {
+    /// The node's process starts (first boot, or a restart from what survived on its disk).
+    Start,
+    /// A message arrives.
+    Message {
+        /// The sender.
+        from: NodeId,
+        /// The message.
+        message: Message,
+    },
+    /// A deadline reported by `poll_timeout` has passed.
+    Timeout,
+    /// The operating system wrote the broker's dirty pages to disk (page-cache writeback).
+    /// Kafka does not fsync by default, so this is what makes appended records survive a power
+    /// loss (KAFKA.md 9.3, `log.flush.interval.*`).
+    Writeback,
+    /// A workload command for a client (start or stop producing).
+    Command(ClientCommand),
+}
+
+/// Workload commands for clients, from the scenario's timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientCommand {
+    /// Start (or resume) the workload.
+    StartWorkload,
+    /// Stop producing new records; records already sent still finish.
+    StopWorkload,
+}
+
+/// What a node emits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Output {
+    /// Send a message.
+    Send {
+        /// The receiver.
+        to: NodeId,
+        /// The message.
+        message: Message,
+    },
+    /// Something worth telling: for the story, the timeline, checkers and the history.
+    Event(Event),
+}
+
+/// How a leader came to lead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IsrChangeKind {
+    /// Replicas leave the ISR.
+    Shrink,
+    /// Replicas join the ISR.
+    Expand,
+    /// An unclean leader reports that recovery is done.
+    Recovered,
+}
+
+/// Events: facts about the run that the world records but that do not drive it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    // Controller.
+    /// A broker registered (fenced until it catches up on metadata).
+    BrokerRegistered {
+        /// The broker.
+        broker: BrokerId,
+        /// Its new epoch.
+        epoch: BrokerEpoch,
+    },
+    /// A registration was refused.
+    BrokerRegistrationRefused {
+        /// The broker.
+        broker: BrokerId,
+        /// Why.
+        error: ErrorCode,
+    },
+    /// The controller fenced a broker.
+    BrokerFenced {
+        /// The broker.
+        broker: BrokerId,
+        /// Why, in words.
+        reason: String,
+    },
+    /// The controller unfenced a broker.
+    BrokerUnfenced {
+        /// The broker.
+        broker: BrokerId,
+    },
+    /// A topic was created.
+    TopicCreated {
+        /// The topic.
+        topic: TopicName,
+        /// Its partition count.
+        partitions: u32,
+    },
+    /// A topic config changed.
+    TopicConfigChanged {
+        /// The topic.
+        topic: TopicName,
+        /// The config name.
+        key: String,
+        /// The new value.
+        value: String,
+    },
+    /// The controller committed a partition change.
+    PartitionChanged {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// The leader after the change.
+        leader: Option<BrokerId>,
+        /// Whether the leader changed.
+        leader_changed: bool,
+        /// The leader epoch after the change.
+        leader_epoch: LeaderEpoch,
+        /// The ISR after the change.
+        isr: Vec<BrokerId>,
+        /// The partition epoch after the change.
+        partition_epoch: PartitionEpoch,
+        /// Whether the leader was elected from outside the ISR.
+        unclean: bool,
+        /// Why.
+        reason: ChangeReason,
+    },
+
+    // Brokers.
+    /// This broker became the leader of a partition.
+    BecameLeader {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// The leader epoch.
+        leader_epoch: LeaderEpoch,
+        /// Its log end offset, where the new epoch starts.
+        log_end_offset: Offset,
+        /// Its high watermark.
+        high_watermark: Offset,
+    },
+    /// This broker became a follower of a partition.
+    BecameFollower {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// The leader, if any.
+        leader: Option<BrokerId>,
+        /// The leader epoch.
+        leader_epoch: LeaderEpoch,
+    },
+    /// A follower truncated its log to where it diverges from the leader's.
+    Truncated {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// The log end offset before.
+        from: Offset,
+        /// The log end offset after.
+        to: Offset,
+        /// The diverging epoch the leader reported and its end offset.
+        diverging_epoch: LeaderEpoch,
+        /// Where the leader said that epoch ends.
+        leader_end_offset: Offset,
+    },
+    /// A leader proposed an ISR change to the controller.
+    IsrChangeProposed {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// Shrink, expand or recovered.
+        kind: IsrChangeKind,
+        /// The proposed ISR.
+        isr: Vec<BrokerId>,
+    },
+    /// The controller refused an ISR change.
+    IsrChangeRefused {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// Why.
+        error: ErrorCode,
+    },
+    /// A broker restarted after a power loss and found records missing from its logs.
+    UnflushedRecordsLost {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// How many records were lost.
+        records: u64,
+        /// The log end offset after recovery.
+        log_end_offset: Offset,
+    },
+
+    // Producers.
+    /// The producer got its id and epoch.
+    ProducerIdAssigned {
+        /// The id.
+        producer_id: ProducerId,
+        /// The epoch.
+        producer_epoch: ProducerEpoch,
+    },
+    /// The producer bumped its epoch locally to reset sequences (KIP-360).
+    ProducerEpochBumped {
+        /// The id.
+        producer_id: ProducerId,
+        /// The new epoch.
+        producer_epoch: ProducerEpoch,
+    },
+    /// The application called `send` for a record.
+    RecordSent {
+        /// The record's value (unique per workload).
+        value: Bytes,
+        /// The record's key.
+        key: Option<Bytes>,
+        /// The partition the partitioner chose.
+        topic_partition: TopicPartition,
+    },
+    /// A record's send completed successfully.
+    RecordAcknowledged {
+        /// The record's value.
+        value: Bytes,
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// Its offset (`None` with acks=0, where Kafka reports -1).
+        offset: Option<Offset>,
+    },
+    /// A record's send failed.
+    RecordFailed {
+        /// The record's value.
+        value: Bytes,
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// The error the callback saw.
+        error: ErrorCode,
+        /// Whether the record is known not to be in the log (no attempt had an unknown outcome).
+        definite: bool,
+    },
+    /// A broker answered a produce with an error (whether or not the producer retries).
+    ProduceError {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// The error.
+        error: ErrorCode,
+        /// The broker that answered.
+        broker: BrokerId,
+    },
+
+    // Consumers.
+    /// A consumer's poll returned records from one partition.
+    RecordsPolled {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// `(offset, value)` of each record, in offset order.
+        records: Vec<(Offset, Option<Bytes>)>,
+    },
+    /// A consumer's fetch failed.
+    ConsumerError {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// The error.
+        error: ErrorCode,
+    },
+    /// A consumer reset its position with `auto.offset.reset`.
+    OffsetReset {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// The new position.
+        offset: Offset,
+    },
+}
+
+/// The common surface of every node.
+pub trait Node {
+    /// Feeds one input.
+    fn handle(&mut self, now: Instant, input: Input);
+    /// The next output, if any.
+    fn poll_output(&mut self) -> Option<Output>;
+    /// The next deadline, if any.
+    fn poll_timeout(&self) -> Option<Instant>;
+}
+
+/// A queue of outputs with the helpers every node uses.
+#[derive(Clone, Debug, Default)]
+pub struct Outbox {
+    queue: std::collections::VecDeque<Output>,
+}
+
+impl Outbox {
+    /// Queues a message.
+    pub fn send(&mut self, to: NodeId, message: Message) {
+        self.queue.push_back(Output::Send { to, message });
+    }
+
+    /// Queues an event.
+    pub fn event(&mut self, event: Event) {
+        self.queue.push_back(Output::Event(event));
+    }
+
+    /// The next output.
+    pub fn pop(&mut self) -> Option<Output> {
+        self.queue.pop_front()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+}
+
+/// The earliest of several optional deadlines.
+pub fn earliest(deadlines: impl IntoIterator<Item = Option<Instant>>) -> Option<Instant> {
+    deadlines.into_iter().flatten().min()
+}

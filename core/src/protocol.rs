@@ -1,0 +1,521 @@
+//! The messages nodes exchange: Kafka's requests and responses, reduced to the fields the model
+//! uses, with Kafka's names.
+//!
+//! Every message is a plain value that serializes with serde, so traces record them and the
+//! madsim driver sends them over its simulated network. Requests from clients carry a
+//! correlation id; a client drops a response whose id it no longer waits for (the network may
+//! delay, duplicate or reorder messages, so every receiver tolerates the unexpected).
+
+use crate::config::TopicConfig;
+use crate::error::ErrorCode;
+use crate::ids::{
+    BrokerEpoch, BrokerId, LeaderEpoch, Offset, PartitionEpoch, ProducerEpoch, ProducerId,
+    TopicName, TopicPartition,
+};
+use crate::metadata::{LeaderRecoveryState, MetadataRecord};
+use crate::record::{Record, RecordBatch};
+use crate::time::Duration;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// A request's correlation id, unique per sender.
+pub type CorrelationId = u64;
+
+/// Everything one node can send another.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Message {
+    // Broker and controller (KRaft).
+    /// A broker asks to join the cluster (`BrokerRegistrationRequest`).
+    BrokerRegistration(BrokerRegistrationRequest),
+    /// The controller's answer to a registration.
+    BrokerRegistrationResponse(BrokerRegistrationResponse),
+    /// A broker's periodic heartbeat (`BrokerHeartbeatRequest`).
+    BrokerHeartbeat(BrokerHeartbeatRequest),
+    /// The controller's answer to a heartbeat.
+    BrokerHeartbeatResponse(BrokerHeartbeatResponse),
+    /// A broker fetches the cluster metadata log (`__cluster_metadata`).
+    FetchMetadata(FetchMetadataRequest),
+    /// Records of the metadata log.
+    FetchMetadataResponse(FetchMetadataResponse),
+    /// A partition leader proposes an ISR change (`AlterPartitionRequest`).
+    AlterPartition(AlterPartitionRequest),
+    /// The controller's decision on an ISR change.
+    AlterPartitionResponse(AlterPartitionResponse),
+    /// A broker asks for a block of producer ids (`AllocateProducerIdsRequest`).
+    AllocateProducerIds(AllocateProducerIdsRequest),
+    /// A block of producer ids.
+    AllocateProducerIdsResponse(AllocateProducerIdsResponse),
+
+    // Admin and controller.
+    /// Create topics.
+    CreateTopics(CreateTopicsRequest),
+    /// The result of creating topics.
+    CreateTopicsResponse(CreateTopicsResponse),
+    /// Change a topic config (`IncrementalAlterConfigs`).
+    AlterTopicConfig(AlterTopicConfigRequest),
+    /// The result of a config change.
+    AlterTopicConfigResponse(AlterTopicConfigResponse),
+    /// Trigger leader elections (`ElectLeaders`, as `kafka-leader-election.sh` does).
+    ElectLeaders(ElectLeadersRequest),
+    /// The result per partition.
+    ElectLeadersResponse(ElectLeadersResponse),
+
+    // Clients and brokers, brokers and brokers.
+    /// Cluster metadata for clients (`MetadataRequest`).
+    Metadata(MetadataRequest),
+    /// Brokers and partition leaders as one broker knows them.
+    MetadataResponse(MetadataResponse),
+    /// Records from a producer (`ProduceRequest`).
+    Produce(ProduceRequest),
+    /// Offsets or errors per partition.
+    ProduceResponse(ProduceResponse),
+    /// A fetch, from a follower replica or a consumer (`FetchRequest`).
+    Fetch(FetchRequest),
+    /// Batches, high watermarks, diverging epochs.
+    FetchResponse(FetchResponse),
+    /// A producer asks for an id and epoch (`InitProducerIdRequest`).
+    InitProducerId(InitProducerIdRequest),
+    /// A producer id and epoch.
+    InitProducerIdResponse(InitProducerIdResponse),
+    /// A consumer asks for the earliest or latest offset (`ListOffsetsRequest`).
+    ListOffsets(ListOffsetsRequest),
+    /// The offsets asked for.
+    ListOffsetsResponse(ListOffsetsResponse),
+}
+
+impl Message {
+    /// The Kafka API name, for traces, the story and message counts in the classroom.
+    pub fn api_name(&self) -> &'static str {
+        match self {
+            Message::BrokerRegistration(_) => "BrokerRegistration",
+            Message::BrokerRegistrationResponse(_) => "BrokerRegistrationResponse",
+            Message::BrokerHeartbeat(_) => "BrokerHeartbeat",
+            Message::BrokerHeartbeatResponse(_) => "BrokerHeartbeatResponse",
+            Message::FetchMetadata(_) => "FetchMetadata",
+            Message::FetchMetadataResponse(_) => "FetchMetadataResponse",
+            Message::AlterPartition(_) => "AlterPartition",
+            Message::AlterPartitionResponse(_) => "AlterPartitionResponse",
+            Message::AllocateProducerIds(_) => "AllocateProducerIds",
+            Message::AllocateProducerIdsResponse(_) => "AllocateProducerIdsResponse",
+            Message::CreateTopics(_) => "CreateTopics",
+            Message::CreateTopicsResponse(_) => "CreateTopicsResponse",
+            Message::AlterTopicConfig(_) => "AlterTopicConfig",
+            Message::AlterTopicConfigResponse(_) => "AlterTopicConfigResponse",
+            Message::ElectLeaders(_) => "ElectLeaders",
+            Message::ElectLeadersResponse(_) => "ElectLeadersResponse",
+            Message::Metadata(_) => "Metadata",
+            Message::MetadataResponse(_) => "MetadataResponse",
+            Message::Produce(_) => "Produce",
+            Message::ProduceResponse(_) => "ProduceResponse",
+            Message::Fetch(_) => "Fetch",
+            Message::FetchResponse(_) => "FetchResponse",
+            Message::InitProducerId(_) => "InitProducerId",
+            Message::InitProducerIdResponse(_) => "InitProducerIdResponse",
+            Message::ListOffsets(_) => "ListOffsets",
+            Message::ListOffsetsResponse(_) => "ListOffsetsResponse",
+        }
+    }
+}
+
+/// `BrokerRegistrationRequest`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRegistrationRequest {
+    /// The broker's id.
+    pub broker_id: BrokerId,
+    /// A fresh id per process start (Kafka's incarnation UUID).
+    pub incarnation: u64,
+    /// The epoch of this broker's previous registration, if it shut down cleanly (KIP-966).
+    pub previous_broker_epoch: Option<BrokerEpoch>,
+}
+
+/// `BrokerRegistrationResponse`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRegistrationResponse {
+    /// NONE or why the registration was refused.
+    pub error: Option<ErrorCode>,
+    /// The broker's new epoch.
+    pub broker_epoch: BrokerEpoch,
+}
+
+/// `BrokerHeartbeatRequest`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerHeartbeatRequest {
+    /// The broker's id.
+    pub broker_id: BrokerId,
+    /// The broker's epoch.
+    pub broker_epoch: BrokerEpoch,
+    /// The offset after the last metadata record the broker has applied.
+    pub current_metadata_offset: Offset,
+    /// True while the broker is not ready to be unfenced (still starting up).
+    pub want_fence: bool,
+}
+
+/// `BrokerHeartbeatResponse`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerHeartbeatResponse {
+    /// NONE or the error.
+    pub error: Option<ErrorCode>,
+    /// Whether the broker's metadata has caught up with its registration.
+    pub is_caught_up: bool,
+    /// Whether the controller has the broker fenced.
+    pub is_fenced: bool,
+}
+
+/// A fetch of the metadata log (the KRaft `Fetch` of `__cluster_metadata` by an observer).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchMetadataRequest {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// The offset of the first record wanted.
+    pub fetch_offset: Offset,
+}
+
+/// Metadata records from the requested offset.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FetchMetadataResponse {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// The offset of the first record returned.
+    pub base_offset: Offset,
+    /// The records (shared with the controller's log).
+    pub records: Vec<Arc<MetadataRecord>>,
+}
+
+/// `AlterPartitionRequest` for one partition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlterPartitionRequest {
+    /// The proposing leader.
+    pub broker_id: BrokerId,
+    /// The leader's broker epoch.
+    pub broker_epoch: BrokerEpoch,
+    /// The partition.
+    pub topic_partition: TopicPartition,
+    /// The leader epoch the leader is in.
+    pub leader_epoch: LeaderEpoch,
+    /// The partition epoch the proposal is based on.
+    pub partition_epoch: PartitionEpoch,
+    /// The proposed ISR, with each member's broker epoch as the leader saw it in its fetches.
+    pub new_isr: Vec<(BrokerId, Option<BrokerEpoch>)>,
+    /// The leader's recovery state (RECOVERED once an unclean leader finished recovery).
+    pub leader_recovery_state: LeaderRecoveryState,
+}
+
+/// `AlterPartitionResponse` for one partition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlterPartitionResponse {
+    /// The partition.
+    pub topic_partition: TopicPartition,
+    /// NONE, or why the change was refused.
+    pub error: Option<ErrorCode>,
+    /// The committed state after the change, when it succeeded.
+    pub state: Option<CommittedPartitionState>,
+}
+
+/// The ISR, epochs and recovery state of a partition, as the controller committed them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedPartitionState {
+    /// The leader.
+    pub leader: Option<BrokerId>,
+    /// The leader epoch.
+    pub leader_epoch: LeaderEpoch,
+    /// The ISR.
+    pub isr: Vec<BrokerId>,
+    /// The partition epoch.
+    pub partition_epoch: PartitionEpoch,
+    /// The leader recovery state.
+    pub leader_recovery_state: LeaderRecoveryState,
+}
+
+/// `AllocateProducerIdsRequest`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocateProducerIdsRequest {
+    /// The asking broker.
+    pub broker_id: BrokerId,
+    /// Its epoch.
+    pub broker_epoch: BrokerEpoch,
+}
+
+/// A block of producer ids `[first, first + len)`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocateProducerIdsResponse {
+    /// NONE or the error.
+    pub error: Option<ErrorCode>,
+    /// The first id of the block.
+    pub first: ProducerId,
+    /// The block's length.
+    pub len: u64,
+}
+
+/// One topic to create.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewTopic {
+    /// The name.
+    pub name: TopicName,
+    /// The replicas of each partition, preferred leader first (`--replica-assignment`).
+    pub assignment: Vec<Vec<BrokerId>>,
+    /// The topic's configuration.
+    pub config: TopicConfig,
+}
+
+/// `CreateTopicsRequest`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateTopicsRequest {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// The topics.
+    pub topics: Vec<NewTopic>,
+}
+
+/// `CreateTopicsResponse`: the result per topic.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateTopicsResponse {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// `(topic, error and its message)`.
+    pub results: Vec<(TopicName, Option<(ErrorCode, String)>)>,
+}
+
+/// Set one topic config.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlterTopicConfigRequest {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// The topic.
+    pub topic: TopicName,
+    /// The Kafka config name.
+    pub key: String,
+    /// The new value.
+    pub value: String,
+}
+
+/// The result of a config change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlterTopicConfigResponse {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// NONE, or the error and its message.
+    pub error: Option<(ErrorCode, String)>,
+}
+
+/// The kind of leader election an admin asks for (`ElectionType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ElectionType {
+    /// Move leadership to the preferred (first) replica if it is in the ISR and unfenced.
+    Preferred,
+    /// Elect any live replica when no ISR member can lead (may lose committed records).
+    Unclean,
+}
+
+/// `ElectLeadersRequest`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ElectLeadersRequest {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// The election type.
+    pub election: ElectionType,
+    /// The partitions.
+    pub partitions: Vec<TopicPartition>,
+}
+
+/// `ElectLeadersResponse`: the result per partition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ElectLeadersResponse {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// `(partition, error)`; `None` means the election happened.
+    pub results: Vec<(TopicPartition, Option<ErrorCode>)>,
+}
+
+/// `MetadataRequest` for some topics.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataRequest {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// The topics wanted.
+    pub topics: Vec<TopicName>,
+}
+
+/// One partition in a `MetadataResponse`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionMetadata {
+    /// The partition number.
+    pub partition: u32,
+    /// The leader, or none (Kafka sends -1 with LEADER_NOT_AVAILABLE).
+    pub leader: Option<BrokerId>,
+    /// The leader epoch.
+    pub leader_epoch: LeaderEpoch,
+    /// The replicas.
+    pub replicas: Vec<BrokerId>,
+    /// The ISR.
+    pub isr: Vec<BrokerId>,
+}
+
+/// One topic in a `MetadataResponse`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicMetadata {
+    /// The topic.
+    pub name: TopicName,
+    /// NONE or UNKNOWN_TOPIC_OR_PARTITION.
+    pub error: Option<ErrorCode>,
+    /// Its partitions, in order.
+    pub partitions: Vec<PartitionMetadata>,
+}
+
+/// `MetadataResponse`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataResponse {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// The unfenced brokers the answering broker knows.
+    pub brokers: Vec<BrokerId>,
+    /// The topics asked for.
+    pub topics: Vec<TopicMetadata>,
+}
+
+/// `ProduceRequest`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProduceRequest {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// 0, 1 or -1 (all).
+    pub acks: i16,
+    /// How long the leader may wait for acks=all (the producer's `request.timeout.ms`).
+    pub timeout: Duration,
+    /// One batch per partition.
+    pub batches: Vec<ProduceBatch>,
+}
+
+/// A batch as the producer sends it: records and idempotence fields, no offsets yet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProduceBatch {
+    /// The partition.
+    pub topic_partition: TopicPartition,
+    /// Idempotence fields, if the producer is idempotent.
+    pub producer: Option<crate::record::ProducerFields>,
+    /// The records.
+    pub records: Arc<[Record]>,
+}
+
+/// The result for one partition of a produce.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducePartitionResponse {
+    /// The partition.
+    pub topic_partition: TopicPartition,
+    /// NONE or the error.
+    pub error: Option<ErrorCode>,
+    /// The offset of the batch's first record, when appended (or a duplicate's original).
+    pub base_offset: Option<Offset>,
+}
+
+/// `ProduceResponse`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProduceResponse {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// Per partition, in request order.
+    pub partitions: Vec<ProducePartitionResponse>,
+}
+
+/// One partition of a fetch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchPartition {
+    /// The partition.
+    pub topic_partition: TopicPartition,
+    /// The offset to read from (a follower's LEO).
+    pub fetch_offset: Offset,
+    /// The epoch of the fetcher's last batch (KIP-320/KIP-595), for divergence detection.
+    pub last_fetched_epoch: Option<LeaderEpoch>,
+    /// The leader epoch the fetcher believes current (fences stale leaders and fetchers).
+    pub current_leader_epoch: Option<LeaderEpoch>,
+}
+
+/// `FetchRequest`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchRequest {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// For a follower: its id and broker epoch. None for a consumer.
+    pub replica: Option<(BrokerId, BrokerEpoch)>,
+    /// How long the leader may hold the fetch when there is nothing to return.
+    pub max_wait: Duration,
+    /// The most bytes to return per partition.
+    pub max_bytes: u64,
+    /// The partitions.
+    pub partitions: Vec<FetchPartition>,
+}
+
+/// The result for one partition of a fetch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FetchPartitionResponse {
+    /// The partition.
+    pub topic_partition: TopicPartition,
+    /// NONE or the error.
+    pub error: Option<ErrorCode>,
+    /// The leader's high watermark.
+    pub high_watermark: Offset,
+    /// The leader's log start offset.
+    pub log_start_offset: Offset,
+    /// Where the fetcher's log diverges: `(epoch, end offset)` (KAFKA.md 3.5).
+    pub diverging_epoch: Option<(LeaderEpoch, Offset)>,
+    /// The batches.
+    pub batches: Vec<RecordBatch>,
+}
+
+/// `FetchResponse`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FetchResponse {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// Per partition, in request order.
+    pub partitions: Vec<FetchPartitionResponse>,
+}
+
+/// `InitProducerIdRequest` (non-transactional).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InitProducerIdRequest {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+}
+
+/// `InitProducerIdResponse`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InitProducerIdResponse {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// NONE or the error.
+    pub error: Option<ErrorCode>,
+    /// The producer id.
+    pub producer_id: ProducerId,
+    /// The producer epoch.
+    pub producer_epoch: ProducerEpoch,
+}
+
+/// Which offset a `ListOffsets` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OffsetSpec {
+    /// The log start offset.
+    Earliest,
+    /// The high watermark (read_uncommitted).
+    Latest,
+}
+
+/// `ListOffsetsRequest`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListOffsetsRequest {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// The partitions, each with the offset wanted and the asker's leader epoch.
+    pub partitions: Vec<(TopicPartition, OffsetSpec, Option<LeaderEpoch>)>,
+}
+
+/// `ListOffsetsResponse`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListOffsetsResponse {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// `(partition, error, offset)`.
+    pub partitions: Vec<(TopicPartition, Option<ErrorCode>, Offset)>,
+}
