@@ -79,8 +79,13 @@ pub struct BrokerConfig {
     pub replica_fetch_max_bytes: u64,
     /// `replica.fetch.backoff.ms` (1000): pause after a fetch error.
     pub replica_fetch_backoff: Duration,
-    /// `replica.socket.timeout.ms` (30000): a follower gives up on an unanswered fetch.
-    pub replica_socket_timeout: Duration,
+    /// `request.timeout.ms` (30000): a follower gives up on an unanswered fetch (the replica
+    /// fetcher's network client uses the broker's request timeout; `replica.socket.timeout.ms`
+    /// only bounds connecting).
+    pub request_timeout: Duration,
+    /// `controller.quorum.request.timeout.ms` (2000): a broker gives up on an unanswered fetch of
+    /// the metadata log.
+    pub controller_quorum_request_timeout: Duration,
     /// `controller.socket.timeout.ms` (30000): the broker gives up on an unanswered request to
     /// the controller (AlterPartition, registration).
     pub controller_socket_timeout: Duration,
@@ -111,7 +116,8 @@ impl Default for BrokerConfig {
             replica_fetch_wait_max: Duration::from_millis(500),
             replica_fetch_max_bytes: 1_048_576,
             replica_fetch_backoff: Duration::from_millis(1000),
-            replica_socket_timeout: Duration::from_millis(30_000),
+            request_timeout: Duration::from_millis(30_000),
+            controller_quorum_request_timeout: Duration::from_millis(2000),
             controller_socket_timeout: Duration::from_millis(30_000),
             replica_high_watermark_checkpoint_interval: Duration::from_millis(5000),
             min_insync_replicas: 1,
@@ -134,7 +140,8 @@ impl BrokerConfig {
         "replica.fetch.wait.max.ms",
         "replica.fetch.max.bytes",
         "replica.fetch.backoff.ms",
-        "replica.socket.timeout.ms",
+        "request.timeout.ms",
+        "controller.quorum.request.timeout.ms",
         "controller.socket.timeout.ms",
         "replica.high.watermark.checkpoint.interval.ms",
         "min.insync.replicas",
@@ -161,8 +168,9 @@ impl BrokerConfig {
             "replica.fetch.wait.max.ms" => self.replica_fetch_wait_max = parse_ms(key, value)?,
             "replica.fetch.max.bytes" => self.replica_fetch_max_bytes = parse_positive(key, value)?,
             "replica.fetch.backoff.ms" => self.replica_fetch_backoff = parse_ms(key, value)?,
-            "replica.socket.timeout.ms" => {
-                self.replica_socket_timeout = Duration(parse_positive(key, value)?)
+            "request.timeout.ms" => self.request_timeout = Duration(parse_positive(key, value)?),
+            "controller.quorum.request.timeout.ms" => {
+                self.controller_quorum_request_timeout = Duration(parse_positive(key, value)?)
             }
             "controller.socket.timeout.ms" => {
                 self.controller_socket_timeout = Duration(parse_positive(key, value)?)

@@ -63,6 +63,8 @@ pub struct Controller {
     next_unclean_check: Option<Instant>,
     next_balance_check: Option<Instant>,
     started: bool,
+    /// The time of the last input.
+    now: Instant,
     outbox: Outbox,
 }
 
@@ -78,6 +80,7 @@ impl Controller {
             next_unclean_check: None,
             next_balance_check: None,
             started: false,
+            now: Instant::ZERO,
             outbox: Outbox::default(),
         }
     }
@@ -847,30 +850,26 @@ fn validate_alter_partition(
 
 impl Node for Controller {
     fn handle(&mut self, now: Instant, input: Input) {
+        self.now = now;
         match input {
             Input::Start => self.start(now),
-            _ if !self.started => {}
-            Input::Timeout => {
-                self.handle_timers(now);
-                self.schedule_tasks(now);
-            }
-            Input::Message { from, message } => {
-                match message {
-                    Message::BrokerRegistration(r) => self.handle_registration(now, from, r),
-                    Message::BrokerHeartbeat(r) => self.handle_heartbeat(now, from, r),
-                    Message::FetchMetadata(r) => self.handle_fetch_metadata(now, from, r),
-                    Message::AlterPartition(r) => self.handle_alter_partition(from, r),
-                    Message::AllocateProducerIds(r) => self.handle_allocate_producer_ids(from, r),
-                    Message::CreateTopics(r) => self.handle_create_topics(from, r),
-                    Message::AlterTopicConfig(r) => self.handle_alter_config(from, r),
-                    Message::ElectLeaders(r) => self.handle_elect_leaders(from, r),
-                    _ => {} // not a controller API; a real controller would close the connection
-                }
-                self.serve_parked_fetches(now);
-                self.schedule_tasks(now);
-            }
-            Input::Writeback | Input::Command(_) => {}
+            _ if !self.started => return,
+            Input::Message { from, message } => match message {
+                Message::BrokerRegistration(r) => self.handle_registration(now, from, r),
+                Message::BrokerHeartbeat(r) => self.handle_heartbeat(now, from, r),
+                Message::FetchMetadata(r) => self.handle_fetch_metadata(now, from, r),
+                Message::AlterPartition(r) => self.handle_alter_partition(from, r),
+                Message::AllocateProducerIds(r) => self.handle_allocate_producer_ids(from, r),
+                Message::CreateTopics(r) => self.handle_create_topics(from, r),
+                Message::AlterTopicConfig(r) => self.handle_alter_config(from, r),
+                Message::ElectLeaders(r) => self.handle_elect_leaders(from, r),
+                _ => {} // not a controller API; a real controller would close the connection
+            },
+            Input::Timeout | Input::Writeback | Input::Command(_) | Input::Disconnected { .. } => {}
         }
+        // Every input also runs what is due, so `poll_timeout` only reports later deadlines.
+        self.handle_timers(now);
+        self.schedule_tasks(now);
     }
 
     fn poll_output(&mut self) -> Option<Output> {

@@ -9,7 +9,9 @@
 //! The rules follow Apache Kafka 4.0 in KRaft mode; `KAFKA.md` (the project's reference) and
 //! `docs/kafka-source-notes.md` cite the Kafka sources each rule comes from.
 
+pub mod broker;
 pub mod bytes;
+pub mod client;
 pub mod config;
 pub mod controller;
 pub mod error;

@@ -32,6 +32,13 @@ pub enum Input {
     },
     /// A deadline reported by `poll_timeout` has passed.
     Timeout,
+    /// The connection to `peer` broke: a message reached a node whose process is down, and the
+    /// operating system answered with a reset. A crashed Kafka broker is noticed this way at
+    /// once, while a partitioned or paused one is noticed only by a request timeout.
+    Disconnected {
+        /// The node whose connection broke.
+        peer: NodeId,
+    },
     /// The operating system wrote the broker's dirty pages to disk (page-cache writeback).
     /// Kafka does not fsync by default, so this is what makes appended records survive a power
     /// loss (KAFKA.md 9.3, `log.flush.interval.*`).

@@ -1,0 +1,1572 @@
+//! A broker: registration and heartbeats with the controller, the metadata log it replays, the
+//! partitions it leads (produce, fetch, high watermark, ISR changes) and follows (the replica
+//! fetcher, truncation by diverging epoch), and producer-id blocks.
+//!
+//! The durable part is [`BrokerDisk`], the logs. Everything else (roles, follower states, the
+//! metadata image, parked requests) is rebuilt on `Input::Start` by registering again and
+//! replaying the metadata log from the controller; a real KRaft broker keeps a local copy of that
+//! log, which only makes its start faster. Sources: `BrokerLifecycleManager`, `Partition.scala`,
+//! `ReplicaManager.scala`, `AbstractFetcherThread.scala` (docs/kafka-source-notes.md).
+
+pub mod partition;
+
+use crate::config::{Acks, BrokerConfig};
+use crate::error::ErrorCode;
+use crate::ids::{
+    BrokerEpoch, BrokerId, LeaderEpoch, NodeId, Offset, ProducerEpoch, ProducerId, TopicPartition,
+};
+use crate::log::{LeaderAppend, PartitionLog};
+use crate::metadata::{LeaderRecoveryState, MetadataImage, PartitionRegistration};
+use crate::node::{Event, Input, IsrChangeKind, Node, Outbox, Output};
+use crate::protocol::*;
+use crate::rng::Rng;
+use crate::time::{Duration, Instant};
+use partition::{
+    LeaderState, Partition, PendingIsr, ReplicaState, Role, may_join_isr, maybe_increment_hw,
+    out_of_sync_replicas, update_follower_fetch_state,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How often a starting broker heartbeats until its metadata has caught up
+/// (`BrokerLifecycleManager`, STARTING state).
+const STARTING_HEARTBEAT_INTERVAL: Duration = Duration(10);
+/// The first retry delay after a failed controller request; it doubles per failure up to
+/// `broker.session.timeout.ms`.
+const CONTROLLER_RETRY_BACKOFF: Duration = Duration(100);
+/// The delay before an AlterPartition or producer-id request is retried after an error.
+const CONTROLLER_ERROR_RETRY: Duration = Duration(50);
+
+/// A broker's durable state: one log per partition replica it hosts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BrokerDisk {
+    /// The logs.
+    pub logs: BTreeMap<TopicPartition, PartitionLog>,
+    /// What the last power loss cost each log: `(partition, records lost, LEO after)`; the broker
+    /// reports it when it starts.
+    pub lost_on_power_loss: Vec<(TopicPartition, u64, Offset)>,
+}
+
+impl BrokerDisk {
+    /// A power loss: every log keeps only what was flushed.
+    pub fn lose_unflushed(&mut self) {
+        for (tp, log) in &mut self.logs {
+            let lost = log.lose_unflushed();
+            if lost > 0 {
+                self.lost_on_power_loss
+                    .push((tp.clone(), lost, log.log_end_offset()));
+            }
+        }
+    }
+
+    /// The OS writes dirty pages: everything appended is now durable.
+    pub fn flush_all(&mut self) {
+        for log in self.logs.values_mut() {
+            log.flush();
+        }
+    }
+}
+
+/// `BrokerState` as `BrokerLifecycleManager` moves through it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Lifecycle {
+    /// Not registered with the controller yet.
+    Unregistered,
+    /// Registered, catching up on metadata (heartbeats every 10 ms).
+    Starting,
+    /// Caught up, waiting to be unfenced.
+    Recovery,
+    /// Unfenced at least once; serving.
+    Running,
+}
+
+/// The one request at a time a broker has with the controller for its lifecycle.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct LifecycleChannel {
+    in_flight_deadline: Option<Instant>,
+    next_at: Option<Instant>,
+    failed_attempts: u32,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct MetadataFetcher {
+    in_flight: Option<(CorrelationId, Instant)>,
+}
+
+/// The fetch state of one partition this broker follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FollowerFetch {
+    leader_epoch: LeaderEpoch,
+    delayed_until: Option<Instant>,
+    /// Fenced by the leader: not fetched until new metadata comes.
+    failed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct InFlightFetch {
+    correlation: CorrelationId,
+    deadline: Instant,
+    /// The fetch offset and leader epoch each partition was requested with.
+    requested: BTreeMap<TopicPartition, (Offset, LeaderEpoch)>,
+}
+
+/// The replica fetcher for one leader (`num.replica.fetchers` = 1: one request covers every
+/// partition this broker follows from that leader).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Fetcher {
+    partitions: BTreeMap<TopicPartition, FollowerFetch>,
+    in_flight: Option<InFlightFetch>,
+}
+
+#[derive(Clone, Debug)]
+struct ParkedFetch {
+    from: NodeId,
+    request: FetchRequest,
+    deadline: Instant,
+}
+
+#[derive(Clone, Debug)]
+struct PendingProduce {
+    tp: TopicPartition,
+    error: Option<ErrorCode>,
+    base_offset: Option<Offset>,
+    /// The HW the batch needs (`lastOffset + 1`) while acks=all is not yet satisfied.
+    required: Option<Offset>,
+}
+
+#[derive(Clone, Debug)]
+struct ParkedProduce {
+    from: NodeId,
+    correlation: CorrelationId,
+    deadline: Instant,
+    partitions: Vec<PendingProduce>,
+}
+
+/// Producer ids handed out by this broker, in blocks from the controller (`RPCProducerIdManager`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct ProducerIdBlocks {
+    /// `(next, end)` of the current block.
+    current: Option<(u64, u64)>,
+    /// `(first, end)` of a prefetched block.
+    next: Option<(u64, u64)>,
+    request_deadline: Option<Instant>,
+    retry_at: Option<Instant>,
+}
+
+/// A broker node.
+#[derive(Debug)]
+pub struct Broker {
+    id: BrokerId,
+    config: BrokerConfig,
+    disk: BrokerDisk,
+    rng: Rng,
+    started: bool,
+    incarnation: u64,
+    lifecycle: Lifecycle,
+    broker_epoch: Option<BrokerEpoch>,
+    ready_to_unfence: bool,
+    is_fenced: bool,
+    channel: LifecycleChannel,
+    image: MetadataImage,
+    metadata_fetcher: MetadataFetcher,
+    partitions: BTreeMap<TopicPartition, Partition>,
+    fetchers: BTreeMap<BrokerId, Fetcher>,
+    parked_fetches: Vec<ParkedFetch>,
+    parked_produces: Vec<ParkedProduce>,
+    producer_ids: ProducerIdBlocks,
+    /// Partitions whose log end or high watermark moved, or whose role changed, since parked
+    /// requests were last checked.
+    touched: BTreeSet<TopicPartition>,
+    next_isr_check: Option<Instant>,
+    next_hw_checkpoint: Option<Instant>,
+    next_flush: Option<Instant>,
+    next_correlation: CorrelationId,
+    /// The time of the last input: deadlines at or before it were handled or are blocked.
+    now: Instant,
+    outbox: Outbox,
+}
+
+impl Broker {
+    /// A broker with its id, config, disk and random seed; it does nothing until `Input::Start`.
+    pub fn new(id: BrokerId, config: BrokerConfig, disk: BrokerDisk, seed: u64) -> Broker {
+        Broker {
+            id,
+            config,
+            disk,
+            rng: Rng::new(seed),
+            started: false,
+            incarnation: 0,
+            lifecycle: Lifecycle::Unregistered,
+            broker_epoch: None,
+            ready_to_unfence: false,
+            is_fenced: true,
+            channel: LifecycleChannel::default(),
+            image: MetadataImage::default(),
+            metadata_fetcher: MetadataFetcher::default(),
+            partitions: BTreeMap::new(),
+            fetchers: BTreeMap::new(),
+            parked_fetches: Vec::new(),
+            parked_produces: Vec::new(),
+            producer_ids: ProducerIdBlocks::default(),
+            touched: BTreeSet::new(),
+            next_isr_check: None,
+            next_hw_checkpoint: None,
+            next_flush: None,
+            next_correlation: 0,
+            now: Instant::ZERO,
+            outbox: Outbox::default(),
+        }
+    }
+
+    /// The broker's id.
+    pub fn id(&self) -> BrokerId {
+        self.id
+    }
+
+    /// The durable part, for a crash: everything else is lost.
+    pub fn into_disk(self) -> BrokerDisk {
+        self.disk
+    }
+
+    /// The durable part.
+    pub fn disk(&self) -> &BrokerDisk {
+        &self.disk
+    }
+
+    /// The durable part, for the world's storage faults.
+    pub fn disk_mut(&mut self) -> &mut BrokerDisk {
+        &mut self.disk
+    }
+
+    /// The log of a partition, if hosted.
+    pub fn log(&self, tp: &TopicPartition) -> Option<&PartitionLog> {
+        self.disk.logs.get(tp)
+    }
+
+    /// The broker's view of a hosted partition.
+    pub fn partition(&self, tp: &TopicPartition) -> Option<&Partition> {
+        self.partitions.get(tp)
+    }
+
+    /// Every hosted partition.
+    pub fn partitions(&self) -> &BTreeMap<TopicPartition, Partition> {
+        &self.partitions
+    }
+
+    /// The broker's metadata image.
+    pub fn image(&self) -> &MetadataImage {
+        &self.image
+    }
+
+    /// Where the broker is in its lifecycle.
+    pub fn lifecycle(&self) -> Lifecycle {
+        self.lifecycle
+    }
+
+    /// Whether the controller said the broker was fenced in its last heartbeat answer.
+    pub fn is_fenced(&self) -> bool {
+        self.is_fenced
+    }
+
+    /// The broker's epoch, once registered.
+    pub fn broker_epoch(&self) -> Option<BrokerEpoch> {
+        self.broker_epoch
+    }
+
+    fn correlation(&mut self) -> CorrelationId {
+        self.next_correlation += 1;
+        self.next_correlation
+    }
+
+    fn start(&mut self, now: Instant) {
+        for (tp, lost, leo) in std::mem::take(&mut self.disk.lost_on_power_loss) {
+            self.outbox.event(Event::UnflushedRecordsLost {
+                topic_partition: tp,
+                records: lost,
+                log_end_offset: leo,
+            });
+        }
+        for log in self.disk.logs.values_mut() {
+            log.recover_on_start();
+        }
+        self.incarnation = self.rng.next_u64();
+        self.started = true;
+        self.lifecycle = Lifecycle::Unregistered;
+        self.channel = LifecycleChannel {
+            next_at: Some(now),
+            ..LifecycleChannel::default()
+        };
+        self.next_isr_check = Some(now + Duration(self.config.replica_lag_time_max.0 / 2));
+        self.next_hw_checkpoint =
+            Some(now + self.config.replica_high_watermark_checkpoint_interval);
+        self.next_flush = self.config.log_flush_interval.map(|d| now + d);
+    }
+
+    // Lifecycle: registration and heartbeats.
+
+    fn drive_lifecycle(&mut self, now: Instant) {
+        if self.channel.in_flight_deadline.is_some() || self.channel.next_at.is_none_or(|t| t > now)
+        {
+            return;
+        }
+        self.channel.next_at = None;
+        // The heartbeat channel gives up after half the session timeout (KAFKA-14392).
+        self.channel.in_flight_deadline =
+            Some(now + Duration(self.config.broker_session_timeout.0 / 2));
+        let message = match self.broker_epoch {
+            None => Message::BrokerRegistration(BrokerRegistrationRequest {
+                broker_id: self.id,
+                incarnation: self.incarnation,
+                previous_broker_epoch: None,
+            }),
+            Some(epoch) => Message::BrokerHeartbeat(BrokerHeartbeatRequest {
+                broker_id: self.id,
+                broker_epoch: epoch,
+                current_metadata_offset: self.image.next_offset,
+                want_fence: !self.ready_to_unfence,
+            }),
+        };
+        self.outbox.send(NodeId::Controller, message);
+    }
+
+    /// `scheduleNextCommunicationAfterFailure`: exponential backoff from 100 ms, doubling, capped
+    /// at `broker.session.timeout.ms`, with 2% jitter.
+    fn lifecycle_failed(&mut self, now: Instant) {
+        self.channel.in_flight_deadline = None;
+        let exp = self.channel.failed_attempts.min(20);
+        let base = (CONTROLLER_RETRY_BACKOFF.0 << exp).min(self.config.broker_session_timeout.0);
+        let jitter = base / 50;
+        let delay = base - jitter + self.rng.below(2 * jitter + 1);
+        self.channel.failed_attempts += 1;
+        self.channel.next_at = Some(now + Duration(delay));
+    }
+
+    fn handle_registration_response(&mut self, now: Instant, r: BrokerRegistrationResponse) {
+        if self.broker_epoch.is_some() || self.channel.in_flight_deadline.is_none() {
+            return;
+        }
+        if r.error.is_some() {
+            return self.lifecycle_failed(now);
+        }
+        self.channel.in_flight_deadline = None;
+        self.channel.failed_attempts = 0;
+        self.broker_epoch = Some(r.broker_epoch);
+        self.lifecycle = Lifecycle::Starting;
+        self.channel.next_at = Some(now);
+    }
+
+    fn handle_heartbeat_response(&mut self, now: Instant, r: BrokerHeartbeatResponse) {
+        if self.broker_epoch.is_none() || self.channel.in_flight_deadline.is_none() {
+            return;
+        }
+        if r.error.is_some() {
+            // Kafka retries the heartbeat; it never registers again because of an error.
+            return self.lifecycle_failed(now);
+        }
+        self.channel.in_flight_deadline = None;
+        self.channel.failed_attempts = 0;
+        self.is_fenced = r.is_fenced;
+        let interval = self.config.broker_heartbeat_interval;
+        self.channel.next_at = Some(match self.lifecycle {
+            Lifecycle::Starting if r.is_caught_up => {
+                // Caught up: the broker is ready to be unfenced and says so at once.
+                self.lifecycle = Lifecycle::Recovery;
+                self.ready_to_unfence = true;
+                now
+            }
+            Lifecycle::Starting => now + STARTING_HEARTBEAT_INTERVAL,
+            Lifecycle::Recovery => {
+                if !r.is_fenced {
+                    self.lifecycle = Lifecycle::Running;
+                }
+                now + interval
+            }
+            Lifecycle::Running | Lifecycle::Unregistered => now + interval,
+        });
+    }
+
+    // Metadata.
+
+    fn drive_metadata_fetch(&mut self, now: Instant) {
+        if self.metadata_fetcher.in_flight.is_some() {
+            return;
+        }
+        let correlation = self.correlation();
+        self.metadata_fetcher.in_flight = Some((
+            correlation,
+            now + self.config.controller_quorum_request_timeout,
+        ));
+        self.outbox.send(
+            NodeId::Controller,
+            Message::FetchMetadata(FetchMetadataRequest {
+                correlation,
+                fetch_offset: self.image.next_offset,
+            }),
+        );
+    }
+
+    fn handle_metadata_response(&mut self, now: Instant, r: FetchMetadataResponse) {
+        if self.metadata_fetcher.in_flight.map(|(c, _)| c) != Some(r.correlation) {
+            return;
+        }
+        self.metadata_fetcher.in_flight = None;
+        if r.base_offset != self.image.next_offset || r.records.is_empty() {
+            return;
+        }
+        for record in &r.records {
+            self.image.apply(record);
+        }
+        self.reconcile_partitions(now);
+    }
+
+    /// Applies the image to the hosted partitions (`ReplicaManager.applyDelta`): a partition
+    /// whose partition epoch moved gets `makeLeader` or `makeFollower`.
+    fn reconcile_partitions(&mut self, now: Instant) {
+        let mine: Vec<(TopicPartition, PartitionRegistration)> = self
+            .image
+            .partitions()
+            .filter(|(_, p)| p.replicas.contains(&self.id))
+            .map(|(tp, p)| (tp, p.clone()))
+            .collect();
+        for (tp, reg) in mine {
+            let config = self
+                .image
+                .topic_config(&tp.topic)
+                .cloned()
+                .unwrap_or_default();
+            let known = self.partitions.get(&tp);
+            if let Some(local) = known {
+                if reg.partition_epoch <= local.partition_epoch && local.config == config {
+                    continue;
+                }
+                if reg.partition_epoch < local.partition_epoch {
+                    continue;
+                }
+            }
+            self.disk.logs.entry(tp.clone()).or_default();
+            if reg.leader == Some(self.id) {
+                self.make_leader(now, &tp, &reg, config);
+            } else {
+                self.make_follower(now, &tp, &reg, config);
+            }
+        }
+    }
+
+    /// `Partition.makeLeader`: the ISR and assignment always come from the registration (a
+    /// pending ISR change is dropped); on a new leader epoch the epoch starts at the LEO and
+    /// followers' states are reset, their positions unknown if this broker was not leading.
+    fn make_leader(
+        &mut self,
+        now: Instant,
+        tp: &TopicPartition,
+        reg: &PartitionRegistration,
+        config: crate::config::TopicConfig,
+    ) {
+        let Some(log) = self.disk.logs.get_mut(tp) else {
+            return;
+        };
+        let previous = self.partitions.remove(tp);
+        let was_leader = previous.as_ref().is_some_and(Partition::is_leader);
+        let new_epoch = previous
+            .as_ref()
+            .is_none_or(|p| reg.leader_epoch > p.leader_epoch);
+        let in_isr = |b: &BrokerId| reg.isr.contains(b);
+        let role = match (previous.map(|p| p.role), new_epoch) {
+            (Some(Role::Leader(mut l)), false) => {
+                l.pending = None;
+                Role::Leader(l)
+            }
+            (old, _) => {
+                let epoch_start = log.log_end_offset();
+                log.assign_epoch_start(reg.leader_epoch);
+                let old_replicas = match old {
+                    Some(Role::Leader(l)) => l.replicas,
+                    _ => BTreeMap::new(),
+                };
+                let replicas = reg
+                    .replicas
+                    .iter()
+                    .filter(|&&b| b != self.id)
+                    .map(|&b| {
+                        let since = in_isr(&b).then_some(now);
+                        let state = match (was_leader, old_replicas.get(&b)) {
+                            (true, Some(r)) => ReplicaState {
+                                log_end_offset: r.log_end_offset,
+                                last_fetch_leader_leo: Some(epoch_start),
+                                last_fetch_time: since,
+                                last_caught_up: since,
+                                broker_epoch: r.broker_epoch,
+                            },
+                            _ => ReplicaState {
+                                last_caught_up: since,
+                                ..ReplicaState::default()
+                            },
+                        };
+                        (b, state)
+                    })
+                    .collect();
+                self.outbox.event(Event::BecameLeader {
+                    topic_partition: tp.clone(),
+                    leader_epoch: reg.leader_epoch,
+                    log_end_offset: epoch_start,
+                    high_watermark: log.high_watermark(),
+                });
+                Role::Leader(LeaderState {
+                    epoch_start_offset: epoch_start,
+                    replicas,
+                    pending: None,
+                })
+            }
+        };
+        // The local recovery of an uncleanly elected leader is immediate (the leader always
+        // proposes RECOVERED); the controller learns it from this leader's next AlterPartition
+        // (docs/kafka-source-notes.md, question 5).
+        let partition = Partition {
+            replicas: reg.replicas.clone(),
+            isr: reg.isr.clone(),
+            leader_epoch: reg.leader_epoch,
+            partition_epoch: reg.partition_epoch,
+            role,
+            config,
+        };
+        maybe_increment_hw(
+            &partition,
+            log,
+            &self.image,
+            now,
+            self.config.replica_lag_time_max,
+        );
+        self.partitions.insert(tp.clone(), partition);
+        self.remove_from_fetchers(tp);
+        self.touched.insert(tp.clone());
+    }
+
+    /// `Partition.makeFollower`: no truncation here (divergence is found by fetching); the
+    /// fetcher restarts from the log end only when the leader epoch moved.
+    fn make_follower(
+        &mut self,
+        _now: Instant,
+        tp: &TopicPartition,
+        reg: &PartitionRegistration,
+        config: crate::config::TopicConfig,
+    ) {
+        let previous = self.partitions.remove(tp);
+        let new_epoch = previous
+            .as_ref()
+            .is_none_or(|p| p.is_leader() || reg.leader_epoch > p.leader_epoch);
+        self.partitions.insert(
+            tp.clone(),
+            Partition {
+                replicas: reg.replicas.clone(),
+                isr: Vec::new(),
+                leader_epoch: reg.leader_epoch,
+                partition_epoch: reg.partition_epoch,
+                role: Role::Follower { leader: reg.leader },
+                config,
+            },
+        );
+        self.touched.insert(tp.clone());
+        if !new_epoch {
+            return;
+        }
+        self.remove_from_fetchers(tp);
+        if let Some(leader) = reg.leader.filter(|&l| l != self.id) {
+            self.fetchers.entry(leader).or_default().partitions.insert(
+                tp.clone(),
+                FollowerFetch {
+                    leader_epoch: reg.leader_epoch,
+                    delayed_until: None,
+                    failed: false,
+                },
+            );
+        }
+        self.outbox.event(Event::BecameFollower {
+            topic_partition: tp.clone(),
+            leader: reg.leader,
+            leader_epoch: reg.leader_epoch,
+        });
+    }
+
+    fn remove_from_fetchers(&mut self, tp: &TopicPartition) {
+        for f in self.fetchers.values_mut() {
+            f.partitions.remove(tp);
+        }
+        self.fetchers
+            .retain(|_, f| !f.partitions.is_empty() || f.in_flight.is_some());
+    }
+
+    // Follower side: the replica fetcher.
+
+    fn drive_fetchers(&mut self, now: Instant) {
+        let Some(epoch) = self.broker_epoch else {
+            return;
+        };
+        let mut sends = Vec::new();
+        for (&leader, fetcher) in &mut self.fetchers {
+            if fetcher.in_flight.is_some() {
+                continue;
+            }
+            let mut requested = BTreeMap::new();
+            let mut partitions = Vec::new();
+            for (tp, state) in &fetcher.partitions {
+                if state.failed || state.delayed_until.is_some_and(|t| t > now) {
+                    continue;
+                }
+                let Some(log) = self.disk.logs.get(tp) else {
+                    continue;
+                };
+                requested.insert(tp.clone(), (log.log_end_offset(), state.leader_epoch));
+                partitions.push(FetchPartition {
+                    topic_partition: tp.clone(),
+                    fetch_offset: log.log_end_offset(),
+                    last_fetched_epoch: log.latest_epoch(),
+                    current_leader_epoch: Some(state.leader_epoch),
+                });
+            }
+            if partitions.is_empty() {
+                continue;
+            }
+            self.next_correlation += 1;
+            let correlation = self.next_correlation;
+            fetcher.in_flight = Some(InFlightFetch {
+                correlation,
+                deadline: now + self.config.request_timeout,
+                requested,
+            });
+            sends.push((
+                leader,
+                FetchRequest {
+                    correlation,
+                    replica: Some((self.id, epoch)),
+                    max_wait: self.config.replica_fetch_wait_max,
+                    max_bytes: self.config.replica_fetch_max_bytes,
+                    partitions,
+                },
+            ));
+        }
+        for (leader, request) in sends {
+            self.outbox
+                .send(NodeId::Broker(leader), Message::Fetch(request));
+        }
+    }
+
+    fn handle_fetch_response(&mut self, now: Instant, from: BrokerId, r: FetchResponse) {
+        let Some(fetcher) = self.fetchers.get_mut(&from) else {
+            return;
+        };
+        if fetcher.in_flight.as_ref().map(|f| f.correlation) != Some(r.correlation) {
+            return;
+        }
+        let in_flight = fetcher.in_flight.take().expect("checked above");
+        let backoff = self.config.replica_fetch_backoff;
+        for pr in r.partitions {
+            let tp = pr.topic_partition;
+            let Some(state) = fetcher.partitions.get_mut(&tp) else {
+                continue;
+            };
+            let Some(log) = self.disk.logs.get_mut(&tp) else {
+                continue;
+            };
+            let Some(&(requested_offset, requested_epoch)) = in_flight.requested.get(&tp) else {
+                continue;
+            };
+            if requested_offset != log.log_end_offset() || requested_epoch != state.leader_epoch {
+                continue; // the partition moved on since; this answer is stale
+            }
+            if let Some(error) = pr.error {
+                if error == ErrorCode::FencedLeaderEpoch {
+                    state.failed = true; // wait for metadata with a newer epoch
+                } else {
+                    state.delayed_until = Some(now + backoff);
+                }
+                continue;
+            }
+            if let Some((epoch, end)) = pr.diverging_epoch {
+                let from_leo = log.log_end_offset();
+                let target = truncation_offset(log, epoch, end);
+                log.truncate_to(target);
+                self.outbox.event(Event::Truncated {
+                    topic_partition: tp.clone(),
+                    from: from_leo,
+                    to: log.log_end_offset(),
+                    diverging_epoch: epoch,
+                    leader_end_offset: end,
+                });
+                self.touched.insert(tp);
+                continue;
+            }
+            let mut appended = false;
+            for batch in pr.batches {
+                if batch.next_offset() <= log.log_end_offset() {
+                    continue;
+                }
+                if log.append_as_follower(batch).is_err() {
+                    state.delayed_until = Some(now + backoff);
+                    break;
+                }
+                appended = true;
+            }
+            // The follower copies the leader's HW, clamped to its own log (it may go down).
+            log.set_high_watermark(pr.high_watermark);
+            if appended && log.unflushed_records() >= self.config.log_flush_interval_messages {
+                log.flush();
+            }
+            self.touched.insert(tp);
+        }
+    }
+
+    // Leader side: produce.
+
+    fn handle_produce(&mut self, now: Instant, from: NodeId, req: ProduceRequest) {
+        let acks = match req.acks {
+            0 => Some(Acks::Zero),
+            1 => Some(Acks::One),
+            -1 => Some(Acks::All),
+            _ => None,
+        };
+        let mut results = Vec::new();
+        for batch in &req.batches {
+            let tp = &batch.topic_partition;
+            let outcome = match acks {
+                None => Err(ErrorCode::InvalidRequiredAcks),
+                Some(acks) => self.append_to_leader(now, tp, batch, acks),
+            };
+            results.push(match outcome {
+                Ok((first, last)) => PendingProduce {
+                    tp: tp.clone(),
+                    error: None,
+                    base_offset: Some(first),
+                    required: (acks == Some(Acks::All)).then_some(last.next()),
+                },
+                Err(e) => PendingProduce {
+                    tp: tp.clone(),
+                    error: Some(e),
+                    base_offset: None,
+                    required: None,
+                },
+            });
+        }
+        if acks == Some(Acks::Zero) {
+            return; // acks=0: no response at all
+        }
+        let mut parked = ParkedProduce {
+            from,
+            correlation: req.correlation,
+            deadline: now + req.timeout,
+            partitions: results,
+        };
+        self.check_produce(&mut parked);
+        if parked.partitions.iter().all(|p| p.required.is_none()) {
+            self.answer_produce(parked);
+        } else {
+            self.parked_produces.push(parked);
+        }
+    }
+
+    /// `Partition.appendRecordsToLeader`: leadership, the min-ISR check for acks=all (before
+    /// anything is appended), idempotence, then the append and an HW check.
+    fn append_to_leader(
+        &mut self,
+        now: Instant,
+        tp: &TopicPartition,
+        batch: &ProduceBatch,
+        acks: Acks,
+    ) -> Result<(Offset, Offset), ErrorCode> {
+        let Some(p) = self.partitions.get(tp) else {
+            return Err(if self.image.partition(tp).is_some() {
+                ErrorCode::NotLeaderOrFollower
+            } else {
+                ErrorCode::UnknownTopicOrPartition
+            });
+        };
+        if !p.is_leader() {
+            return Err(ErrorCode::NotLeaderOrFollower);
+        }
+        if acks == Acks::All && p.is_under_min_isr() {
+            return Err(ErrorCode::NotEnoughReplicas);
+        }
+        let log = self
+            .disk
+            .logs
+            .get_mut(tp)
+            .expect("a hosted partition has a log");
+        let result =
+            match log.append_as_leader(batch.records.clone(), batch.producer, p.leader_epoch)? {
+                LeaderAppend::Appended { first, last } => {
+                    if log.unflushed_records() >= self.config.log_flush_interval_messages {
+                        log.flush();
+                    }
+                    (first, last)
+                }
+                LeaderAppend::Duplicate { first, last } => (first, last),
+            };
+        maybe_increment_hw(p, log, &self.image, now, self.config.replica_lag_time_max);
+        self.touched.insert(tp.clone());
+        Ok(result)
+    }
+
+    /// `checkEnoughReplicasReachOffset` for each pending partition of a parked produce.
+    fn check_produce(&self, parked: &mut ParkedProduce) {
+        for pp in &mut parked.partitions {
+            let Some(required) = pp.required else {
+                continue;
+            };
+            let Some(p) = self.partitions.get(&pp.tp).filter(|p| p.is_leader()) else {
+                pp.error = Some(ErrorCode::NotLeaderOrFollower);
+                pp.required = None;
+                continue;
+            };
+            let hw = self
+                .disk
+                .logs
+                .get(&pp.tp)
+                .map_or(Offset(0), PartitionLog::high_watermark);
+            if hw >= required {
+                pp.required = None;
+                if p.effective_min_isr() > p.maximal_isr().len() {
+                    pp.error = Some(ErrorCode::NotEnoughReplicasAfterAppend);
+                }
+            }
+        }
+    }
+
+    fn answer_produce(&mut self, parked: ParkedProduce) {
+        let partitions = parked
+            .partitions
+            .into_iter()
+            .map(|pp| ProducePartitionResponse {
+                topic_partition: pp.tp,
+                error: pp.error.or(pp.required.map(|_| ErrorCode::RequestTimedOut)),
+                base_offset: if pp.error.is_none() {
+                    pp.base_offset
+                } else {
+                    None
+                },
+            })
+            .collect();
+        self.outbox.send(
+            parked.from,
+            Message::ProduceResponse(ProduceResponse {
+                correlation: parked.correlation,
+                partitions,
+            }),
+        );
+    }
+
+    // Leader side: fetch.
+
+    fn handle_fetch(&mut self, now: Instant, from: NodeId, req: FetchRequest) {
+        let mut responses = Vec::with_capacity(req.partitions.len());
+        for fp in &req.partitions {
+            responses.push(self.read_partition(now, req.replica, fp, req.max_bytes, true));
+        }
+        let ready = responses
+            .iter()
+            .any(|r| r.error.is_some() || r.diverging_epoch.is_some() || !r.batches.is_empty());
+        if ready || req.max_wait == Duration::ZERO {
+            self.outbox.send(
+                from,
+                Message::FetchResponse(FetchResponse {
+                    correlation: req.correlation,
+                    partitions: responses,
+                }),
+            );
+        } else {
+            let deadline = now + req.max_wait;
+            self.parked_fetches.push(ParkedFetch {
+                from,
+                request: req,
+                deadline,
+            });
+        }
+    }
+
+    /// Reads one partition for a fetch: the leader-epoch checks, the follower's divergence
+    /// check and state update (when `update` is set), then whole batches below the LEO for a
+    /// follower or the HW for a consumer.
+    fn read_partition(
+        &mut self,
+        now: Instant,
+        replica: Option<(BrokerId, BrokerEpoch)>,
+        fp: &FetchPartition,
+        max_bytes: u64,
+        update: bool,
+    ) -> FetchPartitionResponse {
+        let tp = &fp.topic_partition;
+        let mut response = FetchPartitionResponse {
+            topic_partition: tp.clone(),
+            error: None,
+            high_watermark: Offset(0),
+            log_start_offset: Offset(0),
+            diverging_epoch: None,
+            batches: Vec::new(),
+        };
+        let fail = |mut r: FetchPartitionResponse, e: ErrorCode| {
+            r.error = Some(e);
+            r
+        };
+        let Some(p) = self.partitions.get_mut(tp) else {
+            let e = if self.image.partition(tp).is_some() {
+                ErrorCode::NotLeaderOrFollower
+            } else {
+                ErrorCode::UnknownTopicOrPartition
+            };
+            return fail(response, e);
+        };
+        if let Some(e) = fp.current_leader_epoch {
+            if p.leader_epoch > e {
+                return fail(response, ErrorCode::FencedLeaderEpoch);
+            }
+            if p.leader_epoch < e {
+                return fail(response, ErrorCode::UnknownLeaderEpoch);
+            }
+        }
+        let Role::Leader(leader) = &mut p.role else {
+            return fail(response, ErrorCode::NotLeaderOrFollower);
+        };
+        let log = self
+            .disk
+            .logs
+            .get_mut(tp)
+            .expect("a hosted partition has a log");
+        response.high_watermark = log.high_watermark();
+        response.log_start_offset = log.log_start_offset();
+        if let Some((follower, broker_epoch)) = replica {
+            let Some(state) = leader.replicas.get(&follower) else {
+                return fail(
+                    response,
+                    if fp.current_leader_epoch.is_some() {
+                        ErrorCode::UnknownLeaderEpoch
+                    } else {
+                        ErrorCode::NotLeaderOrFollower
+                    },
+                );
+            };
+            if state.broker_epoch.is_some_and(|e| broker_epoch < e) {
+                return fail(response, ErrorCode::NotLeaderOrFollower);
+            }
+            if let Some(last) = fp.last_fetched_epoch {
+                match log.end_offset_for_epoch(last) {
+                    None => return fail(response, ErrorCode::OffsetOutOfRange),
+                    Some((epoch, end)) if epoch < last || end < fp.fetch_offset => {
+                        response.diverging_epoch = Some((epoch, end));
+                        return response;
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        if fp.fetch_offset > log.log_end_offset() || fp.fetch_offset < log.log_start_offset() {
+            return fail(response, ErrorCode::OffsetOutOfRange);
+        }
+        if let (Some((follower, broker_epoch)), true) = (replica, update) {
+            let leader_leo = log.log_end_offset();
+            let state = leader.replicas.get_mut(&follower).expect("checked above");
+            update_follower_fetch_state(state, fp.fetch_offset, leader_leo, broker_epoch, now);
+            let p = self.partitions.get(tp).expect("checked above");
+            if may_join_isr(p, log, &self.image, follower)
+                && p.leader_state().is_some_and(|l| l.pending.is_none())
+            {
+                let mut isr = p.isr.clone();
+                isr.push(follower);
+                self.propose_isr(now, tp, isr, IsrChangeKind::Expand);
+            }
+            let p = self.partitions.get(tp).expect("checked above");
+            let log = self.disk.logs.get_mut(tp).expect("checked above");
+            if maybe_increment_hw(p, log, &self.image, now, self.config.replica_lag_time_max)
+                .is_some()
+            {
+                self.touched.insert(tp.clone());
+            }
+        }
+        let log = self.disk.logs.get(tp).expect("checked above");
+        let upper = if replica.is_some() {
+            log.log_end_offset()
+        } else {
+            log.high_watermark()
+        };
+        response.high_watermark = log.high_watermark();
+        response.batches = log.read(fp.fetch_offset, upper, max_bytes);
+        response
+    }
+
+    /// Answers parked fetches and produces whose partitions moved, and those whose wait is over.
+    fn complete_parked(&mut self, now: Instant) {
+        let touched = std::mem::take(&mut self.touched);
+        if !self.parked_produces.is_empty() {
+            let parked = std::mem::take(&mut self.parked_produces);
+            for mut p in parked {
+                if p.deadline <= now || p.partitions.iter().any(|pp| touched.contains(&pp.tp)) {
+                    self.check_produce(&mut p);
+                }
+                if p.deadline <= now || p.partitions.iter().all(|pp| pp.required.is_none()) {
+                    self.answer_produce(p);
+                } else {
+                    self.parked_produces.push(p);
+                }
+            }
+        }
+        if !self.parked_fetches.is_empty() {
+            let parked = std::mem::take(&mut self.parked_fetches);
+            for p in parked {
+                let relevant = p
+                    .request
+                    .partitions
+                    .iter()
+                    .any(|fp| touched.contains(&fp.topic_partition));
+                if !relevant && p.deadline > now {
+                    self.parked_fetches.push(p);
+                    continue;
+                }
+                let responses: Vec<FetchPartitionResponse> = p
+                    .request
+                    .partitions
+                    .iter()
+                    .map(|fp| {
+                        self.read_partition(now, p.request.replica, fp, p.request.max_bytes, false)
+                    })
+                    .collect();
+                let ready = responses.iter().any(|r| {
+                    r.error.is_some() || r.diverging_epoch.is_some() || !r.batches.is_empty()
+                });
+                if ready || p.deadline <= now {
+                    self.outbox.send(
+                        p.from,
+                        Message::FetchResponse(FetchResponse {
+                            correlation: p.request.correlation,
+                            partitions: responses,
+                        }),
+                    );
+                } else {
+                    self.parked_fetches.push(p);
+                }
+            }
+        }
+    }
+
+    // Leader side: ISR changes.
+
+    /// Proposes an ISR change (`submitAlterPartition`); one at a time per partition.
+    fn propose_isr(
+        &mut self,
+        now: Instant,
+        tp: &TopicPartition,
+        new_isr: Vec<BrokerId>,
+        kind: IsrChangeKind,
+    ) {
+        let Some(epoch) = self.broker_epoch else {
+            return;
+        };
+        let Some(p) = self.partitions.get_mut(tp) else {
+            return;
+        };
+        let Role::Leader(leader) = &mut p.role else {
+            return;
+        };
+        if leader.pending.is_some() {
+            return;
+        }
+        let with_epochs = new_isr
+            .iter()
+            .map(|&b| {
+                (
+                    b,
+                    if b == self.id {
+                        Some(epoch)
+                    } else {
+                        leader.replicas.get(&b).and_then(|r| r.broker_epoch)
+                    },
+                )
+            })
+            .collect();
+        let maximal = match kind {
+            IsrChangeKind::Expand => new_isr.clone(),
+            IsrChangeKind::Shrink | IsrChangeKind::Recovered => p.isr.clone(),
+        };
+        leader.pending = Some(PendingIsr {
+            request: AlterPartitionRequest {
+                broker_id: self.id,
+                broker_epoch: epoch,
+                topic_partition: tp.clone(),
+                leader_epoch: p.leader_epoch,
+                partition_epoch: p.partition_epoch,
+                new_isr: with_epochs,
+                leader_recovery_state: LeaderRecoveryState::Recovered,
+            },
+            kind,
+            maximal,
+            send_at: Some(now),
+            deadline: None,
+        });
+        self.outbox.event(Event::IsrChangeProposed {
+            topic_partition: tp.clone(),
+            kind,
+            isr: new_isr,
+        });
+    }
+
+    fn drive_alter_partition(&mut self, now: Instant) {
+        let mut sends = Vec::new();
+        for p in self.partitions.values_mut() {
+            if let Role::Leader(LeaderState {
+                pending: Some(pending),
+                ..
+            }) = &mut p.role
+                && pending.send_at.is_some_and(|t| t <= now)
+            {
+                pending.send_at = None;
+                pending.deadline = Some(now + self.config.controller_socket_timeout);
+                sends.push(pending.request.clone());
+            }
+        }
+        for request in sends {
+            self.outbox
+                .send(NodeId::Controller, Message::AlterPartition(request));
+        }
+    }
+
+    /// `handleAlterPartitionUpdate` and `handleAlterPartitionError`.
+    fn handle_alter_partition_response(&mut self, now: Instant, r: AlterPartitionResponse) {
+        let tp = r.topic_partition.clone();
+        let Some(p) = self.partitions.get_mut(&tp) else {
+            return;
+        };
+        let leader_epoch = p.leader_epoch;
+        let partition_epoch = p.partition_epoch;
+        let Role::Leader(leader) = &mut p.role else {
+            return;
+        };
+        let Some(pending) = &mut leader.pending else {
+            return;
+        };
+        if pending.deadline.is_none() {
+            return; // not waiting for an answer: a stale duplicate
+        }
+        match r.error {
+            None => {
+                let Some(state) = r.state else { return };
+                if state.leader_epoch != leader_epoch || state.partition_epoch < partition_epoch {
+                    return;
+                }
+                leader.pending = None;
+                p.isr = state.isr;
+                p.partition_epoch = state.partition_epoch;
+                let p = self.partitions.get(&tp).expect("present");
+                let log = self
+                    .disk
+                    .logs
+                    .get_mut(&tp)
+                    .expect("a hosted partition has a log");
+                maybe_increment_hw(p, log, &self.image, now, self.config.replica_lag_time_max);
+                self.touched.insert(tp);
+            }
+            Some(error) => {
+                self.outbox.event(Event::IsrChangeRefused {
+                    topic_partition: tp.clone(),
+                    error,
+                });
+                match error {
+                    // The proposal is dropped; the leader may propose again.
+                    ErrorCode::IneligibleReplica => leader.pending = None,
+                    // Stuck until new metadata replaces the partition state.
+                    ErrorCode::UnknownTopicOrPartition
+                    | ErrorCode::FencedLeaderEpoch
+                    | ErrorCode::InvalidUpdateVersion
+                    | ErrorCode::InvalidRequest => pending.deadline = None,
+                    // Anything else (NOT_CONTROLLER, STALE_BROKER_EPOCH): send the same again.
+                    _ => {
+                        pending.deadline = None;
+                        pending.send_at = Some(now + CONTROLLER_ERROR_RETRY);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The `isr-expiration` task, every `replica.lag.time.max.ms / 2`.
+    fn shrink_isrs(&mut self, now: Instant) {
+        let lag = self.config.replica_lag_time_max;
+        let mut proposals = Vec::new();
+        for (tp, p) in &self.partitions {
+            let Some(leader) = p.leader_state() else {
+                continue;
+            };
+            if leader.pending.is_some() {
+                continue;
+            }
+            let leo = self
+                .disk
+                .logs
+                .get(tp)
+                .map_or(Offset(0), PartitionLog::log_end_offset);
+            let out = out_of_sync_replicas(p, leo, now, lag);
+            if !out.is_empty() {
+                let isr: Vec<BrokerId> =
+                    p.isr.iter().copied().filter(|b| !out.contains(b)).collect();
+                proposals.push((tp.clone(), isr));
+            }
+        }
+        for (tp, isr) in proposals {
+            self.propose_isr(now, &tp, isr, IsrChangeKind::Shrink);
+        }
+    }
+
+    // Producer ids.
+
+    fn handle_init_producer_id(&mut self, now: Instant, from: NodeId, r: InitProducerIdRequest) {
+        let mut reply = InitProducerIdResponse {
+            correlation: r.correlation,
+            error: None,
+            producer_id: ProducerId(0),
+            producer_epoch: ProducerEpoch(0),
+        };
+        match self.producer_ids.current {
+            Some((next, end)) if next < end => {
+                reply.producer_id = ProducerId(next);
+                self.producer_ids.current = Some((next + 1, end));
+                // Prefetch the next block at 90% of this one.
+                let first = end - crate::controller::PRODUCER_ID_BLOCK_SIZE;
+                if next + 1 >= first + crate::controller::PRODUCER_ID_BLOCK_SIZE * 9 / 10 {
+                    self.request_producer_ids(now);
+                }
+            }
+            _ => {
+                if let Some(block) = self.producer_ids.next.take() {
+                    self.producer_ids.current = Some((block.0 + 1, block.1));
+                    reply.producer_id = ProducerId(block.0);
+                } else {
+                    reply.error = Some(ErrorCode::CoordinatorLoadInProgress);
+                    self.request_producer_ids(now);
+                }
+            }
+        }
+        self.outbox
+            .send(from, Message::InitProducerIdResponse(reply));
+    }
+
+    fn request_producer_ids(&mut self, now: Instant) {
+        if self.producer_ids.request_deadline.is_some() || self.producer_ids.next.is_some() {
+            return;
+        }
+        let Some(epoch) = self.broker_epoch else {
+            return;
+        };
+        self.producer_ids.request_deadline = Some(now + self.config.controller_socket_timeout);
+        self.outbox.send(
+            NodeId::Controller,
+            Message::AllocateProducerIds(AllocateProducerIdsRequest {
+                broker_id: self.id,
+                broker_epoch: epoch,
+            }),
+        );
+    }
+
+    fn handle_producer_ids(&mut self, now: Instant, r: AllocateProducerIdsResponse) {
+        if self.producer_ids.request_deadline.take().is_none() {
+            return;
+        }
+        if r.error.is_some() {
+            self.producer_ids.retry_at = Some(now + CONTROLLER_ERROR_RETRY);
+            return;
+        }
+        let block = (r.first.0, r.first.0 + r.len);
+        if self
+            .producer_ids
+            .current
+            .is_none_or(|(next, end)| next >= end)
+        {
+            self.producer_ids.current = Some(block);
+        } else {
+            self.producer_ids.next = Some(block);
+        }
+    }
+
+    // Client metadata and offsets.
+
+    fn handle_metadata_request(&mut self, from: NodeId, r: MetadataRequest) {
+        let brokers: Vec<BrokerId> = self
+            .image
+            .brokers
+            .iter()
+            .filter(|(_, b)| !b.fenced)
+            .map(|(&id, _)| id)
+            .collect();
+        let topics = r
+            .topics
+            .iter()
+            .map(|name| match self.image.topics.get(name) {
+                None => TopicMetadata {
+                    name: name.clone(),
+                    error: Some(ErrorCode::UnknownTopicOrPartition),
+                    partitions: Vec::new(),
+                },
+                Some(t) => TopicMetadata {
+                    name: name.clone(),
+                    error: None,
+                    partitions: t
+                        .partitions
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| PartitionMetadata {
+                            partition: i as u32,
+                            // KRaftMetadataCache reports only a live leader.
+                            leader: p.leader.filter(|&l| self.image.is_active(l)),
+                            leader_epoch: p.leader_epoch,
+                            replicas: p.replicas.clone(),
+                            isr: p.isr.clone(),
+                        })
+                        .collect(),
+                },
+            })
+            .collect();
+        self.outbox.send(
+            from,
+            Message::MetadataResponse(MetadataResponse {
+                correlation: r.correlation,
+                brokers,
+                topics,
+            }),
+        );
+    }
+
+    fn handle_list_offsets(&mut self, from: NodeId, r: ListOffsetsRequest) {
+        let partitions = r
+            .partitions
+            .iter()
+            .map(|(tp, spec, epoch)| {
+                let Some(p) = self.partitions.get(tp) else {
+                    return (tp.clone(), Some(ErrorCode::NotLeaderOrFollower), Offset(0));
+                };
+                if let Some(e) = epoch {
+                    if p.leader_epoch > *e {
+                        return (tp.clone(), Some(ErrorCode::FencedLeaderEpoch), Offset(0));
+                    }
+                    if p.leader_epoch < *e {
+                        return (tp.clone(), Some(ErrorCode::UnknownLeaderEpoch), Offset(0));
+                    }
+                }
+                if !p.is_leader() {
+                    return (tp.clone(), Some(ErrorCode::NotLeaderOrFollower), Offset(0));
+                }
+                let log = &self.disk.logs[tp];
+                let offset = match spec {
+                    OffsetSpec::Earliest => log.log_start_offset(),
+                    OffsetSpec::Latest => log.high_watermark(),
+                };
+                (tp.clone(), None, offset)
+            })
+            .collect();
+        self.outbox.send(
+            from,
+            Message::ListOffsetsResponse(ListOffsetsResponse {
+                correlation: r.correlation,
+                partitions,
+            }),
+        );
+    }
+
+    /// A broken connection fails the request in flight on it at once.
+    fn handle_disconnected(&mut self, now: Instant, peer: NodeId) {
+        match peer {
+            NodeId::Controller => {
+                if self.channel.in_flight_deadline.is_some() {
+                    self.lifecycle_failed(now);
+                }
+                self.metadata_fetcher.in_flight = None;
+                for p in self.partitions.values_mut() {
+                    if let Role::Leader(LeaderState {
+                        pending: Some(pending),
+                        ..
+                    }) = &mut p.role
+                        && pending.deadline.is_some()
+                    {
+                        pending.deadline = None;
+                        pending.send_at = Some(now + CONTROLLER_ERROR_RETRY);
+                    }
+                }
+                if self.producer_ids.request_deadline.take().is_some() {
+                    self.producer_ids.retry_at = Some(now + CONTROLLER_ERROR_RETRY);
+                }
+            }
+            NodeId::Broker(leader) => {
+                let backoff = self.config.replica_fetch_backoff;
+                if let Some(fetcher) = self.fetchers.get_mut(&leader)
+                    && fetcher.in_flight.take().is_some()
+                {
+                    for state in fetcher.partitions.values_mut() {
+                        state.delayed_until = Some(now + backoff);
+                    }
+                }
+            }
+            NodeId::Client(_) | NodeId::Admin => {}
+        }
+    }
+
+    // Timers.
+
+    fn handle_timers(&mut self, now: Instant) {
+        if self.channel.in_flight_deadline.is_some_and(|t| t <= now) {
+            self.lifecycle_failed(now);
+        }
+        if self
+            .metadata_fetcher
+            .in_flight
+            .is_some_and(|(_, t)| t <= now)
+        {
+            self.metadata_fetcher.in_flight = None;
+        }
+        let backoff = self.config.replica_fetch_backoff;
+        for fetcher in self.fetchers.values_mut() {
+            if fetcher
+                .in_flight
+                .as_ref()
+                .is_some_and(|f| f.deadline <= now)
+            {
+                // A whole-request failure delays every partition of the fetcher.
+                fetcher.in_flight = None;
+                for state in fetcher.partitions.values_mut() {
+                    state.delayed_until = Some(now + backoff);
+                }
+            }
+        }
+        for p in self.partitions.values_mut() {
+            if let Role::Leader(LeaderState {
+                pending: Some(pending),
+                ..
+            }) = &mut p.role
+                && pending.deadline.is_some_and(|t| t <= now)
+            {
+                // AlterPartition is retried until it gets an answer.
+                pending.deadline = None;
+                pending.send_at = Some(now);
+            }
+        }
+        if self.producer_ids.request_deadline.is_some_and(|t| t <= now) {
+            self.producer_ids.request_deadline = None;
+        }
+        if self.producer_ids.retry_at.is_some_and(|t| t <= now) {
+            self.producer_ids.retry_at = None;
+            self.request_producer_ids(now);
+        }
+        if self.next_isr_check.is_some_and(|t| t <= now) {
+            self.next_isr_check = Some(now + Duration(self.config.replica_lag_time_max.0 / 2));
+            self.shrink_isrs(now);
+        }
+        if self.next_hw_checkpoint.is_some_and(|t| t <= now) {
+            self.next_hw_checkpoint =
+                Some(now + self.config.replica_high_watermark_checkpoint_interval);
+            for log in self.disk.logs.values_mut() {
+                log.checkpoint_high_watermark();
+            }
+        }
+        if let (Some(t), Some(interval)) = (self.next_flush, self.config.log_flush_interval)
+            && t <= now
+        {
+            self.next_flush = Some(now + interval);
+            self.disk.flush_all();
+        }
+    }
+
+    /// Sends whatever is due after an input: controller requests, fetches, ISR proposals, and
+    /// answers to parked requests.
+    fn drive(&mut self, now: Instant) {
+        self.drive_lifecycle(now);
+        self.drive_metadata_fetch(now);
+        self.drive_alter_partition(now);
+        self.complete_parked(now);
+        self.drive_fetchers(now);
+    }
+}
+
+/// Where a follower truncates when the leader reports a diverging epoch (KAFKA.md 3.5 step 3,
+/// `AbstractFetcherThread.getOffsetTruncationState`): to `min(leader end, own end of that
+/// epoch, LEO)` when the follower knows the epoch; to the end of its largest epoch below it when
+/// it does not (KIP-279), after which the next fetch asks again.
+fn truncation_offset(log: &PartitionLog, epoch: LeaderEpoch, leader_end: Offset) -> Offset {
+    let leo = log.log_end_offset();
+    match log.end_offset_for_epoch(epoch) {
+        None => leader_end.min(leo),
+        Some((own_epoch, own_end)) if own_epoch != epoch => own_end.min(leo),
+        Some((_, own_end)) => own_end.min(leader_end).min(leo),
+    }
+}
+
+impl Node for Broker {
+    fn handle(&mut self, now: Instant, input: Input) {
+        self.now = now;
+        match input {
+            Input::Start => self.start(now),
+            _ if !self.started => return,
+            Input::Timeout => {}
+            Input::Writeback => self.disk.flush_all(),
+            Input::Command(_) => {}
+            Input::Disconnected { peer } => self.handle_disconnected(now, peer),
+            Input::Message { from, message } => match message {
+                Message::BrokerRegistrationResponse(r) => self.handle_registration_response(now, r),
+                Message::BrokerHeartbeatResponse(r) => self.handle_heartbeat_response(now, r),
+                Message::FetchMetadataResponse(r) => self.handle_metadata_response(now, r),
+                Message::AlterPartitionResponse(r) => self.handle_alter_partition_response(now, r),
+                Message::AllocateProducerIdsResponse(r) => self.handle_producer_ids(now, r),
+                Message::Produce(r) => self.handle_produce(now, from, r),
+                Message::Fetch(r) => self.handle_fetch(now, from, r),
+                Message::FetchResponse(r) => {
+                    if let NodeId::Broker(leader) = from {
+                        self.handle_fetch_response(now, leader, r);
+                    }
+                }
+                Message::Metadata(r) => self.handle_metadata_request(from, r),
+                Message::InitProducerId(r) => self.handle_init_producer_id(now, from, r),
+                Message::ListOffsets(r) => self.handle_list_offsets(from, r),
+                _ => {} // not a broker API
+            },
+        }
+        self.handle_timers(now);
+        self.drive(now);
+    }
+
+    fn poll_output(&mut self) -> Option<Output> {
+        self.outbox.pop()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        if !self.started {
+            return None;
+        }
+        // Deadlines at or before the last input were handled then, or wait for something
+        // other than time; only later ones are timers.
+        let floor = self.now;
+        let mut t: Option<Instant> = None;
+        let mut at = |x: Option<Instant>| {
+            if let Some(x) = x.filter(|&x| x > floor) {
+                t = Some(t.map_or(x, |t| t.min(x)));
+            }
+        };
+        at(self.channel.next_at);
+        at(self.channel.in_flight_deadline);
+        at(self.metadata_fetcher.in_flight.map(|(_, d)| d));
+        for f in self.fetchers.values() {
+            match &f.in_flight {
+                Some(i) => at(Some(i.deadline)),
+                None => at(f
+                    .partitions
+                    .values()
+                    .filter(|s| !s.failed)
+                    .filter_map(|s| s.delayed_until)
+                    .min()),
+            }
+        }
+        at(self.parked_fetches.iter().map(|p| p.deadline).min());
+        at(self.parked_produces.iter().map(|p| p.deadline).min());
+        for p in self.partitions.values() {
+            if let Some(pending) = p.leader_state().and_then(|l| l.pending.as_ref()) {
+                at(pending.send_at);
+                at(pending.deadline);
+            }
+        }
+        at(self.producer_ids.request_deadline);
+        at(self.producer_ids.retry_at);
+        at(self.next_isr_check);
+        at(self.next_hw_checkpoint);
+        at(self.next_flush);
+        t
+    }
+}

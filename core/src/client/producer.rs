@@ -1,0 +1,1156 @@
+//! The producer: Kafka's `KafkaProducer` reduced to what changes delivery semantics.
+//!
+//! * A workload calls `send` at a fixed rate: record `i` has value `{name}-{i}` and, when the
+//!   workload has keys, key `key-{i mod keys}`.
+//! * The default partitioner picks the partition (murmur2 for keys, KIP-794 sticky otherwise).
+//! * The accumulator batches records per partition until `batch.size` or `linger.ms`.
+//! * The sender drains one batch per partition per request to each leader, with at most
+//!   `max.in.flight.requests.per.connection` requests in flight per broker, retries retriable
+//!   errors with exponential backoff, refreshes metadata on stale-leader errors, and expires
+//!   batches after `delivery.timeout.ms`.
+//! * Idempotence follows `TransactionManager`: a producer id from any broker, sequences per
+//!   partition, retries drained strictly in sequence order, a local epoch bump (KIP-360) when a
+//!   sequence gap is real or an expired batch leaves a sequence unresolved.
+//!
+//! Simplifications, each deliberate: `send` never blocks (records wait in the accumulator while
+//! there is no metadata, instead of `max.block.ms`); `buffer.memory` is unbounded; compression is
+//! off; the produce response carries no new-leader hint (KIP-951), so the producer learns a new
+//! leader from a metadata refresh.
+
+use crate::bytes::Bytes;
+use crate::client::exponential_backoff;
+use crate::client::metadata::ClientMetadata;
+use crate::config::{Acks, EffectiveProducerConfig};
+use crate::error::ErrorCode;
+use crate::ids::{
+    BrokerId, ClientId, NodeId, Offset, ProducerEpoch, ProducerId, Sequence, TopicName,
+    TopicPartition,
+};
+use crate::node::{ClientCommand, Event, Input, Node, Outbox, Output};
+use crate::partitioner::{
+    PartitionLoad, RECORD_BATCH_OVERHEAD, StickyPartitioner, partition_for_key,
+    record_size_in_bytes,
+};
+use crate::protocol::*;
+use crate::record::{ProducerFields, Record};
+use crate::rng::Rng;
+use crate::time::{Duration, Instant};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+/// What a producer's application does: `count` records at `rate_per_sec` to `topic`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workload {
+    /// The topic.
+    pub topic: TopicName,
+    /// How many distinct keys (`key-0` ...); `None` sends keyless records.
+    pub keys: Option<u64>,
+    /// Records per second of virtual time.
+    pub rate_per_sec: u64,
+    /// How many records in all.
+    pub count: u64,
+}
+
+/// How long a broker that refused a connection is skipped (`reconnect.backoff.ms`).
+const RECONNECT_BACKOFF: Duration = Duration(50);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct BatchSequence {
+    producer_id: ProducerId,
+    epoch: ProducerEpoch,
+    base: Sequence,
+}
+
+#[derive(Clone, Debug)]
+struct Batch {
+    id: u64,
+    partition: u32,
+    records: Vec<Record>,
+    frozen: Option<Arc<[Record]>>,
+    size: u64,
+    created: Instant,
+    attempts: u32,
+    retry_at: Option<Instant>,
+    sequence: Option<BatchSequence>,
+    sequence_reset: bool,
+    /// Some attempt's outcome is unknown, or the broker appended it before failing the request:
+    /// the records may be in the log even if the batch fails.
+    maybe_written: bool,
+}
+
+impl Batch {
+    fn records(&mut self) -> Arc<[Record]> {
+        self.frozen
+            .get_or_insert_with(|| self.records.iter().cloned().collect())
+            .clone()
+    }
+
+    fn len(&self) -> u32 {
+        self.records.len() as u32
+    }
+
+    fn last_sequence(&self) -> Option<Sequence> {
+        self.sequence.map(|s| s.base.plus(self.len() - 1))
+    }
+}
+
+/// The accumulator queue and the idempotence state of one partition (`TxnPartitionEntry`).
+#[derive(Clone, Debug, Default)]
+struct PartitionState {
+    /// Batches waiting to be sent: new ones at the back, retries in sequence order.
+    queue: VecDeque<Batch>,
+    /// Batches on the wire.
+    in_flight: BTreeMap<u64, Batch>,
+    /// The producer id and epoch this partition's sequences belong to.
+    producer: Option<(ProducerId, ProducerEpoch)>,
+    next_sequence: Sequence,
+    last_acked: Option<Sequence>,
+    /// The next sequence after a batch that expired while being retried (KIP-360).
+    unresolved: Option<Sequence>,
+    /// Sequences drained and not yet completed (including batches queued for retry).
+    in_flight_sequences: BTreeSet<(u32, u64)>,
+}
+
+impl PartitionState {
+    fn first_in_flight_sequence(&self) -> Option<u32> {
+        self.in_flight_sequences.first().map(|(s, _)| *s)
+    }
+
+    /// `insertInSequenceOrder`: a retried batch goes back in front of new batches, ordered by
+    /// sequence among the other retries.
+    fn requeue(&mut self, batch: Batch) {
+        let seq = batch.sequence.map(|s| s.base.0);
+        let pos = self
+            .queue
+            .iter()
+            .position(|b| match (b.sequence, seq) {
+                (None, _) => true,
+                (Some(other), Some(mine)) => other.base.0 > mine,
+                (Some(_), None) => false,
+            })
+            .unwrap_or(self.queue.len());
+        self.queue.insert(pos, batch);
+    }
+}
+
+#[derive(Clone, Debug)]
+struct InFlightRequest {
+    broker: BrokerId,
+    deadline: Instant,
+    batches: Vec<u64>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum PendingRequest {
+    Metadata { broker: BrokerId, deadline: Instant },
+    InitProducerId { broker: BrokerId, deadline: Instant },
+}
+
+/// A producer node.
+#[derive(Debug)]
+pub struct Producer {
+    id: ClientId,
+    name: String,
+    config: EffectiveProducerConfig,
+    workload: Workload,
+    rng: Rng,
+    started: bool,
+    producing: bool,
+    created: u64,
+    next_record_at: Option<Instant>,
+    workload_started_at: Option<Instant>,
+    metadata: ClientMetadata,
+    producer_id: Option<(ProducerId, ProducerEpoch)>,
+    init_retry_at: Option<Instant>,
+    epoch_bump_partitions: BTreeSet<u32>,
+    epoch_bump_required: bool,
+    partitions: BTreeMap<u32, PartitionState>,
+    sticky: StickyPartitioner,
+    requests: BTreeMap<CorrelationId, InFlightRequest>,
+    pending: BTreeMap<CorrelationId, PendingRequest>,
+    reconnect_after: BTreeMap<BrokerId, Instant>,
+    /// The time of the last input: deadlines at or before it were handled or are blocked.
+    now: Instant,
+    next_batch_id: u64,
+    next_correlation: CorrelationId,
+    outbox: Outbox,
+}
+
+impl Producer {
+    /// A producer with its config (already validated), workload, bootstrap brokers and seed. It
+    /// starts producing when started, unless `start_idle` is set (then a `StartWorkload`
+    /// command starts it).
+    pub fn new(
+        id: ClientId,
+        name: impl Into<String>,
+        config: EffectiveProducerConfig,
+        workload: Workload,
+        bootstrap: Vec<BrokerId>,
+        seed: u64,
+    ) -> Producer {
+        Producer {
+            id,
+            name: name.into(),
+            config,
+            workload,
+            rng: Rng::new(seed),
+            started: false,
+            producing: false,
+            created: 0,
+            next_record_at: None,
+            workload_started_at: None,
+            metadata: ClientMetadata::new(bootstrap),
+            producer_id: None,
+            init_retry_at: None,
+            epoch_bump_partitions: BTreeSet::new(),
+            epoch_bump_required: false,
+            partitions: BTreeMap::new(),
+            sticky: StickyPartitioner::default(),
+            requests: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            reconnect_after: BTreeMap::new(),
+            now: Instant::ZERO,
+            next_batch_id: 0,
+            next_correlation: 0,
+            outbox: Outbox::default(),
+        }
+    }
+
+    /// The client id.
+    pub fn id(&self) -> ClientId {
+        self.id
+    }
+
+    /// The producer's name (the prefix of its record values).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The effective configuration.
+    pub fn config(&self) -> &EffectiveProducerConfig {
+        &self.config
+    }
+
+    /// The workload.
+    pub fn workload(&self) -> &Workload {
+        &self.workload
+    }
+
+    /// How many records the application has sent so far.
+    pub fn records_created(&self) -> u64 {
+        self.created
+    }
+
+    /// Whether the workload is running.
+    pub fn is_producing(&self) -> bool {
+        self.producing
+    }
+
+    /// The producer id and epoch, once assigned.
+    pub fn producer_id(&self) -> Option<(ProducerId, ProducerEpoch)> {
+        self.producer_id
+    }
+
+    /// Records sent and not yet completed (queued or in flight).
+    pub fn records_pending(&self) -> u64 {
+        self.partitions
+            .values()
+            .map(|p| {
+                p.queue
+                    .iter()
+                    .chain(p.in_flight.values())
+                    .map(|b| u64::from(b.len()))
+                    .sum::<u64>()
+            })
+            .sum()
+    }
+
+    /// Produce requests in flight.
+    pub fn requests_in_flight(&self) -> usize {
+        self.requests.len()
+    }
+
+    /// Whether the workload has sent everything and every record completed.
+    pub fn is_done(&self) -> bool {
+        self.created >= self.workload.count && self.records_pending() == 0
+    }
+
+    fn correlation(&mut self) -> CorrelationId {
+        self.next_correlation += 1;
+        self.next_correlation
+    }
+
+    fn in_flight_to(&self, broker: BrokerId) -> usize {
+        self.requests
+            .values()
+            .filter(|r| r.broker == broker)
+            .count()
+            + self
+                .pending
+                .values()
+                .filter(|p| match p {
+                    PendingRequest::Metadata { broker: b, .. }
+                    | PendingRequest::InitProducerId { broker: b, .. } => *b == broker,
+                })
+                .count()
+    }
+
+    fn start_workload(&mut self, now: Instant) {
+        if !self.producing && self.created < self.workload.count {
+            self.producing = true;
+            // Record i is sent at start + i / rate, counted from where the workload resumes.
+            self.workload_started_at = Some(now);
+            self.next_record_at = Some(now);
+        }
+    }
+
+    fn record_time(&self, i: u64) -> Instant {
+        let rate = self.workload.rate_per_sec.max(1);
+        self.workload_started_at.unwrap_or_default() + Duration(i * 1000 / rate)
+    }
+
+    /// The application's `send` calls that are due.
+    fn run_workload(&mut self, now: Instant) {
+        let mut sent_since_start = 0;
+        while self.producing && self.next_record_at.is_some_and(|t| t <= now) {
+            let Some(partitions) = self
+                .metadata
+                .partitions(&self.workload.topic)
+                .map(<[_]>::to_vec)
+            else {
+                return; // waits for metadata (Kafka's send blocks in waitOnMetadata)
+            };
+            let i = self.created;
+            let key = self
+                .workload
+                .keys
+                .map(|k| Bytes::from(format!("key-{}", i % k.max(1))));
+            let value = Bytes::from(format!("{}-{}", self.name, i));
+            let partition = match &key {
+                Some(k) if !self.config.config.partitioner_ignore_keys => {
+                    partition_for_key(k.as_slice(), partitions.len() as u32)
+                }
+                _ => {
+                    let loads: Vec<PartitionLoad> = partitions
+                        .iter()
+                        .map(|p| PartitionLoad {
+                            partition: p.partition,
+                            available: p.leader.is_some(),
+                            queue_size: self
+                                .partitions
+                                .get(&p.partition)
+                                .map_or(0, |s| s.queue.len() as u64),
+                        })
+                        .collect();
+                    self.sticky.partition(
+                        &loads,
+                        self.config.config.partitioner_adaptive_partitioning_enable,
+                        &mut self.rng,
+                    )
+                }
+            };
+            let record = Record {
+                key: key.clone(),
+                value: Some(value.clone()),
+                timestamp: now,
+            };
+            let appended = self.append(now, partition, record);
+            if key.is_none() || self.config.config.partitioner_ignore_keys {
+                let state = &self.partitions[&partition];
+                let last_full = state
+                    .queue
+                    .back()
+                    .is_none_or(|b| b.size >= self.config.config.batch_size || b.frozen.is_some());
+                self.sticky
+                    .record_append(appended, self.config.config.batch_size, last_full);
+            }
+            self.outbox.event(Event::RecordSent {
+                value,
+                key,
+                topic_partition: TopicPartition {
+                    topic: self.workload.topic.clone(),
+                    partition,
+                },
+            });
+            self.created += 1;
+            sent_since_start += 1;
+            self.next_record_at = if self.created < self.workload.count {
+                Some(self.record_time(self.created))
+            } else {
+                self.producing = false;
+                None
+            };
+            if sent_since_start > 100_000 {
+                break; // a safety valve: never spin forever inside one input
+            }
+        }
+    }
+
+    /// `RecordAccumulator.append`: into the open batch of the partition if it fits, else a new
+    /// batch. Returns the bytes appended (with the batch overhead for a new batch), which drive
+    /// the sticky partitioner.
+    fn append(&mut self, now: Instant, partition: u32, record: Record) -> u64 {
+        let batch_size = self.config.config.batch_size;
+        let state = self.partitions.entry(partition).or_default();
+        if let Some(last) = state.queue.back_mut()
+            && last.frozen.is_none()
+            && last.attempts == 0
+        {
+            let size = record_size_in_bytes(
+                last.records.len() as u64,
+                record.timestamp.0 as i64 - last.created.0 as i64,
+                record.key.as_ref().map(Bytes::as_slice),
+                record.value.as_ref().map(Bytes::as_slice),
+            );
+            if last.size + size <= batch_size.max(RECORD_BATCH_OVERHEAD + size)
+                && last.size < batch_size
+            {
+                last.size += size;
+                last.records.push(record);
+                return size;
+            }
+        }
+        let size = RECORD_BATCH_OVERHEAD
+            + record_size_in_bytes(
+                0,
+                0,
+                record.key.as_ref().map(Bytes::as_slice),
+                record.value.as_ref().map(Bytes::as_slice),
+            );
+        self.next_batch_id += 1;
+        state.queue.push_back(Batch {
+            id: self.next_batch_id,
+            partition,
+            records: vec![record],
+            frozen: None,
+            size,
+            created: now,
+            attempts: 0,
+            retry_at: None,
+            sequence: None,
+            sequence_reset: false,
+            maybe_written: false,
+        });
+        size
+    }
+
+    fn tp(&self, partition: u32) -> TopicPartition {
+        TopicPartition {
+            topic: self.workload.topic.clone(),
+            partition,
+        }
+    }
+
+    fn batch_ready(&self, b: &Batch, now: Instant) -> bool {
+        match b.retry_at {
+            Some(t) => t <= now,
+            None => {
+                b.size >= self.config.config.batch_size
+                    || now >= b.created + self.config.config.linger
+            }
+        }
+    }
+
+    /// `shouldStopDrainBatchesForPartition` for idempotent producers.
+    fn must_not_drain(&self, state: &PartitionState, head: &Batch) -> bool {
+        if !self.config.idempotence {
+            return false;
+        }
+        let Some(current) = self.producer_id else {
+            return true;
+        };
+        match head.sequence {
+            None => {
+                let stale = state.producer.is_some_and(|p| p != current)
+                    && !state.in_flight_sequences.is_empty();
+                stale || state.unresolved.is_some()
+            }
+            Some(seq) => state
+                .first_in_flight_sequence()
+                .is_some_and(|first| first != seq.base.0),
+        }
+    }
+
+    /// The sender loop (`Sender.runOnce`).
+    fn send(&mut self, now: Instant) {
+        if self.config.idempotence {
+            if self.producer_id.is_none() {
+                self.maybe_init_producer_id(now);
+            }
+            if self.epoch_bump_required && self.producer_id.is_some() {
+                self.bump_epoch();
+            }
+            self.resolve_sequences();
+        }
+        self.expire_batches(now);
+        self.maybe_request_metadata(now);
+        if self.config.idempotence && self.producer_id.is_none() {
+            return;
+        }
+        let leaders: BTreeMap<u32, BrokerId> = self
+            .metadata
+            .partitions(&self.workload.topic)
+            .map(|ps| {
+                ps.iter()
+                    .filter_map(|p| Some((p.partition, p.leader?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut by_broker: BTreeMap<BrokerId, Vec<u32>> = BTreeMap::new();
+        for (&partition, state) in &self.partitions {
+            let Some(head) = state.queue.front() else {
+                continue;
+            };
+            let Some(&leader) = leaders.get(&partition) else {
+                continue;
+            };
+            if !self.batch_ready(head, now) || self.must_not_drain(state, head) {
+                continue;
+            }
+            if self.config.config.max_in_flight_requests_per_connection == 1
+                && !state.in_flight.is_empty()
+            {
+                continue; // guaranteeMessageOrder mutes a partition with a batch in flight
+            }
+            if self.reconnect_after.get(&leader).is_some_and(|&t| t > now) {
+                continue;
+            }
+            by_broker.entry(leader).or_default().push(partition);
+        }
+        for (broker, partitions) in by_broker {
+            if self.in_flight_to(broker)
+                >= self.config.config.max_in_flight_requests_per_connection as usize
+            {
+                continue;
+            }
+            let mut batches = Vec::new();
+            let mut ids = Vec::new();
+            let mut size = 0;
+            for partition in partitions {
+                let current = self.producer_id;
+                let state = self.partitions.get_mut(&partition).expect("listed above");
+                let head_size = state.queue.front().map_or(0, |b| b.size);
+                if !batches.is_empty() && size + head_size > self.config.config.max_request_size {
+                    break;
+                }
+                let mut batch = state.queue.pop_front().expect("listed above");
+                size += batch.size;
+                if let Some(current) = current.filter(|_| self.config.idempotence) {
+                    if batch.sequence.is_none() {
+                        // maybeUpdateProducerIdAndEpoch: a partition whose old-epoch batches are
+                        // all done starts again at sequence 0 under the current epoch.
+                        if state.producer != Some(current) && state.in_flight_sequences.is_empty() {
+                            state.producer = Some(current);
+                            state.next_sequence = Sequence(0);
+                            state.last_acked = None;
+                        }
+                        batch.sequence = Some(BatchSequence {
+                            producer_id: current.0,
+                            epoch: current.1,
+                            base: state.next_sequence,
+                        });
+                        state.next_sequence = state.next_sequence.plus(batch.len());
+                        state
+                            .in_flight_sequences
+                            .insert((batch.sequence.expect("set").base.0, batch.id));
+                    }
+                }
+                batch.attempts += 1;
+                batch.retry_at = None;
+                let records = batch.records();
+                batches.push(ProduceBatch {
+                    topic_partition: TopicPartition {
+                        topic: self.workload.topic.clone(),
+                        partition,
+                    },
+                    producer: batch.sequence.map(|s| ProducerFields {
+                        producer_id: s.producer_id,
+                        producer_epoch: s.epoch,
+                        base_sequence: s.base,
+                    }),
+                    records,
+                });
+                ids.push(batch.id);
+                state.in_flight.insert(batch.id, batch);
+            }
+            if batches.is_empty() {
+                continue;
+            }
+            let correlation = self.correlation();
+            self.outbox.send(
+                NodeId::Broker(broker),
+                Message::Produce(ProduceRequest {
+                    correlation,
+                    acks: self.config.config.acks.wire(),
+                    timeout: self.config.config.request_timeout,
+                    batches,
+                }),
+            );
+            if self.config.config.acks == Acks::Zero {
+                // acks=0: the send completes as soon as the request is written, offset unknown.
+                for id in ids {
+                    self.complete_success(id, None);
+                }
+            } else {
+                self.requests.insert(
+                    correlation,
+                    InFlightRequest {
+                        broker,
+                        deadline: now + self.config.config.request_timeout,
+                        batches: ids,
+                    },
+                );
+            }
+        }
+    }
+
+    fn find_batch(&mut self, id: u64) -> Option<(u32, &mut Batch)> {
+        self.partitions
+            .iter_mut()
+            .find_map(|(&p, s)| s.in_flight.get_mut(&id).map(|b| (p, b)))
+    }
+
+    fn complete_success(&mut self, id: u64, base_offset: Option<Offset>) {
+        let Some((partition, _)) = self.find_batch(id) else {
+            return;
+        };
+        let tp = self.tp(partition);
+        let state = self.partitions.get_mut(&partition).expect("found above");
+        let batch = state.in_flight.remove(&id).expect("found above");
+        if let Some(seq) = batch.sequence {
+            state.in_flight_sequences.remove(&(seq.base.0, batch.id));
+            if state.producer == Some((seq.producer_id, seq.epoch)) {
+                let last = batch.last_sequence().expect("sequenced");
+                if state.last_acked.is_none_or(|l| last.0 > l.0) {
+                    state.last_acked = Some(last);
+                }
+            }
+        }
+        for (i, r) in batch.records.iter().enumerate() {
+            self.outbox.event(Event::RecordAcknowledged {
+                value: r.value.clone().unwrap_or_else(|| Bytes::from("")),
+                topic_partition: tp.clone(),
+                offset: base_offset.map(|o| o.plus(i as u64)),
+            });
+        }
+    }
+
+    fn fail_batch(&mut self, mut batch: Batch, error: ErrorCode) {
+        let tp = self.tp(batch.partition);
+        if let Some(seq) = batch.sequence
+            && let Some(state) = self.partitions.get_mut(&batch.partition)
+        {
+            state.in_flight_sequences.remove(&(seq.base.0, batch.id));
+        }
+        let definite = !batch.maybe_written;
+        for r in batch.records.drain(..) {
+            self.outbox.event(Event::RecordFailed {
+                value: r.value.unwrap_or_else(|| Bytes::from("")),
+                topic_partition: tp.clone(),
+                error,
+                definite,
+            });
+        }
+    }
+
+    fn request_epoch_bump(&mut self, partition: u32) {
+        if self.config.idempotence {
+            self.epoch_bump_required = true;
+            self.epoch_bump_partitions.insert(partition);
+        }
+    }
+
+    /// `bumpIdempotentProducerEpoch`: a local bump, no request. The partitions that asked for it
+    /// renumber their outstanding batches from sequence 0 under the new epoch.
+    fn bump_epoch(&mut self) {
+        let Some((pid, epoch)) = self.producer_id else {
+            return;
+        };
+        self.epoch_bump_required = false;
+        if epoch.0 == i16::MAX as u16 {
+            // Epoch exhausted: a new producer id.
+            self.producer_id = None;
+            return;
+        }
+        let new = (pid, ProducerEpoch(epoch.0 + 1));
+        self.producer_id = Some(new);
+        self.outbox.event(Event::ProducerEpochBumped {
+            producer_id: pid,
+            producer_epoch: new.1,
+        });
+        for partition in std::mem::take(&mut self.epoch_bump_partitions) {
+            let Some(state) = self.partitions.get_mut(&partition) else {
+                continue;
+            };
+            let ids: Vec<u64> = state
+                .in_flight_sequences
+                .iter()
+                .map(|(_, id)| *id)
+                .collect();
+            state.in_flight_sequences.clear();
+            let mut next = Sequence(0);
+            for id in ids {
+                let batch = state
+                    .in_flight
+                    .get_mut(&id)
+                    .or_else(|| state.queue.iter_mut().find(|b| b.id == id));
+                if let Some(b) = batch {
+                    b.sequence = Some(BatchSequence {
+                        producer_id: new.0,
+                        epoch: new.1,
+                        base: next,
+                    });
+                    b.sequence_reset = true;
+                    state.in_flight_sequences.insert((next.0, id));
+                    next = next.plus(b.len());
+                }
+            }
+            state.producer = Some(new);
+            state.next_sequence = next;
+            state.last_acked = None;
+            state.unresolved = None;
+        }
+    }
+
+    /// `maybeResolveSequences`: once nothing of a partition with an unresolved sequence is in
+    /// flight, it is resolved if a later batch was acknowledged, else the epoch is bumped.
+    fn resolve_sequences(&mut self) {
+        let mut bump = Vec::new();
+        for (&partition, state) in &mut self.partitions {
+            let Some(_) = state.unresolved else { continue };
+            if !state.in_flight_sequences.is_empty() {
+                continue;
+            }
+            if state.last_acked.map_or(Sequence(0), |l| l.plus(1)) == state.next_sequence {
+                state.unresolved = None;
+            } else {
+                bump.push(partition);
+            }
+        }
+        for p in bump {
+            self.request_epoch_bump(p);
+        }
+    }
+
+    /// `delivery.timeout.ms`: batches waiting in the queue (from the head) and batches on the
+    /// wire fail with a timeout; a batch that had been retried leaves its sequence unresolved.
+    fn expire_batches(&mut self, now: Instant) {
+        let timeout = self.config.delivery_timeout;
+        let mut expired = Vec::new();
+        for state in self.partitions.values_mut() {
+            while state
+                .queue
+                .front()
+                .is_some_and(|b| now >= b.created + timeout)
+            {
+                expired.push(state.queue.pop_front().expect("checked"));
+            }
+            let late: Vec<u64> = state
+                .in_flight
+                .values()
+                .filter(|b| now >= b.created + timeout)
+                .map(|b| b.id)
+                .collect();
+            for id in late {
+                let mut b = state.in_flight.remove(&id).expect("listed");
+                b.maybe_written = true;
+                expired.push(b);
+            }
+        }
+        for batch in expired {
+            if batch.attempts > 1 || (batch.attempts == 1 && batch.retry_at.is_some()) {
+                if let (Some(last), Some(state)) = (
+                    batch.last_sequence(),
+                    self.partitions.get_mut(&batch.partition),
+                ) {
+                    let next = last.plus(1);
+                    state.unresolved = Some(
+                        state
+                            .unresolved
+                            .map_or(next, |u| if next.0 > u.0 { next } else { u }),
+                    );
+                }
+            }
+            self.requests
+                .values_mut()
+                .for_each(|r| r.batches.retain(|&id| id != batch.id));
+            self.fail_batch(batch, ErrorCode::DeliveryTimeout);
+        }
+    }
+
+    /// `leastLoadedNode` over the known brokers, skipping those in reconnect backoff.
+    fn least_loaded(&mut self, now: Instant) -> Option<BrokerId> {
+        let loads: BTreeMap<BrokerId, usize> = self
+            .metadata
+            .brokers
+            .iter()
+            .map(|&b| (b, self.in_flight_to(b)))
+            .collect();
+        let reconnect = &self.reconnect_after;
+        self.metadata.least_loaded(
+            |b| loads.get(&b).copied().unwrap_or(0),
+            |b| reconnect.get(&b).is_some_and(|&t| t > now),
+            &mut self.rng,
+        )
+    }
+
+    fn maybe_request_metadata(&mut self, now: Instant) {
+        if self
+            .pending
+            .values()
+            .any(|p| matches!(p, PendingRequest::Metadata { .. }))
+        {
+            return;
+        }
+        let leaderless = self
+            .partitions
+            .iter()
+            .any(|(&p, s)| !s.queue.is_empty() && self.metadata.leader(&self.tp(p)).is_none());
+        if leaderless {
+            self.metadata.update_requested = true;
+        }
+        if self
+            .metadata
+            .next_update(self.config.config.metadata_max_age)
+            > now
+        {
+            return;
+        }
+        let Some(broker) = self.least_loaded(now) else {
+            return;
+        };
+        let correlation = self.correlation();
+        self.pending.insert(
+            correlation,
+            PendingRequest::Metadata {
+                broker,
+                deadline: now + self.config.config.request_timeout,
+            },
+        );
+        self.outbox.send(
+            NodeId::Broker(broker),
+            Message::Metadata(MetadataRequest {
+                correlation,
+                topics: vec![self.workload.topic.clone()],
+            }),
+        );
+    }
+
+    fn maybe_init_producer_id(&mut self, now: Instant) {
+        if self.init_retry_at.is_some_and(|t| t > now)
+            || self
+                .pending
+                .values()
+                .any(|p| matches!(p, PendingRequest::InitProducerId { .. }))
+        {
+            return;
+        }
+        let Some(broker) = self.least_loaded(now) else {
+            return;
+        };
+        let correlation = self.correlation();
+        self.pending.insert(
+            correlation,
+            PendingRequest::InitProducerId {
+                broker,
+                deadline: now + self.config.config.request_timeout,
+            },
+        );
+        self.outbox.send(
+            NodeId::Broker(broker),
+            Message::InitProducerId(InitProducerIdRequest { correlation }),
+        );
+    }
+
+    fn backoff(&mut self, attempts: u32) -> Duration {
+        exponential_backoff(
+            self.config.config.retry_backoff,
+            self.config.config.retry_backoff_max,
+            attempts.saturating_sub(1),
+            20,
+            &mut self.rng,
+        )
+    }
+
+    fn handle_produce_response(&mut self, now: Instant, from: BrokerId, r: ProduceResponse) {
+        let Some(request) = self.requests.remove(&r.correlation) else {
+            return;
+        };
+        for pr in r.partitions {
+            let Some(&id) = request.batches.iter().find(|&&id| {
+                self.partitions
+                    .get(&pr.topic_partition.partition)
+                    .is_some_and(|s| s.in_flight.contains_key(&id))
+            }) else {
+                continue;
+            };
+            match pr.error {
+                None => self.complete_success(id, pr.base_offset),
+                Some(error) => self.handle_batch_error(now, from, id, error),
+            }
+        }
+    }
+
+    /// `Sender.completeBatch` for an error: retry when Kafka would (`canRetry`), else fail.
+    fn handle_batch_error(&mut self, now: Instant, from: BrokerId, id: u64, error: ErrorCode) {
+        let Some((partition, _)) = self.find_batch(id) else {
+            return;
+        };
+        let tp = self.tp(partition);
+        self.outbox.event(Event::ProduceError {
+            topic_partition: tp,
+            error,
+            broker: from,
+        });
+        let timeout = self.config.delivery_timeout;
+        let retries = self.config.config.retries;
+        let idempotent = self.config.idempotence;
+        let state = self.partitions.get_mut(&partition).expect("found");
+        let mut batch = state.in_flight.remove(&id).expect("found");
+        if matches!(
+            error,
+            ErrorCode::NotEnoughReplicasAfterAppend
+                | ErrorCode::RequestTimedOut
+                | ErrorCode::NetworkException
+        ) {
+            batch.maybe_written = true;
+        }
+        let can_retry_in_time =
+            now < batch.created + timeout && u64::from(batch.attempts) <= retries;
+        let retry = match error {
+            ErrorCode::OutOfOrderSequenceNumber if idempotent => {
+                let not_head = batch.sequence_reset
+                    || batch.sequence.is_some_and(|s| {
+                        Some(s.base) != Some(state.last_acked.map_or(Sequence(0), |l| l.plus(1)))
+                    });
+                if state.unresolved.is_none() && not_head {
+                    can_retry_in_time
+                } else {
+                    if state.unresolved.is_none()
+                        || batch.sequence.map(|s| s.base) == state.unresolved
+                    {
+                        self.epoch_bump_required = true;
+                        self.epoch_bump_partitions.insert(partition);
+                    }
+                    can_retry_in_time
+                }
+            }
+            e => e.is_retriable() && can_retry_in_time,
+        };
+        if matches!(
+            error,
+            ErrorCode::NotLeaderOrFollower
+                | ErrorCode::UnknownTopicOrPartition
+                | ErrorCode::LeaderNotAvailable
+                | ErrorCode::FencedLeaderEpoch
+                | ErrorCode::UnknownLeaderEpoch
+                | ErrorCode::NetworkException
+        ) {
+            self.metadata.update_requested = true;
+        }
+        if retry {
+            batch.retry_at = Some(now + self.backoff(batch.attempts));
+            let state = self.partitions.get_mut(&partition).expect("found");
+            state.requeue(batch);
+        } else {
+            if matches!(
+                error,
+                ErrorCode::InvalidProducerEpoch | ErrorCode::OutOfOrderSequenceNumber
+            ) {
+                self.request_epoch_bump(partition);
+            }
+            self.fail_batch(batch, error);
+        }
+    }
+
+    /// A broken connection or a request timeout: Kafka disconnects, and every request in flight
+    /// on that connection fails with a network error (the outcome unknown).
+    fn fail_connection(&mut self, now: Instant, broker: BrokerId) {
+        let failed: Vec<CorrelationId> = self
+            .requests
+            .iter()
+            .filter(|(_, r)| r.broker == broker)
+            .map(|(&c, _)| c)
+            .collect();
+        for c in failed {
+            let request = self.requests.remove(&c).expect("listed");
+            for id in request.batches {
+                self.handle_batch_error(now, broker, id, ErrorCode::NetworkException);
+            }
+        }
+        let pending: Vec<CorrelationId> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| matches!(p, PendingRequest::Metadata { broker: b, .. } | PendingRequest::InitProducerId { broker: b, .. } if *b == broker))
+            .map(|(&c, _)| c)
+            .collect();
+        for c in pending {
+            match self.pending.remove(&c) {
+                Some(PendingRequest::Metadata { .. }) => {
+                    let backoff = (
+                        self.config.config.retry_backoff,
+                        self.config.config.retry_backoff_max,
+                    );
+                    self.metadata.failed(now, backoff, &mut self.rng);
+                }
+                Some(PendingRequest::InitProducerId { .. }) => {
+                    self.init_retry_at = Some(now + self.config.config.retry_backoff);
+                }
+                None => {}
+            }
+        }
+        self.metadata.update_requested = true;
+    }
+
+    fn handle_timers(&mut self, now: Instant) {
+        let expired: Vec<BrokerId> = self
+            .requests
+            .values()
+            .filter(|r| r.deadline <= now)
+            .map(|r| r.broker)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for broker in expired {
+            self.fail_connection(now, broker);
+        }
+        let timed_out: Vec<BrokerId> = self
+            .pending
+            .values()
+            .filter_map(|p| match p {
+                PendingRequest::Metadata { broker, deadline }
+                | PendingRequest::InitProducerId { broker, deadline } => {
+                    (*deadline <= now).then_some(*broker)
+                }
+            })
+            .collect();
+        for broker in timed_out {
+            self.fail_connection(now, broker);
+        }
+        self.reconnect_after.retain(|_, t| *t > now);
+    }
+}
+
+impl Node for Producer {
+    fn handle(&mut self, now: Instant, input: Input) {
+        self.now = now;
+        match input {
+            Input::Start => {
+                self.started = true;
+                self.start_workload(now);
+            }
+            _ if !self.started => return,
+            Input::Timeout => {}
+            Input::Writeback => {}
+            Input::Command(ClientCommand::StartWorkload) => self.start_workload(now),
+            Input::Command(ClientCommand::StopWorkload) => {
+                self.producing = false;
+                self.next_record_at = None;
+            }
+            Input::Disconnected { peer } => {
+                if let NodeId::Broker(b) = peer {
+                    self.reconnect_after.insert(b, now + RECONNECT_BACKOFF);
+                    self.fail_connection(now, b);
+                }
+            }
+            Input::Message { from, message } => {
+                let NodeId::Broker(broker) = from else { return };
+                match message {
+                    Message::ProduceResponse(r) => self.handle_produce_response(now, broker, r),
+                    Message::MetadataResponse(r) => {
+                        if let Some(PendingRequest::Metadata { .. }) =
+                            self.pending.get(&r.correlation)
+                        {
+                            self.pending.remove(&r.correlation);
+                            let backoff = (
+                                self.config.config.retry_backoff,
+                                self.config.config.retry_backoff_max,
+                            );
+                            self.metadata.update(now, &r, backoff, &mut self.rng);
+                        }
+                    }
+                    Message::InitProducerIdResponse(r) => {
+                        if let Some(PendingRequest::InitProducerId { .. }) =
+                            self.pending.get(&r.correlation)
+                        {
+                            self.pending.remove(&r.correlation);
+                            match r.error {
+                                None => {
+                                    self.producer_id = Some((r.producer_id, r.producer_epoch));
+                                    self.outbox.event(Event::ProducerIdAssigned {
+                                        producer_id: r.producer_id,
+                                        producer_epoch: r.producer_epoch,
+                                    });
+                                }
+                                Some(_) => {
+                                    self.init_retry_at =
+                                        Some(now + self.config.config.retry_backoff)
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.handle_timers(now);
+        self.run_workload(now);
+        self.send(now);
+    }
+
+    fn poll_output(&mut self) -> Option<Output> {
+        self.outbox.pop()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        if !self.started {
+            return None;
+        }
+        // Deadlines at or before the last input were handled then, or wait for something
+        // other than time (a response, a free in-flight slot); only later ones are timers.
+        let floor = self.now;
+        let mut t: Option<Instant> = None;
+        let mut at = |x: Option<Instant>| {
+            if let Some(x) = x.filter(|&x| x > floor) {
+                t = Some(t.map_or(x, |t| t.min(x)));
+            }
+        };
+        if self.metadata.partitions(&self.workload.topic).is_some() {
+            at(self.next_record_at);
+        }
+        let timeout = self.config.delivery_timeout;
+        for state in self.partitions.values() {
+            if let Some(head) = state.queue.front() {
+                at(Some(
+                    head.retry_at
+                        .unwrap_or(head.created + self.config.config.linger),
+                ));
+                at(Some(head.created + timeout));
+            }
+            at(state.in_flight.values().map(|b| b.created + timeout).min());
+        }
+        at(self.requests.values().map(|r| r.deadline).min());
+        for p in self.pending.values() {
+            match p {
+                PendingRequest::Metadata { deadline, .. }
+                | PendingRequest::InitProducerId { deadline, .. } => at(Some(*deadline)),
+            }
+        }
+        if !self
+            .pending
+            .values()
+            .any(|p| matches!(p, PendingRequest::Metadata { .. }))
+        {
+            at(Some(
+                self.metadata
+                    .next_update(self.config.config.metadata_max_age),
+            ));
+        }
+        if self.config.idempotence && self.producer_id.is_none() {
+            at(self.init_retry_at);
+        }
+        at(self.reconnect_after.values().min().copied());
+        t
+    }
+}
