@@ -1,1 +1,18 @@
-//! placeholder
+//! The world around Gregor's Kafka model: the deterministic stepper ([`world::World`]), the
+//! network and storage faults, scenario files and their runner, the checkers (per-step
+//! invariants and the end-of-run history oracle), traces and their replay, and the `gregor`
+//! command's building blocks.
+//!
+//! Nothing here reads a clock or draws from an unseeded generator: one seed, one run.
+
+pub mod checker;
+pub mod describe;
+pub mod digest;
+pub mod network;
+pub mod nodes;
+pub mod replay;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod trace;
+pub mod world;

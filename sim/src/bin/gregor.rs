@@ -1,1 +1,208 @@
-fn main() {}
+//! `gregor`: run scenarios, replay traces, describe a cluster at a time, and compute Kafka's
+//! default partition for keys.
+//!
+//! Exit codes: 0 when everything holds, 1 when a run fails a check (or a replay diverges), 2 on
+//! bad input (a malformed scenario or trace, a bad argument).
+
+use clap::{Parser, Subcommand};
+use gregor_core::partitioner::{murmur2, to_positive};
+use gregor_core::time::Instant;
+use gregor_sim::describe::describe;
+use gregor_sim::replay::replay;
+use gregor_sim::report::render;
+use gregor_sim::runner::{Run, RunOptions};
+use gregor_sim::scenario::{Scenario, parse_duration};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "gregor",
+    version,
+    about = "A deterministic laboratory for Kafka-style clusters"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario: exit 0 when every expectation and check holds, 1 when one fails.
+    Run {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// The seed (default: the scenario's own).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Write the trace (JSON Lines) to this file.
+        #[arg(long)]
+        trace: Option<PathBuf>,
+        /// Print one JSON object instead of the story.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-execute a trace through the core and check every state digest.
+    Replay {
+        /// The trace file.
+        trace: PathBuf,
+    },
+    /// Show the cluster at a virtual time, as `kafka-topics --describe` would.
+    Describe {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// The virtual time (`12s`, `1500ms`).
+        #[arg(long)]
+        at: String,
+        /// The seed (default: the scenario's own).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Kafka's default partition for keys (murmur2, bit-exact).
+    Partition {
+        /// The partition count.
+        #[arg(long)]
+        partitions: u32,
+        /// Read keys as hexadecimal bytes instead of UTF-8 text.
+        #[arg(long)]
+        hex: bool,
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+        /// The keys.
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
+}
+
+fn bad(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("gregor: {message}");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run {
+            scenario,
+            seed,
+            trace,
+            json,
+        } => run(&scenario, seed, trace, json),
+        Command::Replay { trace } => {
+            let file = trace.display().to_string();
+            let text = match std::fs::read_to_string(&trace) {
+                Ok(t) => t,
+                Err(e) => return bad(format!("{file}: cannot read the trace: {e}")),
+            };
+            match replay(&file, &text) {
+                Ok(s) => {
+                    println!(
+                        "replayed {file}: scenario {}, seed {}, {} inputs, {} digests matched",
+                        s.header.scenario, s.header.seed, s.inputs, s.digests
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) if e.message.starts_with("state digest differs") => {
+                    eprintln!("gregor: {e}");
+                    ExitCode::from(1)
+                }
+                Err(e) => bad(e),
+            }
+        }
+        Command::Describe { scenario, at, seed } => {
+            let s = match Scenario::from_file(&scenario) {
+                Ok(s) => s,
+                Err(e) => return bad(e),
+            };
+            let at = match parse_duration(&at) {
+                Ok(d) => Instant(d.0),
+                Err(m) => return bad(format!("--at: {m}")),
+            };
+            let mut r = Run::new(&s, &RunOptions { seed, trace: false });
+            if !r.bootstrap() {
+                return bad("the cluster never became ready");
+            }
+            r.play_until(at);
+            print!("{}", describe(&r.world, &s));
+            ExitCode::SUCCESS
+        }
+        Command::Partition {
+            partitions,
+            hex,
+            json,
+            keys,
+        } => partition(partitions, hex, json, &keys),
+    }
+}
+
+fn run(path: &std::path::Path, seed: Option<u64>, trace: Option<PathBuf>, json: bool) -> ExitCode {
+    let scenario = match Scenario::from_file(path) {
+        Ok(s) => s,
+        Err(e) => return bad(e),
+    };
+    let report = Run::new(
+        &scenario,
+        &RunOptions {
+            seed,
+            trace: trace.is_some(),
+        },
+    )
+    .run();
+    if let (Some(file), Some(lines)) = (&trace, &report.trace_lines) {
+        let mut text = lines.join("\n");
+        text.push('\n');
+        if let Err(e) = std::fs::write(file, text) {
+            return bad(format!("{}: cannot write the trace: {e}", file.display()));
+        }
+    }
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => return bad(format!("cannot encode the report: {e}")),
+        }
+    } else {
+        print!("{}", render(&report));
+    }
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn partition(partitions: u32, hex: bool, json: bool, keys: &[String]) -> ExitCode {
+    if partitions == 0 {
+        return bad("--partitions must be at least 1");
+    }
+    let mut rows = Vec::new();
+    for key in keys {
+        let bytes = if hex {
+            let clean: String = key.chars().filter(|c| !c.is_whitespace()).collect();
+            let clean = clean.strip_prefix("0x").unwrap_or(&clean).to_string();
+            if clean.len() % 2 != 0 || !clean.chars().all(|c| c.is_ascii_hexdigit()) {
+                return bad(format!("`{key}` is not hexadecimal bytes"));
+            }
+            (0..clean.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&clean[i..i + 2], 16).expect("checked hex"))
+                .collect()
+        } else {
+            key.as_bytes().to_vec()
+        };
+        let h = murmur2(&bytes);
+        rows.push((key.clone(), h, (to_positive(h) as u32) % partitions));
+    }
+    if json {
+        let v: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(k, h, p)| serde_json::json!({"key": k, "murmur2": h, "partition": p}))
+            .collect();
+        println!("{}", serde_json::Value::Array(v));
+    } else {
+        for (k, h, p) in rows {
+            println!("{k}\tmurmur2={h}\tpartition={p}");
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,411 @@
+//! The history oracle: after a run, every send, acknowledgement, failure and poll is compared
+//! with a final read of every partition (Jepsen's Kafka checker, KAFKA.md 7.2).
+//!
+//! * Lost writes: acknowledged, yet absent from the final read.
+//! * Duplicates: one record at more than one offset.
+//! * Inconsistent offsets: an offset holding a different record than the one acknowledged there,
+//!   or than another poll saw there.
+//! * Nonmonotonic sends: a producer's later record acknowledged at a lower offset of the same
+//!   partition than an earlier one.
+//! * Failed writes present: a send that failed with a definite error, yet in the log.
+//!
+//! The oracle counts and explains; whether a count is a bug depends on the configuration, and the
+//! runner decides that. Each lost record is explained from what the cluster did afterwards
+//! (elections, truncations), in words.
+
+use crate::world::{Logged, WorldEvent};
+use gregor_core::bytes::Bytes;
+use gregor_core::config::Acks;
+use gregor_core::error::ErrorCode;
+use gregor_core::ids::{BrokerId, ClientId, LeaderEpoch, NodeId, Offset, TopicPartition};
+use gregor_core::metadata::ChangeReason;
+use gregor_core::node::Event;
+use gregor_core::time::Instant;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the oracle needs to know of a producer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProducerInfo {
+    /// Its name.
+    pub name: String,
+    /// Its acks.
+    pub acks: Acks,
+    /// Whether idempotence is on.
+    pub idempotent: bool,
+}
+
+/// A lost record, explained.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LostRecord {
+    /// The record's value.
+    pub value: String,
+    /// Its key, if any.
+    pub key: Option<String>,
+    /// The producer.
+    pub producer: String,
+    /// Its partition.
+    pub topic: String,
+    /// The partition number.
+    pub partition: u32,
+    /// The offset it was acknowledged at (none with acks=0).
+    pub offset: Option<u64>,
+    /// When it was acknowledged (ms).
+    pub acknowledged_at_ms: u64,
+    /// The leader epoch it was acknowledged in, if known.
+    pub leader_epoch: Option<u32>,
+    /// Why it is gone, in words.
+    pub explanation: String,
+}
+
+/// An offset holding two different records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InconsistentOffset {
+    /// The partition.
+    pub topic: String,
+    /// The partition number.
+    pub partition: u32,
+    /// The offset.
+    pub offset: u64,
+    /// The values seen there.
+    pub values: Vec<String>,
+}
+
+/// The oracle's findings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HistoryReport {
+    /// Records the applications sent.
+    pub sent: u64,
+    /// Records acknowledged.
+    pub acknowledged: u64,
+    /// Records whose send failed.
+    pub failed: u64,
+    /// Failed records whose outcome was unknown (they may be in the log).
+    pub failed_indefinite: u64,
+    /// Records read by the final read.
+    pub read: u64,
+    /// Whether the final read reached every partition's high watermark.
+    pub final_read_complete: bool,
+    /// Acknowledged records absent from the final read.
+    pub lost_acknowledged: u64,
+    /// Records present at more than one offset.
+    pub duplicates: u64,
+    /// Offsets holding more than one record.
+    pub inconsistent_offsets: u64,
+    /// Later sends acknowledged at a lower offset than earlier ones.
+    pub nonmonotonic_sends: u64,
+    /// Sends that failed with a definite error, yet are in the log.
+    pub failed_but_present: u64,
+    /// The lost records, explained (at most 50).
+    pub lost: Vec<LostRecord>,
+    /// Lost records by producer name.
+    pub lost_by_producer: BTreeMap<String, u64>,
+    /// Duplicated values by producer name.
+    pub duplicates_by_producer: BTreeMap<String, u64>,
+    /// Nonmonotonic sends by producer name.
+    pub nonmonotonic_by_producer: BTreeMap<String, u64>,
+    /// Inconsistent offsets (at most 50).
+    pub inconsistent: Vec<InconsistentOffset>,
+    /// Records found at several offsets (at most 50): value and offsets.
+    pub duplicated: Vec<(String, Vec<u64>)>,
+}
+
+#[derive(Clone, Debug)]
+struct SentRecord {
+    producer: ClientId,
+    index: u64,
+    key: Option<Bytes>,
+    tp: TopicPartition,
+    acked: Option<(Instant, Option<Offset>)>,
+    failed: Option<(ErrorCode, bool)>,
+}
+
+/// Runs the oracle over a run's log. `reader` is the client that made the final read.
+pub fn analyse(
+    log: &[Logged],
+    producers: &BTreeMap<ClientId, ProducerInfo>,
+    reader: ClientId,
+    final_read_complete: bool,
+) -> HistoryReport {
+    let mut sent: BTreeMap<Bytes, SentRecord> = BTreeMap::new();
+    let mut per_producer: BTreeMap<ClientId, u64> = BTreeMap::new();
+    // (partition, offset) -> values seen there by any poll; value -> offsets in the final read.
+    let mut seen_at: BTreeMap<(TopicPartition, Offset), BTreeSet<Bytes>> = BTreeMap::new();
+    let mut final_read: BTreeMap<Bytes, BTreeSet<(TopicPartition, Offset)>> = BTreeMap::new();
+    let mut read = 0;
+    for entry in log {
+        let WorldEvent::Node(event) = &entry.event else {
+            continue;
+        };
+        let NodeId::Client(client) = entry.node else {
+            continue;
+        };
+        match event {
+            Event::RecordSent {
+                value,
+                key,
+                topic_partition,
+            } => {
+                let index = per_producer.entry(client).or_default();
+                sent.insert(
+                    value.clone(),
+                    SentRecord {
+                        producer: client,
+                        index: *index,
+                        key: key.clone(),
+                        tp: topic_partition.clone(),
+                        acked: None,
+                        failed: None,
+                    },
+                );
+                *index += 1;
+            }
+            Event::RecordAcknowledged { value, offset, .. } => {
+                if let Some(r) = sent.get_mut(value) {
+                    r.acked = Some((entry.time, *offset));
+                }
+            }
+            Event::RecordFailed {
+                value,
+                error,
+                definite,
+                ..
+            } => {
+                if let Some(r) = sent.get_mut(value) {
+                    r.failed = Some((*error, *definite));
+                }
+            }
+            Event::RecordsPolled {
+                topic_partition,
+                records,
+            } => {
+                for (offset, value) in records {
+                    let Some(v) = value else { continue };
+                    seen_at
+                        .entry((topic_partition.clone(), *offset))
+                        .or_default()
+                        .insert(v.clone());
+                    if client == reader {
+                        read += 1;
+                        final_read
+                            .entry(v.clone())
+                            .or_default()
+                            .insert((topic_partition.clone(), *offset));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let name = |c: ClientId| {
+        producers
+            .get(&c)
+            .map_or_else(|| format!("client-{c}"), |p| p.name.clone())
+    };
+    let mut report = HistoryReport {
+        sent: sent.len() as u64,
+        read,
+        final_read_complete,
+        ..HistoryReport::default()
+    };
+    for (value, r) in &sent {
+        if r.acked.is_some() {
+            report.acknowledged += 1;
+        }
+        if let Some((_, definite)) = r.failed {
+            report.failed += 1;
+            if !definite {
+                report.failed_indefinite += 1;
+            } else if final_read.contains_key(value) {
+                report.failed_but_present += 1;
+            }
+        }
+        if let Some((at, offset)) = r.acked
+            && !final_read.contains_key(value)
+        {
+            report.lost_acknowledged += 1;
+            *report.lost_by_producer.entry(name(r.producer)).or_default() += 1;
+            if report.lost.len() < 50 {
+                let (epoch, explanation) = explain(log, &r.tp, offset, at);
+                report.lost.push(LostRecord {
+                    value: value.to_string(),
+                    key: r.key.as_ref().map(ToString::to_string),
+                    producer: name(r.producer),
+                    topic: r.tp.topic.to_string(),
+                    partition: r.tp.partition,
+                    offset: offset.map(|o| o.0),
+                    acknowledged_at_ms: at.0,
+                    leader_epoch: epoch.map(|e| e.0),
+                    explanation,
+                });
+            }
+        }
+        if let Some((_, Some(offset))) = r.acked {
+            seen_at
+                .entry((r.tp.clone(), offset))
+                .or_default()
+                .insert(value.clone());
+        }
+    }
+    for (value, places) in &final_read {
+        if places.len() > 1 {
+            report.duplicates += 1;
+            if let Some(r) = sent.get(value) {
+                *report
+                    .duplicates_by_producer
+                    .entry(name(r.producer))
+                    .or_default() += 1;
+            }
+            if report.duplicated.len() < 50 {
+                report
+                    .duplicated
+                    .push((value.to_string(), places.iter().map(|(_, o)| o.0).collect()));
+            }
+        }
+    }
+    for ((tp, offset), values) in &seen_at {
+        if values.len() > 1 {
+            report.inconsistent_offsets += 1;
+            if report.inconsistent.len() < 50 {
+                report.inconsistent.push(InconsistentOffset {
+                    topic: tp.topic.to_string(),
+                    partition: tp.partition,
+                    offset: offset.0,
+                    values: values.iter().map(ToString::to_string).collect(),
+                });
+            }
+        }
+    }
+    // Nonmonotonic sends: per producer and partition, in send order.
+    let mut order: BTreeMap<(ClientId, TopicPartition), Vec<(u64, Offset)>> = BTreeMap::new();
+    for r in sent.values() {
+        if let Some((_, Some(offset))) = r.acked {
+            order
+                .entry((r.producer, r.tp.clone()))
+                .or_default()
+                .push((r.index, offset));
+        }
+    }
+    for ((producer, _), mut acks) in order {
+        acks.sort();
+        let n = acks.windows(2).filter(|w| w[1].1 < w[0].1).count() as u64;
+        if n > 0 {
+            report.nonmonotonic_sends += n;
+            *report
+                .nonmonotonic_by_producer
+                .entry(name(producer))
+                .or_default() += n;
+        }
+    }
+    report
+}
+
+/// Why an acknowledged record at `offset` of `tp` is gone: who led when it was acknowledged,
+/// and the elections and truncations after that which left it out.
+fn explain(
+    log: &[Logged],
+    tp: &TopicPartition,
+    offset: Option<Offset>,
+    acked_at: Instant,
+) -> (Option<LeaderEpoch>, String) {
+    let mut leader: Option<(BrokerId, LeaderEpoch)> = None;
+    for e in log.iter().take_while(|e| e.time <= acked_at) {
+        if let (
+            WorldEvent::Node(Event::BecameLeader {
+                topic_partition,
+                leader_epoch,
+                ..
+            }),
+            NodeId::Broker(b),
+        ) = (&e.event, e.node)
+            && topic_partition == tp
+        {
+            leader = Some((b, *leader_epoch));
+        }
+    }
+    let mut parts = Vec::new();
+    let at = offset.map_or_else(
+        || "with acks=0 (offset unknown)".to_string(),
+        |o| format!("at offset {o}"),
+    );
+    let mut head = format!("acknowledged {at} of {tp} at {acked_at}");
+    if let Some((b, e)) = leader {
+        head.push_str(&format!(" by leader broker {b} in epoch {e}"));
+    }
+    for e in log.iter().filter(|e| e.time > acked_at) {
+        let WorldEvent::Node(event) = &e.event else {
+            continue;
+        };
+        match (event, e.node) {
+            (
+                Event::PartitionChanged {
+                    topic_partition,
+                    leader: Some(l),
+                    leader_changed: true,
+                    leader_epoch,
+                    unclean,
+                    reason,
+                    ..
+                },
+                _,
+            ) if topic_partition == tp => {
+                let how = if *unclean {
+                    "uncleanly, from outside the ISR".to_string()
+                } else {
+                    match reason {
+                        ChangeReason::BrokerFenced { broker } => {
+                            format!("after broker {broker} was fenced")
+                        }
+                        ChangeReason::BrokerUnfenced { broker } => {
+                            format!("when broker {broker} came back")
+                        }
+                        ChangeReason::PreferredElection => "by a preferred election".to_string(),
+                        ChangeReason::UncleanElection => "by an unclean election".to_string(),
+                        ChangeReason::AlterPartition => "on an ISR change".to_string(),
+                    }
+                };
+                parts.push(format!(
+                    "broker {l} was elected leader in epoch {leader_epoch} {how}"
+                ));
+            }
+            (
+                Event::BecameLeader {
+                    topic_partition,
+                    leader_epoch,
+                    log_end_offset,
+                    ..
+                },
+                NodeId::Broker(b),
+            ) if topic_partition == tp => {
+                if offset.is_some_and(|o| *log_end_offset <= o) {
+                    parts.push(format!("broker {b} began epoch {leader_epoch} with its log ending at {log_end_offset}, before the record"));
+                }
+            }
+            (
+                Event::Truncated {
+                    topic_partition,
+                    from,
+                    to,
+                    ..
+                },
+                NodeId::Broker(b),
+            ) if topic_partition == tp => {
+                if offset.is_none_or(|o| *to <= o && o < *from) {
+                    parts.push(format!(
+                        "broker {b} truncated its log from {from} to {to} to match the leader"
+                    ));
+                }
+            }
+            _ => {}
+        }
+        if parts.len() >= 4 {
+            break;
+        }
+    }
+    let text = if parts.is_empty() {
+        format!("{head}; no later leader or final read had it")
+    } else {
+        format!("{head}; then {}", parts.join("; "))
+    };
+    (leader.map(|(_, e)| e), text)
+}

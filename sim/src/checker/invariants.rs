@@ -1,0 +1,449 @@
+//! Invariants checked after every step of a run (DESIGN.md "Checking", KAFKA.md 3).
+//!
+//! * One leader per partition epoch: no two brokers lead the same partition in the same epoch.
+//! * Leader in ISR: the controller never names a leader outside the ISR.
+//! * HW monotonic on a leader: while a broker leads a partition in one epoch, its HW never drops.
+//! * HW within the ISR: a leader's HW never exceeds the log end of a member of its ISR.
+//! * Log matching below the HW: every ISR member holds the leader's records below the leader's HW.
+//! * Committed records kept: a record that was below some leader's HW is in every later leader's
+//!   log at the same offset.
+//!
+//! What they deliberately do not flag: losses the configuration allows. A committed record lost
+//! through an unclean election, or through a power loss that took unflushed records from the
+//! replica that then led, is recorded as an allowed loss with its reason, not as a violation.
+//! Brokers that lost records to a power loss are exempt from the ISR checks until they have left
+//! and rejoined the ISR. Checks only look at what the last step could have changed, so they cost
+//! little per step.
+
+use crate::world::{Logged, Step, World, WorldEvent};
+use gregor_core::broker::partition::Role;
+use gregor_core::bytes::Bytes;
+use gregor_core::ids::{BrokerId, LeaderEpoch, NodeId, Offset, TopicPartition};
+use gregor_core::log::PartitionLog;
+use gregor_core::node::Event;
+use gregor_core::time::Instant;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A broken invariant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// When it was seen.
+    pub time: Instant,
+    /// Which invariant.
+    pub check: &'static str,
+    /// What happened, in words.
+    pub detail: String,
+}
+
+/// Committed records that left the log in a way the configuration allows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllowedLoss {
+    /// When it was seen.
+    pub time: Instant,
+    /// The partition.
+    pub topic_partition: TopicPartition,
+    /// The lost records: offset, value, and the epoch they were written in.
+    pub records: Vec<(Offset, Option<Bytes>, LeaderEpoch)>,
+    /// Why it is allowed, in words.
+    pub reason: String,
+}
+
+/// The names of the invariants, in report order.
+pub const INVARIANTS: [&str; 6] = [
+    "one leader per epoch",
+    "leader in ISR",
+    "HW monotonic on a leader",
+    "HW within the ISR",
+    "log matching below the HW",
+    "committed records kept",
+];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct CommittedRecord {
+    value: Option<Bytes>,
+    epoch: LeaderEpoch,
+    at: Instant,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct MatchState {
+    leader: BrokerId,
+    leader_truncations: u64,
+    follower_truncations: u64,
+    verified_upto: Offset,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PowerLossExemption {
+    seen_out_of_isr: bool,
+}
+
+/// The invariant checker's state.
+#[derive(Debug, Default)]
+pub struct Invariants {
+    leaders: BTreeMap<(TopicPartition, LeaderEpoch), BrokerId>,
+    leader_hw: BTreeMap<(BrokerId, TopicPartition), (LeaderEpoch, Offset)>,
+    committed: BTreeMap<TopicPartition, Vec<CommittedRecord>>,
+    checked_leaders: BTreeSet<(TopicPartition, LeaderEpoch, BrokerId)>,
+    matching: BTreeMap<(BrokerId, TopicPartition), MatchState>,
+    unclean: BTreeMap<TopicPartition, Vec<Instant>>,
+    power_loss: BTreeMap<(BrokerId, TopicPartition), PowerLossExemption>,
+    power_loss_at: BTreeMap<(BrokerId, TopicPartition), Instant>,
+    log_seen: usize,
+    /// Violations found.
+    pub violations: Vec<Violation>,
+    /// Allowed losses of committed records.
+    pub allowed_losses: Vec<AllowedLoss>,
+}
+
+fn same(a: &PartitionLog, b: &PartitionLog, offset: Offset) -> Option<bool> {
+    let (ra, ea) = a.record_at(offset)?;
+    let (rb, eb) = b.record_at(offset)?;
+    Some(ra.value == rb.value && ra.key == rb.key && ea == eb)
+}
+
+impl Invariants {
+    /// A checker with nothing seen.
+    pub fn new() -> Invariants {
+        Invariants::default()
+    }
+
+    fn violate(&mut self, time: Instant, check: &'static str, detail: String) {
+        // One report per distinct problem is enough; a broken state often persists for many steps.
+        if self
+            .violations
+            .iter()
+            .any(|v| v.check == check && v.detail == detail)
+        {
+            return;
+        }
+        self.violations.push(Violation {
+            time,
+            check,
+            detail,
+        });
+    }
+
+    /// Checks what the last step could have changed.
+    pub fn after_step(&mut self, world: &World, step: Step) {
+        self.absorb_log(world.log());
+        match step.node {
+            Some(NodeId::Controller) => self.check_controller(world, step.time),
+            Some(NodeId::Broker(b)) => self.check_broker(world, b, step.time),
+            _ => {}
+        }
+    }
+
+    fn absorb_log(&mut self, log: &[Logged]) {
+        for entry in &log[self.log_seen..] {
+            match (&entry.event, entry.node) {
+                (
+                    WorldEvent::Node(Event::PartitionChanged {
+                        topic_partition,
+                        unclean: true,
+                        ..
+                    }),
+                    _,
+                ) => {
+                    self.unclean
+                        .entry(topic_partition.clone())
+                        .or_default()
+                        .push(entry.time);
+                }
+                (
+                    WorldEvent::Crashed {
+                        power_loss: true,
+                        lost,
+                    },
+                    NodeId::Broker(b),
+                ) => {
+                    for (tp, _) in lost {
+                        self.power_loss.insert(
+                            (b, tp.clone()),
+                            PowerLossExemption {
+                                seen_out_of_isr: false,
+                            },
+                        );
+                        self.power_loss_at.insert((b, tp.clone()), entry.time);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.log_seen = log.len();
+    }
+
+    fn check_controller(&mut self, world: &World, now: Instant) {
+        let Some(c) = world.controller() else { return };
+        let image = c.image();
+        let mut problems = Vec::new();
+        for (tp, p) in image.partitions() {
+            if let Some(l) = p.leader
+                && !p.isr.contains(&l)
+            {
+                problems.push(format!("the controller names broker {l} leader of {tp} in epoch {} but its ISR is {:?}", p.leader_epoch, p.isr));
+            }
+        }
+        for d in problems {
+            self.violate(now, "leader in ISR", d);
+        }
+        // A broker that lost records leaves the exemption once it has left the ISR and rejoined.
+        let mut done = Vec::new();
+        for ((b, tp), ex) in self.power_loss.iter_mut() {
+            let in_isr = image.partition(tp).is_some_and(|p| p.isr.contains(b));
+            if !in_isr {
+                ex.seen_out_of_isr = true;
+            } else if ex.seen_out_of_isr {
+                done.push((*b, tp.clone()));
+            }
+        }
+        for k in done {
+            self.power_loss.remove(&k);
+        }
+    }
+
+    fn exempt(&self, broker: BrokerId, tp: &TopicPartition) -> bool {
+        self.power_loss.contains_key(&(broker, tp.clone()))
+    }
+
+    fn check_broker(&mut self, world: &World, id: BrokerId, now: Instant) {
+        let Some(broker) = world.broker(id) else {
+            return;
+        };
+        let controller_isr = |tp: &TopicPartition| -> Vec<BrokerId> {
+            world
+                .controller()
+                .and_then(|c| c.image().partition(tp))
+                .map(|p| p.isr.clone())
+                .unwrap_or_default()
+        };
+        for (tp, p) in broker.partitions() {
+            let Some(log) = broker.log(tp) else { continue };
+            match &p.role {
+                Role::Leader(_) => {
+                    let key = (tp.clone(), p.leader_epoch);
+                    match self.leaders.get(&key) {
+                        Some(&other) if other != id => self.violate(
+                            now,
+                            "one leader per epoch",
+                            format!(
+                                "brokers {other} and {id} both lead {tp} in epoch {}",
+                                p.leader_epoch
+                            ),
+                        ),
+                        Some(_) => {}
+                        None => {
+                            self.leaders.insert(key, id);
+                        }
+                    }
+                    let hw = log.high_watermark();
+                    let hw_key = (id, tp.clone());
+                    if let Some(&(epoch, last)) = self.leader_hw.get(&hw_key)
+                        && epoch == p.leader_epoch
+                        && hw < last
+                    {
+                        self.violate(
+                            now,
+                            "HW monotonic on a leader",
+                            format!(
+                                "broker {id}'s HW of {tp} went from {last} to {hw} in epoch {}",
+                                p.leader_epoch
+                            ),
+                        );
+                    }
+                    self.leader_hw.insert(hw_key, (p.leader_epoch, hw));
+                    self.check_new_leader(world, id, tp, p.leader_epoch, log, now);
+                    self.extend_committed(tp, log, hw, now);
+                    for &member in &p.isr {
+                        if member == id || self.exempt(member, tp) {
+                            continue;
+                        }
+                        if let Some(leo) = world
+                            .broker_disk(member)
+                            .and_then(|d| d.logs.get(tp))
+                            .map(PartitionLog::log_end_offset)
+                            && leo < hw
+                        {
+                            self.violate(now, "HW within the ISR", format!("broker {id}'s HW of {tp} is {hw}, above ISR member {member}'s log end offset {leo}"));
+                        }
+                    }
+                    for member in controller_isr(tp) {
+                        if member != id {
+                            self.check_matching(world, id, member, tp, now);
+                        }
+                    }
+                }
+                Role::Follower {
+                    leader: Some(leader),
+                } => {
+                    if controller_isr(tp).contains(&id)
+                        && world
+                            .broker(*leader)
+                            .is_some_and(|l| l.partition(tp).is_some_and(|lp| lp.is_leader()))
+                    {
+                        self.check_matching(world, *leader, id, tp, now);
+                    }
+                }
+                Role::Follower { leader: None } => {}
+            }
+        }
+    }
+
+    /// Log matching: the follower holds the leader's records below the leader's HW.
+    fn check_matching(
+        &mut self,
+        world: &World,
+        leader: BrokerId,
+        follower: BrokerId,
+        tp: &TopicPartition,
+        now: Instant,
+    ) {
+        if self.exempt(follower, tp) {
+            return;
+        }
+        let (Some(l), Some(f)) = (
+            world.broker_disk(leader).and_then(|d| d.logs.get(tp)),
+            world.broker_disk(follower).and_then(|d| d.logs.get(tp)),
+        ) else {
+            return;
+        };
+        let key = (follower, tp.clone());
+        let fresh = MatchState {
+            leader,
+            leader_truncations: l.truncations(),
+            follower_truncations: f.truncations(),
+            verified_upto: Offset(0),
+        };
+        let mut state = match self.matching.get(&key) {
+            Some(s)
+                if s.leader == leader
+                    && s.leader_truncations == l.truncations()
+                    && s.follower_truncations == f.truncations() =>
+            {
+                *s
+            }
+            _ => fresh,
+        };
+        let upto = l.high_watermark().min(f.log_end_offset());
+        let mut o = state
+            .verified_upto
+            .max(l.log_start_offset())
+            .max(f.log_start_offset());
+        while o < upto {
+            if same(l, f, o) == Some(false) {
+                let detail = format!(
+                    "broker {follower} (in the ISR of {tp}) holds a different record than leader {leader} at offset {o}, below the HW {}",
+                    l.high_watermark()
+                );
+                self.violate(now, "log matching below the HW", detail);
+                break;
+            }
+            o = o.next();
+        }
+        state.verified_upto = o;
+        self.matching.insert(key, state);
+    }
+
+    fn extend_committed(
+        &mut self,
+        tp: &TopicPartition,
+        log: &PartitionLog,
+        hw: Offset,
+        now: Instant,
+    ) {
+        let committed = self.committed.entry(tp.clone()).or_default();
+        while (committed.len() as u64) < hw.0 {
+            let o = Offset(committed.len() as u64);
+            let Some((r, epoch)) = log.record_at(o) else {
+                break;
+            };
+            committed.push(CommittedRecord {
+                value: r.value.clone(),
+                epoch,
+                at: now,
+            });
+        }
+    }
+
+    /// The first time a broker leads a partition in an epoch, its log must hold every committed
+    /// record at the same offset.
+    fn check_new_leader(
+        &mut self,
+        _world: &World,
+        id: BrokerId,
+        tp: &TopicPartition,
+        epoch: LeaderEpoch,
+        log: &PartitionLog,
+        now: Instant,
+    ) {
+        if !self.checked_leaders.insert((tp.clone(), epoch, id)) {
+            return;
+        }
+        let Some(committed) = self.committed.get(tp) else {
+            return;
+        };
+        let mut first_bad = None;
+        for (i, c) in committed.iter().enumerate() {
+            let o = Offset(i as u64);
+            if o < log.log_start_offset() {
+                continue;
+            }
+            match log.record_at(o) {
+                Some((r, e)) if r.value == c.value && e == c.epoch => {}
+                _ => {
+                    first_bad = Some(i);
+                    break;
+                }
+            }
+        }
+        let Some(i) = first_bad else { return };
+        let lost: Vec<(Offset, Option<Bytes>, LeaderEpoch)> = committed[i..]
+            .iter()
+            .enumerate()
+            .map(|(j, c)| (Offset((i + j) as u64), c.value.clone(), c.epoch))
+            .collect();
+        let since = committed[i].at;
+        let reason = if self
+            .unclean
+            .get(tp)
+            .is_some_and(|ts| ts.iter().any(|&t| t >= since))
+        {
+            Some(format!(
+                "an unclean election of {tp} chose a replica that did not have them"
+            ))
+        } else if self
+            .power_loss_at
+            .iter()
+            .any(|((_, p), &t)| p == tp && t >= since)
+        {
+            Some(format!(
+                "a power loss took unflushed records from a replica of {tp} that later led (the last-replica-standing case, KAFKA.md 3.8)"
+            ))
+        } else {
+            None
+        };
+        let first = &lost[0];
+        let summary = format!(
+            "broker {id} leads {tp} in epoch {epoch} without {} committed record(s) from offset {} (first: {} written in epoch {})",
+            lost.len(),
+            first.0,
+            first
+                .1
+                .as_ref()
+                .map_or_else(|| "null".to_string(), ToString::to_string),
+            first.2
+        );
+        match reason {
+            Some(reason) => self.allowed_losses.push(AllowedLoss {
+                time: now,
+                topic_partition: tp.clone(),
+                records: lost,
+                reason,
+            }),
+            None => self.violate(now, "committed records kept", summary),
+        }
+        // From here on, what is committed is what this leader has.
+        let committed = self.committed.get_mut(tp).expect("present");
+        committed.truncate(i);
+    }
+}

@@ -1,0 +1,217 @@
+//! The nodes a world runs: one enum over the core's node types, how each is built, and what of
+//! it survives a crash.
+
+use gregor_core::broker::{Broker, BrokerDisk};
+use gregor_core::client::consumer::Consumer;
+use gregor_core::client::producer::{Producer, Workload};
+use gregor_core::config::{BrokerConfig, ConsumerConfig, EffectiveProducerConfig};
+use gregor_core::controller::{Controller, ControllerDisk};
+use gregor_core::ids::{BrokerId, ClientId, NodeId, TopicPartition};
+use gregor_core::node::{Input, Node, Output};
+use gregor_core::rng::derive_seed;
+use gregor_core::time::Instant;
+
+/// How to build a node (again, after a crash).
+#[derive(Clone, Debug, PartialEq)]
+pub enum NodeSpec {
+    /// The controller.
+    Controller {
+        /// Its configuration.
+        config: BrokerConfig,
+    },
+    /// A broker.
+    Broker {
+        /// Its id.
+        id: BrokerId,
+        /// Its configuration.
+        config: BrokerConfig,
+    },
+    /// A producer.
+    Producer {
+        /// Its client id.
+        id: ClientId,
+        /// Its name (the prefix of its record values).
+        name: String,
+        /// Its configuration.
+        config: EffectiveProducerConfig,
+        /// What it sends.
+        workload: Workload,
+        /// Bootstrap brokers.
+        bootstrap: Vec<BrokerId>,
+    },
+    /// An assign-mode consumer.
+    Consumer {
+        /// Its client id.
+        id: ClientId,
+        /// Its name.
+        name: String,
+        /// Its configuration.
+        config: ConsumerConfig,
+        /// The partitions it reads.
+        assignment: Vec<TopicPartition>,
+        /// Bootstrap brokers.
+        bootstrap: Vec<BrokerId>,
+    },
+}
+
+/// What survives a crash.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Disk {
+    /// A client keeps nothing.
+    #[default]
+    None,
+    /// The controller's metadata log.
+    Controller(ControllerDisk),
+    /// A broker's logs.
+    Broker(BrokerDisk),
+}
+
+impl NodeSpec {
+    /// The node's id.
+    pub fn node_id(&self) -> NodeId {
+        match self {
+            NodeSpec::Controller { .. } => NodeId::Controller,
+            NodeSpec::Broker { id, .. } => NodeId::Broker(*id),
+            NodeSpec::Producer { id, .. } | NodeSpec::Consumer { id, .. } => NodeId::Client(*id),
+        }
+    }
+
+    /// The seed of incarnation `incarnation` of this node under `master`: each start of a node
+    /// draws from its own stream, so a restart never shifts another node's draws.
+    pub fn seed(&self, master: u64, incarnation: u32) -> u64 {
+        derive_seed(master, &format!("{}#{incarnation}", self.node_id()))
+    }
+
+    /// Builds the node from what its disk kept.
+    pub fn build(&self, disk: Disk, seed: u64) -> AnyNode {
+        match self {
+            NodeSpec::Controller { config } => {
+                let disk = match disk {
+                    Disk::Controller(d) => d,
+                    _ => ControllerDisk::default(),
+                };
+                AnyNode::Controller(Box::new(Controller::new(config.clone(), disk)))
+            }
+            NodeSpec::Broker { id, config } => {
+                let disk = match disk {
+                    Disk::Broker(d) => d,
+                    _ => BrokerDisk::default(),
+                };
+                AnyNode::Broker(Box::new(Broker::new(*id, config.clone(), disk, seed)))
+            }
+            NodeSpec::Producer {
+                id,
+                name,
+                config,
+                workload,
+                bootstrap,
+            } => AnyNode::Producer(Box::new(Producer::new(
+                *id,
+                name.clone(),
+                config.clone(),
+                workload.clone(),
+                bootstrap.clone(),
+                seed,
+            ))),
+            NodeSpec::Consumer {
+                id,
+                name,
+                config,
+                assignment,
+                bootstrap,
+            } => AnyNode::Consumer(Box::new(Consumer::new(
+                *id,
+                name.clone(),
+                config.clone(),
+                assignment.clone(),
+                bootstrap.clone(),
+                seed,
+            ))),
+        }
+    }
+}
+
+/// Any node.
+#[derive(Debug)]
+pub enum AnyNode {
+    /// The controller.
+    Controller(Box<Controller>),
+    /// A broker.
+    Broker(Box<Broker>),
+    /// A producer.
+    Producer(Box<Producer>),
+    /// A consumer.
+    Consumer(Box<Consumer>),
+}
+
+impl AnyNode {
+    /// What survives when this node's process dies.
+    pub fn into_disk(self) -> Disk {
+        match self {
+            AnyNode::Controller(c) => Disk::Controller(c.into_disk()),
+            AnyNode::Broker(b) => Disk::Broker(b.into_disk()),
+            AnyNode::Producer(_) | AnyNode::Consumer(_) => Disk::None,
+        }
+    }
+
+    /// The broker, if this is one.
+    pub fn as_broker(&self) -> Option<&Broker> {
+        match self {
+            AnyNode::Broker(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The controller, if this is it.
+    pub fn as_controller(&self) -> Option<&Controller> {
+        match self {
+            AnyNode::Controller(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The producer, if this is one.
+    pub fn as_producer(&self) -> Option<&Producer> {
+        match self {
+            AnyNode::Producer(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The consumer, if this is one.
+    pub fn as_consumer(&self) -> Option<&Consumer> {
+        match self {
+            AnyNode::Consumer(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+impl Node for AnyNode {
+    fn handle(&mut self, now: Instant, input: Input) {
+        match self {
+            AnyNode::Controller(n) => n.handle(now, input),
+            AnyNode::Broker(n) => n.handle(now, input),
+            AnyNode::Producer(n) => n.handle(now, input),
+            AnyNode::Consumer(n) => n.handle(now, input),
+        }
+    }
+
+    fn poll_output(&mut self) -> Option<Output> {
+        match self {
+            AnyNode::Controller(n) => n.poll_output(),
+            AnyNode::Broker(n) => n.poll_output(),
+            AnyNode::Producer(n) => n.poll_output(),
+            AnyNode::Consumer(n) => n.poll_output(),
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            AnyNode::Controller(n) => n.poll_timeout(),
+            AnyNode::Broker(n) => n.poll_timeout(),
+            AnyNode::Producer(n) => n.poll_timeout(),
+            AnyNode::Consumer(n) => n.poll_timeout(),
+        }
+    }
+}

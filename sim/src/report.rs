@@ -1,0 +1,256 @@
+//! Turning a run into words: the story of what happened (elections, ISR changes, fencing,
+//! truncations, errors, faults) and the human-readable report `gregor run` prints.
+
+use crate::runner::{RunReport, StoryLine};
+use crate::scenario::Scenario;
+use crate::world::{Logged, WorldEvent};
+use gregor_core::ids::{ClientId, NodeId};
+use gregor_core::metadata::ChangeReason;
+use gregor_core::node::{Event, IsrChangeKind};
+use gregor_core::protocol::Message;
+use gregor_core::time::Instant;
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+fn name_of(node: NodeId, scenario: &Scenario) -> String {
+    match node {
+        NodeId::Broker(b) => format!("broker {b}"),
+        NodeId::Controller => "controller".into(),
+        NodeId::Admin => "admin".into(),
+        NodeId::Client(ClientId(i)) => {
+            let i = i as usize;
+            let p = scenario.producers.len();
+            if i < p {
+                scenario.producers[i].name.clone()
+            } else if i < p + scenario.consumers.len() {
+                scenario.consumers[i - p].name.clone()
+            } else {
+                "final reader".into()
+            }
+        }
+    }
+}
+
+fn list(ids: &[gregor_core::ids::BrokerId]) -> String {
+    format!(
+        "[{}]",
+        ids.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    )
+}
+
+/// The notable events of a run, in order, in words. Repetitive events (the same produce error
+/// again and again) are told once each.
+pub fn story(log: &[Logged], scenario: &Scenario) -> Vec<StoryLine> {
+    let mut lines = Vec::new();
+    let mut told: BTreeSet<String> = BTreeSet::new();
+    let mut refused: BTreeSet<NodeId> = BTreeSet::new();
+    for e in log {
+        let who = name_of(e.node, scenario);
+        let text = match &e.event {
+            WorldEvent::Fault(t) => Some(t.clone()),
+            WorldEvent::Crashed { power_loss: false, .. } => Some(format!("{who} crashed (its disk keeps everything)")),
+            WorldEvent::Crashed { power_loss: true, lost } => {
+                let lost: Vec<String> = lost.iter().map(|(tp, n)| format!("{n} of {tp}")).collect();
+                Some(if lost.is_empty() {
+                    format!("{who} lost power; every record was already flushed")
+                } else {
+                    format!("{who} lost power; unflushed records are gone: {}", lost.join(", "))
+                })
+            }
+            WorldEvent::Admin(m) => match m {
+                Message::CreateTopicsResponse(r) => {
+                    let bad: Vec<String> = r.results.iter().filter_map(|(t, e)| e.as_ref().map(|(c, m)| format!("{t}: {c} ({m})"))).collect();
+                    (!bad.is_empty()).then(|| format!("topic creation failed: {}", bad.join("; ")))
+                }
+                Message::AlterTopicConfigResponse(r) => r.error.as_ref().map(|(c, m)| format!("config change failed: {c} ({m})")),
+                Message::ElectLeadersResponse(r) => Some(
+                    r.results
+                        .iter()
+                        .map(|(tp, e)| match e {
+                            None => format!("election for {tp} done"),
+                            Some(c) => format!("election for {tp}: {c}"),
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+                _ => None,
+            },
+            WorldEvent::Node(ev) => match ev {
+                Event::BrokerRegistered { broker, epoch } => {
+                    refused.remove(&NodeId::Broker(*broker));
+                    Some(format!("broker {broker} registered with broker epoch {epoch}"))
+                }
+                Event::BrokerRegistrationRefused { broker, error } => refused.insert(NodeId::Broker(*broker)).then(|| {
+                    format!("controller refused broker {broker}'s registration: {error} (the old incarnation's session is still alive; it retries)")
+                }),
+                Event::BrokerFenced { broker, reason } => Some(format!("controller fenced broker {broker}: {reason}")),
+                Event::BrokerUnfenced { broker } => Some(format!("controller unfenced broker {broker}")),
+                Event::TopicCreated { topic, partitions } => Some(format!("topic {topic} created with {partitions} partition(s)")),
+                Event::TopicConfigChanged { topic, key, value } => Some(format!("topic {topic}: {key} is now {value}")),
+                Event::PartitionChanged { topic_partition, leader, leader_changed, leader_epoch, isr, partition_epoch, unclean, reason } => {
+                    let why = match reason {
+                        ChangeReason::BrokerFenced { broker } => format!("broker {broker} fenced"),
+                        ChangeReason::BrokerUnfenced { broker } => format!("broker {broker} unfenced"),
+                        ChangeReason::AlterPartition => "leader's AlterPartition".into(),
+                        ChangeReason::PreferredElection => "preferred election".into(),
+                        ChangeReason::UncleanElection => "unclean election".into(),
+                    };
+                    Some(if *leader_changed {
+                        match leader {
+                            Some(l) if *unclean => format!("{topic_partition}: broker {l} elected leader UNCLEANLY in epoch {leader_epoch} (ISR forced to {}; records it lacks are lost) [{why}]", list(isr)),
+                            Some(l) => format!("{topic_partition}: broker {l} elected leader in epoch {leader_epoch}, ISR {} [{why}]", list(isr)),
+                            None => format!("{topic_partition}: no leader (epoch {leader_epoch}); the ISR keeps {} and waits for it [{why}]", list(isr)),
+                        }
+                    } else {
+                        format!("{topic_partition}: ISR is now {} (partition epoch {partition_epoch}) [{why}]", list(isr))
+                    })
+                }
+                Event::BecameLeader { topic_partition, leader_epoch, log_end_offset, high_watermark } if leader_epoch.0 > 0 => {
+                    Some(format!("{who} leads {topic_partition} in epoch {leader_epoch} from log end {log_end_offset} (HW {high_watermark})"))
+                }
+                Event::Truncated { topic_partition, from, to, diverging_epoch, leader_end_offset } => Some(format!(
+                    "{who} truncated {topic_partition} from {from} to {to}: the leader says epoch {diverging_epoch} ends at {leader_end_offset}"
+                )),
+                Event::IsrChangeProposed { topic_partition, kind: IsrChangeKind::Shrink, isr } => {
+                    Some(format!("{who} (leader of {topic_partition}) proposes shrinking the ISR to {}: followers fell behind for replica.lag.time.max.ms", list(isr)))
+                }
+                Event::IsrChangeRefused { topic_partition, error } => Some(format!("controller refused {who}'s ISR change for {topic_partition}: {error}")),
+                Event::UnflushedRecordsLost { topic_partition, records, log_end_offset } => Some(format!(
+                    "{who} recovered {topic_partition} after the power loss: {records} unflushed record(s) missing, log ends at {log_end_offset}"
+                )),
+                Event::ProducerIdAssigned { producer_id, producer_epoch } => Some(format!("{who} got producer id {producer_id}, epoch {producer_epoch}")),
+                Event::ProducerEpochBumped { producer_id, producer_epoch } => Some(format!("{who} bumped its epoch to {producer_epoch} (producer id {producer_id}) to reset sequences")),
+                Event::ProduceError { topic_partition, error, broker } => told
+                    .insert(format!("{who}/{error}/{topic_partition}"))
+                    .then(|| format!("{who}: broker {broker} answered {error} for {topic_partition} (further ones not shown)")),
+                Event::RecordFailed { value, topic_partition, error, definite } => told.insert(format!("{who}/failed/{error}")).then(|| {
+                    let maybe = if *definite { "not written" } else { "may have been written" };
+                    format!("{who}: send of {value} to {topic_partition} failed with {error} ({maybe}; further ones not shown)")
+                }),
+                Event::ConsumerError { topic_partition, error } => {
+                    told.insert(format!("{who}/{error}/{topic_partition}")).then(|| format!("{who}: fetch of {topic_partition} failed with {error}"))
+                }
+                _ => None,
+            },
+        };
+        if let Some(text) = text {
+            lines.push(StoryLine {
+                time_ms: e.time.0,
+                text,
+            });
+        }
+    }
+    lines
+}
+
+/// The report `gregor run` prints for people.
+pub fn render(r: &RunReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Scenario: {} ({}), seed {}",
+        r.scenario, r.file, r.seed
+    );
+    let _ = writeln!(out);
+    for l in &r.story {
+        let _ = writeln!(out, "  {:>10}  {}", Instant(l.time_ms).to_string(), l.text);
+    }
+    let h = &r.history;
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "History: {} sent, {} acknowledged, {} failed ({} with unknown outcome); final read {} record(s){}",
+        h.sent,
+        h.acknowledged,
+        h.failed,
+        h.failed_indefinite,
+        h.read,
+        if h.final_read_complete {
+            ""
+        } else {
+            " (incomplete)"
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  lost acknowledged: {}   duplicates: {}   inconsistent offsets: {}   nonmonotonic sends: {}   failed yet present: {}",
+        h.lost_acknowledged,
+        h.duplicates,
+        h.inconsistent_offsets,
+        h.nonmonotonic_sends,
+        h.failed_but_present
+    );
+    if !h.lost.is_empty() {
+        let _ = writeln!(
+            out,
+            "Lost acknowledged records{}:",
+            if h.lost_acknowledged as usize > h.lost.len() {
+                " (first 50)"
+            } else {
+                ""
+            }
+        );
+        for l in h.lost.iter().take(10) {
+            let key = l
+                .key
+                .as_ref()
+                .map_or_else(String::new, |k| format!(" (key {k})"));
+            let _ = writeln!(out, "  - {}{key}: {}", l.value, l.explanation);
+        }
+        if h.lost.len() > 10 {
+            let _ = writeln!(
+                out,
+                "  ... and {} more (see --json)",
+                h.lost_acknowledged - 10
+            );
+        }
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Partitions at the end:");
+    for p in &r.partitions {
+        let leos: Vec<String> = p
+            .log_end_offsets
+            .iter()
+            .map(|(b, o)| format!("{b}:{o}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {}/{}  leader {}  epoch {}  replicas {:?}  isr {:?}  HW {}  LEO {}",
+            p.topic,
+            p.partition,
+            p.leader.map_or_else(|| "none".into(), |l| l.to_string()),
+            p.leader_epoch,
+            p.replicas,
+            p.isr,
+            p.high_watermark
+                .map_or_else(|| "-".into(), |h| h.to_string()),
+            leos.join(" ")
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Checks:");
+    for c in &r.checks {
+        let _ = writeln!(
+            out,
+            "  {}  {}: {}",
+            if c.ok { "ok  " } else { "FAIL" },
+            c.name,
+            c.detail
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "Verdict: {}  ({} events, {} of virtual time)",
+        r.verdict.to_uppercase(),
+        r.events,
+        Instant(r.virtual_time_ms)
+    );
+    if !r.passed() {
+        let _ = writeln!(out, "Reproduce: {}", r.reproduce);
+    }
+    out
+}

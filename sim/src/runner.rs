@@ -1,0 +1,1063 @@
+//! Running a scenario on the World: bootstrap the cluster, play the timeline with the
+//! invariants checked after every step, then heal, let the cluster converge, read every
+//! partition, and judge the run.
+//!
+//! The phases follow TigerBeetle's VOPR: a safety phase with the scenario's faults, then a
+//! liveness phase that heals everything (network, pauses, crashed nodes) and demands that the
+//! cluster converges within a bound, then the history oracle over a final read.
+
+use crate::checker::history::{self, HistoryReport, ProducerInfo};
+use crate::checker::invariants::{INVARIANTS, Invariants};
+use crate::nodes::NodeSpec;
+use crate::scenario::{
+    Action, ClientStart, Expectation, Scenario, Target, TimedExpectation, resolve,
+};
+use crate::trace::{TRACE_FORMAT, TRACE_VERSION, TraceHeader, TraceRecorder};
+use crate::world::{Status, Step, World, WorldEvent};
+use gregor_core::config::{Acks, ConsumerConfig, OffsetReset};
+use gregor_core::ids::{BrokerId, ClientId, NodeId, TopicPartition};
+use gregor_core::node::{ClientCommand, Event};
+use gregor_core::protocol::{
+    AlterTopicConfigRequest, CreateTopicsRequest, ElectLeadersRequest, Message, NewTopic,
+};
+use gregor_core::time::{Duration, Instant};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// How long the cluster may take to register brokers and create topics.
+const BOOTSTRAP_BOUND: Duration = Duration::from_secs(30);
+/// How long the final read may take once the cluster has converged.
+const READ_BOUND: Duration = Duration::from_secs(60);
+
+/// Options of a run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The seed (the scenario's own when `None`).
+    pub seed: Option<u64>,
+    /// Keep the trace's lines (for `--trace`); the trace hash is always computed when set.
+    pub trace: bool,
+}
+
+/// One check of a run's verdict.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// What it checks.
+    pub name: String,
+    /// Whether it holds.
+    pub ok: bool,
+    /// What was found.
+    pub detail: String,
+}
+
+/// A partition at the end of a run, as `kafka-topics --describe` would show it plus offsets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PartitionReport {
+    /// The topic.
+    pub topic: String,
+    /// The partition number.
+    pub partition: u32,
+    /// The leader, if any.
+    pub leader: Option<u32>,
+    /// The leader epoch.
+    pub leader_epoch: u32,
+    /// The replicas.
+    pub replicas: Vec<u32>,
+    /// The ISR.
+    pub isr: Vec<u32>,
+    /// The leader's high watermark, if the leader is up.
+    pub high_watermark: Option<u64>,
+    /// The leader's log start offset, if the leader is up.
+    pub log_start_offset: Option<u64>,
+    /// Each replica's log end offset, by broker id.
+    pub log_end_offsets: BTreeMap<String, u64>,
+}
+
+/// A line of the run's story.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StoryLine {
+    /// When (ms).
+    pub time_ms: u64,
+    /// What happened, in words.
+    pub text: String,
+}
+
+/// Everything a run produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The scenario file.
+    pub file: String,
+    /// The seed.
+    pub seed: u64,
+    /// `pass` or `fail`.
+    pub verdict: String,
+    /// The command that reproduces the run.
+    pub reproduce: String,
+    /// Every check.
+    pub checks: Vec<Check>,
+    /// The history oracle's findings.
+    pub history: HistoryReport,
+    /// The partitions at the end.
+    pub partitions: Vec<PartitionReport>,
+    /// What happened, in order.
+    pub story: Vec<StoryLine>,
+    /// Events processed.
+    pub events: u64,
+    /// Virtual time at the end (ms).
+    pub virtual_time_ms: u64,
+    /// The hash of the trace, when one was recorded.
+    pub trace_hash: Option<String>,
+    /// The trace's lines, when kept.
+    #[serde(skip)]
+    pub trace_lines: Option<Vec<String>>,
+}
+
+impl RunReport {
+    /// Whether every check held.
+    pub fn passed(&self) -> bool {
+        self.verdict == "pass"
+    }
+}
+
+/// The client ids of a scenario's clients: producers first, then consumers, then the final reader.
+pub fn client_ids(scenario: &Scenario) -> (Vec<ClientId>, Vec<ClientId>, ClientId) {
+    let p = scenario.producers.len() as u32;
+    let c = scenario.consumers.len() as u32;
+    (
+        (0..p).map(ClientId).collect(),
+        (p..p + c).map(ClientId).collect(),
+        ClientId(p + c),
+    )
+}
+
+/// Every node a scenario runs, except the final reader.
+pub fn node_specs(scenario: &Scenario) -> Vec<NodeSpec> {
+    let bootstrap = scenario.broker_ids();
+    let (pids, cids, _) = client_ids(scenario);
+    let mut specs = vec![NodeSpec::Controller {
+        config: scenario.broker_config.clone(),
+    }];
+    for b in scenario.broker_ids() {
+        specs.push(NodeSpec::Broker {
+            id: b,
+            config: scenario.broker_config.clone(),
+        });
+    }
+    for (p, id) in scenario.producers.iter().zip(pids) {
+        specs.push(NodeSpec::Producer {
+            id,
+            name: p.name.clone(),
+            config: p.config.clone(),
+            workload: p.workload.clone(),
+            bootstrap: bootstrap.clone(),
+        });
+    }
+    for (c, id) in scenario.consumers.iter().zip(cids) {
+        specs.push(NodeSpec::Consumer {
+            id,
+            name: c.name.clone(),
+            config: c.config.clone(),
+            assignment: c.assignment.clone(),
+            bootstrap: bootstrap.clone(),
+        });
+    }
+    specs
+}
+
+/// The consumer that reads every partition from the start at the end of a run.
+pub fn reader_spec(scenario: &Scenario) -> NodeSpec {
+    let (_, _, id) = client_ids(scenario);
+    NodeSpec::Consumer {
+        id,
+        name: "final-reader".into(),
+        config: ConsumerConfig {
+            auto_offset_reset: OffsetReset::Earliest,
+            ..ConsumerConfig::default()
+        },
+        assignment: scenario.partitions(),
+        bootstrap: scenario.broker_ids(),
+    }
+}
+
+/// A scenario being run.
+pub struct Run<'a> {
+    scenario: &'a Scenario,
+    /// The world.
+    pub world: World,
+    /// The invariants.
+    pub invariants: Invariants,
+    seed: u64,
+    ready_at: Option<Instant>,
+    results_at: Vec<Check>,
+    notes: Vec<(Instant, String)>,
+    power_loss: bool,
+    unclean_enabled: bool,
+}
+
+fn step_checker(invariants: &mut Invariants) -> impl FnMut(&World, Step) + '_ {
+    move |w, s| invariants.after_step(w, s)
+}
+
+impl<'a> Run<'a> {
+    /// Builds the world of a scenario; nothing runs yet.
+    pub fn new(scenario: &'a Scenario, options: &RunOptions) -> Run<'a> {
+        let seed = options.seed.unwrap_or(scenario.seed);
+        let mut world = World::new(seed, scenario.network.clone(), scenario.writeback);
+        if options.trace {
+            let header = TraceHeader {
+                format: TRACE_FORMAT.into(),
+                version: TRACE_VERSION,
+                seed,
+                driver: "world".into(),
+                scenario: scenario.name.clone(),
+                scenario_source: scenario.source.clone(),
+            };
+            world.set_trace(TraceRecorder::new(&header, true));
+        }
+        for spec in node_specs(scenario) {
+            world.add_node(spec);
+        }
+        world.add_node(reader_spec(scenario));
+        Run {
+            scenario,
+            world,
+            invariants: Invariants::new(),
+            seed,
+            ready_at: None,
+            results_at: Vec::new(),
+            notes: Vec::new(),
+            power_loss: false,
+            unclean_enabled: scenario
+                .topics
+                .iter()
+                .any(|t| t.config.unclean_leader_election_enable),
+        }
+    }
+
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    fn run_until(&mut self, t: Instant) {
+        let checker = step_checker(&mut self.invariants);
+        self.world.run_until(t, checker);
+    }
+
+    /// Runs until `done` holds or `bound` passes; returns whether `done` held.
+    fn run_while(&mut self, bound: Instant, mut done: impl FnMut(&World) -> bool) -> bool {
+        loop {
+            if done(&self.world) {
+                return true;
+            }
+            match self.world.next_event_time() {
+                Some(t) if t <= bound => {
+                    if let Some(step) = self.world.step() {
+                        self.invariants.after_step(&self.world, step);
+                    }
+                }
+                _ => {
+                    self.world.run_until(bound, |_, _| {});
+                    return done(&self.world);
+                }
+            }
+        }
+    }
+
+    /// Starts the controller and brokers, creates the topics, and starts the clients that start
+    /// when the cluster is ready. Returns whether the cluster became ready in time.
+    pub fn bootstrap(&mut self) -> bool {
+        self.world.start(NodeId::Controller);
+        for b in self.scenario.broker_ids() {
+            self.world.start(NodeId::Broker(b));
+        }
+        let brokers = self.scenario.broker_ids();
+        let bound = self.world.now() + BOOTSTRAP_BOUND;
+        let registered = self.run_while(bound, |w| {
+            w.controller()
+                .is_some_and(|c| brokers.iter().all(|b| c.image().is_active(*b)))
+        });
+        if !registered {
+            return false;
+        }
+        let topics = self
+            .scenario
+            .topics
+            .iter()
+            .map(|t| NewTopic {
+                name: t.name.clone(),
+                assignment: t.assignment.clone(),
+                config: t.config.clone(),
+            })
+            .collect();
+        self.world.send_admin(
+            NodeId::Controller,
+            Message::CreateTopics(CreateTopicsRequest {
+                correlation: 1,
+                topics,
+            }),
+        );
+        let partitions = self.scenario.partitions();
+        let led = self.run_while(bound, |w| {
+            partitions.iter().all(|tp| {
+                w.controller()
+                    .and_then(|c| c.image().partition(tp))
+                    .and_then(|p| p.leader)
+                    .and_then(|l| w.broker(l))
+                    .is_some_and(|b| b.partition(tp).is_some_and(|p| p.is_leader()))
+            })
+        });
+        if !led {
+            return false;
+        }
+        self.ready_at = Some(self.world.now());
+        let (pids, cids, _) = client_ids(self.scenario);
+        for (p, id) in self.scenario.producers.iter().zip(pids) {
+            if p.start == ClientStart::Ready {
+                self.world.start(NodeId::Client(id));
+            }
+        }
+        for (c, id) in self.scenario.consumers.iter().zip(cids) {
+            if c.start == ClientStart::Ready {
+                self.world.start(NodeId::Client(id));
+            }
+        }
+        true
+    }
+
+    /// Plays the timeline (actions and timed expectations) up to `until`.
+    pub fn play_until(&mut self, until: Instant) {
+        let mut items: Vec<(Instant, usize, Option<Action>, Option<TimedExpectation>)> = Vec::new();
+        for a in &self.scenario.timeline {
+            if a.time <= until {
+                items.push((a.time, a.line, Some(a.action.clone()), None));
+            }
+        }
+        for e in &self.scenario.expect_at {
+            if e.time <= until {
+                items.push((e.time, e.line, None, Some(e.clone())));
+            }
+        }
+        items.sort_by_key(|(t, line, a, _)| (*t, a.is_none(), *line));
+        for (time, _, action, expectation) in items {
+            if time < self.world.now() {
+                continue; // before the cluster was ready; nothing to act on yet
+            }
+            self.run_until(time);
+            if let Some(a) = action {
+                self.apply(&a);
+            }
+            if let Some(e) = expectation {
+                let check = self.evaluate(&e);
+                self.results_at.push(check);
+            }
+        }
+        self.run_until(until);
+    }
+
+    fn leader_of(&self, tp: &TopicPartition) -> Option<BrokerId> {
+        self.world
+            .controller()
+            .and_then(|c| c.image().partition(tp))
+            .and_then(|p| p.leader)
+    }
+
+    fn targets(&mut self, target: &Target) -> Vec<NodeId> {
+        let brokers = self.scenario.broker_ids();
+        let leader_of = |tp: &TopicPartition| self.leader_of(tp);
+        match resolve(target, &brokers, leader_of) {
+            Ok(ids) => ids,
+            Err(why) => {
+                let now = self.world.now();
+                self.notes
+                    .push((now, format!("action on {target} skipped: {why}")));
+                Vec::new()
+            }
+        }
+    }
+
+    fn client(&self, name: &str) -> Option<ClientId> {
+        let (pids, cids, _) = client_ids(self.scenario);
+        self.scenario
+            .producers
+            .iter()
+            .map(|p| &p.name)
+            .zip(pids)
+            .chain(self.scenario.consumers.iter().map(|c| &c.name).zip(cids))
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, id)| id)
+    }
+
+    /// Applies one timeline action now.
+    pub fn apply(&mut self, action: &Action) {
+        let describe = |ids: &[NodeId]| {
+            ids.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match action {
+            Action::Crash(t) | Action::PowerLoss(t) => {
+                let power = matches!(action, Action::PowerLoss(_));
+                self.power_loss |= power;
+                for id in self.targets(t) {
+                    self.world.crash(id, power);
+                }
+            }
+            Action::Restart(t) => {
+                for id in self.targets(t) {
+                    if self.world.status(id) == Status::Crashed {
+                        self.world.start(id);
+                    }
+                }
+            }
+            Action::Pause(t) => {
+                for id in self.targets(t) {
+                    self.world.pause(id);
+                }
+            }
+            Action::Resume(t) => {
+                for id in self.targets(t) {
+                    self.world.resume(id);
+                }
+            }
+            Action::Isolate(t) => {
+                let ids = self.targets(t);
+                let all: Vec<NodeId> = self.world.node_ids().collect();
+                for &id in &ids {
+                    for &other in &all {
+                        if other != id {
+                            self.world.cut(id, other);
+                            self.world.cut(other, id);
+                        }
+                    }
+                }
+                self.world.note_fault(format!(
+                    "network: {} isolated from every other node",
+                    describe(&ids)
+                ));
+            }
+            Action::Cut(link) | Action::Clog(link) | Action::Unclog(link) => {
+                let from = self.targets(&link.from);
+                let to = self.targets(&link.to);
+                for &a in &from {
+                    for &b in &to {
+                        let mut pairs = vec![(a, b)];
+                        if link.both_ways {
+                            pairs.push((b, a));
+                        }
+                        for (x, y) in pairs {
+                            match action {
+                                Action::Cut(_) => self.world.cut(x, y),
+                                Action::Clog(_) => self.world.clog(x, y),
+                                _ => self.world.unclog(x, y),
+                            }
+                        }
+                    }
+                }
+                let verb = match action {
+                    Action::Cut(_) => "cut",
+                    Action::Clog(_) => "clogged",
+                    _ => "unclogged",
+                };
+                let arrow = if link.both_ways { "<->" } else { "->" };
+                self.world.note_fault(format!(
+                    "network: link {} {arrow} {} {verb}",
+                    describe(&from),
+                    describe(&to)
+                ));
+            }
+            Action::Split(groups) => {
+                let groups: Vec<Vec<NodeId>> = groups
+                    .iter()
+                    .map(|g| g.iter().flat_map(|t| self.targets(t)).collect())
+                    .collect();
+                for (i, g) in groups.iter().enumerate() {
+                    for h in groups.iter().skip(i + 1) {
+                        for &a in g {
+                            for &b in h {
+                                self.world.cut(a, b);
+                                self.world.cut(b, a);
+                            }
+                        }
+                    }
+                }
+                let text = groups
+                    .iter()
+                    .map(|g| format!("[{}]", describe(g)))
+                    .collect::<Vec<_>>()
+                    .join(" | ");
+                self.world.note_fault(format!("network: split into {text}"));
+            }
+            Action::Heal => {
+                self.world.heal();
+                self.world
+                    .note_fault("network: every cut link healed".into());
+            }
+            Action::SetTopicConfig { topic, key, value } => {
+                if key == "unclean.leader.election.enable" && value == "true" {
+                    self.unclean_enabled = true;
+                }
+                self.world
+                    .note_fault(format!("admin: set {key}={value} on topic {topic}"));
+                let message = Message::AlterTopicConfig(AlterTopicConfigRequest {
+                    correlation: 2,
+                    topic: topic.clone(),
+                    key: key.clone(),
+                    value: value.clone(),
+                });
+                self.world.send_admin(NodeId::Controller, message);
+            }
+            Action::Elect {
+                partition,
+                election,
+            } => {
+                self.world.note_fault(
+                    format!("admin: {election:?} election requested for {partition}")
+                        .to_lowercase(),
+                );
+                let message = Message::ElectLeaders(ElectLeadersRequest {
+                    correlation: 3,
+                    election: *election,
+                    partitions: vec![partition.clone()],
+                });
+                self.world.send_admin(NodeId::Controller, message);
+            }
+            Action::Start(name) | Action::Stop(name) => {
+                let Some(id) = self.client(name) else { return };
+                let node = NodeId::Client(id);
+                match (action, self.world.status(node)) {
+                    (Action::Start(_), Status::NotStarted) => self.world.start(node),
+                    (Action::Start(_), _) => self.world.command(id, ClientCommand::StartWorkload),
+                    (_, _) => self.world.command(id, ClientCommand::StopWorkload),
+                }
+                let verb = if matches!(action, Action::Start(_)) {
+                    "started"
+                } else {
+                    "stopped"
+                };
+                self.world.note_fault(format!("{name} {verb}"));
+            }
+            Action::Writeback(t) => {
+                for id in self.targets(t) {
+                    if let NodeId::Broker(b) = id {
+                        self.world.writeback_now(b);
+                    }
+                }
+            }
+        }
+    }
+
+    fn producer_saw(&self, name: &str, error: gregor_core::error::ErrorCode) -> bool {
+        let Some(id) = self.client(name) else {
+            return false;
+        };
+        self.world.log().iter().any(|e| {
+            e.node == NodeId::Client(id)
+                && matches!(&e.event, WorldEvent::Node(Event::ProduceError { error: x, .. } | Event::RecordFailed { error: x, .. }) if *x == error)
+        })
+    }
+
+    fn evaluate(&self, e: &TimedExpectation) -> Check {
+        let image = self.world.controller().map(|c| c.image());
+        let partition = |tp: &TopicPartition| image.and_then(|i| i.partition(tp));
+        let (what, ok, found) = match &e.expectation {
+            Expectation::Leader(tp, want) => {
+                let got = partition(tp).and_then(|p| p.leader);
+                let show = |b: Option<BrokerId>| {
+                    b.map_or_else(|| "none".to_string(), |b| format!("broker {b}"))
+                };
+                (
+                    format!("leader of {tp} is {}", show(*want)),
+                    got == *want,
+                    show(got),
+                )
+            }
+            Expectation::Isr(tp, want) => {
+                let got: std::collections::BTreeSet<BrokerId> = partition(tp)
+                    .map(|p| p.isr.iter().copied().collect())
+                    .unwrap_or_default();
+                (
+                    format!(
+                        "ISR of {tp} is {:?}",
+                        want.iter().map(|b| b.0).collect::<Vec<_>>()
+                    ),
+                    &got == want,
+                    format!("{:?}", got.iter().map(|b| b.0).collect::<Vec<_>>()),
+                )
+            }
+            Expectation::LeaderEpoch(tp, range) => {
+                let got = partition(tp).map(|p| u64::from(p.leader_epoch.0));
+                (
+                    format!("leader epoch of {tp} is {range}"),
+                    got.is_some_and(|g| range.contains(g)),
+                    format!("{got:?}"),
+                )
+            }
+            Expectation::HighWatermark(tp, range) => {
+                let got = partition(tp)
+                    .and_then(|p| p.leader)
+                    .and_then(|l| self.world.broker(l))
+                    .and_then(|b| b.log(tp))
+                    .map(|l| l.high_watermark().0);
+                (
+                    format!("high watermark of {tp} is {range}"),
+                    got.is_some_and(|g| range.contains(g)),
+                    got.map_or_else(|| "no live leader".into(), |g| g.to_string()),
+                )
+            }
+            Expectation::ProducerSawError(p, err) => {
+                let saw = self.producer_saw(p, *err);
+                (
+                    format!("{p} saw {err}"),
+                    saw,
+                    if saw {
+                        "seen".into()
+                    } else {
+                        "never seen".into()
+                    },
+                )
+            }
+            Expectation::ProducerNeverSawError(p, err) => {
+                let saw = self.producer_saw(p, *err);
+                (
+                    format!("{p} never saw {err}"),
+                    !saw,
+                    if saw {
+                        "seen".into()
+                    } else {
+                        "never seen".into()
+                    },
+                )
+            }
+            Expectation::BrokerState(b, state) => {
+                let status = self.world.status(NodeId::Broker(*b));
+                let fenced = image
+                    .and_then(|i| i.brokers.get(b))
+                    .is_none_or(|r| r.fenced);
+                let got = match state.as_str() {
+                    "fenced" | "unfenced" => {
+                        if fenced {
+                            "fenced"
+                        } else {
+                            "unfenced"
+                        }
+                    }
+                    _ => match status {
+                        Status::Running => "running",
+                        Status::Paused => "paused",
+                        Status::Crashed => "crashed",
+                        Status::NotStarted => "not started",
+                    },
+                };
+                (
+                    format!("broker {b} is {state}"),
+                    got == state,
+                    got.to_string(),
+                )
+            }
+        };
+        Check {
+            name: format!("at {}: {what}", e.time),
+            ok,
+            detail: if ok {
+                format!("yes ({found})")
+            } else {
+                format!("found {found} (line {})", e.line)
+            },
+        }
+    }
+
+    /// The final phase: stop producing, heal everything, wait for convergence, read every
+    /// partition. Returns (converged, read complete).
+    fn finish_phase(&mut self) -> (bool, bool) {
+        let (pids, _, reader) = client_ids(self.scenario);
+        for &id in &pids {
+            if self.world.producer(id).is_some() {
+                self.world.command(id, ClientCommand::StopWorkload);
+            }
+        }
+        if self.scenario.final_heal {
+            self.world.heal();
+            let nodes: Vec<NodeId> = self.world.node_ids().collect();
+            for &a in &nodes {
+                for &b in &nodes {
+                    if self.world.network().is_clogged(a, b) {
+                        self.world.unclog(a, b);
+                    }
+                }
+            }
+            for id in nodes {
+                match self.world.status(id) {
+                    Status::Paused => self.world.resume(id),
+                    Status::Crashed => self.world.start(id),
+                    _ => {}
+                }
+            }
+            self.world.note_fault(
+                "final phase: producers stopped, network healed, every node running".into(),
+            );
+        } else {
+            self.world
+                .note_fault("final phase: producers stopped".into());
+        }
+        let delivery = self
+            .scenario
+            .producers
+            .iter()
+            .map(|p| p.config.delivery_timeout)
+            .max()
+            .unwrap_or(Duration::ZERO);
+        let bound = self.world.now() + delivery + Duration::from_secs(60);
+        let partitions = self.scenario.partitions();
+        let converged = self.run_while(bound, |w| converged(w, &pids, &partitions));
+        if !converged {
+            self.world
+                .note_fault("final phase: the cluster did not converge in time".into());
+        }
+        self.world.start(NodeId::Client(reader));
+        let bound = self.world.now() + READ_BOUND;
+        let read = self.run_while(bound, |w| read_complete(w, reader, &partitions));
+        (converged, read)
+    }
+
+    /// Runs the whole scenario and judges it.
+    pub fn run(mut self) -> RunReport {
+        let ready = self.bootstrap();
+        let mut checks = vec![Check {
+            name: "cluster ready".into(),
+            ok: ready,
+            detail: match self.ready_at {
+                Some(t) => format!("brokers registered and topics led at {t}"),
+                None => "brokers never registered or topics never got leaders".into(),
+            },
+        }];
+        let (mut converged, mut read) = (false, false);
+        if ready {
+            let end = Instant(self.scenario.duration.0);
+            self.play_until(end);
+            (converged, read) = self.finish_phase();
+        }
+        checks.append(&mut self.results_at);
+        let (_, _, reader) = client_ids(self.scenario);
+        let history = history::analyse(self.world.log(), &self.producer_infos(), reader, read);
+        checks.extend(self.judge(&history, converged, read));
+        let verdict = if checks.iter().all(|c| c.ok) {
+            "pass"
+        } else {
+            "fail"
+        };
+        let story = self.story();
+        RunReport {
+            scenario: self.scenario.name.clone(),
+            file: self.scenario.file.clone(),
+            seed: self.seed,
+            verdict: verdict.into(),
+            reproduce: format!("gregor run {} --seed {}", self.scenario.file, self.seed),
+            checks,
+            history,
+            partitions: partition_reports(&self.world, self.scenario),
+            story,
+            events: self.world.steps(),
+            virtual_time_ms: self.world.now().0,
+            trace_hash: self.world.trace().map(|t| format!("{:016x}", t.hash())),
+            trace_lines: self
+                .world
+                .trace()
+                .and_then(|t| t.lines().map(<[String]>::to_vec)),
+        }
+    }
+
+    fn producer_infos(&self) -> BTreeMap<ClientId, ProducerInfo> {
+        let (pids, _, _) = client_ids(self.scenario);
+        self.scenario
+            .producers
+            .iter()
+            .zip(pids)
+            .map(|(p, id)| {
+                (
+                    id,
+                    ProducerInfo {
+                        name: p.name.clone(),
+                        acks: p.config.config.acks,
+                        idempotent: p.config.idempotence,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// The checks from the invariants, the oracle and the end expectations.
+    fn judge(&self, h: &HistoryReport, converged: bool, read: bool) -> Vec<Check> {
+        let mut checks = Vec::new();
+        for name in INVARIANTS {
+            let found: Vec<String> = self
+                .invariants
+                .violations
+                .iter()
+                .filter(|v| v.check == name)
+                .map(|v| format!("at {}: {}", v.time, v.detail))
+                .collect();
+            let allowed: Vec<String> = if name == "committed records kept" {
+                self.invariants
+                    .allowed_losses
+                    .iter()
+                    .map(|l| {
+                        format!(
+                            "at {}: {} committed record(s) of {} lost, allowed: {}",
+                            l.time,
+                            l.records.len(),
+                            l.topic_partition,
+                            l.reason
+                        )
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let detail = if !found.is_empty() {
+                found.join("; ")
+            } else if !allowed.is_empty() {
+                allowed.join("; ")
+            } else {
+                "held after every step".into()
+            };
+            checks.push(Check {
+                name: name.into(),
+                ok: found.is_empty(),
+                detail,
+            });
+        }
+        // The promise: acks=all with unclean election off and no power loss keeps every
+        // acknowledged record (KAFKA.md 3.4, 7.1). Losses outside the promise are counted only.
+        let all_acks = self
+            .scenario
+            .producers
+            .iter()
+            .all(|p| p.config.config.acks == Acks::All);
+        let promised = all_acks && !self.unclean_enabled && !self.power_loss;
+        let why_allowed = || {
+            let mut w = Vec::new();
+            if !all_acks {
+                w.push("a producer uses acks below all");
+            }
+            if self.unclean_enabled {
+                w.push("unclean leader election is enabled");
+            }
+            if self.power_loss {
+                w.push("a machine lost power");
+            }
+            w.join(", ")
+        };
+        checks.push(if promised {
+            Check {
+                name: "no acknowledged record lost".into(),
+                ok: h.lost_acknowledged == 0 && h.inconsistent_offsets == 0,
+                detail: format!(
+                    "{} lost, {} inconsistent offsets",
+                    h.lost_acknowledged, h.inconsistent_offsets
+                ),
+            }
+        } else {
+            Check {
+                name: "no acknowledged record lost".into(),
+                ok: true,
+                detail: format!(
+                    "{} lost, {} inconsistent offsets; allowed because {}",
+                    h.lost_acknowledged,
+                    h.inconsistent_offsets,
+                    why_allowed()
+                ),
+            }
+        });
+        let idempotent_dups: u64 = self
+            .scenario
+            .producers
+            .iter()
+            .filter(|p| p.config.idempotence)
+            .map(|p| h.duplicates_by_producer.get(&p.name).copied().unwrap_or(0))
+            .sum();
+        let idempotent_reorders: u64 = self
+            .scenario
+            .producers
+            .iter()
+            .filter(|p| p.config.idempotence)
+            .map(|p| {
+                h.nonmonotonic_by_producer
+                    .get(&p.name)
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .sum();
+        checks.push(Check {
+            name: "idempotent producers: no duplicates, send order kept".into(),
+            ok: idempotent_dups == 0 && idempotent_reorders == 0,
+            detail: format!("{idempotent_dups} duplicated and {idempotent_reorders} reordered records from idempotent producers ({} duplicates and {} nonmonotonic sends in all)", h.duplicates, h.nonmonotonic_sends),
+        });
+        checks.push(Check {
+            name: "failed sends stay absent".into(),
+            ok: h.failed_but_present == 0,
+            detail: format!(
+                "{} records whose send failed with a definite error are in the log",
+                h.failed_but_present
+            ),
+        });
+        if self.scenario.expect.converged {
+            checks.push(Check { name: "converged after healing".into(), ok: converged && read, detail: if converged && read { "every partition led with a full ISR; the final read reached every high watermark".into() } else if converged { "converged, but the final read did not finish".into() } else { "some partition lacked a leader, a full ISR or a caught-up HW, or a producer still had records pending".into() } });
+        }
+        let e = &self.scenario.expect;
+        for (name, range, got) in [
+            (
+                "lost acknowledged records",
+                e.lost_acknowledged,
+                h.lost_acknowledged,
+            ),
+            ("duplicated records", e.duplicates, h.duplicates),
+            (
+                "inconsistent offsets",
+                e.inconsistent_offsets,
+                h.inconsistent_offsets,
+            ),
+        ] {
+            if let Some(r) = range {
+                checks.push(Check {
+                    name: format!("expected {name}: {r}"),
+                    ok: r.contains(got),
+                    detail: format!("got {got}"),
+                });
+            }
+        }
+        for err in &e.producer_errors {
+            let seen = self.world.log().iter().any(|x| matches!(&x.event, WorldEvent::Node(Event::ProduceError { error, .. } | Event::RecordFailed { error, .. }) if error == err));
+            checks.push(Check {
+                name: format!("expected a producer to see {err}"),
+                ok: seen,
+                detail: if seen {
+                    "seen".into()
+                } else {
+                    "never seen".into()
+                },
+            });
+        }
+        checks
+    }
+
+    fn story(&self) -> Vec<StoryLine> {
+        let mut lines = crate::report::story(self.world.log(), self.scenario);
+        for (t, note) in &self.notes {
+            lines.push(StoryLine {
+                time_ms: t.0,
+                text: note.clone(),
+            });
+        }
+        for v in &self.invariants.violations {
+            lines.push(StoryLine {
+                time_ms: v.time.0,
+                text: format!("CHECK FAILED ({}): {}", v.check, v.detail),
+            });
+        }
+        for l in &self.invariants.allowed_losses {
+            lines.push(StoryLine {
+                time_ms: l.time.0,
+                text: format!(
+                    "{} committed record(s) of {} lost; allowed: {}",
+                    l.records.len(),
+                    l.topic_partition,
+                    l.reason
+                ),
+            });
+        }
+        lines.sort_by_key(|l| l.time_ms);
+        lines
+    }
+}
+
+/// Every producer is idle, and every partition has a running leader whose ISR is all replicas
+/// and whose HW reached its log end.
+fn converged(w: &World, producers: &[ClientId], partitions: &[TopicPartition]) -> bool {
+    if producers
+        .iter()
+        .any(|&p| w.producer(p).is_some_and(|p| p.records_pending() > 0))
+    {
+        return false;
+    }
+    let Some(c) = w.controller() else {
+        return false;
+    };
+    partitions.iter().all(|tp| {
+        let Some(p) = c.image().partition(tp) else {
+            return false;
+        };
+        let Some(leader) = p.leader.and_then(|l| w.broker(l)) else {
+            return false;
+        };
+        let Some(log) = leader.log(tp) else {
+            return false;
+        };
+        p.isr.len() == p.replicas.len()
+            && log.high_watermark() == log.log_end_offset()
+            && leader.partition(tp).is_some_and(|lp| lp.is_leader())
+    })
+}
+
+/// The reader's position reached every partition's high watermark on its leader.
+fn read_complete(w: &World, reader: ClientId, partitions: &[TopicPartition]) -> bool {
+    let Some(r) = w.consumer(reader) else {
+        return false;
+    };
+    partitions.iter().all(|tp| {
+        let hw = w
+            .controller()
+            .and_then(|c| c.image().partition(tp))
+            .and_then(|p| p.leader)
+            .and_then(|l| w.broker(l))
+            .and_then(|b| b.log(tp))
+            .map(|l| l.high_watermark());
+        match (r.positions().get(tp).and_then(|p| p.position), hw) {
+            (Some(pos), Some(hw)) => pos >= hw,
+            _ => false,
+        }
+    })
+}
+
+/// The partitions as the controller and the brokers' disks show them now.
+pub fn partition_reports(w: &World, scenario: &Scenario) -> Vec<PartitionReport> {
+    scenario
+        .partitions()
+        .into_iter()
+        .map(|tp| {
+            let reg = w
+                .controller()
+                .and_then(|c| c.image().partition(&tp))
+                .cloned();
+            let replicas = reg.as_ref().map_or_else(Vec::new, |r| r.replicas.clone());
+            let leader_log = reg
+                .as_ref()
+                .and_then(|r| r.leader)
+                .and_then(|l| w.broker(l))
+                .and_then(|b| b.log(&tp));
+            PartitionReport {
+                topic: tp.topic.to_string(),
+                partition: tp.partition,
+                leader: reg.as_ref().and_then(|r| r.leader).map(|b| b.0),
+                leader_epoch: reg.as_ref().map_or(0, |r| r.leader_epoch.0),
+                replicas: replicas.iter().map(|b| b.0).collect(),
+                isr: reg
+                    .as_ref()
+                    .map_or_else(Vec::new, |r| r.isr.iter().map(|b| b.0).collect()),
+                high_watermark: leader_log.map(|l| l.high_watermark().0),
+                log_start_offset: leader_log.map(|l| l.log_start_offset().0),
+                log_end_offsets: replicas
+                    .iter()
+                    .filter_map(|b| {
+                        Some((
+                            b.0.to_string(),
+                            w.broker_disk(*b)?.logs.get(&tp)?.log_end_offset().0,
+                        ))
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,1575 @@
+//! Scenario files: a cluster, topics, clients, a timeline of faults and actions, and what the
+//! run must show. The schema is documented in `docs/scenarios.md`.
+//!
+//! Parsing has two layers: serde reads the TOML into raw structs that keep the position of every
+//! value, and validation turns them into a [`Scenario`] whose parts are the core's own types.
+//! Every error names the file, the line and column, and the field, and nothing panics on bad
+//! input.
+
+use crate::network::NetworkConfig;
+use gregor_core::client::producer::Workload;
+use gregor_core::config::{
+    BrokerConfig, ConsumerConfig, EffectiveProducerConfig, OffsetReset, ProducerConfig, TopicConfig,
+};
+use gregor_core::error::ErrorCode;
+use gregor_core::ids::{BrokerId, NodeId, TopicName, TopicPartition};
+use gregor_core::protocol::ElectionType;
+use gregor_core::time::{Duration, Instant};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use toml::Spanned;
+
+/// A bad scenario: where, which field, and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// The file (as given).
+    pub file: String,
+    /// The line, from 1.
+    pub line: usize,
+    /// The column, from 1.
+    pub column: usize,
+    /// The field, as a path (`producer[0].rate_per_sec`).
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}: {}",
+                self.file, self.line, self.column, self.field, self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// A node an action or expectation names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// `broker N`.
+    Broker(BrokerId),
+    /// `controller`.
+    Controller,
+    /// `leader of topic/partition`, resolved when the action runs.
+    LeaderOf(TopicPartition),
+    /// `all`: every broker and the controller.
+    All,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Broker(b) => write!(f, "broker {b}"),
+            Target::Controller => f.write_str("controller"),
+            Target::LeaderOf(tp) => write!(f, "leader of {tp}"),
+            Target::All => f.write_str("all"),
+        }
+    }
+}
+
+/// A directed or two-way link between two nodes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    /// One end.
+    pub from: Target,
+    /// The other end.
+    pub to: Target,
+    /// Both directions.
+    pub both_ways: bool,
+}
+
+/// Something the timeline does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// The process dies; its disk survives.
+    Crash(Target),
+    /// The machine loses power; unflushed writes are lost.
+    PowerLoss(Target),
+    /// Start a crashed node again.
+    Restart(Target),
+    /// Stop a process (it keeps its state and its connections' buffers).
+    Pause(Target),
+    /// Continue a paused process.
+    Resume(Target),
+    /// Cut every link to and from a node.
+    Isolate(Target),
+    /// Cut one link.
+    Cut(Link),
+    /// Cut every link between the groups (nodes not named stay with no group and keep talking
+    /// to everyone).
+    Split(Vec<Vec<Target>>),
+    /// Restore every cut link.
+    Heal,
+    /// Hold messages on a link.
+    Clog(Link),
+    /// Release a clogged link.
+    Unclog(Link),
+    /// Change a topic config through the controller.
+    SetTopicConfig {
+        /// The topic.
+        topic: TopicName,
+        /// The Kafka config name.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// Ask the controller for an election.
+    Elect {
+        /// The partition.
+        partition: TopicPartition,
+        /// Preferred or unclean.
+        election: ElectionType,
+    },
+    /// Start a client's workload.
+    Start(String),
+    /// Stop a client's workload.
+    Stop(String),
+    /// Force the OS to write a broker's dirty pages (`sync`).
+    Writeback(Target),
+}
+
+/// An action at a time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimedAction {
+    /// When.
+    pub time: Instant,
+    /// What.
+    pub action: Action,
+    /// Where in the file (line).
+    pub line: usize,
+}
+
+/// A count that must lie in a range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CountRange {
+    /// The least allowed.
+    pub min: u64,
+    /// The most allowed.
+    pub max: u64,
+}
+
+impl CountRange {
+    /// Whether `n` is in range.
+    pub fn contains(&self, n: u64) -> bool {
+        self.min <= n && n <= self.max
+    }
+}
+
+impl fmt::Display for CountRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.min, self.max) {
+            (a, b) if a == b => write!(f, "{a}"),
+            (a, u64::MAX) => write!(f, "at least {a}"),
+            (0, b) => write!(f, "at most {b}"),
+            (a, b) => write!(f, "between {a} and {b}"),
+        }
+    }
+}
+
+/// What must hold at the end of a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Expectations {
+    /// Acknowledged records lost.
+    pub lost_acknowledged: Option<CountRange>,
+    /// Records present at more than one offset.
+    pub duplicates: Option<CountRange>,
+    /// Offsets holding a different record than the one acknowledged there.
+    pub inconsistent_offsets: Option<CountRange>,
+    /// Errors some producer must have seen.
+    pub producer_errors: Vec<ErrorCode>,
+    /// Whether the cluster must converge after healing (default true).
+    pub converged: bool,
+}
+
+/// What must hold at a time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expectation {
+    /// The controller's leader of a partition (`None`: no leader).
+    Leader(TopicPartition, Option<BrokerId>),
+    /// The controller's ISR of a partition (as a set).
+    Isr(TopicPartition, BTreeSet<BrokerId>),
+    /// The controller's leader epoch of a partition.
+    LeaderEpoch(TopicPartition, CountRange),
+    /// The leader's high watermark.
+    HighWatermark(TopicPartition, CountRange),
+    /// A producer saw this error at least once so far.
+    ProducerSawError(String, ErrorCode),
+    /// A producer never saw this error so far.
+    ProducerNeverSawError(String, ErrorCode),
+    /// A broker's state: running, paused, crashed, fenced or unfenced.
+    BrokerState(BrokerId, String),
+}
+
+/// An expectation at a time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimedExpectation {
+    /// When.
+    pub time: Instant,
+    /// What.
+    pub expectation: Expectation,
+    /// Where in the file (line).
+    pub line: usize,
+}
+
+/// A topic to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicSpec {
+    /// The name.
+    pub name: TopicName,
+    /// Replicas per partition, preferred first.
+    pub assignment: Vec<Vec<BrokerId>>,
+    /// The topic's configuration (broker defaults plus overrides).
+    pub config: TopicConfig,
+}
+
+/// When a client starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientStart {
+    /// As soon as the topics exist.
+    Ready,
+    /// Only when a `start` action names it.
+    Manual,
+}
+
+/// A producer to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProducerSpec {
+    /// Its name, used in actions and as the prefix of its values.
+    pub name: String,
+    /// Its workload.
+    pub workload: Workload,
+    /// Its configuration after Kafka's checks.
+    pub config: EffectiveProducerConfig,
+    /// When it starts.
+    pub start: ClientStart,
+}
+
+/// A consumer to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsumerSpec {
+    /// Its name.
+    pub name: String,
+    /// The partitions it reads.
+    pub assignment: Vec<TopicPartition>,
+    /// Its configuration.
+    pub config: ConsumerConfig,
+    /// When it starts.
+    pub start: ClientStart,
+}
+
+/// A validated scenario.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    /// The file it came from.
+    pub file: String,
+    /// Its TOML text.
+    pub source: String,
+    /// Its name.
+    pub name: String,
+    /// What it shows.
+    pub description: Option<String>,
+    /// The seed used when none is given.
+    pub seed: u64,
+    /// How long the timeline runs before the final heal-and-check phase.
+    pub duration: Duration,
+    /// How many brokers (ids 1..=n).
+    pub brokers: u32,
+    /// The brokers' (and controller's) configuration.
+    pub broker_config: BrokerConfig,
+    /// How often the OS writes dirty pages back (`None`: never).
+    pub writeback: Option<Duration>,
+    /// The network.
+    pub network: NetworkConfig,
+    /// Topics.
+    pub topics: Vec<TopicSpec>,
+    /// Producers.
+    pub producers: Vec<ProducerSpec>,
+    /// Consumers.
+    pub consumers: Vec<ConsumerSpec>,
+    /// The timeline, in time order.
+    pub timeline: Vec<TimedAction>,
+    /// Expectations at times, in time order.
+    pub expect_at: Vec<TimedExpectation>,
+    /// Expectations at the end.
+    pub expect: Expectations,
+    /// Whether the final phase heals everything and restarts crashed nodes before checking.
+    pub final_heal: bool,
+}
+
+// The raw schema.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: Spanned<String>,
+    description: Option<String>,
+    seed: Option<Spanned<i64>>,
+    duration: Option<Spanned<String>>,
+    cluster: Spanned<RawCluster>,
+    network: Option<Spanned<RawNetwork>>,
+    #[serde(default)]
+    topic: Vec<Spanned<RawTopic>>,
+    #[serde(default)]
+    producer: Vec<Spanned<RawProducer>>,
+    #[serde(default)]
+    consumer: Vec<Spanned<RawConsumer>>,
+    #[serde(default)]
+    at: Vec<Spanned<RawAt>>,
+    expect: Option<Spanned<RawExpect>>,
+    #[serde(default)]
+    expect_at: Vec<Spanned<RawExpectAt>>,
+    #[serde(rename = "final")]
+    final_phase: Option<Spanned<RawFinal>>,
+}
+
+type RawConfig = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    brokers: Spanned<i64>,
+    #[serde(default)]
+    config: RawConfig,
+    page_cache_writeback: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    latency: Option<Spanned<String>>,
+    loss: Option<Spanned<f64>>,
+    duplicate: Option<Spanned<f64>>,
+    reorder: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTopic {
+    name: Spanned<String>,
+    partitions: Spanned<i64>,
+    replication_factor: Option<Spanned<i64>>,
+    assignment: Option<Spanned<Vec<Vec<i64>>>>,
+    #[serde(default)]
+    config: RawConfig,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProducer {
+    id: Spanned<String>,
+    topic: Spanned<String>,
+    keys: Option<Spanned<i64>>,
+    rate_per_sec: Spanned<i64>,
+    count: Spanned<i64>,
+    acks: Option<Spanned<toml::Value>>,
+    idempotence: Option<Spanned<bool>>,
+    start: Option<Spanned<String>>,
+    #[serde(default)]
+    config: RawConfig,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConsumer {
+    id: Spanned<String>,
+    topic: Spanned<String>,
+    partitions: Option<Spanned<Vec<i64>>>,
+    start: Option<Spanned<String>>,
+    #[serde(default)]
+    config: RawConfig,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLink {
+    from: Spanned<String>,
+    to: Spanned<String>,
+    #[serde(default)]
+    both_ways: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTopicConfig {
+    topic: Spanned<String>,
+    key: Spanned<String>,
+    value: Spanned<toml::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawElect {
+    partition: Spanned<String>,
+    #[serde(rename = "type")]
+    election: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAt {
+    time: Spanned<String>,
+    crash: Option<Spanned<String>>,
+    power_loss: Option<Spanned<String>>,
+    restart: Option<Spanned<String>>,
+    pause: Option<Spanned<String>>,
+    resume: Option<Spanned<String>>,
+    isolate: Option<Spanned<String>>,
+    cut: Option<Spanned<RawLink>>,
+    split: Option<Spanned<Vec<Vec<String>>>>,
+    heal: Option<Spanned<bool>>,
+    clog: Option<Spanned<RawLink>>,
+    unclog: Option<Spanned<RawLink>>,
+    set_topic_config: Option<Spanned<RawTopicConfig>>,
+    elect: Option<Spanned<RawElect>>,
+    start: Option<Spanned<String>>,
+    stop: Option<Spanned<String>>,
+    writeback: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawCount {
+    Exact(i64),
+    Range { min: Option<i64>, max: Option<i64> },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    lost_acknowledged: Option<Spanned<RawCount>>,
+    duplicates: Option<Spanned<RawCount>>,
+    inconsistent_offsets: Option<Spanned<RawCount>>,
+    producer_errors: Option<Spanned<Vec<Spanned<String>>>>,
+    converged: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpectAt {
+    time: Spanned<String>,
+    partition: Option<Spanned<String>>,
+    leader: Option<Spanned<toml::Value>>,
+    isr: Option<Spanned<Vec<i64>>>,
+    leader_epoch: Option<Spanned<RawCount>>,
+    high_watermark: Option<Spanned<RawCount>>,
+    producer: Option<Spanned<String>>,
+    saw_error: Option<Spanned<String>>,
+    never_saw_error: Option<Spanned<String>>,
+    broker: Option<Spanned<String>>,
+    state: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFinal {
+    heal: Option<bool>,
+}
+
+/// Turns byte offsets into lines and columns and builds errors.
+struct Ctx<'a> {
+    file: &'a str,
+    source: &'a str,
+}
+
+impl Ctx<'_> {
+    fn position(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.source.len());
+        let before = &self.source[..offset];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rfind('\n').map_or(offset, |n| offset - n - 1) + 1;
+        (line, column)
+    }
+
+    fn err<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Result<T, ScenarioError> {
+        let (line, column) = self.position(span.start);
+        Err(ScenarioError {
+            file: self.file.to_string(),
+            line,
+            column,
+            field: field.into(),
+            message: message.into(),
+        })
+    }
+
+    fn line(&self, span: &std::ops::Range<usize>) -> usize {
+        self.position(span.start).0
+    }
+}
+
+/// Reads a duration: `250ms`, `5s`, `1.5s`, `2m`, `1h`, `7d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let scale: f64 = match unit.trim() {
+        "ms" => 1.0,
+        "s" => 1000.0,
+        "m" | "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        "" => return Err(format!("`{text}` needs a unit (ms, s, m, h or d)")),
+        other => return Err(format!("`{other}` is not a unit (use ms, s, m, h or d)")),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration"))?;
+    let ms = value * scale;
+    if !ms.is_finite() || ms < 0.0 || ms > 1e15 || ms.fract() != 0.0 {
+        return Err(format!("`{text}` is not a whole number of milliseconds"));
+    }
+    Ok(Duration(ms as u64))
+}
+
+fn value_text(v: &toml::Value) -> Option<String> {
+    match v {
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Integer(i) => Some(i.to_string()),
+        toml::Value::Boolean(b) => Some(b.to_string()),
+        toml::Value::Float(f) => Some(f.to_string()),
+        _ => None,
+    }
+}
+
+/// Reads `topic/partition`.
+fn parse_partition(text: &str) -> Option<TopicPartition> {
+    let (topic, p) = text.trim().rsplit_once('/')?;
+    let partition = p.trim().parse().ok()?;
+    (!topic.trim().is_empty()).then(|| TopicPartition::new(topic.trim(), partition))
+}
+
+impl Scenario {
+    /// Reads a scenario file.
+    pub fn from_file(path: &std::path::Path) -> Result<Scenario, ScenarioError> {
+        let file = path.display().to_string();
+        let source = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: file.clone(),
+            line: 0,
+            column: 0,
+            field: String::new(),
+            message: format!("cannot read the file: {e}"),
+        })?;
+        Scenario::parse(&file, &source)
+    }
+
+    /// Parses and validates scenario text; `file` names it in errors.
+    pub fn parse(file: &str, source: &str) -> Result<Scenario, ScenarioError> {
+        let cx = Ctx { file, source };
+        let raw: RawScenario = toml::from_str(source).map_err(|e| {
+            let (line, column) = cx.position(e.span().map_or(0, |s| s.start));
+            ScenarioError {
+                file: file.to_string(),
+                line,
+                column,
+                field: String::new(),
+                message: e.message().to_string(),
+            }
+        })?;
+        validate(&cx, raw)
+    }
+
+    /// The broker ids, 1..=n.
+    pub fn broker_ids(&self) -> Vec<BrokerId> {
+        (1..=self.brokers).map(BrokerId).collect()
+    }
+
+    /// The partitions of every topic.
+    pub fn partitions(&self) -> Vec<TopicPartition> {
+        self.topics
+            .iter()
+            .flat_map(|t| {
+                (0..t.assignment.len() as u32).map(|p| TopicPartition {
+                    topic: t.name.clone(),
+                    partition: p,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Kafka's rack-unaware replica placement (`AdminUtils.assignReplicasToBrokersRackUnaware`) with a
+/// fixed start index and shift of 0, as Kafka's own tests use it. KRaft's `StripedReplicaPlacer`
+/// shuffles randomly; a fixed placement keeps "leader of orders/0" the same for every seed.
+pub fn default_assignment(
+    brokers: &[BrokerId],
+    partitions: u32,
+    replication_factor: u32,
+) -> Vec<Vec<BrokerId>> {
+    let n = brokers.len();
+    let mut shift = 0usize;
+    (0..partitions as usize)
+        .map(|p| {
+            if p > 0 && p % n == 0 {
+                shift += 1;
+            }
+            let first = p % n;
+            let mut replicas = vec![brokers[first]];
+            for j in 0..replication_factor as usize - 1 {
+                let s = 1 + (shift + j) % (n - 1);
+                replicas.push(brokers[(first + s) % n]);
+            }
+            replicas
+        })
+        .collect()
+}
+
+fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
+    let name = raw.name.get_ref().trim().to_string();
+    if name.is_empty() {
+        return cx.err(raw.name.span(), "name", "the scenario needs a name");
+    }
+    let seed = match raw.seed {
+        None => 1,
+        Some(s) if *s.get_ref() >= 0 => *s.get_ref() as u64,
+        Some(s) => return cx.err(s.span(), "seed", "must not be negative"),
+    };
+    let duration = match &raw.duration {
+        None => Duration::from_secs(30),
+        Some(d) => parse_duration(d.get_ref()).or_else(|m| cx.err(d.span(), "duration", m))?,
+    };
+
+    // Cluster.
+    let cluster = raw.cluster.get_ref();
+    let brokers = *cluster.brokers.get_ref();
+    if !(1..=64).contains(&brokers) {
+        return cx.err(
+            cluster.brokers.span(),
+            "cluster.brokers",
+            format!("must be between 1 and 64, got {brokers}"),
+        );
+    }
+    let brokers = brokers as u32;
+    let broker_ids: Vec<BrokerId> = (1..=brokers).map(BrokerId).collect();
+    let mut broker_config = BrokerConfig::default();
+    apply_config(cx, &cluster.config, "cluster.config", |k, v| {
+        broker_config.set(k, v)
+    })?;
+    let writeback = match &cluster.page_cache_writeback {
+        None => Some(Duration::from_secs(5)),
+        Some(s) if s.get_ref().trim() == "never" => None,
+        Some(s) => match parse_duration(s.get_ref()) {
+            Ok(d) if d.0 > 0 => Some(d),
+            Ok(_) => {
+                return cx.err(
+                    s.span(),
+                    "cluster.page_cache_writeback",
+                    "must be positive or \"never\"",
+                );
+            }
+            Err(m) => return cx.err(s.span(), "cluster.page_cache_writeback", m),
+        },
+    };
+
+    // Network.
+    let mut network = NetworkConfig::default();
+    if let Some(n) = &raw.network {
+        let n = n.get_ref();
+        if let Some(l) = &n.latency {
+            let text = l.get_ref();
+            let (lo, hi) = match text.split_once("..") {
+                Some((a, b)) => (a, b),
+                None => (text.as_str(), text.as_str()),
+            };
+            let lo = parse_duration(lo).or_else(|m| cx.err(l.span(), "network.latency", m))?;
+            let hi = parse_duration(hi).or_else(|m| cx.err(l.span(), "network.latency", m))?;
+            if lo > hi {
+                return cx.err(
+                    l.span(),
+                    "network.latency",
+                    "the lower bound is above the upper bound",
+                );
+            }
+            network.latency_min = lo;
+            network.latency_max = hi;
+        }
+        for (field, value, target) in [
+            ("network.loss", &n.loss, &mut network.loss),
+            ("network.duplicate", &n.duplicate, &mut network.duplicate),
+        ] {
+            if let Some(v) = value {
+                if !(0.0..=1.0).contains(v.get_ref()) {
+                    return cx.err(v.span(), field, "must be a probability between 0 and 1");
+                }
+                *target = *v.get_ref();
+            }
+        }
+        network.reorder = n.reorder.unwrap_or(false);
+    }
+
+    // Topics.
+    let mut topics = Vec::new();
+    let mut topic_names = BTreeSet::new();
+    for (i, t) in raw.topic.iter().enumerate() {
+        let field = |f: &str| format!("topic[{i}].{f}");
+        let t = t.get_ref();
+        let tname = t.name.get_ref().trim();
+        if tname.is_empty() || tname.contains('/') || tname.len() > 249 {
+            return cx.err(
+                t.name.span(),
+                field("name"),
+                "a topic name is 1 to 249 characters without `/`",
+            );
+        }
+        if !topic_names.insert(tname.to_string()) {
+            return cx.err(
+                t.name.span(),
+                field("name"),
+                format!("topic `{tname}` is declared twice"),
+            );
+        }
+        let partitions = *t.partitions.get_ref();
+        if !(1..=1000).contains(&partitions) {
+            return cx.err(
+                t.partitions.span(),
+                field("partitions"),
+                format!("must be between 1 and 1000, got {partitions}"),
+            );
+        }
+        let assignment = match &t.assignment {
+            Some(a) => {
+                let rows = a.get_ref();
+                if rows.len() != partitions as usize {
+                    return cx.err(
+                        a.span(),
+                        field("assignment"),
+                        format!(
+                            "has {} rows but the topic has {partitions} partitions",
+                            rows.len()
+                        ),
+                    );
+                }
+                let mut out = Vec::new();
+                for row in rows {
+                    let mut replicas = Vec::new();
+                    for &b in row {
+                        if b < 1 || b > i64::from(brokers) {
+                            return cx.err(
+                                a.span(),
+                                field("assignment"),
+                                format!("broker {b} does not exist (brokers are 1 to {brokers})"),
+                            );
+                        }
+                        if replicas.contains(&BrokerId(b as u32)) {
+                            return cx.err(
+                                a.span(),
+                                field("assignment"),
+                                format!("broker {b} appears twice in one partition"),
+                            );
+                        }
+                        replicas.push(BrokerId(b as u32));
+                    }
+                    if replicas.is_empty() {
+                        return cx.err(
+                            a.span(),
+                            field("assignment"),
+                            "a partition needs at least one replica",
+                        );
+                    }
+                    out.push(replicas);
+                }
+                if let Some(rf) = &t.replication_factor
+                    && out.iter().any(|r| r.len() as i64 != *rf.get_ref())
+                {
+                    return cx.err(
+                        rf.span(),
+                        field("replication_factor"),
+                        "does not match the assignment",
+                    );
+                }
+                out
+            }
+            None => {
+                let Some(rf) = &t.replication_factor else {
+                    return cx.err(
+                        t.name.span(),
+                        field("replication_factor"),
+                        "is required without an assignment",
+                    );
+                };
+                let r = *rf.get_ref();
+                if r < 1 || r > i64::from(brokers) {
+                    return cx.err(
+                        rf.span(),
+                        field("replication_factor"),
+                        format!("must be between 1 and the broker count ({brokers}), got {r}"),
+                    );
+                }
+                default_assignment(&broker_ids, partitions as u32, r as u32)
+            }
+        };
+        let mut config = broker_config.topic_defaults();
+        apply_config(cx, &t.config, &field("config"), |k, v| config.set(k, v))?;
+        topics.push(TopicSpec {
+            name: TopicName::from(tname),
+            assignment,
+            config,
+        });
+    }
+    let topic_of = |s: &Spanned<String>, f: String| -> Result<&TopicSpec, ScenarioError> {
+        match topics
+            .iter()
+            .find(|t| t.name.as_str() == s.get_ref().trim())
+        {
+            Some(t) => Ok(t),
+            None => cx.err(
+                s.span(),
+                f,
+                format!("no topic named `{}` is declared", s.get_ref()),
+            ),
+        }
+    };
+
+    // Clients.
+    let mut client_names = BTreeSet::new();
+    let mut producers = Vec::new();
+    for (i, p) in raw.producer.iter().enumerate() {
+        let field = |f: &str| format!("producer[{i}].{f}");
+        let p = p.get_ref();
+        let pname = p.id.get_ref().trim().to_string();
+        check_client_name(cx, &p.id, &field("id"), &mut client_names)?;
+        let topic = topic_of(&p.topic, field("topic"))?.name.clone();
+        let keys = match &p.keys {
+            None => None,
+            Some(k) if *k.get_ref() >= 1 => Some(*k.get_ref() as u64),
+            Some(k) => {
+                return cx.err(
+                    k.span(),
+                    field("keys"),
+                    "must be at least 1 (leave it out for keyless records)",
+                );
+            }
+        };
+        let rate = *p.rate_per_sec.get_ref();
+        if !(1..=1_000_000).contains(&rate) {
+            return cx.err(
+                p.rate_per_sec.span(),
+                field("rate_per_sec"),
+                format!("must be between 1 and 1000000, got {rate}"),
+            );
+        }
+        let count = *p.count.get_ref();
+        if !(0..=10_000_000).contains(&count) {
+            return cx.err(
+                p.count.span(),
+                field("count"),
+                format!("must be between 0 and 10000000, got {count}"),
+            );
+        }
+        let mut config = ProducerConfig::default();
+        if let Some(a) = &p.acks {
+            let text = value_text(a.get_ref()).unwrap_or_default();
+            config
+                .set("acks", &text)
+                .or_else(|e| cx.err(a.span(), field("acks"), e.message))?;
+        }
+        if let Some(b) = &p.idempotence {
+            config.enable_idempotence = Some(*b.get_ref());
+        }
+        apply_config(cx, &p.config, &field("config"), |k, v| config.set(k, v))?;
+        let effective = config.validate().or_else(|e| {
+            let span = p
+                .config
+                .iter()
+                .find(|(k, _)| k.get_ref() == &e.key)
+                .map_or(p.id.span(), |(k, _)| k.span());
+            cx.err(span, field(&format!("config.{}", e.key)), e.message)
+        })?;
+        producers.push(ProducerSpec {
+            name: pname,
+            workload: Workload {
+                topic,
+                keys,
+                rate_per_sec: rate as u64,
+                count: count as u64,
+            },
+            config: effective,
+            start: parse_start(cx, &p.start, &field("start"))?,
+        });
+    }
+    let mut consumers = Vec::new();
+    for (i, c) in raw.consumer.iter().enumerate() {
+        let field = |f: &str| format!("consumer[{i}].{f}");
+        let c = c.get_ref();
+        check_client_name(cx, &c.id, &field("id"), &mut client_names)?;
+        let topic = topic_of(&c.topic, field("topic"))?;
+        let all = topic.assignment.len() as i64;
+        let partitions: Vec<u32> = match &c.partitions {
+            None => (0..all as u32).collect(),
+            Some(ps) => {
+                for &p in ps.get_ref() {
+                    if p < 0 || p >= all {
+                        return cx.err(
+                            ps.span(),
+                            field("partitions"),
+                            format!("partition {p} does not exist (the topic has {all})"),
+                        );
+                    }
+                }
+                ps.get_ref().iter().map(|&p| p as u32).collect()
+            }
+        };
+        let mut config = ConsumerConfig {
+            auto_offset_reset: OffsetReset::Earliest,
+            ..ConsumerConfig::default()
+        };
+        apply_config(cx, &c.config, &field("config"), |k, v| config.set(k, v))?;
+        consumers.push(ConsumerSpec {
+            name: c.id.get_ref().trim().to_string(),
+            assignment: partitions
+                .into_iter()
+                .map(|p| TopicPartition {
+                    topic: topic.name.clone(),
+                    partition: p,
+                })
+                .collect(),
+            config,
+            start: parse_start(cx, &c.start, &field("start"))?,
+        });
+    }
+
+    // Timeline.
+    let targets = TargetParser {
+        brokers,
+        topics: &topics,
+    };
+    let mut timeline = Vec::new();
+    for (i, at) in raw.at.iter().enumerate() {
+        let line = cx.line(&at.span());
+        let at = at.get_ref();
+        let field = |f: &str| format!("at[{i}].{f}");
+        let time = Instant(
+            parse_duration(at.time.get_ref())
+                .or_else(|m| cx.err(at.time.span(), field("time"), m))?
+                .0,
+        );
+        let mut actions = Vec::new();
+        let target = |s: &Spanned<String>,
+                      f: &str,
+                      allow_all: bool,
+                      allow_leader: bool|
+         -> Result<Target, ScenarioError> {
+            targets
+                .parse(s.get_ref(), allow_all, allow_leader)
+                .or_else(|m| cx.err(s.span(), field(f), m))
+        };
+        if let Some(s) = &at.crash {
+            actions.push(Action::Crash(target(s, "crash", true, true)?));
+        }
+        if let Some(s) = &at.power_loss {
+            actions.push(Action::PowerLoss(target(s, "power_loss", true, true)?));
+        }
+        if let Some(s) = &at.restart {
+            actions.push(Action::Restart(target(s, "restart", true, false)?));
+        }
+        if let Some(s) = &at.pause {
+            actions.push(Action::Pause(target(s, "pause", true, true)?));
+        }
+        if let Some(s) = &at.resume {
+            actions.push(Action::Resume(target(s, "resume", true, false)?));
+        }
+        if let Some(s) = &at.isolate {
+            actions.push(Action::Isolate(target(s, "isolate", false, true)?));
+        }
+        for (f, link, make) in [
+            ("cut", &at.cut, Action::Cut as fn(Link) -> Action),
+            ("clog", &at.clog, Action::Clog as fn(Link) -> Action),
+            ("unclog", &at.unclog, Action::Unclog as fn(Link) -> Action),
+        ] {
+            if let Some(l) = link {
+                let l = l.get_ref();
+                let from = target(&l.from, &format!("{f}.from"), false, true)?;
+                let to = target(&l.to, &format!("{f}.to"), false, true)?;
+                actions.push(make(Link {
+                    from,
+                    to,
+                    both_ways: l.both_ways,
+                }));
+            }
+        }
+        if let Some(groups) = &at.split {
+            let mut parsed = Vec::new();
+            for g in groups.get_ref() {
+                let mut group = Vec::new();
+                for name in g {
+                    group.push(
+                        targets
+                            .parse(name, false, true)
+                            .or_else(|m| cx.err(groups.span(), field("split"), m))?,
+                    );
+                }
+                parsed.push(group);
+            }
+            if parsed.len() < 2 {
+                return cx.err(groups.span(), field("split"), "needs at least two groups");
+            }
+            actions.push(Action::Split(parsed));
+        }
+        if let Some(h) = &at.heal {
+            if !*h.get_ref() {
+                return cx.err(
+                    h.span(),
+                    field("heal"),
+                    "write `heal = true` (or leave it out)",
+                );
+            }
+            actions.push(Action::Heal);
+        }
+        if let Some(c) = &at.set_topic_config {
+            let c = c.get_ref();
+            let topic = topic_of(&c.topic, field("set_topic_config.topic"))?;
+            let value = value_text(c.value.get_ref()).unwrap_or_default();
+            let mut probe = topic.config.clone();
+            probe
+                .set(c.key.get_ref(), &value)
+                .or_else(|e| cx.err(c.key.span(), field("set_topic_config.key"), e.message))?;
+            actions.push(Action::SetTopicConfig {
+                topic: topic.name.clone(),
+                key: c.key.get_ref().clone(),
+                value,
+            });
+        }
+        if let Some(e) = &at.elect {
+            let e = e.get_ref();
+            let partition = targets
+                .partition(e.partition.get_ref())
+                .or_else(|m| cx.err(e.partition.span(), field("elect.partition"), m))?;
+            let election = match e.election.get_ref().as_str() {
+                "preferred" => ElectionType::Preferred,
+                "unclean" => ElectionType::Unclean,
+                other => {
+                    return cx.err(
+                        e.election.span(),
+                        field("elect.type"),
+                        format!("`{other}` is not an election type (preferred or unclean)"),
+                    );
+                }
+            };
+            actions.push(Action::Elect {
+                partition,
+                election,
+            });
+        }
+        for (f, value, make) in [
+            ("start", &at.start, Action::Start as fn(String) -> Action),
+            ("stop", &at.stop, Action::Stop as fn(String) -> Action),
+        ] {
+            if let Some(s) = value {
+                let n = s.get_ref().trim().to_string();
+                if !client_names.contains(&n) {
+                    return cx.err(
+                        s.span(),
+                        field(f),
+                        format!("no producer or consumer is called `{n}`"),
+                    );
+                }
+                actions.push(make(n));
+            }
+        }
+        if let Some(s) = &at.writeback {
+            actions.push(Action::Writeback(target(s, "writeback", true, true)?));
+        }
+        match actions.len() {
+            0 => return cx.err(at.time.span(), field("time"), "this entry has no action (crash, power_loss, restart, pause, resume, isolate, cut, split, heal, clog, unclog, set_topic_config, elect, start, stop, writeback)"),
+            1 => timeline.push(TimedAction { time, action: actions.pop().expect("one"), line }),
+            _ => return cx.err(at.time.span(), field("time"), "an [[at]] entry holds exactly one action; split them into several entries"),
+        }
+    }
+    timeline.sort_by_key(|a| (a.time, a.line));
+
+    // Expectations.
+    let mut expect = Expectations {
+        converged: true,
+        ..Expectations::default()
+    };
+    if let Some(e) = &raw.expect {
+        let e = e.get_ref();
+        expect.lost_acknowledged = e
+            .lost_acknowledged
+            .as_ref()
+            .map(|c| count_range(cx, c, "expect.lost_acknowledged"))
+            .transpose()?;
+        expect.duplicates = e
+            .duplicates
+            .as_ref()
+            .map(|c| count_range(cx, c, "expect.duplicates"))
+            .transpose()?;
+        expect.inconsistent_offsets = e
+            .inconsistent_offsets
+            .as_ref()
+            .map(|c| count_range(cx, c, "expect.inconsistent_offsets"))
+            .transpose()?;
+        if let Some(errors) = &e.producer_errors {
+            for name in errors.get_ref() {
+                let code = ErrorCode::from_name(name.get_ref()).map_or_else(
+                    || {
+                        cx.err(
+                            name.span(),
+                            "expect.producer_errors",
+                            format!("`{}` is not a Kafka error name", name.get_ref()),
+                        )
+                    },
+                    Ok,
+                )?;
+                expect.producer_errors.push(code);
+            }
+        }
+        expect.converged = e.converged.unwrap_or(true);
+    }
+    let mut expect_at = Vec::new();
+    for (i, e) in raw.expect_at.iter().enumerate() {
+        let line = cx.line(&e.span());
+        let e = e.get_ref();
+        let field = |f: &str| format!("expect_at[{i}].{f}");
+        let time = Instant(
+            parse_duration(e.time.get_ref())
+                .or_else(|m| cx.err(e.time.span(), field("time"), m))?
+                .0,
+        );
+        let mut found = Vec::new();
+        let partition = match &e.partition {
+            Some(p) => Some(
+                targets
+                    .partition(p.get_ref())
+                    .or_else(|m| cx.err(p.span(), field("partition"), m))?,
+            ),
+            None => None,
+        };
+        let needs_partition =
+            |span: std::ops::Range<usize>, f: &str| -> Result<TopicPartition, ScenarioError> {
+                match &partition {
+                    Some(p) => Ok(p.clone()),
+                    None => cx.err(
+                        span,
+                        field(f),
+                        "needs `partition = \"topic/N\"` in the same entry",
+                    ),
+                }
+            };
+        if let Some(l) = &e.leader {
+            let tp = needs_partition(l.span(), "leader")?;
+            let leader = match l.get_ref() {
+                toml::Value::String(s) if s == "none" => None,
+                toml::Value::Integer(b) if *b >= 1 && *b <= i64::from(brokers) => {
+                    Some(BrokerId(*b as u32))
+                }
+                other => {
+                    return cx.err(
+                        l.span(),
+                        field("leader"),
+                        format!("expected a broker id (1 to {brokers}) or \"none\", got {other}"),
+                    );
+                }
+            };
+            found.push(Expectation::Leader(tp, leader));
+        }
+        if let Some(isr) = &e.isr {
+            let tp = needs_partition(isr.span(), "isr")?;
+            let mut set = BTreeSet::new();
+            for &b in isr.get_ref() {
+                if b < 1 || b > i64::from(brokers) {
+                    return cx.err(
+                        isr.span(),
+                        field("isr"),
+                        format!("broker {b} does not exist"),
+                    );
+                }
+                set.insert(BrokerId(b as u32));
+            }
+            found.push(Expectation::Isr(tp, set));
+        }
+        if let Some(c) = &e.leader_epoch {
+            found.push(Expectation::LeaderEpoch(
+                needs_partition(c.span(), "leader_epoch")?,
+                count_range(cx, c, &field("leader_epoch"))?,
+            ));
+        }
+        if let Some(c) = &e.high_watermark {
+            found.push(Expectation::HighWatermark(
+                needs_partition(c.span(), "high_watermark")?,
+                count_range(cx, c, &field("high_watermark"))?,
+            ));
+        }
+        for (f, value, saw) in [
+            ("saw_error", &e.saw_error, true),
+            ("never_saw_error", &e.never_saw_error, false),
+        ] {
+            if let Some(err) = value {
+                let Some(p) = &e.producer else {
+                    return cx.err(
+                        err.span(),
+                        field(f),
+                        "needs `producer = \"...\"` in the same entry",
+                    );
+                };
+                let pname = p.get_ref().trim().to_string();
+                if !producers.iter().any(|x| x.name == pname) {
+                    return cx.err(
+                        p.span(),
+                        field("producer"),
+                        format!("no producer is called `{pname}`"),
+                    );
+                }
+                let code = ErrorCode::from_name(err.get_ref()).map_or_else(
+                    || {
+                        cx.err(
+                            err.span(),
+                            field(f),
+                            format!("`{}` is not a Kafka error name", err.get_ref()),
+                        )
+                    },
+                    Ok,
+                )?;
+                found.push(if saw {
+                    Expectation::ProducerSawError(pname, code)
+                } else {
+                    Expectation::ProducerNeverSawError(pname, code)
+                });
+            }
+        }
+        if let Some(s) = &e.state {
+            let Some(b) = &e.broker else {
+                return cx.err(
+                    s.span(),
+                    field("state"),
+                    "needs `broker = \"broker N\"` in the same entry",
+                );
+            };
+            let Target::Broker(id) = targets
+                .parse(b.get_ref(), false, false)
+                .or_else(|m| cx.err(b.span(), field("broker"), m))?
+            else {
+                return cx.err(b.span(), field("broker"), "name one broker, as `broker N`");
+            };
+            let state = s.get_ref().trim().to_string();
+            if !["running", "paused", "crashed", "fenced", "unfenced"].contains(&state.as_str()) {
+                return cx.err(
+                    s.span(),
+                    field("state"),
+                    "expected running, paused, crashed, fenced or unfenced",
+                );
+            }
+            found.push(Expectation::BrokerState(id, state));
+        }
+        if found.is_empty() {
+            return cx.err(e.time.span(), field("time"), "this entry checks nothing (leader, isr, leader_epoch, high_watermark, saw_error, never_saw_error, state)");
+        }
+        expect_at.extend(found.into_iter().map(|expectation| TimedExpectation {
+            time,
+            expectation,
+            line,
+        }));
+    }
+    expect_at.sort_by_key(|e| (e.time, e.line));
+
+    Ok(Scenario {
+        file: cx.file.to_string(),
+        source: cx.source.to_string(),
+        name,
+        description: raw.description,
+        seed,
+        duration,
+        brokers,
+        broker_config,
+        writeback,
+        network,
+        topics,
+        producers,
+        consumers,
+        timeline,
+        expect_at,
+        expect,
+        final_heal: raw
+            .final_phase
+            .as_ref()
+            .and_then(|f| f.get_ref().heal)
+            .unwrap_or(true),
+    })
+}
+
+fn apply_config(
+    cx: &Ctx<'_>,
+    config: &RawConfig,
+    field: &str,
+    mut set: impl FnMut(&str, &str) -> Result<(), gregor_core::config::ConfigError>,
+) -> Result<(), ScenarioError> {
+    for (key, value) in config {
+        let Some(text) = value_text(value.get_ref()) else {
+            return cx.err(
+                value.span(),
+                format!("{field}.{}", key.get_ref()),
+                "expected a string, number or boolean",
+            );
+        };
+        set(key.get_ref(), &text).or_else(|e| {
+            let span = if e.message.starts_with("unknown config") {
+                key.span()
+            } else {
+                value.span()
+            };
+            cx.err(span, format!("{field}.{}", key.get_ref()), e.message)
+        })?;
+    }
+    Ok(())
+}
+
+fn check_client_name(
+    cx: &Ctx<'_>,
+    name: &Spanned<String>,
+    field: &str,
+    names: &mut BTreeSet<String>,
+) -> Result<(), ScenarioError> {
+    let n = name.get_ref().trim();
+    if n.is_empty() || n.contains(char::is_whitespace) {
+        return cx.err(
+            name.span(),
+            field,
+            "a client id is a non-empty word without spaces",
+        );
+    }
+    if !names.insert(n.to_string()) {
+        return cx.err(name.span(), field, format!("client id `{n}` is used twice"));
+    }
+    Ok(())
+}
+
+fn parse_start(
+    cx: &Ctx<'_>,
+    start: &Option<Spanned<String>>,
+    field: &str,
+) -> Result<ClientStart, ScenarioError> {
+    match start.as_ref().map(|s| (s, s.get_ref().trim())) {
+        None | Some((_, "ready")) => Ok(ClientStart::Ready),
+        Some((_, "manual")) => Ok(ClientStart::Manual),
+        Some((s, other)) => cx.err(
+            s.span(),
+            field,
+            format!("`{other}` is not a start mode (ready or manual)"),
+        ),
+    }
+}
+
+fn count_range(
+    cx: &Ctx<'_>,
+    c: &Spanned<RawCount>,
+    field: &str,
+) -> Result<CountRange, ScenarioError> {
+    let bad = |m: &str| cx.err(c.span(), field, m.to_string());
+    match c.get_ref() {
+        RawCount::Exact(n) if *n >= 0 => Ok(CountRange {
+            min: *n as u64,
+            max: *n as u64,
+        }),
+        RawCount::Exact(_) => bad("must not be negative"),
+        RawCount::Range { min, max } => {
+            let min = min.unwrap_or(0);
+            let max = max.unwrap_or(i64::MAX);
+            if min < 0 || max < min {
+                return bad("expected { min = A, max = B } with 0 <= A <= B");
+            }
+            Ok(CountRange {
+                min: min as u64,
+                max: if max == i64::MAX {
+                    u64::MAX
+                } else {
+                    max as u64
+                },
+            })
+        }
+    }
+}
+
+struct TargetParser<'a> {
+    brokers: u32,
+    topics: &'a [TopicSpec],
+}
+
+impl TargetParser<'_> {
+    fn partition(&self, text: &str) -> Result<TopicPartition, String> {
+        let tp = parse_partition(text)
+            .ok_or_else(|| format!("`{text}` is not a partition (write `topic/N`)"))?;
+        let Some(t) = self.topics.iter().find(|t| t.name == tp.topic) else {
+            return Err(format!("no topic named `{}` is declared", tp.topic));
+        };
+        if tp.partition as usize >= t.assignment.len() {
+            return Err(format!(
+                "{} has {} partitions, so {} does not exist",
+                t.name,
+                t.assignment.len(),
+                tp
+            ));
+        }
+        Ok(tp)
+    }
+
+    fn parse(&self, text: &str, allow_all: bool, allow_leader: bool) -> Result<Target, String> {
+        let t = text.trim();
+        if t == "controller" {
+            return Ok(Target::Controller);
+        }
+        if t == "all" {
+            return if allow_all {
+                Ok(Target::All)
+            } else {
+                Err("`all` is not allowed here; name one node".into())
+            };
+        }
+        if let Some(rest) = t.strip_prefix("leader of ") {
+            return if allow_leader {
+                Ok(Target::LeaderOf(self.partition(rest)?))
+            } else {
+                Err("name a broker (`broker N`), not a leader".into())
+            };
+        }
+        if let Some(n) = t.strip_prefix("broker ") {
+            let id: u32 = n
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{t}` is not a broker (write `broker N`)"))?;
+            if id == 0 || id > self.brokers {
+                return Err(format!(
+                    "broker {id} does not exist (brokers are 1 to {})",
+                    self.brokers
+                ));
+            }
+            return Ok(Target::Broker(BrokerId(id)));
+        }
+        Err(format!(
+            "`{t}` names no node (write `broker N`, `controller`, `leader of topic/N`{})",
+            if allow_all { " or `all`" } else { "" }
+        ))
+    }
+}
+
+/// Turns a target into node ids, given who leads now (`leader_of`).
+pub fn resolve(
+    target: &Target,
+    brokers: &[BrokerId],
+    leader_of: impl Fn(&TopicPartition) -> Option<BrokerId>,
+) -> Result<Vec<NodeId>, String> {
+    Ok(match target {
+        Target::Broker(b) => vec![NodeId::Broker(*b)],
+        Target::Controller => vec![NodeId::Controller],
+        Target::All => brokers
+            .iter()
+            .map(|&b| NodeId::Broker(b))
+            .chain([NodeId::Controller])
+            .collect(),
+        Target::LeaderOf(tp) => match leader_of(tp) {
+            Some(b) => vec![NodeId::Broker(b)],
+            None => return Err(format!("{tp} has no leader")),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "name = \"t\"\n[cluster]\nbrokers = 3\n[[topic]]\nname = \"orders\"\npartitions = 3\nreplication_factor = 3\n";
+
+    fn parse(extra: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse("s.toml", &format!("{MINIMAL}{extra}"))
+    }
+
+    #[test]
+    fn default_assignment_follows_admin_utils_with_start_index_zero() {
+        let b: Vec<BrokerId> = (1..=3).map(BrokerId).collect();
+        let a = default_assignment(&b, 4, 3);
+        let ids = |v: &Vec<BrokerId>| v.iter().map(|b| b.0).collect::<Vec<_>>();
+        assert_eq!(ids(&a[0]), vec![1, 2, 3]);
+        assert_eq!(ids(&a[1]), vec![2, 3, 1]);
+        assert_eq!(ids(&a[2]), vec![3, 1, 2]);
+        assert_eq!(
+            ids(&a[3]),
+            vec![1, 3, 2],
+            "the shift moves after a full round"
+        );
+    }
+
+    #[test]
+    fn durations_read_with_units_and_reject_garbage() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration(250)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration(120_000)));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("0.5ms").is_err());
+    }
+
+    #[test]
+    fn a_minimal_scenario_gets_kafka_defaults() {
+        let s = parse("").unwrap();
+        assert_eq!(s.brokers, 3);
+        assert_eq!(s.topics[0].config.min_insync_replicas, 1);
+        assert_eq!(s.duration, Duration::from_secs(30));
+        assert!(s.final_heal);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let e = parse("[[at]]\ntime = \"5s\"\ncrash = \"broker 7\"\n").unwrap_err();
+        assert_eq!(
+            (e.file.as_str(), e.line, e.field.as_str()),
+            ("s.toml", 10, "at[0].crash")
+        );
+        assert!(e.message.contains("broker 7 does not exist"), "{e}");
+
+        let e = Scenario::parse("s.toml", "name = \"t\"\n[cluster]\nbrokers = 3\n[[topic]]\nname = \"x\"\npartitions = -2\nreplication_factor = 1\n").unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (6, "topic[0].partitions"));
+
+        let e = parse("[[producer]]\nid = \"p1\"\ntopic = \"orders\"\nrate_per_sec = 10\ncount = 5\nconfig = { \"acks\" = \"1\", \"enable.idempotence\" = true }\n").unwrap_err();
+        assert_eq!(e.field, "producer[0].config.acks");
+        assert!(e.message.contains("idempotence"), "{e}");
+
+        let e = parse("[[at]]\ntime = \"5s\"\ncrahs = \"broker 1\"\n").unwrap_err();
+        assert_eq!(e.line, 10);
+        assert!(e.message.contains("unknown field `crahs`"), "{e}");
+
+        let e = Scenario::parse("s.toml", "name = \"t\"\n[cluster\nbrokers = 3\n").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+
+        let e = parse("[[at]]\ntime = \"5s\"\ncrash = \"leader of orders/9\"\n").unwrap_err();
+        assert!(e.message.contains("orders has 3 partitions"), "{e}");
+
+        let e = parse("[[at]]\ntime = \"5s\"\ncrash = \"broker 1\"\nrestart = \"broker 1\"\n")
+            .unwrap_err();
+        assert!(e.message.contains("exactly one action"), "{e}");
+    }
+
+    #[test]
+    fn expectations_parse_counts_and_partitions() {
+        let s = parse("[expect]\nlost_acknowledged = { min = 1 }\nduplicates = 0\n[[expect_at]]\ntime = \"12s\"\npartition = \"orders/0\"\nleader = \"none\"\nisr = [1]\n").unwrap();
+        assert_eq!(
+            s.expect.lost_acknowledged,
+            Some(CountRange {
+                min: 1,
+                max: u64::MAX
+            })
+        );
+        assert_eq!(s.expect.duplicates, Some(CountRange { min: 0, max: 0 }));
+        assert_eq!(s.expect_at.len(), 2);
+        assert_eq!(
+            s.expect_at[0].expectation,
+            Expectation::Leader(TopicPartition::new("orders", 0), None)
+        );
+    }
+}

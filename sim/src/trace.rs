@@ -1,0 +1,150 @@
+//! Traces: a versioned JSON Lines record of everything fed to every node, so a run replays
+//! exactly through the pure core.
+//!
+//! The first line is a [`TraceHeader`] (format, version, seed, driver, scenario name and the
+//! scenario's own text, so a trace stands alone). Every following line is a [`TraceLine`]: a node
+//! booting (a fresh process over what its disk kept), an input fed to a node, a crash, or a
+//! digest of the whole cluster's state that replay must reproduce. Only what reaches a node is
+//! recorded: the network's choices (latency, loss, partitions) show up as the inputs they cause.
+
+use gregor_core::ids::NodeId;
+use gregor_core::node::Input;
+use gregor_core::rng::fnv1a;
+use gregor_core::time::Instant;
+use serde::{Deserialize, Serialize};
+
+/// The format name in every trace header.
+pub const TRACE_FORMAT: &str = "gregor-trace";
+/// The trace format version this build writes and reads.
+pub const TRACE_VERSION: u32 = 1;
+
+/// The first line of a trace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceHeader {
+    /// Always `gregor-trace`.
+    pub format: String,
+    /// The format version.
+    pub version: u32,
+    /// The run's master seed.
+    pub seed: u64,
+    /// The driver that produced it (`world`).
+    pub driver: String,
+    /// The scenario's name.
+    pub scenario: String,
+    /// The scenario's TOML text.
+    pub scenario_source: String,
+}
+
+/// A crash of a node's process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Crash {
+    /// The process dies; the disk keeps everything the OS had.
+    Process,
+    /// The machine loses power; the disk keeps only what was flushed.
+    PowerLoss,
+}
+
+/// A line after the header.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TraceLine {
+    /// A node's process is built from its spec and what its disk kept (its `incarnation`-th
+    /// start); an `Input::Start` follows.
+    Boot {
+        /// Virtual time in milliseconds.
+        t: Instant,
+        /// The node.
+        node: NodeId,
+        /// How many times this node started before.
+        incarnation: u32,
+    },
+    /// An input fed to a node.
+    Input {
+        /// Virtual time.
+        t: Instant,
+        /// The node.
+        node: NodeId,
+        /// The input.
+        input: Input,
+    },
+    /// A node's process died.
+    Crash {
+        /// Virtual time.
+        t: Instant,
+        /// The node.
+        node: NodeId,
+        /// How.
+        crash: Crash,
+    },
+    /// A digest of every node's state after the inputs so far.
+    Digest {
+        /// Virtual time.
+        t: Instant,
+        /// The number of inputs before it.
+        inputs: u64,
+        /// The digest, as 16 hex digits.
+        digest: String,
+    },
+}
+
+/// Collects a trace in memory and keeps a running hash of it (the trace hash the determinism
+/// tests compare).
+#[derive(Clone, Debug)]
+pub struct TraceRecorder {
+    lines: Option<Vec<String>>,
+    hash: u64,
+    inputs: u64,
+    /// A digest line every this many inputs.
+    pub digest_every: u64,
+}
+
+impl TraceRecorder {
+    /// A recorder; `keep_lines` keeps the text (for writing a file), otherwise only the hash.
+    pub fn new(header: &TraceHeader, keep_lines: bool) -> TraceRecorder {
+        let mut r = TraceRecorder {
+            lines: keep_lines.then(Vec::new),
+            hash: 0,
+            inputs: 0,
+            digest_every: 2000,
+        };
+        r.push_json(&serde_json::to_string(header).expect("a header serializes"));
+        r
+    }
+
+    fn push_json(&mut self, line: &str) {
+        self.hash = fnv1a(line.as_bytes()) ^ self.hash.rotate_left(5);
+        if let Some(lines) = &mut self.lines {
+            lines.push(line.to_string());
+        }
+    }
+
+    /// Records a line.
+    pub fn record(&mut self, line: &TraceLine) {
+        if matches!(line, TraceLine::Input { .. }) {
+            self.inputs += 1;
+        }
+        let text = serde_json::to_string(line).expect("trace lines serialize");
+        self.push_json(&text);
+    }
+
+    /// Whether a digest is due after the inputs so far.
+    pub fn digest_due(&self) -> bool {
+        self.inputs > 0 && self.inputs % self.digest_every == 0
+    }
+
+    /// The number of inputs recorded.
+    pub fn inputs(&self) -> u64 {
+        self.inputs
+    }
+
+    /// The running hash of every line so far.
+    pub fn hash(&self) -> u64 {
+        self.hash
+    }
+
+    /// The lines, if kept.
+    pub fn lines(&self) -> Option<&[String]> {
+        self.lines.as_deref()
+    }
+}
