@@ -4,6 +4,7 @@
 use crate::runner::{RunReport, StoryLine};
 use crate::scenario::Scenario;
 use crate::world::{Logged, WorldEvent};
+use gregor_core::error::ErrorCode;
 use gregor_core::ids::{ClientId, NodeId};
 use gregor_core::metadata::ChangeReason;
 use gregor_core::node::{Event, IsrChangeKind};
@@ -12,7 +13,8 @@ use gregor_core::time::Instant;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-fn name_of(node: NodeId, scenario: &Scenario) -> String {
+/// How the story names a node: `broker 2`, `controller`, or a client by its scenario name.
+pub fn name_of(node: NodeId, scenario: &Scenario) -> String {
     match node {
         NodeId::Broker(b) => format!("broker {b}"),
         NodeId::Controller => "controller".into(),
@@ -50,7 +52,8 @@ pub fn story(log: &[Logged], scenario: &Scenario) -> Vec<StoryLine> {
     for e in log {
         let who = name_of(e.node, scenario);
         let text = match &e.event {
-            WorldEvent::Fault(t) => Some(t.clone()),
+            WorldEvent::Fault(t) if e.node == NodeId::Admin => Some(t.clone()),
+            WorldEvent::Fault(t) => Some(format!("{who} {t}")),
             WorldEvent::Crashed { power_loss: false, .. } => Some(format!("{who} crashed (its disk keeps everything)")),
             WorldEvent::Crashed { power_loss: true, lost } => {
                 let lost: Vec<String> = lost.iter().map(|(tp, n)| format!("{n} of {tp}")).collect();
@@ -123,9 +126,14 @@ pub fn story(log: &[Logged], scenario: &Scenario) -> Vec<StoryLine> {
                 )),
                 Event::ProducerIdAssigned { producer_id, producer_epoch } => Some(format!("{who} got producer id {producer_id}, epoch {producer_epoch}")),
                 Event::ProducerEpochBumped { producer_id, producer_epoch } => Some(format!("{who} bumped its epoch to {producer_epoch} (producer id {producer_id}) to reset sequences")),
-                Event::ProduceError { topic_partition, error, broker } => told
-                    .insert(format!("{who}/{error}/{topic_partition}"))
-                    .then(|| format!("{who}: broker {broker} answered {error} for {topic_partition} (further ones not shown)")),
+                Event::ProduceError { topic_partition, error, broker } => {
+                    told.insert(format!("{who}/{error}/{topic_partition}")).then(|| match error {
+                        ErrorCode::NetworkException => format!(
+                            "{who}: request to broker {broker} for {topic_partition} failed with {error} (connection lost or request.timeout.ms passed; the outcome is unknown; further ones not shown)"
+                        ),
+                        _ => format!("{who}: broker {broker} answered {error} for {topic_partition} (further ones not shown)"),
+                    })
+                }
                 Event::RecordFailed { value, topic_partition, error, definite } => told.insert(format!("{who}/failed/{error}")).then(|| {
                     let maybe = if *definite { "not written" } else { "may have been written" };
                     format!("{who}: send of {value} to {topic_partition} failed with {error} ({maybe}; further ones not shown)")

@@ -183,6 +183,8 @@ impl fmt::Display for CountRange {
 pub struct Expectations {
     /// Acknowledged records lost.
     pub lost_acknowledged: Option<CountRange>,
+    /// Acknowledged records lost, per producer name.
+    pub lost_acknowledged_by_producer: BTreeMap<String, CountRange>,
     /// Records present at more than one offset.
     pub duplicates: Option<CountRange>,
     /// Offsets holding a different record than the one acknowledged there.
@@ -449,6 +451,7 @@ enum RawCount {
 #[serde(deny_unknown_fields)]
 struct RawExpect {
     lost_acknowledged: Option<Spanned<RawCount>>,
+    lost_acknowledged_by_producer: Option<BTreeMap<Spanned<String>, Spanned<RawCount>>>,
     duplicates: Option<Spanned<RawCount>>,
     inconsistent_offsets: Option<Spanned<RawCount>>,
     producer_errors: Option<Spanned<Vec<Spanned<String>>>>,
@@ -1106,6 +1109,24 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             .as_ref()
             .map(|c| count_range(cx, c, "expect.lost_acknowledged"))
             .transpose()?;
+        for (name, count) in e.lost_acknowledged_by_producer.iter().flatten() {
+            let n = name.get_ref().trim();
+            if !producers.iter().any(|p| p.name == n) {
+                return cx.err(
+                    name.span(),
+                    "expect.lost_acknowledged_by_producer",
+                    format!("no producer is called `{n}`"),
+                );
+            }
+            let range = count_range(
+                cx,
+                count,
+                &format!("expect.lost_acknowledged_by_producer.{n}"),
+            )?;
+            expect
+                .lost_acknowledged_by_producer
+                .insert(n.to_string(), range);
+        }
         expect.duplicates = e
             .duplicates
             .as_ref()

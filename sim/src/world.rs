@@ -39,7 +39,8 @@ pub enum WorldEvent {
         /// Records lost per partition (power loss only).
         lost: Vec<(gregor_core::ids::TopicPartition, u64)>,
     },
-    /// A fault or operator action was applied, in words.
+    /// A fault or operator action was applied, in words (after the node's name, unless the
+    /// node is the operator).
     Fault(String),
     /// The operator received an answer.
     Admin(Message),
@@ -344,7 +345,7 @@ impl World {
             incarnation,
         });
         if incarnation > 0 {
-            self.note(id, WorldEvent::Fault(format!("{id} restarted")));
+            self.note(id, WorldEvent::Fault("restarted from its disk".into()));
         }
         if let (NodeId::Broker(b), Some(every)) = (id, self.writeback)
             && incarnation == 0
@@ -393,7 +394,10 @@ impl World {
             && !*paused
         {
             *paused = true;
-            self.note(id, WorldEvent::Fault(format!("{id} paused")));
+            self.note(
+                id,
+                WorldEvent::Fault("paused (it receives nothing and fires no timer)".into()),
+            );
         }
     }
 
@@ -414,7 +418,7 @@ impl World {
         *paused = false;
         let inputs: Vec<Input> = held.drain(..).collect();
         let due = std::mem::take(timer_due);
-        self.note(id, WorldEvent::Fault(format!("{id} resumed")));
+        self.note(id, WorldEvent::Fault("resumed".into()));
         for input in inputs {
             self.feed(id, input);
         }
@@ -534,6 +538,14 @@ impl World {
         }
         self.arm_timer(id, deadline);
         if self.trace.as_ref().is_some_and(TraceRecorder::digest_due) {
+            self.record_digest();
+        }
+    }
+
+    /// Writes a digest of every node's state into the trace now (runs end with one, so replay
+    /// checks the final state too).
+    pub fn record_digest(&mut self) {
+        if self.trace.is_some() {
             let digest = self.digest();
             let inputs = self.trace.as_ref().map_or(0, TraceRecorder::inputs);
             self.record(TraceLine::Digest {

@@ -1,1 +1,160 @@
-//! placeholder
+//! Helpers that let tests read like stories: build a scenario from TOML text, play it to a
+//! time, act on it, and ask what the cluster looks like, in the words a Kafka user would use.
+
+use gregor_core::ids::{BrokerId, NodeId, Offset, TopicPartition};
+use gregor_core::node::Event;
+use gregor_core::time::Instant;
+use gregor_sim::runner::{Run, RunOptions, RunReport};
+use gregor_sim::scenario::{Action, Scenario, parse_duration};
+use gregor_sim::world::{Logged, World, WorldEvent};
+
+/// Parses a scenario written inline in a test; panics with the parser's message if it is bad,
+/// because a test's own scenario must be valid.
+pub fn scenario(toml: &str) -> Scenario {
+    Scenario::parse("test.toml", toml)
+        .unwrap_or_else(|e| panic!("the test's scenario is invalid: {e}"))
+}
+
+/// Runs a scenario to its verdict with a seed.
+pub fn run(s: &Scenario, seed: u64) -> RunReport {
+    Run::new(
+        s,
+        &RunOptions {
+            seed: Some(seed),
+            trace: false,
+        },
+    )
+    .run()
+}
+
+/// Reads `"12s"` as an instant.
+pub fn at(text: &str) -> Instant {
+    Instant(parse_duration(text).expect("a valid duration").0)
+}
+
+/// Reads `"topic/N"`.
+pub fn tp(text: &str) -> TopicPartition {
+    let (t, p) = text.rsplit_once('/').expect("topic/N");
+    TopicPartition::new(t, p.parse().expect("a partition number"))
+}
+
+/// A scenario being played step by step.
+pub struct Live<'a> {
+    /// The run.
+    pub run: Run<'a>,
+}
+
+impl<'a> Live<'a> {
+    /// Boots the cluster of `s` (brokers registered, topics led, clients started).
+    pub fn start(s: &'a Scenario, seed: u64) -> Live<'a> {
+        let mut run = Run::new(
+            s,
+            &RunOptions {
+                seed: Some(seed),
+                trace: false,
+            },
+        );
+        assert!(run.bootstrap(), "the cluster never became ready");
+        Live { run }
+    }
+
+    /// Plays the timeline (and the checkers) up to `time`.
+    pub fn until(&mut self, time: &str) -> &mut Self {
+        self.run.play_until(at(time));
+        self
+    }
+
+    /// Applies an action now.
+    pub fn act(&mut self, action: Action) -> &mut Self {
+        self.run.apply(&action);
+        self
+    }
+
+    /// The world.
+    pub fn world(&self) -> &World {
+        &self.run.world
+    }
+
+    /// The controller's leader of a partition.
+    pub fn leader(&self, p: &str) -> Option<u32> {
+        self.world()
+            .controller()
+            .and_then(|c| c.image().partition(&tp(p)))
+            .and_then(|r| r.leader)
+            .map(|b| b.0)
+    }
+
+    /// The controller's ISR of a partition.
+    pub fn isr(&self, p: &str) -> Vec<u32> {
+        self.world()
+            .controller()
+            .and_then(|c| c.image().partition(&tp(p)))
+            .map(|r| r.isr.iter().map(|b| b.0).collect())
+            .unwrap_or_default()
+    }
+
+    /// The controller's leader epoch of a partition.
+    pub fn leader_epoch(&self, p: &str) -> u32 {
+        self.world()
+            .controller()
+            .and_then(|c| c.image().partition(&tp(p)))
+            .map_or(0, |r| r.leader_epoch.0)
+    }
+
+    /// A broker's log end offset for a partition (from its disk, up or down).
+    pub fn log_end(&self, broker: u32, p: &str) -> u64 {
+        self.world()
+            .broker_disk(BrokerId(broker))
+            .and_then(|d| d.logs.get(&tp(p)))
+            .map_or(0, |l| l.log_end_offset().0)
+    }
+
+    /// A broker's high watermark for a partition.
+    pub fn hw(&self, broker: u32, p: &str) -> u64 {
+        self.world()
+            .broker_disk(BrokerId(broker))
+            .and_then(|d| d.logs.get(&tp(p)))
+            .map_or(0, |l| l.high_watermark().0)
+    }
+
+    /// The record value at an offset of a broker's log.
+    pub fn value_at(&self, broker: u32, p: &str, offset: u64) -> Option<String> {
+        let log = self
+            .world()
+            .broker_disk(BrokerId(broker))?
+            .logs
+            .get(&tp(p))?;
+        log.record_at(Offset(offset))
+            .and_then(|(r, _)| r.value.as_ref().map(ToString::to_string))
+    }
+
+    /// Every node event so far, with its time and node.
+    pub fn events(&self) -> impl Iterator<Item = (Instant, NodeId, &Event)> + '_ {
+        self.world()
+            .log()
+            .iter()
+            .filter_map(|l: &Logged| match &l.event {
+                WorldEvent::Node(e) => Some((l.time, l.node, e)),
+                _ => None,
+            })
+    }
+
+    /// Violations the invariants found so far.
+    pub fn violations(&self) -> Vec<String> {
+        self.run
+            .invariants
+            .violations
+            .iter()
+            .map(|v| format!("{}: {}", v.check, v.detail))
+            .collect()
+    }
+}
+
+/// A report's failed checks, for assertion messages.
+pub fn failures(r: &RunReport) -> Vec<String> {
+    r.checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect()
+}

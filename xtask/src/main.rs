@@ -1,1 +1,186 @@
-fn main() {}
+//! Gregor's build and test helper.
+//!
+//! `cargo xtask test` runs every check CI runs, installing what it needs first (the
+//! `wasm32-unknown-unknown` target, clippy, rustfmt): formatting, clippy with warnings as errors,
+//! every test of the workspace, the documentation without warnings, the core and the simulator
+//! built for wasm32, and every shipped scenario through the `gregor` command with its expected
+//! verdict. It stops at the first failure and says which step failed.
+
+use std::process::{Command, ExitCode};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("scenarios") => scenarios(),
+        _ => {
+            eprintln!("usage: cargo xtask test       run every check CI runs");
+            eprintln!(
+                "       cargo xtask scenarios  run every shipped scenario and compare verdicts"
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs a command, echoing it; returns whether it succeeded.
+#[allow(clippy::disallowed_methods)] // timing the build steps, not the model
+fn step(name: &str, program: &str, args: &[&str], env: &[(&str, &str)]) -> bool {
+    println!("\n==> {name}: {program} {}", args.join(" "));
+    let started = std::time::Instant::now();
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let ok = match cmd.status() {
+        Ok(s) => s.success(),
+        Err(e) => {
+            eprintln!("cannot run {program}: {e}");
+            false
+        }
+    };
+    println!(
+        "<== {name}: {} in {:.1}s",
+        if ok { "ok" } else { "FAILED" },
+        started.elapsed().as_secs_f64()
+    );
+    ok
+}
+
+fn output(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Installs the rustup target and components the checks need, when rustup is there.
+fn ensure_toolchain() -> bool {
+    let Some(installed) = output("rustup", &["target", "list", "--installed"]) else {
+        println!("rustup not found: assuming the wasm32 target, clippy and rustfmt are installed");
+        return true;
+    };
+    if !installed
+        .lines()
+        .any(|l| l.trim() == "wasm32-unknown-unknown")
+        && !step(
+            "install the wasm32 target",
+            "rustup",
+            &["target", "add", "wasm32-unknown-unknown"],
+            &[],
+        )
+    {
+        return false;
+    }
+    let components = output("rustup", &["component", "list", "--installed"]).unwrap_or_default();
+    for c in ["clippy", "rustfmt"] {
+        if !components.lines().any(|l| l.starts_with(c))
+            && !step(
+                &format!("install {c}"),
+                "rustup",
+                &["component", "add", c],
+                &[],
+            )
+        {
+            return false;
+        }
+    }
+    true
+}
+
+fn test() -> ExitCode {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let cargo = cargo.as_str();
+    let ok = ensure_toolchain()
+        && step("format", cargo, &["fmt", "--all", "--", "--check"], &[])
+        && step(
+            "clippy",
+            cargo,
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+            &[],
+        )
+        && step("tests", cargo, &["test", "--workspace", "--release"], &[])
+        && step(
+            "benchmarks compile",
+            cargo,
+            &["bench", "--workspace", "--no-run"],
+            &[],
+        )
+        && step(
+            "docs",
+            cargo,
+            &["doc", "--workspace", "--no-deps"],
+            &[("RUSTDOCFLAGS", "-D warnings")],
+        )
+        && step(
+            "wasm32 build of the core and the simulator",
+            cargo,
+            &[
+                "build",
+                "-p",
+                "gregor-core",
+                "-p",
+                "gregor-sim",
+                "--lib",
+                "--target",
+                "wasm32-unknown-unknown",
+            ],
+            &[],
+        )
+        && scenarios_ok(cargo);
+    if ok {
+        println!("\nall checks passed");
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("\na check failed (see the step marked FAILED above)");
+        ExitCode::from(1)
+    }
+}
+
+fn scenarios() -> ExitCode {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    if scenarios_ok(&cargo) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// Every shipped scenario passes through the command a user runs (its exit code is 0).
+fn scenarios_ok(cargo: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir("scenarios") else {
+        eprintln!("no scenarios/ folder (run from the repository root)");
+        return false;
+    };
+    let mut files: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().display().to_string())
+        .filter(|p| p.ends_with(".toml"))
+        .collect();
+    files.sort();
+    files.iter().all(|f| {
+        step(
+            &format!("scenario {f}"),
+            cargo,
+            &[
+                "run",
+                "--quiet",
+                "--release",
+                "--bin",
+                "gregor",
+                "--",
+                "run",
+                f,
+            ],
+            &[],
+        )
+    })
+}

@@ -101,7 +101,10 @@ impl ClientMetadata {
             self.brokers = response.brokers.clone();
         }
         self.last_refresh = Some(now);
-        self.update_requested = false;
+        // A topic the client asked for and the broker does not know yet (it may not have replayed
+        // the topic's creation) is asked for again, after the backoff below, as `waitOnMetadata`
+        // does; the client does not wait for `metadata.max.age.ms`.
+        self.update_requested = response.topics.iter().any(|t| t.error.is_some());
         self.failed_requests = 0;
         // Equivalent responses back the next one off, so a client waiting for a new leader does
         // not hammer the brokers (KIP-580's `equivalentResponseCount`).
@@ -165,5 +168,74 @@ impl ClientMetadata {
             }
         }
         best.map(|(_, b)| b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::ids::LeaderEpoch;
+    use crate::protocol::TopicMetadata;
+
+    fn response(error: Option<ErrorCode>, epoch: u32) -> MetadataResponse {
+        MetadataResponse {
+            correlation: 1,
+            brokers: vec![BrokerId(1), BrokerId(2)],
+            topics: vec![TopicMetadata {
+                name: TopicName::from("t"),
+                error,
+                partitions: if error.is_some() {
+                    Vec::new()
+                } else {
+                    vec![PartitionMetadata {
+                        partition: 0,
+                        leader: Some(BrokerId(1)),
+                        leader_epoch: LeaderEpoch(epoch),
+                        replicas: vec![BrokerId(1)],
+                        isr: vec![BrokerId(1)],
+                    }]
+                },
+            }],
+        }
+    }
+
+    const BACKOFF: (Duration, Duration) = (Duration(100), Duration(1000));
+
+    #[test]
+    fn an_unknown_topic_is_asked_for_again_soon_not_after_max_age() {
+        let mut m = ClientMetadata::new(vec![BrokerId(1)]);
+        let mut rng = Rng::new(1);
+        m.update(
+            Instant(1000),
+            &response(Some(ErrorCode::UnknownTopicOrPartition), 0),
+            BACKOFF,
+            &mut rng,
+        );
+        let next = m.next_update(Duration(300_000));
+        assert!(
+            next > Instant(1000) && next <= Instant(1200),
+            "asked again at {next}"
+        );
+        m.update(next, &response(None, 0), BACKOFF, &mut rng);
+        assert_eq!(
+            m.leader(&TopicPartition::new("t", 0)),
+            Some((BrokerId(1), LeaderEpoch(0)))
+        );
+        assert!(m.next_update(Duration(300_000)) >= next + Duration(300_000));
+    }
+
+    #[test]
+    fn an_older_leader_epoch_never_replaces_a_newer_one() {
+        let mut m = ClientMetadata::new(vec![BrokerId(1)]);
+        let mut rng = Rng::new(1);
+        m.update(Instant(0), &response(None, 5), BACKOFF, &mut rng);
+        let mut stale = response(None, 3);
+        stale.topics[0].partitions[0].leader = Some(BrokerId(2));
+        m.update(Instant(10), &stale, BACKOFF, &mut rng);
+        assert_eq!(
+            m.leader(&TopicPartition::new("t", 0)),
+            Some((BrokerId(1), LeaderEpoch(5)))
+        );
     }
 }
