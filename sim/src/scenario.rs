@@ -536,7 +536,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("`{text}` is not a duration"))?;
     let ms = value * scale;
-    if !ms.is_finite() || ms < 0.0 || ms > 1e15 || ms.fract() != 0.0 {
+    if !ms.is_finite() || !(0.0..=1e15).contains(&ms) || ms.fract() != 0.0 {
         return Err(format!("`{text}` is not a whole number of milliseconds"));
     }
     Ok(Duration(ms as u64))

@@ -22,6 +22,7 @@ pub fn run(s: &Scenario, seed: u64) -> RunReport {
         &RunOptions {
             seed: Some(seed),
             trace: false,
+            ..RunOptions::default()
         },
     )
     .run()
@@ -52,6 +53,7 @@ impl<'a> Live<'a> {
             &RunOptions {
                 seed: Some(seed),
                 trace: false,
+                ..RunOptions::default()
             },
         );
         assert!(run.bootstrap(), "the cluster never became ready");

@@ -18,6 +18,7 @@ fn traced(s: &Scenario, seed: u64) -> (String, Vec<String>) {
         &RunOptions {
             seed: Some(seed),
             trace: true,
+            ..RunOptions::default()
         },
     )
     .run();

@@ -266,8 +266,10 @@ mod tests {
     }
 
     fn leader_partition(isr: &[u32], min_isr: u64) -> Partition {
-        let mut config = TopicConfig::default();
-        config.min_insync_replicas = min_isr;
+        let config = TopicConfig {
+            min_insync_replicas: min_isr,
+            ..TopicConfig::default()
+        };
         Partition {
             replicas: vec![BrokerId(1), BrokerId(2), BrokerId(3)],
             isr: isr.iter().map(|&b| BrokerId(b)).collect(),

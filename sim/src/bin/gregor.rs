@@ -119,7 +119,14 @@ fn main() -> ExitCode {
                 Ok(d) => Instant(d.0),
                 Err(m) => return bad(format!("--at: {m}")),
             };
-            let mut r = Run::new(&s, &RunOptions { seed, trace: false });
+            let mut r = Run::new(
+                &s,
+                &RunOptions {
+                    seed,
+                    trace: false,
+                    ..RunOptions::default()
+                },
+            );
             if !r.bootstrap() {
                 return bad("the cluster never became ready");
             }
@@ -146,6 +153,7 @@ fn run(path: &std::path::Path, seed: Option<u64>, trace: Option<PathBuf>, json: 
         &RunOptions {
             seed,
             trace: trace.is_some(),
+            ..RunOptions::default()
         },
     )
     .run();

@@ -376,10 +376,8 @@ fn explain(
                     ..
                 },
                 NodeId::Broker(b),
-            ) if topic_partition == tp => {
-                if offset.is_some_and(|o| *log_end_offset <= o) {
-                    parts.push(format!("broker {b} began epoch {leader_epoch} with its log ending at {log_end_offset}, before the record"));
-                }
+            ) if topic_partition == tp && offset.is_some_and(|o| *log_end_offset <= o) => {
+                parts.push(format!("broker {b} began epoch {leader_epoch} with its log ending at {log_end_offset}, before the record"));
             }
             (
                 Event::Truncated {
@@ -389,12 +387,10 @@ fn explain(
                     ..
                 },
                 NodeId::Broker(b),
-            ) if topic_partition == tp => {
-                if offset.is_none_or(|o| *to <= o && o < *from) {
-                    parts.push(format!(
-                        "broker {b} truncated its log from {from} to {to} to match the leader"
-                    ));
-                }
+            ) if topic_partition == tp && offset.is_none_or(|o| *to <= o && o < *from) => {
+                parts.push(format!(
+                    "broker {b} truncated its log from {from} to {to} to match the leader"
+                ));
             }
             _ => {}
         }

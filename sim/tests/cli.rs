@@ -1,0 +1,207 @@
+//! The `gregor` command as a user runs it: exit codes (0 pass, 1 fail, 2 bad input), JSON
+//! shapes, and the partitioner's answers.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn gregor(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gregor"))
+        .args(args)
+        .output()
+        .expect("the gregor binary runs")
+}
+
+fn scenario(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn temp(name: &str, text: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("gregor-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn run_exits_0_and_prints_the_required_json() {
+    let out = gregor(&["run", &scenario("leader-failover.toml"), "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(v["seed"], 1);
+    assert_eq!(v["verdict"], "pass");
+    assert!(
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["ok"] == true && c["name"].is_string() && c["detail"].is_string())
+    );
+    for key in [
+        "sent",
+        "acknowledged",
+        "failed",
+        "lost_acknowledged",
+        "duplicates",
+    ] {
+        assert!(v["history"][key].is_u64(), "history.{key}");
+    }
+    assert_eq!(v["history"]["lost_acknowledged"], 0);
+    let p = &v["partitions"][0];
+    assert_eq!(p["topic"], "orders");
+    for key in [
+        "partition",
+        "leader",
+        "leader_epoch",
+        "replicas",
+        "isr",
+        "high_watermark",
+        "log_start_offset",
+        "log_end_offsets",
+    ] {
+        assert!(!p[key].is_null(), "partitions[0].{key}");
+    }
+    assert!(p["log_end_offsets"]["1"].is_u64());
+}
+
+#[test]
+fn a_failing_expectation_exits_1_and_prints_how_to_reproduce() {
+    let text = std::fs::read_to_string(scenario("acks1-leader-crash.toml"))
+        .unwrap()
+        .replace("lost_acknowledged = { min = 1 }", "lost_acknowledged = 0");
+    let path = temp("fails.toml", &text);
+    let out = gregor(&["run", &path, "--seed", "4"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("Reproduce: gregor run {path} --seed 4")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAIL  expected lost acknowledged records: 0"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bad_input_exits_2_with_file_line_and_field() {
+    let path = temp(
+        "bad.toml",
+        "name = \"x\"\n[cluster]\nbrokers = 3\n[[topic]]\nname = \"t\"\npartitions = -3\nreplication_factor = 1\n",
+    );
+    let out = gregor(&["run", &path]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml:6:") && err.contains("topic[0].partitions"),
+        "{err}"
+    );
+    assert_eq!(gregor(&["run", "/nonexistent.toml"]).status.code(), Some(2));
+    assert_eq!(
+        gregor(&["run"]).status.code(),
+        Some(2),
+        "a missing argument is bad input"
+    );
+    assert_eq!(
+        gregor(&["describe", &scenario("min-isr.toml"), "--at", "later"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let junk = temp("junk.jsonl", "not a trace\n");
+    assert_eq!(gregor(&["replay", &junk]).status.code(), Some(2));
+}
+
+#[test]
+fn a_written_trace_replays() {
+    let dir = std::env::temp_dir().join(format!("gregor-cli-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("t.jsonl").display().to_string();
+    let out = gregor(&[
+        "run",
+        &scenario("min-isr.toml"),
+        "--seed",
+        "3",
+        "--trace",
+        &trace,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = gregor(&["replay", &trace]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("digests matched"));
+}
+
+#[test]
+fn describe_prints_the_kafka_topics_shape() {
+    let out = gregor(&["describe", &scenario("min-isr.toml"), "--at", "20s"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Topic: orders\tTopicId: "), "{text}");
+    assert!(
+        text.contains(
+            "\tPartitionCount: 1\tReplicationFactor: 3\tConfigs: min.insync.replicas=2\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("\tTopic: orders\tPartition: 0\tLeader: 1\tReplicas: 1,2,3\tIsr: 1\tElr: \tLastKnownElr: \n"), "{text}");
+    assert!(text.contains("# broker 2: crashed, fenced"), "{text}");
+}
+
+#[test]
+fn partition_matches_kafkas_test_vectors() {
+    // KAFKA.md 1.3: murmur2 values from UtilsTest; "21" on 3 partitions is 0 (toPositive masks).
+    let out = gregor(&[
+        "partition",
+        "--partitions",
+        "3",
+        "--json",
+        "21",
+        "foobar",
+        "a-little-bit-long-string",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v[0],
+        serde_json::json!({"key": "21", "murmur2": -973932308, "partition": 0})
+    );
+    assert_eq!(v[1]["murmur2"], -790332482);
+    assert_eq!(v[2]["murmur2"], -985981536);
+    let out = gregor(&[
+        "partition",
+        "--partitions",
+        "10",
+        "--hex",
+        "--json",
+        "616263",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["murmur2"], 479470107, "bytes {{'a','b','c'}}");
+    assert_eq!(v[0]["partition"], 479470107 % 10);
+    assert_eq!(
+        gregor(&["partition", "--partitions", "3", "--hex", "xyz"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        gregor(&["partition", "--partitions", "0", "k"])
+            .status
+            .code(),
+        Some(2)
+    );
+}

@@ -1,0 +1,475 @@
+//! Kafka's rules, one story each. Every test names the KAFKA.md section (or the note in
+//! docs/kafka-source-notes.md) it checks, builds a small cluster, breaks something, and asserts
+//! what Kafka does.
+
+use gregor_core::error::ErrorCode;
+use gregor_core::ids::{BrokerId, NodeId};
+use gregor_core::node::{Event, IsrChangeKind};
+use gregor_core::protocol::ElectionType;
+use gregor_sim::scenario::{Action, Link, Target};
+use gregor_tests::{Live, at, failures, run, scenario, tp};
+
+fn broker(b: u32) -> Target {
+    Target::Broker(BrokerId(b))
+}
+
+const ONE_PARTITION: &str = r#"
+name = "rules"
+[cluster]
+brokers = 3
+[[topic]]
+name = "t"
+partitions = 1
+assignment = [[1, 2, 3]]
+[[producer]]
+id = "p1"
+topic = "t"
+keys = 5
+rate_per_sec = 100
+count = 100000
+acks = "all"
+"#;
+
+/// KAFKA.md 3.3 and 3.7: a broker that stops heartbeating is fenced after
+/// `broker.session.timeout.ms` (9 s, heartbeats every 2 s), and the controller elects the first
+/// valid replica in assignment order, not the first in the ISR's order.
+#[test]
+fn fencing_after_the_session_timeout_elects_the_next_replica_in_assignment_order() {
+    let s = scenario(&ONE_PARTITION.replace("[[1, 2, 3]]", "[[3, 1, 2]]"));
+    let mut live = Live::start(&s, 1);
+    live.until("5s").act(Action::Crash(broker(3))).until("30s");
+    let fenced_at = live
+        .events()
+        .find_map(|(t, _, e)| {
+            matches!(e, Event::BrokerFenced { broker, .. } if *broker == BrokerId(3)).then_some(t)
+        })
+        .expect("broker 3 was fenced");
+    let silent_for = fenced_at - at("5s");
+    assert!(
+        silent_for.0 > 9000 - 2000 && silent_for.0 <= 9001,
+        "fenced {silent_for} after the crash; the last heartbeat was at most 2 s before it"
+    );
+    assert_eq!(
+        live.leader("t/0"),
+        Some(1),
+        "assignment order is [3, 1, 2]: broker 1 comes first"
+    );
+    assert_eq!(live.isr("t/0"), vec![1, 2]);
+    assert_eq!(live.leader_epoch("t/0"), 1);
+    assert!(live.violations().is_empty(), "{:?}", live.violations());
+}
+
+/// KAFKA.md 3.3: a follower that keeps heartbeating but stops fetching leaves the ISR between
+/// `replica.lag.time.max.ms` (30 s) and one and a half times that (the check runs every 15 s),
+/// and while it is in the ISR it holds the HW back. (With acks=1, so the leader keeps
+/// appending; with acks=all the producer's requests would wait for the HW instead.)
+#[test]
+fn a_stuck_follower_leaves_the_isr_only_after_replica_lag_time_max() {
+    let s = scenario(&ONE_PARTITION.replace("acks = \"all\"", "acks = 1"));
+    let mut live = Live::start(&s, 1);
+    live.until("5s");
+    live.act(Action::Cut(Link {
+        from: broker(2),
+        to: broker(1),
+        both_ways: false,
+    }));
+    live.until("10s");
+    let hw_10 = live.hw(1, "t/0");
+    live.until("30s");
+    assert_eq!(
+        live.hw(1, "t/0"),
+        hw_10,
+        "broker 2 is still in the ISR and holds the HW"
+    );
+    assert!(
+        live.log_end(1, "t/0") > hw_10 + 100,
+        "the leader keeps appending"
+    );
+    live.until("60s");
+    let shrink = live
+        .events()
+        .find_map(|(t, n, e)| match e {
+            Event::IsrChangeProposed {
+                kind: IsrChangeKind::Shrink,
+                isr,
+                ..
+            } if n == NodeId::Broker(BrokerId(1)) => Some((t, isr.clone())),
+            _ => None,
+        })
+        .expect("the leader proposed a shrink");
+    assert_eq!(shrink.1, vec![BrokerId(1), BrokerId(3)]);
+    let after = shrink.0 - at("5s");
+    assert!(
+        after.0 >= 30_000 && after.0 <= 45_000 + 100,
+        "shrunk {after} after the follower stopped"
+    );
+    assert_eq!(live.isr("t/0"), vec![1, 3]);
+    assert_eq!(
+        live.hw(1, "t/0"),
+        live.log_end(1, "t/0"),
+        "with broker 2 out, the HW catches up"
+    );
+}
+
+/// KAFKA.md 3.2: since Kafka 3.7 the HW does not move while the ISR is below the effective
+/// `min.insync.replicas`, whatever the acks: acks=1 writes are accepted but not visible.
+#[test]
+fn the_hw_stays_put_under_min_isr_even_for_acks_1() {
+    let text = ONE_PARTITION.replace("acks = \"all\"", "acks = 1").replace(
+        "assignment = [[1, 2, 3]]",
+        "assignment = [[1, 2, 3]]\nconfig = { \"min.insync.replicas\" = 2 }",
+    );
+    let s = scenario(&text);
+    let mut live = Live::start(&s, 1);
+    live.until("5s")
+        .act(Action::Crash(broker(2)))
+        .act(Action::Crash(broker(3)))
+        .until("16s");
+    assert_eq!(live.isr("t/0"), vec![1]);
+    let (hw, leo) = (live.hw(1, "t/0"), live.log_end(1, "t/0"));
+    live.until("25s");
+    assert_eq!(live.hw(1, "t/0"), hw, "the HW is gated by min ISR");
+    assert!(
+        live.log_end(1, "t/0") > leo + 500,
+        "acks=1 writes are still appended"
+    );
+}
+
+/// KAFKA.md 3.4: with acks=all and the ISR below min ISR, the leader answers
+/// NOT_ENOUGH_REPLICAS before appending anything. Requests that were already appended wait until
+/// `request.timeout.ms`.
+#[test]
+fn acks_all_is_refused_before_anything_is_appended() {
+    let path =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/min-isr.toml");
+    let s = gregor_sim::scenario::Scenario::from_file(&path).unwrap();
+    let mut live = Live::start(&s, 1);
+    live.until("37s");
+    let leo = live.log_end(1, "orders/0");
+    let refusals_before = live
+        .events()
+        .filter(|(_, _, e)| {
+            matches!(
+                e,
+                Event::ProduceError {
+                    error: ErrorCode::NotEnoughReplicas,
+                    ..
+                }
+            )
+        })
+        .count();
+    live.until("44s");
+    let refusals = live
+        .events()
+        .filter(|(_, _, e)| {
+            matches!(
+                e,
+                Event::ProduceError {
+                    error: ErrorCode::NotEnoughReplicas,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert!(
+        refusals > refusals_before,
+        "the producer kept being refused"
+    );
+    assert_eq!(
+        live.log_end(1, "orders/0"),
+        leo,
+        "nothing was appended while refusing"
+    );
+}
+
+/// docs/kafka-source-notes.md question 1: a restarted broker cannot register while its old
+/// incarnation's session is alive (DUPLICATE_BROKER_REGISTRATION); it gets in once the old
+/// session expires and the controller fences it.
+#[test]
+fn a_quick_restart_waits_for_the_old_session_to_expire() {
+    let s = scenario(ONE_PARTITION);
+    let mut live = Live::start(&s, 1);
+    live.until("5s")
+        .act(Action::Crash(broker(2)))
+        .until("6s")
+        .act(Action::Restart(broker(2)))
+        .until("20s");
+    let b2 = BrokerId(2);
+    let refused = live.events().find_map(|(t, _, e)| matches!(e, Event::BrokerRegistrationRefused { broker, error: ErrorCode::DuplicateBrokerRegistration } if *broker == b2).then_some(t));
+    let fenced = live.events().find_map(|(t, _, e)| {
+        matches!(e, Event::BrokerFenced { broker, .. } if *broker == b2).then_some(t)
+    });
+    let registered = live
+        .events()
+        .filter(|(t, _, e)| {
+            *t > at("6s") && matches!(e, Event::BrokerRegistered { broker, .. } if *broker == b2)
+        })
+        .map(|(t, _, _)| t)
+        .next();
+    let (refused, fenced, registered) = (
+        refused.expect("refused"),
+        fenced.expect("fenced"),
+        registered.expect("registered again"),
+    );
+    assert!(
+        refused < fenced && fenced <= registered,
+        "refused at {refused}, fenced at {fenced}, registered at {registered}"
+    );
+    assert!(
+        live.isr("t/0").contains(&2),
+        "broker 2 caught up and rejoined the ISR"
+    );
+}
+
+/// KAFKA.md 3.3 (with eligible leader replicas off, the 4.0 default): the last ISR member is
+/// never removed; when it dies the partition has no leader and waits for it, even when other
+/// replicas come back, and it leads again when it returns. Nothing acknowledged is lost.
+#[test]
+fn the_last_isr_member_stays_and_leads_again_when_it_returns() {
+    let s = scenario(&ONE_PARTITION.replace("count = 100000", "count = 3000"));
+    let mut live = Live::start(&s, 1);
+    live.until("5s")
+        .act(Action::Crash(broker(2)))
+        .act(Action::Crash(broker(3)));
+    live.until("20s").act(Action::Crash(broker(1))).until("31s");
+    assert_eq!((live.leader("t/0"), live.isr("t/0")), (None, vec![1]));
+    live.act(Action::Restart(broker(2))).until("38s");
+    assert_eq!(
+        (live.leader("t/0"), live.isr("t/0")),
+        (None, vec![1]),
+        "unclean election is off: broker 2 may not lead"
+    );
+    live.act(Action::Restart(broker(1))).until("40s");
+    assert_eq!(live.leader("t/0"), Some(1));
+    assert!(live.violations().is_empty(), "{:?}", live.violations());
+    // The same story as a whole run: nothing acknowledged is lost.
+    let mut text = s
+        .source
+        .replace("name = \"rules\"", "name = \"rules\"\nduration = \"45s\"");
+    for (time, action) in [
+        ("5s", "crash = \"broker 2\""),
+        ("5s", "crash = \"broker 3\""),
+        ("20s", "crash = \"broker 1\""),
+        ("32s", "restart = \"broker 2\""),
+        ("40s", "restart = \"all\""),
+    ] {
+        text.push_str(&format!("\n[[at]]\ntime = \"{time}\"\n{action}\n"));
+    }
+    text.push_str("\n[expect]\nlost_acknowledged = 0\n");
+    let r = run(&scenario(&text), 1);
+    assert!(r.passed(), "{:#?}", failures(&r));
+    assert_eq!(r.history.lost_acknowledged, 0);
+    assert!(r.history.acknowledged > 1000);
+}
+
+/// KAFKA.md 3.10: a preferred election moves leadership back to the first replica when it is in
+/// the ISR, with a new leader epoch; when the preferred replica already leads, the answer is
+/// ELECTION_NOT_NEEDED.
+#[test]
+fn a_preferred_election_moves_leadership_back() {
+    let s = scenario(ONE_PARTITION);
+    let mut live = Live::start(&s, 1);
+    live.until("5s")
+        .act(Action::Crash(broker(1)))
+        .until("20s")
+        .act(Action::Restart(broker(1)))
+        .until("30s");
+    assert_eq!(live.leader("t/0"), Some(2));
+    assert_eq!(live.isr("t/0").len(), 3, "broker 1 is back in the ISR");
+    let epoch = live.leader_epoch("t/0");
+    live.act(Action::Elect {
+        partition: tp("t/0"),
+        election: ElectionType::Preferred,
+    })
+    .until("31s");
+    assert_eq!(live.leader("t/0"), Some(1));
+    assert_eq!(live.leader_epoch("t/0"), epoch + 1);
+    live.act(Action::Elect {
+        partition: tp("t/0"),
+        election: ElectionType::Preferred,
+    })
+    .until("32s");
+    let answers: Vec<String> = live
+        .world()
+        .log()
+        .iter()
+        .filter_map(|l| match &l.event {
+            gregor_sim::world::WorldEvent::Admin(
+                gregor_core::protocol::Message::ElectLeadersResponse(r),
+            ) => Some(format!("{:?}", r.results[0].1)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        vec!["None".to_string(), "Some(ElectionNotNeeded)".to_string()]
+    );
+}
+
+/// KAFKA.md 3.10: with `auto.leader.rebalance.enable` (the default) the controller runs
+/// preferred elections `leader.imbalance.check.interval.seconds` (300 s) after it sees a
+/// partition not led by its preferred replica.
+#[test]
+fn the_controller_rebalances_leaders_after_the_imbalance_interval() {
+    let s = scenario(&ONE_PARTITION.replace("rate_per_sec = 100", "rate_per_sec = 10"));
+    let mut live = Live::start(&s, 1);
+    live.until("5s")
+        .act(Action::Crash(broker(1)))
+        .until("20s")
+        .act(Action::Restart(broker(1)));
+    live.until("310s");
+    assert_eq!(
+        live.leader("t/0"),
+        Some(2),
+        "not yet: the check runs 300 s after the imbalance"
+    );
+    live.until("330s");
+    assert_eq!(
+        live.leader("t/0"),
+        Some(1),
+        "the preferred replica leads again"
+    );
+}
+
+/// KAFKA.md 3.5: a follower that restarts resumes from its log end offset, not from its
+/// high watermark, and a follower whose log is a prefix of the leader's never truncates.
+#[test]
+fn a_restarted_follower_keeps_its_log() {
+    let s = scenario(ONE_PARTITION);
+    let mut live = Live::start(&s, 1);
+    live.until("5s");
+    let b3 = BrokerId(3);
+    live.act(Action::Crash(broker(3)));
+    let leo = live.log_end(3, "t/0");
+    live.until("20s")
+        .act(Action::Restart(broker(3)))
+        .until("20001ms");
+    assert_eq!(live.log_end(3, "t/0"), leo, "nothing was cut on restart");
+    live.until("30s");
+    assert!(
+        !live
+            .events()
+            .any(|(_, n, e)| n == NodeId::Broker(b3) && matches!(e, Event::Truncated { .. }))
+    );
+    assert!(live.isr("t/0").contains(&3));
+    assert!(live.violations().is_empty(), "{:?}", live.violations());
+}
+
+/// KAFKA.md 3.5: when a leader with records the new leader lacks comes back, it truncates to the
+/// point where its log diverges (the diverging epoch's end on the new leader), never below it.
+#[test]
+fn a_deposed_leader_truncates_to_where_the_new_leader_begins() {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios/acks1-leader-crash.toml");
+    let s = gregor_sim::scenario::Scenario::from_file(&path).unwrap();
+    let mut live = Live::start(&s, 1);
+    live.until("40s");
+    let began = live
+        .events()
+        .find_map(|(_, n, e)| match e {
+            Event::BecameLeader {
+                leader_epoch,
+                log_end_offset,
+                ..
+            } if leader_epoch.0 == 1 && n == NodeId::Broker(BrokerId(2)) => Some(*log_end_offset),
+            _ => None,
+        })
+        .expect("broker 2 led epoch 1");
+    let truncated = live
+        .events()
+        .find_map(|(_, n, e)| match e {
+            Event::Truncated { from, to, .. } if n == NodeId::Broker(BrokerId(1)) => {
+                Some((*from, *to))
+            }
+            _ => None,
+        })
+        .expect("broker 1 truncated");
+    assert_eq!(
+        truncated.1, began,
+        "truncated exactly to where epoch 1 began"
+    );
+    assert!(truncated.0 > truncated.1);
+    assert_eq!(
+        live.value_at(1, "orders/0", began.0),
+        live.value_at(2, "orders/0", began.0),
+        "the logs agree again"
+    );
+}
+
+const LOSSY: &str = r#"
+name = "lossy"
+duration = "60s"
+[cluster]
+brokers = 3
+config = { "request.timeout.ms" = 2000 }
+[network]
+loss = 0.05
+duplicate = 0.05
+[[topic]]
+name = "t"
+partitions = 2
+replication_factor = 3
+config = { "min.insync.replicas" = 2 }
+[[producer]]
+id = "p1"
+topic = "t"
+keys = 8
+rate_per_sec = 50
+count = 1500
+config = { "enable.idempotence" = IDEMPOTENCE, "request.timeout.ms" = 2000, "delivery.timeout.ms" = 120000 }
+"#;
+
+/// KAFKA.md 4.1: an idempotent producer writes every record exactly once and in order, although
+/// the network loses and duplicates messages and the producer retries.
+#[test]
+fn an_idempotent_producer_writes_each_record_once_over_a_lossy_network() {
+    let s = scenario(&LOSSY.replace("IDEMPOTENCE", "true"));
+    for seed in [1, 2] {
+        let r = run(&s, seed);
+        assert!(r.passed(), "seed {seed}: {:#?}", failures(&r));
+        let h = &r.history;
+        assert_eq!(
+            (h.lost_acknowledged, h.duplicates, h.nonmonotonic_sends),
+            (0, 0, 0),
+            "seed {seed}"
+        );
+        assert!(
+            r.story.iter().any(|l| l.text.contains("NETWORK_EXCEPTION")),
+            "seed {seed}: the network never failed a request"
+        );
+    }
+}
+
+/// The negative side of KAFKA.md 4.1: without idempotence, a retried batch whose first attempt
+/// was appended is appended again (the javadoc of NotEnoughReplicasAfterAppendException warns of
+/// this), so the same lossy network produces duplicates. This proves the oracle can see them.
+#[test]
+fn without_idempotence_retries_duplicate_records() {
+    let s = scenario(&LOSSY.replace("IDEMPOTENCE", "false"));
+    let duplicates: u64 = [1, 2, 3]
+        .iter()
+        .map(|&seed| run(&s, seed).history.duplicates)
+        .sum();
+    assert!(duplicates > 0, "no duplicate in three seeds");
+}
+
+/// KAFKA.md 9.3: Kafka does not fsync appended records by default, so a power loss takes what the
+/// OS has not written back; `log.flush.interval.messages = 1` makes every append durable.
+#[test]
+fn a_power_loss_takes_only_what_was_not_flushed() {
+    let lossy = scenario(&ONE_PARTITION.replace(
+        "brokers = 3",
+        "brokers = 3\npage_cache_writeback = \"never\"",
+    ));
+    let mut live = Live::start(&lossy, 1);
+    live.until("5s");
+    let leo = live.log_end(2, "t/0");
+    live.act(Action::PowerLoss(broker(2)));
+    assert!(live.log_end(2, "t/0") < leo, "unflushed records are gone");
+    let safe = scenario(&ONE_PARTITION.replace("brokers = 3", "brokers = 3\npage_cache_writeback = \"never\"\nconfig = { \"log.flush.interval.messages\" = 1 }"));
+    let mut live = Live::start(&safe, 1);
+    live.until("5s");
+    let leo = live.log_end(2, "t/0");
+    live.act(Action::PowerLoss(broker(2)));
+    assert_eq!(live.log_end(2, "t/0"), leo, "every append was flushed");
+}
