@@ -191,28 +191,26 @@ pub fn render(r: &RunReport) -> String {
         h.nonmonotonic_sends,
         h.failed_but_present
     );
-    if !h.lost.is_empty() {
-        let _ = writeln!(
-            out,
-            "Lost acknowledged records{}:",
-            if h.lost_acknowledged as usize > h.lost.len() {
-                " (first 50)"
+    if !h.lost_groups.is_empty() {
+        let _ = writeln!(out, "Lost acknowledged records:");
+        for g in &h.lost_groups {
+            let offsets = match (g.first_offset, g.last_offset) {
+                (Some(a), Some(b)) if a == b => format!("offset {a} ({})", g.first_value),
+                (Some(a), Some(b)) => format!(
+                    "offsets {a} to {b} ({} ... {})",
+                    g.first_value, g.last_value
+                ),
+                _ => format!("acks=0 records ({} ... {})", g.first_value, g.last_value),
+            };
+            let when = if g.from_ms == g.to_ms {
+                format!("at {}", Instant(g.from_ms))
             } else {
-                ""
-            }
-        );
-        for l in h.lost.iter().take(10) {
-            let key = l
-                .key
-                .as_ref()
-                .map_or_else(String::new, |k| format!(" (key {k})"));
-            let _ = writeln!(out, "  - {}{key}: {}", l.value, l.explanation);
-        }
-        if h.lost.len() > 10 {
+                format!("from {} to {}", Instant(g.from_ms), Instant(g.to_ms))
+            };
             let _ = writeln!(
                 out,
-                "  ... and {} more (see --json)",
-                h.lost_acknowledged - 10
+                "  - {} of {}/{}, {offsets}, acknowledged {when}{}: {}",
+                g.count, g.topic, g.partition, g.acknowledged_by, g.cause
             );
         }
     }

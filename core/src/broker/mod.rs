@@ -1570,3 +1570,94 @@ impl Node for Broker {
         t
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bytes::Bytes;
+    use crate::record::{Record, RecordBatch};
+    use std::sync::Arc;
+
+    /// A log with one single-record batch per `(epoch, count)` run, as a follower would hold it.
+    fn log_with(runs: &[(u32, u64)]) -> PartitionLog {
+        let mut log = PartitionLog::new();
+        for &(epoch, count) in runs {
+            for _ in 0..count {
+                let records: Arc<[Record]> = Arc::from(vec![Record {
+                    key: None,
+                    value: Some(Bytes::from("v")),
+                    timestamp: Instant(0),
+                }]);
+                log.append_as_follower(RecordBatch {
+                    base_offset: log.log_end_offset(),
+                    leader_epoch: LeaderEpoch(epoch),
+                    producer: None,
+                    records,
+                })
+                .unwrap();
+            }
+        }
+        log
+    }
+
+    /// The leader's side of divergence detection (`Partition.fetchRecords`): the epoch it reports
+    /// for a follower's last fetched epoch, when the follower diverges.
+    fn diverging(
+        leader: &PartitionLog,
+        last_fetched: u32,
+        fetch_offset: u64,
+    ) -> Option<(LeaderEpoch, Offset)> {
+        let (epoch, end) = leader.end_offset_for_epoch(LeaderEpoch(last_fetched))?;
+        (epoch < LeaderEpoch(last_fetched) || end < Offset(fetch_offset)).then_some((epoch, end))
+    }
+
+    #[test]
+    fn kip101_scenario_2_truncates_the_follower_to_where_the_new_epoch_began() {
+        // KAFKA.md 3.6: B leads epoch 1 from offset 1; A still has m2 at offset 1 from epoch 0.
+        let leader = log_with(&[(0, 1), (1, 1)]);
+        let mut follower = log_with(&[(0, 2)]);
+        let (e, end) = diverging(&leader, 0, 2).expect("A diverges");
+        assert_eq!((e, end), (LeaderEpoch(0), Offset(1)));
+        assert_eq!(truncation_offset(&follower, e, end), Offset(1));
+        follower.truncate_to(Offset(1));
+        assert_eq!(
+            diverging(&leader, 0, 1),
+            None,
+            "after truncating, A fetches normally"
+        );
+    }
+
+    #[test]
+    fn kip279_a_follower_that_does_not_know_the_epoch_truncates_in_steps() {
+        // The follower led epoch 3 briefly (offsets 4..6); the leader went through epochs 1 and 4.
+        let leader = log_with(&[(0, 2), (1, 4), (4, 2)]);
+        let mut follower = log_with(&[(0, 4), (3, 2)]);
+        // First exchange: the leader answers with epoch 1, which the follower never saw; the
+        // follower cuts to the end of its largest epoch below 1 (epoch 0 ends at 4 for it).
+        let (e, end) = diverging(&leader, 3, 6).expect("diverges");
+        assert_eq!((e, end), (LeaderEpoch(1), Offset(6)));
+        let to = truncation_offset(&follower, e, end);
+        assert_eq!(to, Offset(4));
+        follower.truncate_to(to);
+        assert_eq!(follower.latest_epoch(), Some(LeaderEpoch(0)));
+        // Second exchange: epoch 0 ends at 2 on the leader.
+        let (e, end) = diverging(&leader, 0, 4).expect("still diverges");
+        assert_eq!((e, end), (LeaderEpoch(0), Offset(2)));
+        let to = truncation_offset(&follower, e, end);
+        assert_eq!(to, Offset(2));
+        follower.truncate_to(to);
+        assert_eq!(
+            diverging(&leader, 0, 2),
+            None,
+            "now a prefix of the leader's log"
+        );
+    }
+
+    #[test]
+    fn a_follower_that_is_a_prefix_of_the_leader_never_truncates() {
+        let leader = log_with(&[(0, 3), (2, 3)]);
+        assert_eq!(diverging(&leader, 0, 3), None);
+        assert_eq!(diverging(&leader, 2, 5), None);
+        assert_eq!(diverging(&leader, 0, 2), None);
+    }
+}

@@ -58,6 +58,33 @@ pub struct LostRecord {
     pub explanation: String,
 }
 
+/// Lost records that share a partition, a leader epoch and a cause, for a short report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LostGroup {
+    /// The partition.
+    pub topic: String,
+    /// The partition number.
+    pub partition: u32,
+    /// How many records.
+    pub count: u64,
+    /// The lowest acknowledged offset.
+    pub first_offset: Option<u64>,
+    /// The highest acknowledged offset.
+    pub last_offset: Option<u64>,
+    /// The value at the lowest offset.
+    pub first_value: String,
+    /// The value at the highest offset.
+    pub last_value: String,
+    /// When the first was acknowledged (ms).
+    pub from_ms: u64,
+    /// When the last was acknowledged (ms).
+    pub to_ms: u64,
+    /// Who acknowledged them, in words.
+    pub acknowledged_by: String,
+    /// What happened afterwards, in words.
+    pub cause: String,
+}
+
 /// An offset holding two different records.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct InconsistentOffset {
@@ -98,6 +125,8 @@ pub struct HistoryReport {
     pub failed_but_present: u64,
     /// The lost records, explained (at most 50).
     pub lost: Vec<LostRecord>,
+    /// Every lost record, grouped by partition, leader and cause.
+    pub lost_groups: Vec<LostGroup>,
     /// Lost records by producer name.
     pub lost_by_producer: BTreeMap<String, u64>,
     /// Duplicated values by producer name.
@@ -225,8 +254,23 @@ pub fn analyse(
         {
             report.lost_acknowledged += 1;
             *report.lost_by_producer.entry(name(r.producer)).or_default() += 1;
+            let (epoch, by, cause) = explain(log, &r.tp, offset, at);
+            add_to_group(
+                &mut report.lost_groups,
+                &r.tp,
+                offset,
+                value,
+                at,
+                &by,
+                &cause,
+            );
             if report.lost.len() < 50 {
-                let (epoch, explanation) = explain(log, &r.tp, offset, at);
+                let at_text = offset.map_or_else(
+                    || "with acks=0 (offset unknown)".to_string(),
+                    |o| format!("at offset {o}"),
+                );
+                let explanation =
+                    format!("acknowledged {at_text} of {} at {at}{by}; {cause}", r.tp);
                 report.lost.push(LostRecord {
                     value: value.to_string(),
                     key: r.key.as_ref().map(ToString::to_string),
@@ -300,14 +344,61 @@ pub fn analyse(
     report
 }
 
-/// Why an acknowledged record at `offset` of `tp` is gone: who led when it was acknowledged,
-/// and the elections and truncations after that which left it out.
+/// Adds a lost record to the group of its partition, leader and cause (groups are kept in the
+/// order their first record was met, which is offset order within a partition).
+fn add_to_group(
+    groups: &mut Vec<LostGroup>,
+    tp: &TopicPartition,
+    offset: Option<Offset>,
+    value: &Bytes,
+    at: Instant,
+    by: &str,
+    cause: &str,
+) {
+    let o = offset.map(|o| o.0);
+    if let Some(g) = groups.iter_mut().find(|g| {
+        g.topic == tp.topic.as_str()
+            && g.partition == tp.partition
+            && g.acknowledged_by == by
+            && g.cause == cause
+    }) {
+        g.count += 1;
+        if o < g.first_offset || g.first_offset.is_none() {
+            g.first_offset = o;
+            g.first_value = value.to_string();
+        }
+        if o > g.last_offset {
+            g.last_offset = o;
+            g.last_value = value.to_string();
+        }
+        g.from_ms = g.from_ms.min(at.0);
+        g.to_ms = g.to_ms.max(at.0);
+        return;
+    }
+    groups.push(LostGroup {
+        topic: tp.topic.to_string(),
+        partition: tp.partition,
+        count: 1,
+        first_offset: o,
+        last_offset: o,
+        first_value: value.to_string(),
+        last_value: value.to_string(),
+        from_ms: at.0,
+        to_ms: at.0,
+        acknowledged_by: by.to_string(),
+        cause: cause.to_string(),
+    });
+}
+
+/// Why an acknowledged record at `offset` of `tp` is gone: who led when it was acknowledged
+/// (`" by leader broker 1 in epoch 0"`, or empty), and the elections and truncations after that
+/// which left it out.
 fn explain(
     log: &[Logged],
     tp: &TopicPartition,
     offset: Option<Offset>,
     acked_at: Instant,
-) -> (Option<LeaderEpoch>, String) {
+) -> (Option<LeaderEpoch>, String, String) {
     let mut leader: Option<(BrokerId, LeaderEpoch)> = None;
     for e in log.iter().take_while(|e| e.time <= acked_at) {
         if let (
@@ -323,16 +414,24 @@ fn explain(
             leader = Some((b, *leader_epoch));
         }
     }
+    let by = leader.map_or_else(String::new, |(b, e)| {
+        format!(" by leader broker {b} in epoch {e}")
+    });
     let mut parts = Vec::new();
-    let at = offset.map_or_else(
-        || "with acks=0 (offset unknown)".to_string(),
-        |o| format!("at offset {o}"),
-    );
-    let mut head = format!("acknowledged {at} of {tp} at {acked_at}");
-    if let Some((b, e)) = leader {
-        head.push_str(&format!(" by leader broker {b} in epoch {e}"));
-    }
     for e in log.iter().filter(|e| e.time > acked_at) {
+        if let (
+            WorldEvent::Crashed {
+                power_loss: true,
+                lost,
+            },
+            NodeId::Broker(b),
+        ) = (&e.event, e.node)
+            && lost.iter().any(|(t, _)| t == tp)
+        {
+            parts.push(format!(
+                "broker {b} lost power and its unflushed records of {tp}"
+            ));
+        }
         let WorldEvent::Node(event) = &e.event else {
             continue;
         };
@@ -394,14 +493,14 @@ fn explain(
             }
             _ => {}
         }
-        if parts.len() >= 4 {
+        if parts.len() >= 6 {
             break;
         }
     }
-    let text = if parts.is_empty() {
-        format!("{head}; no later leader or final read had it")
+    let cause = if parts.is_empty() {
+        "no later leader or final read had it".to_string()
     } else {
-        format!("{head}; then {}", parts.join("; "))
+        format!("then {}", parts.join("; "))
     };
-    (leader.map(|(_, e)| e), text)
+    (leader.map(|(_, e)| e), by, cause)
 }
