@@ -67,6 +67,12 @@ pub enum Output {
         /// The message.
         message: Message,
     },
+    /// Refuse or close the connection from `to`: it learns at once (an `Input::Disconnected`),
+    /// as a client does when a broker's port is not open yet.
+    Reset {
+        /// The peer whose connection is refused.
+        to: NodeId,
+    },
     /// Something worth telling: for the story, the timeline, checkers and the history.
     Event(Event),
 }
@@ -308,6 +314,11 @@ impl Outbox {
     /// Queues a message.
     pub fn send(&mut self, to: NodeId, message: Message) {
         self.queue.push_back(Output::Send { to, message });
+    }
+
+    /// Queues a refused connection.
+    pub fn reset(&mut self, to: NodeId) {
+        self.queue.push_back(Output::Reset { to });
     }
 
     /// Queues an event.

@@ -85,6 +85,27 @@ pub enum Message {
 }
 
 impl Message {
+    /// Whether this is a request (sent by a client of the API on its own connection) rather than
+    /// a response (sent back on the requester's connection).
+    pub fn is_request(&self) -> bool {
+        matches!(
+            self,
+            Message::BrokerRegistration(_)
+                | Message::BrokerHeartbeat(_)
+                | Message::FetchMetadata(_)
+                | Message::AlterPartition(_)
+                | Message::AllocateProducerIds(_)
+                | Message::CreateTopics(_)
+                | Message::AlterTopicConfig(_)
+                | Message::ElectLeaders(_)
+                | Message::Metadata(_)
+                | Message::Produce(_)
+                | Message::Fetch(_)
+                | Message::InitProducerId(_)
+                | Message::ListOffsets(_)
+        )
+    }
+
     /// The Kafka API name, for traces, the story and message counts in the classroom.
     pub fn api_name(&self) -> &'static str {
         match self {

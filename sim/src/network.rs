@@ -1,11 +1,24 @@
 //! The simulated network: latency drawn from a seeded distribution, loss, duplication,
 //! reordering, cut links (partitions of any shape, symmetric or not) and clogged links.
 //!
-//! Links are directed. A cut link drops what crosses it, checked when a message is sent and again
-//! when it would arrive, so a partition also catches messages already on the wire. A clogged link
-//! holds messages and lets them through, in order, when it is unclogged (a congested TCP
-//! connection). Without `reorder`, each link is FIFO like a TCP connection: a message never
-//! overtakes an earlier one on the same link.
+//! Kafka runs over TCP, and its protocol relies on what TCP gives: on one connection, messages
+//! arrive in order, and none goes missing while later ones get through. The network therefore
+//! keeps connections like Kafka's: one per client and server, opened by the client (a follower
+//! fetching from a leader has its own connection, separate from the leader fetching from it).
+//! Requests go from client to server on it and responses come back on it. Each has an epoch:
+//!
+//! * A lost message breaks its connection at once; the world tells both ends (a reset), the
+//!   client reconnects when it hears, and anything still in flight on the old connection is
+//!   dropped. Kafka clients then fail their requests in flight and retry them in order, as they
+//!   do on a disconnect; nothing sent in between can overtake them.
+//! * Links are directed and can be cut. A message that meets a cut link (when sent, or when it
+//!   would arrive) breaks its connection silently: nothing more crosses it until the client
+//!   gives up on a request and reconnects (a node's `Reset` output).
+//! * A clogged link holds messages and lets them through, in order, when it is unclogged.
+//! * Each link is FIFO. `reorder` lets messages overtake on one link, which TCP never does; it is
+//!   an experiment outside Kafka's assumptions (idempotence relies on in-order delivery).
+//! * `duplicate` delivers a message twice, next to itself (also outside TCP; Kafka's idempotence
+//!   tolerates it).
 
 use gregor_core::ids::NodeId;
 use gregor_core::rng::Rng;
@@ -43,10 +56,25 @@ impl Default for NetworkConfig {
 /// What happens to a message that is sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fate {
-    /// Dropped (a cut link, or loss).
+    /// Dropped silently: its connection is broken (a cut link on the way).
     Dropped,
-    /// Delivered at these times (twice when duplicated).
-    Deliver(Vec<Instant>),
+    /// Lost: its connection broke now; both ends must be told.
+    Lost,
+    /// Delivered at these times (twice when duplicated), on the connection of this epoch.
+    Deliver(Vec<Instant>, u64),
+}
+
+/// The state of the connection between two nodes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Connection {
+    epoch: u64,
+    broken: bool,
+}
+
+/// The connection a message travels on: `(client, server)`. A request goes from the client;
+/// a response comes back from the server.
+pub fn connection_of(from: NodeId, to: NodeId, request: bool) -> (NodeId, NodeId) {
+    if request { (from, to) } else { (to, from) }
 }
 
 /// The network's state.
@@ -57,6 +85,7 @@ pub struct Network {
     cut: BTreeSet<(NodeId, NodeId)>,
     clogged: BTreeSet<(NodeId, NodeId)>,
     last_arrival: BTreeMap<(NodeId, NodeId), Instant>,
+    connections: BTreeMap<(NodeId, NodeId), Connection>,
 }
 
 impl Network {
@@ -68,6 +97,7 @@ impl Network {
             cut: BTreeSet::new(),
             clogged: BTreeSet::new(),
             last_arrival: BTreeMap::new(),
+            connections: BTreeMap::new(),
         }
     }
 
@@ -84,11 +114,21 @@ impl Network {
         )
     }
 
-    /// Decides the fate of a message sent now from `from` to `to`.
-    pub fn send(&mut self, now: Instant, from: NodeId, to: NodeId) -> Fate {
-        if self.is_cut(from, to) || self.rng.chance(self.config.loss) {
+    /// Decides the fate of a message sent now from `from` to `to` on the connection `conn`.
+    pub fn send(&mut self, now: Instant, from: NodeId, to: NodeId, conn: (NodeId, NodeId)) -> Fate {
+        let state = self.connections.entry(conn).or_default();
+        if state.broken {
             return Fate::Dropped;
         }
+        if !self.cut.is_empty() && self.cut.contains(&(from, to)) {
+            state.broken = true;
+            return Fate::Dropped;
+        }
+        if self.rng.chance(self.config.loss) {
+            state.broken = true;
+            return Fate::Lost;
+        }
+        let epoch = state.epoch;
         let copies = if self.rng.chance(self.config.duplicate) {
             2
         } else {
@@ -104,7 +144,57 @@ impl Network {
             }
             times.push(at);
         }
-        Fate::Deliver(times)
+        Fate::Deliver(times, epoch)
+    }
+
+    /// Whether a message sent from `from` to `to` on `conn` in `epoch` may arrive now: the link
+    /// is not cut and the connection is the same, unbroken one. A cut link breaks it.
+    pub fn arrives(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        conn: (NodeId, NodeId),
+        epoch: u64,
+    ) -> bool {
+        let state = self.connections.entry(conn).or_default();
+        if !self.cut.is_empty() && self.cut.contains(&(from, to)) {
+            state.broken = true;
+            return false;
+        }
+        !state.broken && state.epoch == epoch
+    }
+
+    /// The client of `conn` closed it and will open a new one: what was in flight on the old
+    /// one never arrives.
+    pub fn reset(&mut self, conn: (NodeId, NodeId)) {
+        let state = self.connections.entry(conn).or_default();
+        state.epoch += 1;
+        state.broken = false;
+    }
+
+    /// The server side of `conn` went away or closed it: nothing more crosses it until the
+    /// client reconnects.
+    pub fn break_connection(&mut self, conn: (NodeId, NodeId)) {
+        self.connections.entry(conn).or_default().broken = true;
+    }
+
+    /// Replaces a broken connection by a new one (its client heard that it broke); a connection
+    /// that is not broken is left alone.
+    pub fn repair(&mut self, conn: (NodeId, NodeId)) {
+        let state = self.connections.entry(conn).or_default();
+        if state.broken {
+            state.epoch += 1;
+            state.broken = false;
+        }
+    }
+
+    /// The connections a node is part of, as `(client, server)`.
+    pub fn connections_of(&self, node: NodeId) -> Vec<(NodeId, NodeId)> {
+        self.connections
+            .keys()
+            .filter(|(c, s)| *c == node || *s == node)
+            .copied()
+            .collect()
     }
 
     /// Whether the link from `from` to `to` is cut.
@@ -137,6 +227,13 @@ impl Network {
         self.cut.clear();
     }
 
+    /// Stops losing and duplicating messages (the liveness phase's healthy network); latency
+    /// and reordering stay as configured.
+    pub fn calm(&mut self) {
+        self.config.loss = 0.0;
+        self.config.duplicate = 0.0;
+    }
+
     /// Clogs the link from `from` to `to`.
     pub fn clog(&mut self, from: NodeId, to: NodeId) {
         self.clogged.insert((from, to));
@@ -167,7 +264,7 @@ mod tests {
         let mut net = Network::new(config, Rng::new(1));
         let mut last = Instant::ZERO;
         for t in 0..200 {
-            let Fate::Deliver(times) = net.send(Instant(t), b(1), b(2)) else {
+            let Fate::Deliver(times, _) = net.send(Instant(t), b(1), b(2), (b(1), b(2))) else {
                 panic!()
             };
             assert!(times[0] >= last, "a message overtook an earlier one");
@@ -181,9 +278,9 @@ mod tests {
         };
         let mut net = Network::new(config, Rng::new(1));
         let arrivals: Vec<Instant> = (0..200)
-            .map(|t| match net.send(Instant(t), b(1), b(2)) {
-                Fate::Deliver(times) => times[0],
-                Fate::Dropped => panic!(),
+            .map(|t| match net.send(Instant(t), b(1), b(2), (b(1), b(2))) {
+                Fate::Deliver(times, _) => times[0],
+                _ => panic!(),
             })
             .collect();
         assert!(
@@ -193,13 +290,37 @@ mod tests {
     }
 
     #[test]
-    fn cut_links_are_directed_and_heal_restores_them() {
+    fn a_cut_breaks_the_connection_until_its_client_reconnects() {
         let mut net = Network::new(NetworkConfig::default(), Rng::new(1));
+        let conn = (b(1), b(2));
+        let Fate::Deliver(_, old) = net.send(Instant(0), b(1), b(2), conn) else {
+            panic!()
+        };
         net.cut(b(1), b(2));
-        assert_eq!(net.send(Instant(0), b(1), b(2)), Fate::Dropped);
-        assert!(matches!(net.send(Instant(0), b(2), b(1)), Fate::Deliver(_)));
+        assert_eq!(net.send(Instant(1), b(1), b(2), conn), Fate::Dropped);
+        assert!(
+            !net.arrives(b(1), b(2), conn, old),
+            "what was on the wire is caught by the cut"
+        );
         net.heal();
-        assert!(matches!(net.send(Instant(0), b(1), b(2)), Fate::Deliver(_)));
+        // Healing the link does not revive the broken connection, in either direction: a
+        // message sent after the heal on the old connection would overtake the lost one.
+        assert_eq!(net.send(Instant(2), b(2), b(1), conn), Fate::Dropped);
+        assert!(
+            matches!(
+                net.send(Instant(2), b(2), b(1), (b(2), b(1))),
+                Fate::Deliver(..)
+            ),
+            "broker 2's own connection to broker 1 is another connection"
+        );
+        net.reset(conn);
+        assert!(
+            matches!(net.send(Instant(3), b(1), b(2), conn), Fate::Deliver(_, e) if e == old + 1)
+        );
+        assert!(
+            !net.arrives(b(1), b(2), conn, old),
+            "the old connection's messages never arrive"
+        );
     }
 
     #[test]
@@ -212,10 +333,13 @@ mod tests {
         let mut net = Network::new(config, Rng::new(7));
         let (mut lost, mut doubled) = (0, 0);
         for t in 0..4000 {
-            match net.send(Instant(t), b(1), b(2)) {
-                Fate::Dropped => lost += 1,
-                Fate::Deliver(times) if times.len() == 2 => doubled += 1,
-                Fate::Deliver(_) => {}
+            match net.send(Instant(t), b(1), b(2), (b(1), b(2))) {
+                Fate::Lost => {
+                    lost += 1;
+                    net.reset((b(1), b(2)));
+                }
+                Fate::Deliver(times, _) if times.len() == 2 => doubled += 1,
+                _ => {}
             }
         }
         assert!((850..1150).contains(&lost), "lost {lost} of 4000");

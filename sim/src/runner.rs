@@ -699,6 +699,7 @@ impl<'a> Run<'a> {
         }
         if self.scenario.final_heal {
             self.world.heal();
+            self.world.calm_network();
             let nodes: Vec<NodeId> = self.world.node_ids().collect();
             for &a in &nodes {
                 for &b in &nodes {
@@ -715,7 +716,7 @@ impl<'a> Run<'a> {
                 }
             }
             self.world.note_fault(
-                "final phase: producers stopped, network healed, every node running".into(),
+                "final phase: producers stopped, network healed (no cut links, no loss), every node running".into(),
             );
         } else {
             self.world
@@ -732,12 +733,36 @@ impl<'a> Run<'a> {
         let partitions = self.scenario.partitions();
         let converged = self.run_while(bound, |w| converged(w, &pids, &partitions));
         if !converged {
-            self.world
-                .note_fault("final phase: the cluster did not converge in time".into());
+            let gaps = convergence_gaps(&self.world, &pids, &partitions);
+            self.world.note_fault(format!(
+                "final phase: the cluster did not converge in time: {}",
+                gaps.join("; ")
+            ));
         }
         self.world.start(NodeId::Client(reader));
         let bound = self.world.now() + READ_BOUND;
         let read = self.run_while(bound, |w| read_complete(w, reader, &partitions));
+        if !read {
+            let positions: Vec<String> = partitions
+                .iter()
+                .map(|tp| {
+                    let pos = self
+                        .world
+                        .consumer(reader)
+                        .and_then(|c| c.positions().get(tp).copied())
+                        .unwrap_or_default();
+                    format!(
+                        "{tp} at {:?} of HW {:?}",
+                        pos.position.map(|o| o.0),
+                        pos.high_watermark.map(|o| o.0)
+                    )
+                })
+                .collect();
+            self.world.note_fault(format!(
+                "final phase: the final read did not finish: {}",
+                positions.join(", ")
+            ));
+        }
         (converged, read)
     }
 
@@ -913,7 +938,10 @@ impl<'a> Run<'a> {
         // Idempotence keeps a session's records once and in order (KAFKA.md 4.1) as long as the
         // log keeps them at all: after an unclean election or a power loss, offsets are reused
         // and the order of acknowledged offsets breaks with the loss.
-        let durable = !self.unclean_enabled && !self.power_loss;
+        // It also relies on in-order delivery on a connection, which TCP gives and `reorder`
+        // takes away.
+        let reorder = self.scenario.network.reorder;
+        let durable = !self.unclean_enabled && !self.power_loss && !reorder;
         let counts = format!(
             "{idempotent_dups} duplicated and {idempotent_reorders} reordered records from idempotent producers ({} duplicates and {} nonmonotonic sends in all)",
             h.duplicates, h.nonmonotonic_sends
@@ -921,8 +949,10 @@ impl<'a> Run<'a> {
         checks.push(Check {
             name: "idempotent producers: no duplicates, send order kept".into(),
             ok: !durable || (idempotent_dups == 0 && idempotent_reorders == 0),
-            detail: if durable {
+                        detail: if durable {
                 counts
+            } else if reorder {
+                format!("{counts}; not promised because the network reorders messages on a connection, which TCP never does")
             } else {
                 format!("{counts}; not promised because {}", why_allowed())
             },
@@ -1016,29 +1046,69 @@ impl<'a> Run<'a> {
 /// Every producer is idle, and every partition has a running leader whose ISR is all replicas
 /// and whose HW reached its log end.
 fn converged(w: &World, producers: &[ClientId], partitions: &[TopicPartition]) -> bool {
-    if producers
-        .iter()
-        .any(|&p| w.producer(p).is_some_and(|p| p.records_pending() > 0))
-    {
-        return false;
+    convergence_gaps(w, producers, partitions).is_empty()
+}
+
+/// What keeps the cluster from having converged, in words (empty once it has).
+pub fn convergence_gaps(
+    w: &World,
+    producers: &[ClientId],
+    partitions: &[TopicPartition],
+) -> Vec<String> {
+    let mut gaps = Vec::new();
+    for &p in producers {
+        if let Some(prod) = w.producer(p)
+            && prod.records_pending() > 0
+        {
+            gaps.push(format!(
+                "{} still has {} record(s) pending",
+                prod.name(),
+                prod.records_pending()
+            ));
+        }
     }
     let Some(c) = w.controller() else {
-        return false;
+        gaps.push("the controller is down".into());
+        return gaps;
     };
-    partitions.iter().all(|tp| {
+    for tp in partitions {
         let Some(p) = c.image().partition(tp) else {
-            return false;
+            gaps.push(format!("{tp} does not exist"));
+            continue;
         };
-        let Some(leader) = p.leader.and_then(|l| w.broker(l)) else {
-            return false;
+        let Some(l) = p.leader else {
+            gaps.push(format!(
+                "{tp} has no leader (ISR {:?})",
+                p.isr.iter().map(|b| b.0).collect::<Vec<_>>()
+            ));
+            continue;
         };
-        let Some(log) = leader.log(tp) else {
-            return false;
+        let Some(leader) = w.broker(l) else {
+            gaps.push(format!("{tp}: leader broker {l} is not running"));
+            continue;
         };
-        p.isr.len() == p.replicas.len()
-            && log.high_watermark() == log.log_end_offset()
-            && leader.partition(tp).is_some_and(|lp| lp.is_leader())
-    })
+        if !leader.partition(tp).is_some_and(|lp| lp.is_leader()) {
+            gaps.push(format!("{tp}: broker {l} does not yet act as leader"));
+            continue;
+        }
+        if p.isr.len() != p.replicas.len() {
+            gaps.push(format!(
+                "{tp}: ISR {:?} of replicas {:?}",
+                p.isr.iter().map(|b| b.0).collect::<Vec<_>>(),
+                p.replicas.iter().map(|b| b.0).collect::<Vec<_>>()
+            ));
+        }
+        if let Some(log) = leader.log(tp)
+            && log.high_watermark() != log.log_end_offset()
+        {
+            gaps.push(format!(
+                "{tp}: HW {} below log end {}",
+                log.high_watermark(),
+                log.log_end_offset()
+            ));
+        }
+    }
+    gaps
 }
 
 /// The reader's position reached every partition's high watermark on its leader.

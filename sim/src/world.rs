@@ -12,7 +12,7 @@
 //! links, clog and unclog links.
 
 use crate::digest::{Digest, digest_node};
-use crate::network::{Fate, Network, NetworkConfig};
+use crate::network::{Fate, Network, NetworkConfig, connection_of};
 use crate::nodes::{AnyNode, Disk, NodeSpec};
 use crate::trace::{Crash, TraceLine, TraceRecorder};
 use gregor_core::broker::{Broker, BrokerDisk};
@@ -78,9 +78,9 @@ enum Slot {
         held: VecDeque<Input>,
         timer_due: bool,
     },
-    Down {
-        disk: Disk,
-    },
+    /// `host_up`: the machine runs (its kernel answers connection attempts with a reset); after a
+    /// power loss it does not, and peers only notice by timing out.
+    Down { disk: Disk, host_up: bool },
 }
 
 #[derive(Debug)]
@@ -89,6 +89,8 @@ enum Pending {
         from: NodeId,
         to: NodeId,
         message: Message,
+        conn: (NodeId, NodeId),
+        epoch: u64,
     },
     Timer {
         node: NodeId,
@@ -97,9 +99,12 @@ enum Pending {
     Writeback {
         broker: BrokerId,
     },
+    /// `to` learns that its connection with `peer` broke; `repair` is the connection `to` is
+    /// the client of, which it replaces by a new one when it hears.
     Reset {
         to: NodeId,
         peer: NodeId,
+        repair: Option<(NodeId, NodeId)>,
     },
 }
 
@@ -127,6 +132,9 @@ impl Ord for Queued {
     }
 }
 
+/// A message waiting on a clogged link: the message, its connection and that connection's epoch.
+type Held = (Message, (NodeId, NodeId), u64);
+
 /// The node a step handled, for checkers that look only at what changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Step {
@@ -149,7 +157,7 @@ pub struct World {
     timers: BTreeMap<NodeId, (Instant, u64)>,
     timer_generation: u64,
     network: Network,
-    held_on_links: BTreeMap<(NodeId, NodeId), VecDeque<Message>>,
+    held_on_links: BTreeMap<(NodeId, NodeId), VecDeque<Held>>,
     writeback: Option<Duration>,
     log: Vec<Logged>,
     trace: Option<TraceRecorder>,
@@ -266,6 +274,7 @@ impl World {
             Slot::Up { node, .. } => node.as_broker().map(Broker::disk),
             Slot::Down {
                 disk: Disk::Broker(d),
+                ..
             } => Some(d),
             Slot::Down { .. } => None,
         }
@@ -325,7 +334,7 @@ impl World {
         };
         let incarnation = *self.incarnations.get(&id).unwrap_or(&0);
         let disk = match self.slots.remove(&id) {
-            Some(Slot::Down { disk }) => disk,
+            Some(Slot::Down { disk, .. }) => disk,
             _ => Disk::None,
         };
         let node = spec.build(disk, spec.seed(self.seed, incarnation));
@@ -373,8 +382,34 @@ impl World {
                 .map(|(tp, n, _)| (tp.clone(), *n))
                 .collect();
         }
-        self.slots.insert(id, Slot::Down { disk });
+        self.slots.insert(
+            id,
+            Slot::Down {
+                disk,
+                host_up: !power_loss,
+            },
+        );
         self.timers.remove(&id);
+        // The kernel of a crashed process closes its sockets, and peers notice at once; a machine
+        // that lost power says nothing, and peers notice only by timing out.
+        for conn in self.network.connections_of(id) {
+            if conn.0 == id {
+                self.network.reset(conn); // a new process opens new connections
+                continue;
+            }
+            self.network.break_connection(conn);
+            if !power_loss && !self.network.is_cut(id, conn.0) {
+                let at = self.now + self.network.latency();
+                self.push(
+                    at,
+                    Pending::Reset {
+                        to: conn.0,
+                        peer: id,
+                        repair: Some(conn),
+                    },
+                );
+            }
+        }
         let crash = if power_loss {
             Crash::PowerLoss
         } else {
@@ -442,6 +477,11 @@ impl World {
         self.network.heal();
     }
 
+    /// Stops the network's random loss and duplication.
+    pub fn calm_network(&mut self) {
+        self.network.calm();
+    }
+
     /// Clogs the link from `from` to `to`: messages wait until it is unclogged.
     pub fn clog(&mut self, from: NodeId, to: NodeId) {
         self.network.clog(from, to);
@@ -451,8 +491,18 @@ impl World {
     pub fn unclog(&mut self, from: NodeId, to: NodeId) {
         self.network.unclog(from, to);
         if let Some(held) = self.held_on_links.remove(&(from, to)) {
-            for message in held {
-                self.transmit(from, to, message);
+            for (message, conn, epoch) in held {
+                let at = self.now + self.network.latency();
+                self.push(
+                    at,
+                    Pending::Deliver {
+                        from,
+                        to,
+                        message,
+                        conn,
+                        epoch,
+                    },
+                );
             }
         }
     }
@@ -477,9 +527,26 @@ impl World {
 
     fn transmit(&mut self, from: NodeId, to: NodeId, message: Message) {
         self.messages_sent += 1;
-        match self.network.send(self.now, from, to) {
+        let conn = connection_of(from, to, message.is_request());
+        match self.network.send(self.now, from, to, conn) {
             Fate::Dropped => {}
-            Fate::Deliver(times) => {
+            Fate::Lost => {
+                // The connection broke: both ends hear of it; its client reconnects then.
+                for end in [conn.0, conn.1] {
+                    let peer = if end == conn.0 { conn.1 } else { conn.0 };
+                    let repair = (end == conn.0).then_some(conn);
+                    let at = self.now + self.network.latency();
+                    self.push(
+                        at,
+                        Pending::Reset {
+                            to: end,
+                            peer,
+                            repair,
+                        },
+                    );
+                }
+            }
+            Fate::Deliver(times, epoch) => {
                 let last = times.len() - 1;
                 let mut message = Some(message);
                 for (i, t) in times.into_iter().enumerate() {
@@ -494,6 +561,8 @@ impl World {
                             from,
                             to,
                             message: m,
+                            conn,
+                            epoch,
                         },
                     );
                 }
@@ -533,6 +602,24 @@ impl World {
         for out in outputs {
             match out {
                 Output::Send { to, message } => self.transmit(id, to, message),
+                Output::Reset { to } => {
+                    // The node closes its connections with `to`: the one it is the client of is
+                    // replaced when it next sends; the one `to` is the client of breaks, and `to`
+                    // reconnects when it hears (unless the link is cut and it must time out).
+                    self.network.reset((id, to));
+                    self.network.break_connection((to, id));
+                    if !self.network.is_cut(id, to) {
+                        let back = self.now + self.network.latency();
+                        self.push(
+                            back,
+                            Pending::Reset {
+                                to,
+                                peer: id,
+                                repair: Some((to, id)),
+                            },
+                        );
+                    }
+                }
                 Output::Event(e) => self.note(id, WorldEvent::Node(e)),
             }
         }
@@ -590,7 +677,13 @@ impl World {
         self.now = self.now.max(q.time);
         self.steps += 1;
         let node = match q.event {
-            Pending::Deliver { from, to, message } => self.arrive(from, to, message),
+            Pending::Deliver {
+                from,
+                to,
+                message,
+                conn,
+                epoch,
+            } => self.arrive(from, to, message, conn, epoch),
             Pending::Timer { node, generation } => {
                 if self.timers.get(&node).map(|(_, g)| *g) != Some(generation) {
                     return Some(Step {
@@ -628,7 +721,16 @@ impl World {
                     None
                 }
             }
-            Pending::Reset { to, peer } => {
+            Pending::Reset { to, peer, repair } => {
+                if let Some(conn) = repair {
+                    self.network.repair(conn);
+                }
+                if to == NodeId::Admin || !matches!(self.slots.get(&to), Some(Slot::Up { .. })) {
+                    return Some(Step {
+                        time: self.now,
+                        node: None,
+                    });
+                }
                 self.deliver_input(to, Input::Disconnected { peer });
                 Some(to)
             }
@@ -639,15 +741,22 @@ impl World {
         })
     }
 
-    fn arrive(&mut self, from: NodeId, to: NodeId, message: Message) -> Option<NodeId> {
-        if self.network.is_cut(from, to) {
+    fn arrive(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        message: Message,
+        conn: (NodeId, NodeId),
+        epoch: u64,
+    ) -> Option<NodeId> {
+        if !self.network.arrives(from, to, conn, epoch) {
             return None;
         }
         if self.network.is_clogged(from, to) {
             self.held_on_links
                 .entry((from, to))
                 .or_default()
-                .push_back(message);
+                .push_back((message, conn, epoch));
             return None;
         }
         if to == NodeId::Admin {
@@ -659,12 +768,28 @@ impl World {
                 self.deliver_input(to, Input::Message { from, message });
                 Some(to)
             }
+            _ if conn.0 == to => None, // a response to a client whose process is gone
             _ => {
-                // The peer's process is gone: its host answers with a reset, which reaches the
-                // sender if the way back is open.
-                if from != NodeId::Admin && !self.network.is_cut(to, from) {
+                // The receiver's process is gone. A request meets a closed port: the host
+                // answers with a reset, which tells the client if the way back is open. A
+                // machine without power answers nothing.
+                self.network.break_connection(conn);
+                let host_up =
+                    !matches!(self.slots.get(&to), Some(Slot::Down { host_up: false, .. }));
+                if host_up
+                    && conn.0 == from
+                    && from != NodeId::Admin
+                    && !self.network.is_cut(to, from)
+                {
                     let back = self.now + self.network.latency();
-                    self.push(back, Pending::Reset { to: from, peer: to });
+                    self.push(
+                        back,
+                        Pending::Reset {
+                            to: from,
+                            peer: to,
+                            repair: Some(conn),
+                        },
+                    );
                 }
                 None
             }

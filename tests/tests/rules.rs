@@ -473,3 +473,40 @@ fn a_power_loss_takes_only_what_was_not_flushed() {
     live.act(Action::PowerLoss(broker(2)));
     assert_eq!(live.log_end(2, "t/0"), leo, "every append was flushed");
 }
+
+/// How a client notices a dead broker (docs/deviations.md, Network): a crashed process's host
+/// resets the connection, so the producer knows at once; a machine without power answers
+/// nothing, so the producer waits for `request.timeout.ms` (30 s).
+#[test]
+fn a_crashed_broker_is_noticed_at_once_a_powered_off_one_only_by_timeout() {
+    let s = scenario(ONE_PARTITION);
+    let first_network_error = |power_loss: bool| {
+        let mut live = Live::start(&s, 1);
+        live.until("5s");
+        live.act(if power_loss {
+            Action::PowerLoss(broker(1))
+        } else {
+            Action::Crash(broker(1))
+        });
+        live.until("60s");
+        live.events()
+            .find_map(|(t, _, e)| {
+                matches!(
+                    e,
+                    Event::ProduceError {
+                        error: ErrorCode::NetworkException,
+                        ..
+                    }
+                )
+                .then_some(t)
+            })
+            .expect("the producer noticed")
+    };
+    let crash = first_network_error(false) - at("5s");
+    assert!(crash.0 < 50, "a crash is noticed in {crash}");
+    let power = first_network_error(true) - at("5s");
+    assert!(
+        power.0 > 25_000,
+        "a power loss is noticed by timing out, after {power}"
+    );
+}

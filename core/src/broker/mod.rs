@@ -1404,7 +1404,9 @@ impl Broker {
     // Timers.
 
     fn handle_timers(&mut self, now: Instant) {
+        // A request that timed out closes its connection (and what else was on it).
         if self.channel.in_flight_deadline.is_some_and(|t| t <= now) {
+            self.outbox.reset(NodeId::Controller);
             self.lifecycle_failed(now);
         }
         if self
@@ -1412,15 +1414,17 @@ impl Broker {
             .in_flight
             .is_some_and(|(_, t)| t <= now)
         {
+            self.outbox.reset(NodeId::Controller);
             self.metadata_fetcher.in_flight = None;
         }
         let backoff = self.config.replica_fetch_backoff;
-        for fetcher in self.fetchers.values_mut() {
+        for (&leader, fetcher) in self.fetchers.iter_mut() {
             if fetcher
                 .in_flight
                 .as_ref()
                 .is_some_and(|f| f.deadline <= now)
             {
+                self.outbox.reset(NodeId::Broker(leader));
                 // A whole-request failure delays every partition of the fetcher.
                 fetcher.in_flight = None;
                 for state in fetcher.partitions.values_mut() {
@@ -1435,12 +1439,14 @@ impl Broker {
             }) = &mut p.role
                 && pending.deadline.is_some_and(|t| t <= now)
             {
-                // AlterPartition is retried until it gets an answer.
+                // AlterPartition is retried, on a new connection, until it gets an answer.
+                self.outbox.reset(NodeId::Controller);
                 pending.deadline = None;
                 pending.send_at = Some(now);
             }
         }
         if self.producer_ids.request_deadline.is_some_and(|t| t <= now) {
+            self.outbox.reset(NodeId::Controller);
             self.producer_ids.request_deadline = None;
         }
         if self.producer_ids.retry_at.is_some_and(|t| t <= now) {
@@ -1477,6 +1483,18 @@ impl Broker {
     }
 }
 
+/// The requests a broker serves to others (as opposed to answers to its own requests).
+fn is_inbound_api(message: &Message) -> bool {
+    matches!(
+        message,
+        Message::Produce(_)
+            | Message::Fetch(_)
+            | Message::Metadata(_)
+            | Message::InitProducerId(_)
+            | Message::ListOffsets(_)
+    )
+}
+
 /// Where a follower truncates when the leader reports a diverging epoch (KAFKA.md 3.5 step 3,
 /// `AbstractFetcherThread.getOffsetTruncationState`): to `min(leader end, own end of that
 /// epoch, LEO)` when the follower knows the epoch; to the end of its largest epoch below it when
@@ -1500,6 +1518,14 @@ impl Node for Broker {
             Input::Writeback => self.disk.flush_all(),
             Input::Command(_) => {}
             Input::Disconnected { peer } => self.handle_disconnected(now, peer),
+            // `BrokerServer.startup` opens the listeners only once the controller has unfenced
+            // the broker: before that, clients and other brokers cannot connect at all.
+            Input::Message { from, message }
+                if self.lifecycle != Lifecycle::Running && is_inbound_api(&message) =>
+            {
+                let _ = message;
+                self.outbox.reset(from);
+            }
             Input::Message { from, message } => match message {
                 Message::BrokerRegistrationResponse(r) => self.handle_registration_response(now, r),
                 Message::BrokerHeartbeatResponse(r) => self.handle_heartbeat_response(now, r),

@@ -466,6 +466,8 @@ impl Node for Consumer {
             .map(Pending::broker)
             .collect();
         for broker in timed_out {
+            // request.timeout.ms passed: close the connection and fail what was on it.
+            self.outbox.reset(NodeId::Broker(broker));
             self.fail_connection(now, broker);
         }
         self.reconnect_after.retain(|_, t| *t > now);

@@ -1013,6 +1013,8 @@ impl Producer {
             .into_iter()
             .collect();
         for broker in expired {
+            // request.timeout.ms passed: Kafka closes the connection and fails what was on it.
+            self.outbox.reset(NodeId::Broker(broker));
             self.fail_connection(now, broker);
         }
         let timed_out: Vec<BrokerId> = self
@@ -1026,6 +1028,7 @@ impl Producer {
             })
             .collect();
         for broker in timed_out {
+            self.outbox.reset(NodeId::Broker(broker));
             self.fail_connection(now, broker);
         }
         self.reconnect_after.retain(|_, t| *t > now);

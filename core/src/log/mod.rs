@@ -197,6 +197,10 @@ impl PartitionLog {
     /// log end offset.
     pub fn truncate_to(&mut self, offset: Offset) -> Offset {
         if offset >= self.log_end_offset {
+            // `UnifiedLog.truncateTo` truncates the epoch cache even when the log is not cut: a
+            // replica that became leader and wrote nothing keeps an epoch entry starting at its
+            // log end, which would make it report that epoch as its last fetched one forever.
+            self.epoch_cache.truncate_from_end(self.log_end_offset);
             return self.log_end_offset;
         }
         let keep = self.batches.partition_point(|b| b.next_offset() <= offset);
@@ -415,6 +419,26 @@ mod tests {
         assert_eq!(
             log.record_at(Offset(1)).map(|(_, e)| e),
             Some(LeaderEpoch(0))
+        );
+    }
+
+    /// Regression: a follower that once led an epoch without writing kept an epoch entry at its
+    /// log end; its fetches named that epoch, the leader answered with a diverging epoch ending
+    /// at that same offset, the follower "truncated" to where it already was, and fetched again,
+    /// forever, never rejoining the ISR (found by a 150-seed stress run). Kafka truncates the
+    /// epoch cache even when truncating the log has no effect.
+    #[test]
+    fn truncating_at_the_log_end_drops_an_empty_epoch_at_the_end() {
+        let mut log = PartitionLog::new();
+        log.append_as_leader(records(2), None, LeaderEpoch(0))
+            .unwrap();
+        log.assign_epoch_start(LeaderEpoch(2)); // became leader of epoch 2, wrote nothing
+        assert_eq!(log.latest_epoch(), Some(LeaderEpoch(2)));
+        assert_eq!(log.truncate_to(Offset(2)), Offset(2));
+        assert_eq!(
+            log.latest_epoch(),
+            Some(LeaderEpoch(0)),
+            "the empty epoch is gone"
         );
     }
 

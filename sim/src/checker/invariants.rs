@@ -2,7 +2,8 @@
 //!
 //! * One leader per partition epoch: no two brokers lead the same partition in the same epoch.
 //! * Leader in ISR: the controller never names a leader outside the ISR.
-//! * HW monotonic on a leader: while a broker leads a partition in one epoch, its HW never drops.
+//! * HW monotonic on a leader: while a broker's process leads a partition in one epoch, its HW
+//!   never drops (a restarted process starts again from its HW checkpoint).
 //! * HW within the ISR: a leader's HW never exceeds the log end of a member of its ISR.
 //! * Log matching below the HW: every ISR member holds the leader's records below the leader's HW.
 //! * Committed records kept: a record that was below some leader's HW is in every later leader's
@@ -150,13 +151,12 @@ impl Invariants {
                         .or_default()
                         .push(entry.time);
                 }
-                (
-                    WorldEvent::Crashed {
-                        power_loss: true,
-                        lost,
-                    },
-                    NodeId::Broker(b),
-                ) => {
+                (WorldEvent::Crashed { power_loss, lost }, NodeId::Broker(b)) => {
+                    // A restarted broker is a new process; its HW starts again from the checkpoint.
+                    self.leader_hw.retain(|(broker, _), _| *broker != b);
+                    if !power_loss {
+                        continue;
+                    }
                     for (tp, _) in lost {
                         self.power_loss.insert(
                             (b, tp.clone()),
