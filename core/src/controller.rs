@@ -15,7 +15,7 @@ use crate::metadata::{
     ChangeReason, Election, LeaderRecoveryState, MetadataImage, MetadataRecord,
     PartitionRegistration, partition_change,
 };
-use crate::node::{Event, Input, Node, Outbox, Output, earliest};
+use crate::node::{Deadlines, Event, Input, Node, Outbox, Output};
 use crate::protocol::*;
 use crate::time::{Duration, Instant};
 use std::collections::BTreeMap;
@@ -880,18 +880,16 @@ impl Node for Controller {
         if !self.started {
             return None;
         }
-        let session_expiry = self
-            .sessions
-            .iter()
-            .filter(|(id, _)| self.image.brokers.get(id).is_some_and(|b| !b.fenced))
-            .map(|(_, s)| s.last_contact + self.config.broker_session_timeout + Duration(1))
-            .min();
-        let fetch_deadline = self.parked_fetches.iter().map(|p| p.deadline).min();
-        earliest([
-            session_expiry,
-            fetch_deadline,
-            self.next_unclean_check,
-            self.next_balance_check,
-        ])
+        let mut d = Deadlines::after(self.now);
+        d.all(
+            self.sessions
+                .iter()
+                .filter(|(id, _)| self.image.brokers.get(id).is_some_and(|b| !b.fenced))
+                .map(|(_, s)| s.last_contact + self.config.broker_session_timeout + Duration(1)),
+        );
+        d.all(self.parked_fetches.iter().map(|p| p.deadline));
+        d.at(self.next_unclean_check);
+        d.at(self.next_balance_check);
+        d.earliest()
     }
 }

@@ -337,7 +337,40 @@ impl Outbox {
     }
 }
 
-/// The earliest of several optional deadlines.
-pub fn earliest(deadlines: impl IntoIterator<Item = Option<Instant>>) -> Option<Instant> {
-    deadlines.into_iter().flatten().min()
+/// Collects a node's next deadline for `poll_timeout`. Deadlines at or before the node's last
+/// input were handled then, or wait for something other than time (an answer, a free slot), so
+/// only later ones count; this is what keeps a driver from spinning on a blocked deadline.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadlines {
+    floor: Instant,
+    earliest: Option<Instant>,
+}
+
+impl Deadlines {
+    /// Deadlines strictly after `last_input`.
+    pub fn after(last_input: Instant) -> Deadlines {
+        Deadlines {
+            floor: last_input,
+            earliest: None,
+        }
+    }
+
+    /// Considers one deadline.
+    pub fn at(&mut self, deadline: Option<Instant>) {
+        if let Some(d) = deadline.filter(|&d| d > self.floor) {
+            self.earliest = Some(self.earliest.map_or(d, |e| e.min(d)));
+        }
+    }
+
+    /// Considers several deadlines.
+    pub fn all(&mut self, deadlines: impl IntoIterator<Item = Instant>) {
+        for d in deadlines {
+            self.at(Some(d));
+        }
+    }
+
+    /// The earliest deadline considered, if any.
+    pub fn earliest(self) -> Option<Instant> {
+        self.earliest
+    }
 }

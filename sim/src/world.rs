@@ -399,15 +399,7 @@ impl World {
             }
             self.network.break_connection(conn);
             if !power_loss && !self.network.is_cut(id, conn.0) {
-                let at = self.now + self.network.latency();
-                self.push(
-                    at,
-                    Pending::Reset {
-                        to: conn.0,
-                        peer: id,
-                        repair: Some(conn),
-                    },
-                );
+                self.notify_reset(conn.0, id, Some(conn));
             }
         }
         let crash = if power_loss {
@@ -525,6 +517,13 @@ impl World {
         self.transmit(NodeId::Admin, to, message);
     }
 
+    /// Tells `to`, after a network latency, that its connection with `peer` broke; `repair` is
+    /// the connection `to` is the client of, replaced by a new one when it hears.
+    fn notify_reset(&mut self, to: NodeId, peer: NodeId, repair: Option<(NodeId, NodeId)>) {
+        let at = self.now + self.network.latency();
+        self.push(at, Pending::Reset { to, peer, repair });
+    }
+
     fn transmit(&mut self, from: NodeId, to: NodeId, message: Message) {
         self.messages_sent += 1;
         let conn = connection_of(from, to, message.is_request());
@@ -535,15 +534,7 @@ impl World {
                 for end in [conn.0, conn.1] {
                     let peer = if end == conn.0 { conn.1 } else { conn.0 };
                     let repair = (end == conn.0).then_some(conn);
-                    let at = self.now + self.network.latency();
-                    self.push(
-                        at,
-                        Pending::Reset {
-                            to: end,
-                            peer,
-                            repair,
-                        },
-                    );
+                    self.notify_reset(end, peer, repair);
                 }
             }
             Fate::Deliver(times, epoch) => {
@@ -609,15 +600,7 @@ impl World {
                     self.network.reset((id, to));
                     self.network.break_connection((to, id));
                     if !self.network.is_cut(id, to) {
-                        let back = self.now + self.network.latency();
-                        self.push(
-                            back,
-                            Pending::Reset {
-                                to,
-                                peer: id,
-                                repair: Some((to, id)),
-                            },
-                        );
+                        self.notify_reset(to, id, Some((to, id)));
                     }
                 }
                 Output::Event(e) => self.note(id, WorldEvent::Node(e)),
@@ -781,15 +764,7 @@ impl World {
                     && from != NodeId::Admin
                     && !self.network.is_cut(to, from)
                 {
-                    let back = self.now + self.network.latency();
-                    self.push(
-                        back,
-                        Pending::Reset {
-                            to: from,
-                            peer: to,
-                            repair: Some(conn),
-                        },
-                    );
+                    self.notify_reset(from, to, Some(conn));
                 }
                 None
             }

@@ -17,7 +17,7 @@ use crate::ids::{
 };
 use crate::log::{LeaderAppend, PartitionLog};
 use crate::metadata::{LeaderRecoveryState, MetadataImage, PartitionRegistration};
-use crate::node::{Event, Input, IsrChangeKind, Node, Outbox, Output};
+use crate::node::{Deadlines, Event, Input, IsrChangeKind, Node, Outbox, Output};
 use crate::protocol::*;
 use crate::rng::Rng;
 use crate::time::{Duration, Instant};
@@ -1557,15 +1557,8 @@ impl Node for Broker {
         if !self.started {
             return None;
         }
-        // Deadlines at or before the last input were handled then, or wait for something
-        // other than time; only later ones are timers.
-        let floor = self.now;
-        let mut t: Option<Instant> = None;
-        let mut at = |x: Option<Instant>| {
-            if let Some(x) = x.filter(|&x| x > floor) {
-                t = Some(t.map_or(x, |t| t.min(x)));
-            }
-        };
+        let mut d = Deadlines::after(self.now);
+        let mut at = |x: Option<Instant>| d.at(x);
         at(self.channel.next_at);
         at(self.channel.in_flight_deadline);
         at(self.metadata_fetcher.in_flight.map(|(_, d)| d));
@@ -1593,7 +1586,7 @@ impl Node for Broker {
         at(self.next_isr_check);
         at(self.next_hw_checkpoint);
         at(self.next_flush);
-        t
+        d.earliest()
     }
 }
 

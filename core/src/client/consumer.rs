@@ -10,7 +10,7 @@ use crate::client::metadata::ClientMetadata;
 use crate::config::{ConsumerConfig, OffsetReset};
 use crate::error::ErrorCode;
 use crate::ids::{BrokerId, ClientId, NodeId, Offset, TopicName, TopicPartition};
-use crate::node::{ClientCommand, Event, Input, Node, Outbox, Output};
+use crate::node::{ClientCommand, Deadlines, Event, Input, Node, Outbox, Output};
 use crate::protocol::*;
 use crate::rng::Rng;
 use crate::time::{Duration, Instant};
@@ -482,19 +482,19 @@ impl Node for Consumer {
         if !self.started {
             return None;
         }
-        let candidates = self
+        let mut d = Deadlines::after(self.now);
+        d.all(self.pending.values().map(Pending::deadline));
+        d.all(self.positions.values().filter_map(|p| p.backoff_until));
+        d.all(self.reconnect_after.values().copied());
+        if !self
             .pending
             .values()
-            .map(Pending::deadline)
-            .chain(self.positions.values().filter_map(|p| p.backoff_until))
-            .chain(self.reconnect_after.values().copied())
-            .chain(
-                (!self
-                    .pending
-                    .values()
-                    .any(|p| matches!(p, Pending::Metadata { .. })))
-                .then(|| self.metadata.next_update(self.config.metadata_max_age)),
-            );
-        candidates.filter(|&t| t > self.now).min()
+            .any(|p| matches!(p, Pending::Metadata { .. }))
+        {
+            d.at(Some(
+                self.metadata.next_update(self.config.metadata_max_age),
+            ));
+        }
+        d.earliest()
     }
 }

@@ -26,7 +26,7 @@ use crate::ids::{
     BrokerId, ClientId, NodeId, Offset, ProducerEpoch, ProducerId, Sequence, TopicName,
     TopicPartition,
 };
-use crate::node::{ClientCommand, Event, Input, Node, Outbox, Output};
+use crate::node::{ClientCommand, Deadlines, Event, Input, Node, Outbox, Output};
 use crate::partitioner::{
     PartitionLoad, RECORD_BATCH_OVERHEAD, StickyPartitioner, partition_for_key,
     record_size_in_bytes,
@@ -1110,15 +1110,8 @@ impl Node for Producer {
         if !self.started {
             return None;
         }
-        // Deadlines at or before the last input were handled then, or wait for something
-        // other than time (a response, a free in-flight slot); only later ones are timers.
-        let floor = self.now;
-        let mut t: Option<Instant> = None;
-        let mut at = |x: Option<Instant>| {
-            if let Some(x) = x.filter(|&x| x > floor) {
-                t = Some(t.map_or(x, |t| t.min(x)));
-            }
-        };
+        let mut d = Deadlines::after(self.now);
+        let mut at = |x: Option<Instant>| d.at(x);
         if self.metadata.partitions(&self.workload.topic).is_some() {
             at(self.next_record_at);
         }
@@ -1154,6 +1147,6 @@ impl Node for Producer {
             at(self.init_retry_at);
         }
         at(self.reconnect_after.values().min().copied());
-        t
+        d.earliest()
     }
 }
