@@ -510,3 +510,48 @@ fn a_crashed_broker_is_noticed_at_once_a_powered_off_one_only_by_timeout() {
         "a power loss is noticed by timing out, after {power}"
     );
 }
+
+/// KAFKA.md 3.4: with acks=0 the leader appends and never answers; the producer counts a send
+/// as done as soon as the request is written, with no offset (Kafka reports -1), and idempotence
+/// is switched off because it conflicts with acks=0.
+#[test]
+fn acks_0_gets_no_answer_and_no_offset() {
+    let text = ONE_PARTITION
+        .replace("acks = \"all\"", "acks = 0")
+        .replace("count = 100000", "count = 200");
+    let s = scenario(&text);
+    assert!(!s.producers[0].config.idempotence);
+    let mut live = Live::start(&s, 1);
+    live.until("5s");
+    let acked: Vec<Option<gregor_core::ids::Offset>> = live
+        .events()
+        .filter_map(|(_, _, e)| match e {
+            Event::RecordAcknowledged { offset, .. } => Some(*offset),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(acked.len(), 200);
+    assert!(acked.iter().all(Option::is_none), "acks=0 has no offsets");
+    assert_eq!(live.log_end(1, "t/0"), 200, "yet every record was appended");
+    // The trace holds every input: no ProduceResponse ever reached the producer.
+    let r = gregor_sim::runner::Run::new(
+        &s,
+        &gregor_sim::runner::RunOptions {
+            seed: Some(1),
+            trace: true,
+            ..Default::default()
+        },
+    )
+    .run();
+    let lines = r.trace_lines.expect("a trace");
+    assert!(
+        lines.iter().any(|l| l.contains("\"type\":\"Produce\"")),
+        "produce requests were sent"
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("\"type\":\"ProduceResponse\"")),
+        "and never answered"
+    );
+}
