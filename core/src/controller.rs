@@ -443,6 +443,7 @@ impl Controller {
             c.outbox.send(
                 from,
                 Message::AlterPartitionResponse(AlterPartitionResponse {
+                    proposal: req.proposal,
                     topic_partition: tp.clone(),
                     error,
                     state,

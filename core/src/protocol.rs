@@ -206,6 +206,8 @@ pub struct FetchMetadataResponse {
 /// `AlterPartitionRequest` for one partition.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlterPartitionRequest {
+    /// The leader's number for this proposal, echoed in the answer.
+    pub proposal: u64,
     /// The proposing leader.
     pub broker_id: BrokerId,
     /// The leader's broker epoch.
@@ -225,6 +227,8 @@ pub struct AlterPartitionRequest {
 /// `AlterPartitionResponse` for one partition.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlterPartitionResponse {
+    /// The proposal answered.
+    pub proposal: u64,
     /// The partition.
     pub topic_partition: TopicPartition,
     /// NONE, or why the change was refused.

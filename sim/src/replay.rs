@@ -143,6 +143,15 @@ pub fn replay(file: &str, text: &str) -> Result<ReplaySummary, ReplayError> {
                 }
                 slots.insert(node, Slot::Down(disk));
             }
+            TraceLine::DiskWriteback { node, .. } => match slots.get_mut(&node) {
+                Some(Slot::Down(Disk::Broker(d))) => d.flush_all(),
+                _ => {
+                    return Err(err(
+                        n,
+                        format!("a disk writeback for {node}, which is not a stopped broker"),
+                    ));
+                }
+            },
             TraceLine::Digest { t, digest, .. } => {
                 let mut d = Digest::default();
                 for (id, slot) in &slots {

@@ -77,6 +77,13 @@ pub enum TraceLine {
         /// How.
         crash: Crash,
     },
+    /// The OS wrote back the dirty pages of a node whose process is down (its machine runs).
+    DiskWriteback {
+        /// Virtual time.
+        t: Instant,
+        /// The node.
+        node: NodeId,
+    },
     /// A digest of every node's state after the inputs so far.
     Digest {
         /// Virtual time.

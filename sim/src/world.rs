@@ -696,12 +696,25 @@ impl World {
                     self.push(self.now + every, Pending::Writeback { broker });
                 }
                 let id = NodeId::Broker(broker);
-                // The kernel flushes even while the process is stopped, but not while it is down.
-                if matches!(self.slots.get(&id), Some(Slot::Up { .. })) {
-                    self.feed(id, Input::Writeback);
-                    Some(id)
-                } else {
-                    None
+                // The kernel writes dirty pages back whether the process runs, is stopped or has
+                // crashed; only a machine without power writes nothing.
+                match self.slots.get_mut(&id) {
+                    Some(Slot::Up { .. }) => {
+                        self.feed(id, Input::Writeback);
+                        Some(id)
+                    }
+                    Some(Slot::Down {
+                        disk: Disk::Broker(d),
+                        host_up: true,
+                    }) => {
+                        d.flush_all();
+                        self.record(TraceLine::DiskWriteback {
+                            t: self.now,
+                            node: id,
+                        });
+                        None
+                    }
+                    _ => None,
                 }
             }
             Pending::Reset { to, peer, repair } => {

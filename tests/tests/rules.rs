@@ -555,3 +555,75 @@ fn acks_0_gets_no_answer_and_no_offset() {
         "and never answered"
     );
 }
+
+/// KAFKA.md 3.4 and `KafkaApis.handleProduceRequest`: a broker that cannot take an acks=0
+/// produce (it no longer leads) closes the connection instead of answering, so the producer
+/// refreshes its metadata and follows the new leader within moments. (Regression: the model
+/// once stayed silent, and the producer sent everything to the old leader for five minutes.)
+#[test]
+fn acks_0_follows_a_leader_change_at_once() {
+    let text = ONE_PARTITION
+        .replace("acks = \"all\"", "acks = 0")
+        .replace("count = 100000", "count = 3000")
+        .replace("name = \"rules\"", "name = \"rules\"\nduration = \"30s\"");
+    let s = scenario(&text);
+    let mut live = Live::start(&s, 1);
+    live.until("5s")
+        .act(Action::Crash(broker(1)))
+        .until("8s")
+        .act(Action::Restart(broker(1)))
+        .until("20s");
+    assert_eq!(live.leader("t/0"), Some(2));
+    let before = live.log_end(1, "t/0");
+    live.act(Action::Elect {
+        partition: tp("t/0"),
+        election: ElectionType::Preferred,
+    })
+    .until("29s");
+    assert_eq!(live.leader("t/0"), Some(1));
+    let appended = live.log_end(1, "t/0") - before;
+    // 9 s at 100 records a second: all but those already on the wire to broker 2 reach broker 1.
+    assert!(
+        appended >= 850,
+        "only {appended} records reached the new leader"
+    );
+}
+
+/// KAFKA.md 9.3 and `LogLoader.recoverLog`: restarting after a crash flushes nothing; the records
+/// the OS had not written back are still only in its page cache, so a power loss soon after the
+/// restart takes them. The kernel keeps writing pages back while the process is down.
+#[test]
+fn a_restart_does_not_make_the_page_cache_durable() {
+    let one = |writeback: &str| {
+        scenario(&format!(
+            "name = \"d\"\n[cluster]\nbrokers = 1\npage_cache_writeback = \"{writeback}\"\n[[topic]]\nname = \"t\"\npartitions = 1\nreplication_factor = 1\n[[producer]]\nid = \"p1\"\ntopic = \"t\"\nrate_per_sec = 100\ncount = 5000\nacks = 1\n"
+        ))
+    };
+    // Nothing is ever written back: what the restart found in the page cache dies with the power.
+    let never = one("never");
+    let mut live = Live::start(&never, 1);
+    live.until("10s")
+        .act(Action::Crash(broker(1)))
+        .until("10500ms")
+        .act(Action::Restart(broker(1)));
+    let leo = live.log_end(1, "t/0");
+    live.until("15s").act(Action::PowerLoss(broker(1)));
+    assert!(
+        live.log_end(1, "t/0") < leo,
+        "the restart must not have flushed the log"
+    );
+    // Written back every 5 s, including while the process was down: a power loss right after the
+    // restart loses nothing from before the crash.
+    let periodic = one("5s");
+    let mut live = Live::start(&periodic, 1);
+    live.until("10100ms").act(Action::Crash(broker(1)));
+    let leo = live.log_end(1, "t/0");
+    live.until("16s")
+        .act(Action::Restart(broker(1)))
+        .act(Action::PowerLoss(broker(1)));
+    assert_eq!(
+        live.log_end(1, "t/0"),
+        leo,
+        "the writeback at 15 s reached the crashed broker's pages"
+    );
+}

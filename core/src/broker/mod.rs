@@ -433,14 +433,27 @@ impl Broker {
                 .topic_config(&tp.topic)
                 .cloned()
                 .unwrap_or_default();
-            let known = self.partitions.get(&tp);
-            if let Some(local) = known {
-                if reg.partition_epoch <= local.partition_epoch && local.config == config {
-                    continue;
+            if let Some(local) = self.partitions.get_mut(&tp)
+                && reg.partition_epoch <= local.partition_epoch
+            {
+                // Same registration: at most the topic config changed, which Kafka applies to
+                // the log without touching the partition's state (no `makeLeader`). A new
+                // min.insync.replicas may move the HW gate.
+                if local.config != config {
+                    local.config = config;
+                    let local = self.partitions.get(&tp).expect("present");
+                    if let Some(log) = self.disk.logs.get_mut(&tp) {
+                        maybe_increment_hw(
+                            local,
+                            log,
+                            &self.image,
+                            now,
+                            self.config.replica_lag_time_max,
+                        );
+                    }
+                    self.touched.insert(tp);
                 }
-                if reg.partition_epoch < local.partition_epoch {
-                    continue;
-                }
+                continue;
             }
             self.disk.logs.entry(tp.clone()).or_default();
             if reg.leader == Some(self.id) {
@@ -746,7 +759,12 @@ impl Broker {
             });
         }
         if acks == Some(Acks::Zero) {
-            return; // acks=0: no response at all
+            // acks=0 gets no response. An error closes the connection instead, so that the
+            // producer notices and refreshes its metadata (`KafkaApis.handleProduceRequest`).
+            if results.iter().any(|r| r.error.is_some()) {
+                self.outbox.reset(from);
+            }
+            return;
         }
         let mut parked = ParkedProduce {
             from,
@@ -1065,6 +1083,8 @@ impl Broker {
         if leader.pending.is_some() {
             return;
         }
+        self.next_correlation += 1;
+        let proposal = self.next_correlation;
         let with_epochs = new_isr
             .iter()
             .map(|&b| {
@@ -1084,6 +1104,7 @@ impl Broker {
         };
         leader.pending = Some(PendingIsr {
             request: AlterPartitionRequest {
+                proposal,
                 broker_id: self.id,
                 broker_epoch: epoch,
                 topic_partition: tp.clone(),
@@ -1138,8 +1159,10 @@ impl Broker {
         let Some(pending) = &mut leader.pending else {
             return;
         };
-        if pending.deadline.is_none() {
-            return; // not waiting for an answer: a stale duplicate
+        // An answer counts only for the proposal it answers (`submitAlterPartition` ignores it
+        // once the partition state moved on), and only once.
+        if pending.request.proposal != r.proposal || pending.deadline.is_none() {
+            return;
         }
         match r.error {
             None => {

@@ -124,12 +124,12 @@ pub fn is_caught_up(r: &ReplicaState, leader_leo: Offset, now: Instant, lag: Dur
 }
 
 /// `isReplicaIsrEligible` in KRaft: the broker is registered, unfenced, and its registration
-/// epoch is the one it fetches with.
+/// epoch is the one it fetches with (an unknown epoch is not eligible).
 pub fn is_isr_eligible(image: &MetadataImage, broker: BrokerId, r: &ReplicaState) -> bool {
     image
         .brokers
         .get(&broker)
-        .is_some_and(|b| !b.fenced && r.broker_epoch.is_none_or(|e| e == b.epoch))
+        .is_some_and(|b| !b.fenced && r.broker_epoch == Some(b.epoch))
 }
 
 /// `updateFollowerFetchState`: a follower fetched at `fetch_offset` while the leader's LEO was

@@ -273,14 +273,15 @@ impl PartitionLog {
     }
 
     /// What a restarting broker loads: the HW comes from its checkpoint, clamped to the log
-    /// (`UnifiedLog` initialisation); everything in the log is treated as flushed once recovered.
+    /// (`UnifiedLog` initialisation). Nothing is flushed by the restart: records the OS had not
+    /// written back stay in its page cache, unflushed (`LogLoader.recoverLog` keeps the
+    /// recovery point), so a later power loss can still take them.
     pub fn recover_on_start(&mut self) {
         self.high_watermark = self
             .hw_checkpoint
             .max(self.log_start_offset)
             .min(self.log_end_offset);
-        self.recovery_point = self.log_end_offset;
-        self.unflushed_records = 0;
+        self.recovery_point = self.recovery_point.min(self.log_end_offset);
     }
 }
 
