@@ -78,6 +78,11 @@ pub enum Message {
     InitProducerId(InitProducerIdRequest),
     /// A producer id and epoch.
     InitProducerIdResponse(InitProducerIdResponse),
+    /// The first request on every new client connection (`ApiVersionsRequest`): the
+    /// connection is ready once it is answered.
+    ApiVersions(ApiVersionsRequest),
+    /// The answer that makes a connection ready.
+    ApiVersionsResponse(ApiVersionsResponse),
     /// A consumer asks for the earliest or latest offset (`ListOffsetsRequest`).
     ListOffsets(ListOffsetsRequest),
     /// The offsets asked for.
@@ -102,6 +107,7 @@ impl Message {
                 | Message::Produce(_)
                 | Message::Fetch(_)
                 | Message::InitProducerId(_)
+                | Message::ApiVersions(_)
                 | Message::ListOffsets(_)
         )
     }
@@ -133,6 +139,8 @@ impl Message {
             Message::FetchResponse(_) => "FetchResponse",
             Message::InitProducerId(_) => "InitProducerId",
             Message::InitProducerIdResponse(_) => "InitProducerIdResponse",
+            Message::ApiVersions(_) => "ApiVersions",
+            Message::ApiVersionsResponse(_) => "ApiVersionsResponse",
             Message::ListOffsets(_) => "ListOffsets",
             Message::ListOffsetsResponse(_) => "ListOffsetsResponse",
         }
@@ -543,4 +551,18 @@ pub struct ListOffsetsResponse {
     pub correlation: CorrelationId,
     /// `(partition, error, offset)`.
     pub partitions: Vec<(TopicPartition, Option<ErrorCode>, Offset)>,
+}
+
+/// `ApiVersionsRequest`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiVersionsRequest {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+}
+
+/// `ApiVersionsResponse` (the versions themselves do not matter to the model).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiVersionsResponse {
+    /// Correlation id.
+    pub correlation: CorrelationId,
 }

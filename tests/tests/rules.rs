@@ -627,3 +627,23 @@ fn a_restart_does_not_make_the_page_cache_durable() {
         "the writeback at 15 s reached the crashed broker's pages"
     );
 }
+
+/// `Sender.sendProducerData` sends only to brokers whose connection is ready (set up with an
+/// ApiVersions exchange), so batches for a crashed leader wait in the accumulator without
+/// spending retries, and go to the new leader once metadata names it. (Regression: the model
+/// once sent straight at the dead broker, failing records that Kafka delivers.)
+#[test]
+fn batches_wait_for_a_ready_connection_instead_of_spending_retries() {
+    let text = ONE_PARTITION
+        .replace(
+            "acks = \"all\"",
+            "acks = 1\nconfig = { \"retries\" = 2, \"enable.idempotence\" = false }",
+        )
+        .replace("count = 100000", "count = 2000")
+        .replace("name = \"rules\"", "name = \"rules\"\nduration = \"30s\"")
+        + "\n[[at]]\ntime = \"5s\"\ncrash = \"broker 1\"\n[[at]]\ntime = \"20s\"\nrestart = \"broker 1\"\n";
+    let r = run(&scenario(&text), 1);
+    assert_eq!(r.history.failed, 0, "{:#?}", failures(&r));
+    assert_eq!(r.history.acknowledged, 2000);
+    assert_eq!(r.history.lost_acknowledged, 0);
+}

@@ -1515,6 +1515,7 @@ fn is_inbound_api(message: &Message) -> bool {
             | Message::Metadata(_)
             | Message::InitProducerId(_)
             | Message::ListOffsets(_)
+            | Message::ApiVersions(_)
     )
 }
 
@@ -1565,6 +1566,12 @@ impl Node for Broker {
                 Message::Metadata(r) => self.handle_metadata_request(from, r),
                 Message::InitProducerId(r) => self.handle_init_producer_id(now, from, r),
                 Message::ListOffsets(r) => self.handle_list_offsets(from, r),
+                Message::ApiVersions(r) => self.outbox.send(
+                    from,
+                    Message::ApiVersionsResponse(ApiVersionsResponse {
+                        correlation: r.correlation,
+                    }),
+                ),
                 _ => {} // not a broker API
             },
         }

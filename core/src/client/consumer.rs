@@ -6,6 +6,7 @@
 //! leader change come with the consumer-group work; until then a consumer keeps its position
 //! across leader changes and relies on `OFFSET_OUT_OF_RANGE` to notice a shorter log.
 
+use crate::client::connections::Connections;
 use crate::client::metadata::ClientMetadata;
 use crate::config::{ConsumerConfig, OffsetReset};
 use crate::error::ErrorCode;
@@ -18,8 +19,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// `max.partition.fetch.bytes` (1 MiB).
 const MAX_PARTITION_FETCH_BYTES: u64 = 1_048_576;
-/// How long a broker that refused a connection is skipped (`reconnect.backoff.ms`).
-const RECONNECT_BACKOFF: Duration = Duration(50);
 
 /// Where the consumer is in one partition.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -84,7 +83,7 @@ pub struct Consumer {
     now: Instant,
     metadata: ClientMetadata,
     pending: BTreeMap<CorrelationId, Pending>,
-    reconnect_after: BTreeMap<BrokerId, Instant>,
+    connections: Connections,
     polled: u64,
     next_correlation: CorrelationId,
     outbox: Outbox,
@@ -116,7 +115,7 @@ impl Consumer {
             now: Instant::ZERO,
             metadata: ClientMetadata::new(bootstrap),
             pending: BTreeMap::new(),
-            reconnect_after: BTreeMap::new(),
+            connections: Connections::default(),
             polled: 0,
             next_correlation: 0,
             outbox: Outbox::default(),
@@ -174,15 +173,28 @@ impl Consumer {
         if self.metadata.next_update(self.config.metadata_max_age) > now {
             return;
         }
-        let reconnect = self.reconnect_after.clone();
-        let in_flight = |b: BrokerId| self.pending.values().filter(|p| p.broker() == b).count();
-        let Some(broker) = self.metadata.least_loaded(
-            in_flight,
-            |b| reconnect.get(&b).is_some_and(|&t| t > now),
-            &mut self.rng,
-        ) else {
+        // `leastLoadedNode`: ready brokers first, then ones being connected to, then others.
+        let connections = &self.connections;
+        let pending = &self.pending;
+        let load = |b: BrokerId| {
+            let penalty = if connections.is_ready(b) {
+                0
+            } else if connections.is_connecting(b) {
+                1000
+            } else {
+                2000
+            };
+            pending.values().filter(|p| p.broker() == b).count() + penalty
+        };
+        let Some(broker) =
+            self.metadata
+                .least_loaded(load, |b| connections.is_backing_off(b, now), &mut self.rng)
+        else {
             return;
         };
+        if !self.ensure_connected(broker, now) {
+            return;
+        }
         let correlation = self.correlation();
         self.pending.insert(
             correlation,
@@ -224,13 +236,14 @@ impl Consumer {
             {
                 continue;
             }
-            if let Some((leader, _)) = self.metadata.leader(tp)
-                && self.reconnect_after.get(&leader).is_none_or(|&t| t <= now)
-            {
+            if let Some((leader, _)) = self.metadata.leader(tp) {
                 by_leader.entry(leader).or_default().push(tp.clone());
             }
         }
         for (broker, partitions) in by_leader {
+            if !self.ensure_connected(broker, now) {
+                continue;
+            }
             let correlation = self.correlation();
             let request = partitions
                 .iter()
@@ -267,7 +280,7 @@ impl Consumer {
             let Some((leader, epoch)) = self.metadata.leader(tp) else {
                 continue;
             };
-            if self.busy(leader) || self.reconnect_after.get(&leader).is_some_and(|&t| t > now) {
+            if self.busy(leader) {
                 continue;
             }
             by_leader.entry(leader).or_default().push(FetchPartition {
@@ -278,6 +291,9 @@ impl Consumer {
             });
         }
         for (broker, partitions) in by_leader {
+            if !self.ensure_connected(broker, now) {
+                continue; // only ready brokers get requests; the fetch waits for the connection
+            }
             let correlation = self.correlation();
             let requested = partitions
                 .iter()
@@ -392,7 +408,24 @@ impl Consumer {
         }
     }
 
+    /// Whether `broker` is ready for requests; if not, starts connecting to it when allowed.
+    fn ensure_connected(&mut self, broker: BrokerId, now: Instant) -> bool {
+        if self.connections.is_ready(broker) {
+            return true;
+        }
+        if self.connections.can_connect(broker, now) {
+            let correlation = self.correlation();
+            self.connections.connect(broker, now, correlation);
+            self.outbox.send(
+                NodeId::Broker(broker),
+                Message::ApiVersions(ApiVersionsRequest { correlation }),
+            );
+        }
+        false
+    }
+
     fn fail_connection(&mut self, now: Instant, broker: BrokerId) {
+        self.connections.disconnected(broker, now, &mut self.rng);
         let failed: Vec<CorrelationId> = self
             .pending
             .iter()
@@ -426,11 +459,13 @@ impl Node for Consumer {
             Input::Command(ClientCommand::StopWorkload) => self.consuming = false,
             Input::Disconnected { peer } => {
                 if let NodeId::Broker(b) = peer {
-                    self.reconnect_after.insert(b, now + RECONNECT_BACKOFF);
                     self.fail_connection(now, b);
                 }
             }
             Input::Message { message, .. } => match message {
+                Message::ApiVersionsResponse(r) => {
+                    self.connections.connected(r.correlation);
+                }
                 Message::MetadataResponse(r) => {
                     if let Some(Pending::Metadata { .. }) = self.pending.get(&r.correlation) {
                         self.pending.remove(&r.correlation);
@@ -470,7 +505,10 @@ impl Node for Consumer {
             self.outbox.reset(NodeId::Broker(broker));
             self.fail_connection(now, broker);
         }
-        self.reconnect_after.retain(|_, t| *t > now);
+        for broker in self.connections.expired(now) {
+            self.outbox.reset(NodeId::Broker(broker));
+            self.fail_connection(now, broker);
+        }
         self.drive(now);
     }
 
@@ -485,7 +523,7 @@ impl Node for Consumer {
         let mut d = Deadlines::after(self.now);
         d.all(self.pending.values().map(Pending::deadline));
         d.all(self.positions.values().filter_map(|p| p.backoff_until));
-        d.all(self.reconnect_after.values().copied());
+        d.all(self.connections.deadlines());
         if !self
             .pending
             .values()

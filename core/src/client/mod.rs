@@ -4,6 +4,7 @@
 //! Clients are nodes like brokers: they run their workload from `handle_timeout`, so the same
 //! seed gives the same sends on every driver.
 
+pub mod connections;
 pub mod consumer;
 pub mod metadata;
 pub mod producer;

@@ -18,6 +18,7 @@
 //! leader from a metadata refresh.
 
 use crate::bytes::Bytes;
+use crate::client::connections::Connections;
 use crate::client::exponential_backoff;
 use crate::client::metadata::ClientMetadata;
 use crate::config::{Acks, EffectiveProducerConfig};
@@ -51,9 +52,6 @@ pub struct Workload {
     /// How many records in all.
     pub count: u64,
 }
-
-/// How long a broker that refused a connection is skipped (`reconnect.backoff.ms`).
-const RECONNECT_BACKOFF: Duration = Duration(50);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct BatchSequence {
@@ -169,7 +167,7 @@ pub struct Producer {
     sticky: StickyPartitioner,
     requests: BTreeMap<CorrelationId, InFlightRequest>,
     pending: BTreeMap<CorrelationId, PendingRequest>,
-    reconnect_after: BTreeMap<BrokerId, Instant>,
+    connections: Connections,
     /// The time of the last input: deadlines at or before it were handled or are blocked.
     now: Instant,
     next_batch_id: u64,
@@ -209,7 +207,7 @@ impl Producer {
             sticky: StickyPartitioner::default(),
             requests: BTreeMap::new(),
             pending: BTreeMap::new(),
-            reconnect_after: BTreeMap::new(),
+            connections: Connections::default(),
             now: Instant::ZERO,
             next_batch_id: 0,
             next_correlation: 0,
@@ -498,6 +496,7 @@ impl Producer {
             })
             .unwrap_or_default();
         let mut by_broker: BTreeMap<BrokerId, Vec<u32>> = BTreeMap::new();
+        let mut to_connect = BTreeSet::new();
         for (&partition, state) in &self.partitions {
             let Some(head) = state.queue.front() else {
                 continue;
@@ -513,10 +512,15 @@ impl Producer {
             {
                 continue; // guaranteeMessageOrder mutes a partition with a batch in flight
             }
-            if self.reconnect_after.get(&leader).is_some_and(|&t| t > now) {
+            if !self.connections.is_ready(leader) {
+                // `Sender.sendProducerData` drains only to ready nodes: the batch waits.
+                to_connect.insert(leader);
                 continue;
             }
             by_broker.entry(leader).or_default().push(partition);
+        }
+        for broker in to_connect {
+            self.ensure_connected(broker, now);
         }
         for (broker, partitions) in by_broker {
             if self.in_flight_to(broker)
@@ -779,20 +783,46 @@ impl Producer {
         }
     }
 
-    /// `leastLoadedNode` over the known brokers, skipping those in reconnect backoff.
+    /// `leastLoadedNode`: a ready broker with the fewest requests in flight, else one being
+    /// connected to, else one that may be connected to; never one in reconnect backoff.
     fn least_loaded(&mut self, now: Instant) -> Option<BrokerId> {
         let loads: BTreeMap<BrokerId, usize> = self
             .metadata
             .brokers
             .iter()
-            .map(|&b| (b, self.in_flight_to(b)))
+            .map(|&b| {
+                let penalty = if self.connections.is_ready(b) {
+                    0
+                } else if self.connections.is_connecting(b) {
+                    1000
+                } else {
+                    2000
+                };
+                (b, self.in_flight_to(b) + penalty)
+            })
             .collect();
-        let reconnect = &self.reconnect_after;
+        let connections = &self.connections;
         self.metadata.least_loaded(
             |b| loads.get(&b).copied().unwrap_or(0),
-            |b| reconnect.get(&b).is_some_and(|&t| t > now),
+            |b| connections.is_backing_off(b, now),
             &mut self.rng,
         )
+    }
+
+    /// Whether `broker` is ready for requests; if not, starts connecting to it when allowed.
+    fn ensure_connected(&mut self, broker: BrokerId, now: Instant) -> bool {
+        if self.connections.is_ready(broker) {
+            return true;
+        }
+        if self.connections.can_connect(broker, now) {
+            let correlation = self.correlation();
+            self.connections.connect(broker, now, correlation);
+            self.outbox.send(
+                NodeId::Broker(broker),
+                Message::ApiVersions(ApiVersionsRequest { correlation }),
+            );
+        }
+        false
     }
 
     fn maybe_request_metadata(&mut self, now: Instant) {
@@ -820,6 +850,9 @@ impl Producer {
         let Some(broker) = self.least_loaded(now) else {
             return;
         };
+        if !self.ensure_connected(broker, now) {
+            return;
+        }
         let correlation = self.correlation();
         self.pending.insert(
             correlation,
@@ -849,6 +882,9 @@ impl Producer {
         let Some(broker) = self.least_loaded(now) else {
             return;
         };
+        if !self.ensure_connected(broker, now) {
+            return;
+        }
         let correlation = self.correlation();
         self.pending.insert(
             correlation,
@@ -967,6 +1003,7 @@ impl Producer {
     /// A broken connection or a request timeout: Kafka disconnects, and every request in flight
     /// on that connection fails with a network error (the outcome unknown).
     fn fail_connection(&mut self, now: Instant, broker: BrokerId) {
+        self.connections.disconnected(broker, now, &mut self.rng);
         let failed: Vec<CorrelationId> = self
             .requests
             .iter()
@@ -1031,7 +1068,11 @@ impl Producer {
             self.outbox.reset(NodeId::Broker(broker));
             self.fail_connection(now, broker);
         }
-        self.reconnect_after.retain(|_, t| *t > now);
+        // Connection setups that got no answer (`socket.connection.setup.timeout.ms`).
+        for broker in self.connections.expired(now) {
+            self.outbox.reset(NodeId::Broker(broker));
+            self.fail_connection(now, broker);
+        }
     }
 }
 
@@ -1053,7 +1094,6 @@ impl Node for Producer {
             }
             Input::Disconnected { peer } => {
                 if let NodeId::Broker(b) = peer {
-                    self.reconnect_after.insert(b, now + RECONNECT_BACKOFF);
                     self.fail_connection(now, b);
                 }
             }
@@ -1061,6 +1101,9 @@ impl Node for Producer {
                 let NodeId::Broker(broker) = from else { return };
                 match message {
                     Message::ProduceResponse(r) => self.handle_produce_response(now, broker, r),
+                    Message::ApiVersionsResponse(r) => {
+                        self.connections.connected(r.correlation);
+                    }
                     Message::MetadataResponse(r) => {
                         if let Some(PendingRequest::Metadata { .. }) =
                             self.pending.get(&r.correlation)
@@ -1146,7 +1189,7 @@ impl Node for Producer {
         if self.config.idempotence && self.producer_id.is_none() {
             at(self.init_retry_at);
         }
-        at(self.reconnect_after.values().min().copied());
+        at(self.connections.deadlines().min());
         d.earliest()
     }
 }
