@@ -13,7 +13,7 @@ use crate::ids::{
     TopicName, TopicPartition,
 };
 use crate::metadata::ChangeReason;
-use crate::protocol::Message;
+use crate::protocol::{Channel, Message};
 use crate::time::Instant;
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +38,8 @@ pub enum Input {
     Disconnected {
         /// The node whose connection broke.
         peer: NodeId,
+        /// Which of the connections with that node.
+        channel: Channel,
     },
     /// The operating system wrote the broker's dirty pages to disk (page-cache writeback).
     /// Kafka does not fsync by default, so this is what makes appended records survive a power
@@ -72,6 +74,8 @@ pub enum Output {
     Reset {
         /// The peer whose connection is refused.
         to: NodeId,
+        /// Which connection with that peer.
+        channel: Channel,
     },
     /// Something worth telling: for the story, the timeline, checkers and the history.
     Event(Event),
@@ -316,9 +320,9 @@ impl Outbox {
         self.queue.push_back(Output::Send { to, message });
     }
 
-    /// Queues a refused connection.
-    pub fn reset(&mut self, to: NodeId) {
-        self.queue.push_back(Output::Reset { to });
+    /// Queues a closed (or refused) connection.
+    pub fn reset(&mut self, to: NodeId, channel: Channel) {
+        self.queue.push_back(Output::Reset { to, channel });
     }
 
     /// Queues an event.

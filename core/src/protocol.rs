@@ -9,7 +9,7 @@
 use crate::config::TopicConfig;
 use crate::error::ErrorCode;
 use crate::ids::{
-    BrokerEpoch, BrokerId, LeaderEpoch, Offset, PartitionEpoch, ProducerEpoch, ProducerId,
+    BrokerEpoch, BrokerId, LeaderEpoch, NodeId, Offset, PartitionEpoch, ProducerEpoch, ProducerId,
     TopicName, TopicPartition,
 };
 use crate::metadata::{LeaderRecoveryState, MetadataRecord};
@@ -20,6 +20,48 @@ use std::sync::Arc;
 
 /// A request's correlation id, unique per sender.
 pub type CorrelationId = u64;
+
+/// Which of a node's connections a message travels on. Kafka keeps separate connections for
+/// separate uses: a broker has one channel manager each for its heartbeats, its AlterPartition
+/// requests and forwarded requests to the controller, plus the Raft client that fetches the
+/// metadata log; replication between brokers and client traffic have their own connections.
+/// A timeout on one never disturbs another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// A client (producer, consumer, the operator) and a broker or the controller.
+    Client,
+    /// A follower's replica fetcher and its leader.
+    Replication,
+    /// A broker's registration and heartbeats (`BrokerLifecycleManager`).
+    Heartbeat,
+    /// A broker's ISR changes (`AlterPartitionManager`, channel "alter-partition").
+    AlterPartition,
+    /// A broker's requests forwarded to the controller (producer-id blocks).
+    Forwarding,
+    /// A broker fetching the metadata log (the Raft client).
+    Raft,
+}
+
+/// The channel a message between `from` and `to` travels on.
+pub fn channel_of(from: NodeId, to: NodeId, message: &Message) -> Channel {
+    let broker = |n: NodeId| matches!(n, NodeId::Broker(_));
+    if broker(from) && broker(to) {
+        return Channel::Replication;
+    }
+    match message {
+        Message::BrokerRegistration(_)
+        | Message::BrokerRegistrationResponse(_)
+        | Message::BrokerHeartbeat(_)
+        | Message::BrokerHeartbeatResponse(_) => Channel::Heartbeat,
+        Message::FetchMetadata(_) | Message::FetchMetadataResponse(_) => Channel::Raft,
+        Message::AlterPartition(_) | Message::AlterPartitionResponse(_) => Channel::AlterPartition,
+        Message::AllocateProducerIds(_) | Message::AllocateProducerIdsResponse(_) => {
+            Channel::Forwarding
+        }
+        _ => Channel::Client,
+    }
+}
 
 /// Everything one node can send another.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -21,6 +21,7 @@
 //!   tolerates it).
 
 use gregor_core::ids::NodeId;
+use gregor_core::protocol::{Channel, Message, channel_of};
 use gregor_core::rng::Rng;
 use gregor_core::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
@@ -71,10 +72,18 @@ struct Connection {
     broken: bool,
 }
 
-/// The connection a message travels on: `(client, server)`. A request goes from the client;
-/// a response comes back from the server.
-pub fn connection_of(from: NodeId, to: NodeId, request: bool) -> (NodeId, NodeId) {
-    if request { (from, to) } else { (to, from) }
+/// A connection: `(client, server, channel)`.
+pub type Conn = (NodeId, NodeId, Channel);
+
+/// The connection a message travels on. A request goes from the client; a response comes back
+/// from the server; the channel tells a node's connections to the same peer apart.
+pub fn connection_of(from: NodeId, to: NodeId, message: &Message) -> Conn {
+    let channel = channel_of(from, to, message);
+    if message.is_request() {
+        (from, to, channel)
+    } else {
+        (to, from, channel)
+    }
 }
 
 /// The network's state.
@@ -85,7 +94,7 @@ pub struct Network {
     cut: BTreeSet<(NodeId, NodeId)>,
     clogged: BTreeSet<(NodeId, NodeId)>,
     last_arrival: BTreeMap<(NodeId, NodeId), Instant>,
-    connections: BTreeMap<(NodeId, NodeId), Connection>,
+    connections: BTreeMap<Conn, Connection>,
 }
 
 impl Network {
@@ -115,7 +124,7 @@ impl Network {
     }
 
     /// Decides the fate of a message sent now from `from` to `to` on the connection `conn`.
-    pub fn send(&mut self, now: Instant, from: NodeId, to: NodeId, conn: (NodeId, NodeId)) -> Fate {
+    pub fn send(&mut self, now: Instant, from: NodeId, to: NodeId, conn: Conn) -> Fate {
         let state = self.connections.entry(conn).or_default();
         if state.broken {
             return Fate::Dropped;
@@ -149,13 +158,7 @@ impl Network {
 
     /// Whether a message sent from `from` to `to` on `conn` in `epoch` may arrive now: the link
     /// is not cut and the connection is the same, unbroken one. A cut link breaks it.
-    pub fn arrives(
-        &mut self,
-        from: NodeId,
-        to: NodeId,
-        conn: (NodeId, NodeId),
-        epoch: u64,
-    ) -> bool {
+    pub fn arrives(&mut self, from: NodeId, to: NodeId, conn: Conn, epoch: u64) -> bool {
         let state = self.connections.entry(conn).or_default();
         if !self.cut.is_empty() && self.cut.contains(&(from, to)) {
             state.broken = true;
@@ -166,7 +169,7 @@ impl Network {
 
     /// The client of `conn` closed it and will open a new one: what was in flight on the old
     /// one never arrives.
-    pub fn reset(&mut self, conn: (NodeId, NodeId)) {
+    pub fn reset(&mut self, conn: Conn) {
         let state = self.connections.entry(conn).or_default();
         state.epoch += 1;
         state.broken = false;
@@ -174,13 +177,13 @@ impl Network {
 
     /// The server side of `conn` went away or closed it: nothing more crosses it until the
     /// client reconnects.
-    pub fn break_connection(&mut self, conn: (NodeId, NodeId)) {
+    pub fn break_connection(&mut self, conn: Conn) {
         self.connections.entry(conn).or_default().broken = true;
     }
 
     /// Replaces a broken connection by a new one (its client heard that it broke); a connection
     /// that is not broken is left alone.
-    pub fn repair(&mut self, conn: (NodeId, NodeId)) {
+    pub fn repair(&mut self, conn: Conn) {
         let state = self.connections.entry(conn).or_default();
         if state.broken {
             state.epoch += 1;
@@ -188,11 +191,11 @@ impl Network {
         }
     }
 
-    /// The connections a node is part of, as `(client, server)`.
-    pub fn connections_of(&self, node: NodeId) -> Vec<(NodeId, NodeId)> {
+    /// The connections a node is part of.
+    pub fn connections_of(&self, node: NodeId) -> Vec<Conn> {
         self.connections
             .keys()
-            .filter(|(c, s)| *c == node || *s == node)
+            .filter(|(c, s, _)| *c == node || *s == node)
             .copied()
             .collect()
     }
@@ -264,7 +267,9 @@ mod tests {
         let mut net = Network::new(config, Rng::new(1));
         let mut last = Instant::ZERO;
         for t in 0..200 {
-            let Fate::Deliver(times, _) = net.send(Instant(t), b(1), b(2), (b(1), b(2))) else {
+            let Fate::Deliver(times, _) =
+                net.send(Instant(t), b(1), b(2), (b(1), b(2), Channel::Replication))
+            else {
                 panic!()
             };
             assert!(times[0] >= last, "a message overtook an earlier one");
@@ -278,10 +283,12 @@ mod tests {
         };
         let mut net = Network::new(config, Rng::new(1));
         let arrivals: Vec<Instant> = (0..200)
-            .map(|t| match net.send(Instant(t), b(1), b(2), (b(1), b(2))) {
-                Fate::Deliver(times, _) => times[0],
-                _ => panic!(),
-            })
+            .map(
+                |t| match net.send(Instant(t), b(1), b(2), (b(1), b(2), Channel::Replication)) {
+                    Fate::Deliver(times, _) => times[0],
+                    _ => panic!(),
+                },
+            )
             .collect();
         assert!(
             arrivals.windows(2).any(|w| w[1] < w[0]),
@@ -292,7 +299,7 @@ mod tests {
     #[test]
     fn a_cut_breaks_the_connection_until_its_client_reconnects() {
         let mut net = Network::new(NetworkConfig::default(), Rng::new(1));
-        let conn = (b(1), b(2));
+        let conn = (b(1), b(2), Channel::Replication);
         let Fate::Deliver(_, old) = net.send(Instant(0), b(1), b(2), conn) else {
             panic!()
         };
@@ -308,7 +315,7 @@ mod tests {
         assert_eq!(net.send(Instant(2), b(2), b(1), conn), Fate::Dropped);
         assert!(
             matches!(
-                net.send(Instant(2), b(2), b(1), (b(2), b(1))),
+                net.send(Instant(2), b(2), b(1), (b(2), b(1), Channel::Replication)),
                 Fate::Deliver(..)
             ),
             "broker 2's own connection to broker 1 is another connection"
@@ -333,10 +340,10 @@ mod tests {
         let mut net = Network::new(config, Rng::new(7));
         let (mut lost, mut doubled) = (0, 0);
         for t in 0..4000 {
-            match net.send(Instant(t), b(1), b(2), (b(1), b(2))) {
+            match net.send(Instant(t), b(1), b(2), (b(1), b(2), Channel::Replication)) {
                 Fate::Lost => {
                     lost += 1;
-                    net.reset((b(1), b(2)));
+                    net.reset((b(1), b(2), Channel::Replication));
                 }
                 Fate::Deliver(times, _) if times.len() == 2 => doubled += 1,
                 _ => {}

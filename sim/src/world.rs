@@ -12,7 +12,7 @@
 //! links, clog and unclog links.
 
 use crate::digest::{Digest, digest_node};
-use crate::network::{Fate, Network, NetworkConfig, connection_of};
+use crate::network::{Conn, Fate, Network, NetworkConfig, connection_of};
 use crate::nodes::{AnyNode, Disk, NodeSpec};
 use crate::trace::{Crash, TraceLine, TraceRecorder};
 use gregor_core::broker::{Broker, BrokerDisk};
@@ -21,7 +21,7 @@ use gregor_core::client::producer::Producer;
 use gregor_core::controller::Controller;
 use gregor_core::ids::{BrokerId, ClientId, NodeId};
 use gregor_core::node::{ClientCommand, Event, Input, Node, Output};
-use gregor_core::protocol::Message;
+use gregor_core::protocol::{Channel, Message};
 use gregor_core::rng::Rng;
 use gregor_core::time::{Duration, Instant};
 use std::cmp::Reverse;
@@ -89,7 +89,7 @@ enum Pending {
         from: NodeId,
         to: NodeId,
         message: Message,
-        conn: (NodeId, NodeId),
+        conn: Conn,
         epoch: u64,
     },
     Timer {
@@ -104,7 +104,8 @@ enum Pending {
     Reset {
         to: NodeId,
         peer: NodeId,
-        repair: Option<(NodeId, NodeId)>,
+        channel: Channel,
+        repair: Option<Conn>,
     },
 }
 
@@ -133,7 +134,7 @@ impl Ord for Queued {
 }
 
 /// A message waiting on a clogged link: the message, its connection and that connection's epoch.
-type Held = (Message, (NodeId, NodeId), u64);
+type Held = (Message, Conn, u64);
 
 /// The node a step handled, for checkers that look only at what changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -399,7 +400,7 @@ impl World {
             }
             self.network.break_connection(conn);
             if !power_loss && !self.network.is_cut(id, conn.0) {
-                self.notify_reset(conn.0, id, Some(conn));
+                self.notify_reset(conn.0, id, conn.2, Some(conn));
             }
         }
         let crash = if power_loss {
@@ -519,14 +520,22 @@ impl World {
 
     /// Tells `to`, after a network latency, that its connection with `peer` broke; `repair` is
     /// the connection `to` is the client of, replaced by a new one when it hears.
-    fn notify_reset(&mut self, to: NodeId, peer: NodeId, repair: Option<(NodeId, NodeId)>) {
+    fn notify_reset(&mut self, to: NodeId, peer: NodeId, channel: Channel, repair: Option<Conn>) {
         let at = self.now + self.network.latency();
-        self.push(at, Pending::Reset { to, peer, repair });
+        self.push(
+            at,
+            Pending::Reset {
+                to,
+                peer,
+                channel,
+                repair,
+            },
+        );
     }
 
     fn transmit(&mut self, from: NodeId, to: NodeId, message: Message) {
         self.messages_sent += 1;
-        let conn = connection_of(from, to, message.is_request());
+        let conn = connection_of(from, to, &message);
         match self.network.send(self.now, from, to, conn) {
             Fate::Dropped => {}
             Fate::Lost => {
@@ -534,7 +543,7 @@ impl World {
                 for end in [conn.0, conn.1] {
                     let peer = if end == conn.0 { conn.1 } else { conn.0 };
                     let repair = (end == conn.0).then_some(conn);
-                    self.notify_reset(end, peer, repair);
+                    self.notify_reset(end, peer, conn.2, repair);
                 }
             }
             Fate::Deliver(times, epoch) => {
@@ -593,14 +602,14 @@ impl World {
         for out in outputs {
             match out {
                 Output::Send { to, message } => self.transmit(id, to, message),
-                Output::Reset { to } => {
+                Output::Reset { to, channel } => {
                     // The node closes its connections with `to`: the one it is the client of is
                     // replaced when it next sends; the one `to` is the client of breaks, and `to`
                     // reconnects when it hears (unless the link is cut and it must time out).
-                    self.network.reset((id, to));
-                    self.network.break_connection((to, id));
+                    self.network.reset((id, to, channel));
+                    self.network.break_connection((to, id, channel));
                     if !self.network.is_cut(id, to) {
-                        self.notify_reset(to, id, Some((to, id)));
+                        self.notify_reset(to, id, channel, Some((to, id, channel)));
                     }
                 }
                 Output::Event(e) => self.note(id, WorldEvent::Node(e)),
@@ -717,7 +726,12 @@ impl World {
                     _ => None,
                 }
             }
-            Pending::Reset { to, peer, repair } => {
+            Pending::Reset {
+                to,
+                peer,
+                channel,
+                repair,
+            } => {
                 if let Some(conn) = repair {
                     self.network.repair(conn);
                 }
@@ -727,7 +741,7 @@ impl World {
                         node: None,
                     });
                 }
-                self.deliver_input(to, Input::Disconnected { peer });
+                self.deliver_input(to, Input::Disconnected { peer, channel });
                 Some(to)
             }
         };
@@ -742,7 +756,7 @@ impl World {
         from: NodeId,
         to: NodeId,
         message: Message,
-        conn: (NodeId, NodeId),
+        conn: Conn,
         epoch: u64,
     ) -> Option<NodeId> {
         if !self.network.arrives(from, to, conn, epoch) {
@@ -777,7 +791,7 @@ impl World {
                     && from != NodeId::Admin
                     && !self.network.is_cut(to, from)
                 {
-                    self.notify_reset(from, to, Some(conn));
+                    self.notify_reset(from, to, conn.2, Some(conn));
                 }
                 None
             }

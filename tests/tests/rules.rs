@@ -647,3 +647,47 @@ fn batches_wait_for_a_ready_connection_instead_of_spending_retries() {
     assert_eq!(r.history.acknowledged, 2000);
     assert_eq!(r.history.lost_acknowledged, 0);
 }
+
+/// A broker's connections to the controller are separate, as Kafka's channel managers are
+/// (`AlterPartitionManager` has its own "alter-partition" channel): a metadata fetch that times
+/// out on a slow link does not throw away an ISR change in flight, which is delivered as soon
+/// as the link recovers. (Regression: one shared connection delayed the change by 30 s.)
+#[test]
+fn a_slow_link_to_the_controller_delays_an_isr_change_only_while_it_is_slow() {
+    let text = ONE_PARTITION
+        .replace("acks = \"all\"", "acks = 1")
+        .replace("rate_per_sec = 100", "rate_per_sec = 20");
+    let s = scenario(&text);
+    let mut live = Live::start(&s, 1);
+    live.until("1s").act(Action::Cut(Link {
+        from: broker(1),
+        to: broker(3),
+        both_ways: true,
+    }));
+    live.until("44900ms").act(Action::Clog(Link {
+        from: broker(1),
+        to: Target::Controller,
+        both_ways: false,
+    }));
+    live.until("48s").act(Action::Unclog(Link {
+        from: broker(1),
+        to: Target::Controller,
+        both_ways: false,
+    }));
+    live.until("60s");
+    let committed = live
+        .events()
+        .find_map(|(t, n, e)| match e {
+            Event::PartitionChanged {
+                isr,
+                leader_changed: false,
+                ..
+            } if n == NodeId::Controller && isr == &[BrokerId(1), BrokerId(2)] => Some(t),
+            _ => None,
+        })
+        .expect("the shrink committed");
+    assert!(
+        committed >= at("48s") && committed <= at("48100ms"),
+        "committed at {committed}"
+    );
+}

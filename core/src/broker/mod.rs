@@ -762,7 +762,7 @@ impl Broker {
             // acks=0 gets no response. An error closes the connection instead, so that the
             // producer notices and refreshes its metadata (`KafkaApis.handleProduceRequest`).
             if results.iter().any(|r| r.error.is_some()) {
-                self.outbox.reset(from);
+                self.outbox.reset(from, Channel::Client);
             }
             return;
         }
@@ -1388,13 +1388,17 @@ impl Broker {
     }
 
     /// A broken connection fails the request in flight on it at once.
-    fn handle_disconnected(&mut self, now: Instant, peer: NodeId) {
-        match peer {
-            NodeId::Controller => {
-                if self.channel.in_flight_deadline.is_some() {
-                    self.lifecycle_failed(now);
-                }
-                self.metadata_fetcher.in_flight = None;
+    /// A broken connection fails the request in flight on it at once; the other connections
+    /// with the same node are not affected.
+    fn handle_disconnected(&mut self, now: Instant, peer: NodeId, channel: Channel) {
+        match (peer, channel) {
+            (NodeId::Controller, Channel::Heartbeat)
+                if self.channel.in_flight_deadline.is_some() =>
+            {
+                self.lifecycle_failed(now);
+            }
+            (NodeId::Controller, Channel::Raft) => self.metadata_fetcher.in_flight = None,
+            (NodeId::Controller, Channel::AlterPartition) => {
                 for p in self.partitions.values_mut() {
                     if let Role::Leader(LeaderState {
                         pending: Some(pending),
@@ -1406,11 +1410,14 @@ impl Broker {
                         pending.send_at = Some(now + CONTROLLER_ERROR_RETRY);
                     }
                 }
-                if self.producer_ids.request_deadline.take().is_some() {
-                    self.producer_ids.retry_at = Some(now + CONTROLLER_ERROR_RETRY);
-                }
             }
-            NodeId::Broker(leader) => {
+            (NodeId::Controller, Channel::Forwarding)
+                if self.producer_ids.request_deadline.is_some() =>
+            {
+                self.producer_ids.request_deadline = None;
+                self.producer_ids.retry_at = Some(now + CONTROLLER_ERROR_RETRY);
+            }
+            (NodeId::Broker(leader), Channel::Replication) => {
                 let backoff = self.config.replica_fetch_backoff;
                 if let Some(fetcher) = self.fetchers.get_mut(&leader)
                     && fetcher.in_flight.take().is_some()
@@ -1420,7 +1427,7 @@ impl Broker {
                     }
                 }
             }
-            NodeId::Client(_) | NodeId::Admin => {}
+            _ => {}
         }
     }
 
@@ -1429,7 +1436,7 @@ impl Broker {
     fn handle_timers(&mut self, now: Instant) {
         // A request that timed out closes its connection (and what else was on it).
         if self.channel.in_flight_deadline.is_some_and(|t| t <= now) {
-            self.outbox.reset(NodeId::Controller);
+            self.outbox.reset(NodeId::Controller, Channel::Heartbeat);
             self.lifecycle_failed(now);
         }
         if self
@@ -1437,7 +1444,7 @@ impl Broker {
             .in_flight
             .is_some_and(|(_, t)| t <= now)
         {
-            self.outbox.reset(NodeId::Controller);
+            self.outbox.reset(NodeId::Controller, Channel::Raft);
             self.metadata_fetcher.in_flight = None;
         }
         let backoff = self.config.replica_fetch_backoff;
@@ -1447,7 +1454,8 @@ impl Broker {
                 .as_ref()
                 .is_some_and(|f| f.deadline <= now)
             {
-                self.outbox.reset(NodeId::Broker(leader));
+                self.outbox
+                    .reset(NodeId::Broker(leader), Channel::Replication);
                 // A whole-request failure delays every partition of the fetcher.
                 fetcher.in_flight = None;
                 for state in fetcher.partitions.values_mut() {
@@ -1463,13 +1471,14 @@ impl Broker {
                 && pending.deadline.is_some_and(|t| t <= now)
             {
                 // AlterPartition is retried, on a new connection, until it gets an answer.
-                self.outbox.reset(NodeId::Controller);
+                self.outbox
+                    .reset(NodeId::Controller, Channel::AlterPartition);
                 pending.deadline = None;
                 pending.send_at = Some(now);
             }
         }
         if self.producer_ids.request_deadline.is_some_and(|t| t <= now) {
-            self.outbox.reset(NodeId::Controller);
+            self.outbox.reset(NodeId::Controller, Channel::Forwarding);
             self.producer_ids.request_deadline = None;
         }
         if self.producer_ids.retry_at.is_some_and(|t| t <= now) {
@@ -1541,14 +1550,14 @@ impl Node for Broker {
             Input::Timeout => {}
             Input::Writeback => self.disk.flush_all(),
             Input::Command(_) => {}
-            Input::Disconnected { peer } => self.handle_disconnected(now, peer),
+            Input::Disconnected { peer, channel } => self.handle_disconnected(now, peer, channel),
             // `BrokerServer.startup` opens the listeners only once the controller has unfenced
             // the broker: before that, clients and other brokers cannot connect at all.
             Input::Message { from, message }
                 if self.lifecycle != Lifecycle::Running && is_inbound_api(&message) =>
             {
-                let _ = message;
-                self.outbox.reset(from);
+                self.outbox
+                    .reset(from, channel_of(from, NodeId::Broker(self.id), &message));
             }
             Input::Message { from, message } => match message {
                 Message::BrokerRegistrationResponse(r) => self.handle_registration_response(now, r),

@@ -457,7 +457,7 @@ impl Node for Consumer {
             Input::Timeout | Input::Writeback => {}
             Input::Command(ClientCommand::StartWorkload) => self.consuming = true,
             Input::Command(ClientCommand::StopWorkload) => self.consuming = false,
-            Input::Disconnected { peer } => {
+            Input::Disconnected { peer, .. } => {
                 if let NodeId::Broker(b) = peer {
                     self.fail_connection(now, b);
                 }
@@ -502,11 +502,11 @@ impl Node for Consumer {
             .collect();
         for broker in timed_out {
             // request.timeout.ms passed: close the connection and fail what was on it.
-            self.outbox.reset(NodeId::Broker(broker));
+            self.outbox.reset(NodeId::Broker(broker), Channel::Client);
             self.fail_connection(now, broker);
         }
         for broker in self.connections.expired(now) {
-            self.outbox.reset(NodeId::Broker(broker));
+            self.outbox.reset(NodeId::Broker(broker), Channel::Client);
             self.fail_connection(now, broker);
         }
         self.drive(now);

@@ -1051,7 +1051,7 @@ impl Producer {
             .collect();
         for broker in expired {
             // request.timeout.ms passed: Kafka closes the connection and fails what was on it.
-            self.outbox.reset(NodeId::Broker(broker));
+            self.outbox.reset(NodeId::Broker(broker), Channel::Client);
             self.fail_connection(now, broker);
         }
         let timed_out: Vec<BrokerId> = self
@@ -1065,12 +1065,12 @@ impl Producer {
             })
             .collect();
         for broker in timed_out {
-            self.outbox.reset(NodeId::Broker(broker));
+            self.outbox.reset(NodeId::Broker(broker), Channel::Client);
             self.fail_connection(now, broker);
         }
         // Connection setups that got no answer (`socket.connection.setup.timeout.ms`).
         for broker in self.connections.expired(now) {
-            self.outbox.reset(NodeId::Broker(broker));
+            self.outbox.reset(NodeId::Broker(broker), Channel::Client);
             self.fail_connection(now, broker);
         }
     }
@@ -1092,7 +1092,7 @@ impl Node for Producer {
                 self.producing = false;
                 self.next_record_at = None;
             }
-            Input::Disconnected { peer } => {
+            Input::Disconnected { peer, .. } => {
                 if let NodeId::Broker(b) = peer {
                     self.fail_connection(now, b);
                 }
