@@ -110,9 +110,42 @@ impl fmt::Display for Sequence {
 }
 
 /// A topic name. Cheap to clone, because partitions and requests carry it everywhere.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+///
+/// Comparisons first check whether both names are the same allocation: every copy of a name in
+/// a run is a clone of one `Arc`, and partition-keyed maps compare names on every lookup.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct TopicName(pub Arc<str>);
+
+impl std::hash::Hash for TopicName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl PartialEq for TopicName {
+    fn eq(&self, other: &TopicName) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl Eq for TopicName {}
+
+impl PartialOrd for TopicName {
+    fn partial_cmp(&self, other: &TopicName) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for TopicName {
+    fn cmp(&self, other: &TopicName) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            std::cmp::Ordering::Equal
+        } else {
+            self.0.cmp(&other.0)
+        }
+    }
+}
 
 impl TopicName {
     /// The name as a string slice.

@@ -210,12 +210,11 @@ impl Invariants {
         let Some(broker) = world.broker(id) else {
             return;
         };
-        let controller_isr = |tp: &TopicPartition| -> Vec<BrokerId> {
-            world
-                .controller()
-                .and_then(|c| c.image().partition(tp))
-                .map(|p| p.isr.clone())
-                .unwrap_or_default()
+        let image = world.controller().map(|c| c.image());
+        let controller_isr = |tp: &TopicPartition| -> &[BrokerId] {
+            image
+                .and_then(|i| i.partition(tp))
+                .map_or(&[], |p| p.isr.as_slice())
         };
         for (tp, p) in broker.partitions() {
             let Some(log) = broker.log(tp) else { continue };
@@ -267,7 +266,7 @@ impl Invariants {
                             self.violate(now, "HW within the ISR", format!("broker {id}'s HW of {tp} is {hw}, above ISR member {member}'s log end offset {leo}"));
                         }
                     }
-                    for member in controller_isr(tp) {
+                    for &member in controller_isr(tp) {
                         if member != id {
                             self.check_matching(world, id, member, tp, now);
                         }
@@ -307,6 +306,7 @@ impl Invariants {
         ) else {
             return;
         };
+        let upto = l.high_watermark().min(f.log_end_offset());
         let key = (follower, tp.clone());
         let fresh = MatchState {
             leader,
@@ -320,11 +320,13 @@ impl Invariants {
                     && s.leader_truncations == l.truncations()
                     && s.follower_truncations == f.truncations() =>
             {
+                if s.verified_upto >= upto {
+                    return; // nothing new below the HW since the last check
+                }
                 *s
             }
             _ => fresh,
         };
-        let upto = l.high_watermark().min(f.log_end_offset());
         let mut o = state
             .verified_upto
             .max(l.log_start_offset())
