@@ -847,6 +847,25 @@ impl Producer {
         {
             return;
         }
+        let topics = vec![self.workload.topic.clone()];
+        self.request_least_loaded(now, |broker, deadline, correlation| {
+            (
+                PendingRequest::Metadata { broker, deadline },
+                Message::Metadata(MetadataRequest {
+                    correlation,
+                    topics,
+                }),
+            )
+        });
+    }
+
+    /// Sends a request to the least loaded ready broker, or starts connecting to one and sends
+    /// nothing yet (the request goes out when a later input finds the connection ready).
+    fn request_least_loaded(
+        &mut self,
+        now: Instant,
+        make: impl FnOnce(BrokerId, Instant, CorrelationId) -> (PendingRequest, Message),
+    ) {
         let Some(broker) = self.least_loaded(now) else {
             return;
         };
@@ -854,20 +873,13 @@ impl Producer {
             return;
         }
         let correlation = self.correlation();
-        self.pending.insert(
+        let (pending, message) = make(
+            broker,
+            now + self.config.config.request_timeout,
             correlation,
-            PendingRequest::Metadata {
-                broker,
-                deadline: now + self.config.config.request_timeout,
-            },
         );
-        self.outbox.send(
-            NodeId::Broker(broker),
-            Message::Metadata(MetadataRequest {
-                correlation,
-                topics: vec![self.workload.topic.clone()],
-            }),
-        );
+        self.pending.insert(correlation, pending);
+        self.outbox.send(NodeId::Broker(broker), message);
     }
 
     fn maybe_init_producer_id(&mut self, now: Instant) {
@@ -879,24 +891,12 @@ impl Producer {
         {
             return;
         }
-        let Some(broker) = self.least_loaded(now) else {
-            return;
-        };
-        if !self.ensure_connected(broker, now) {
-            return;
-        }
-        let correlation = self.correlation();
-        self.pending.insert(
-            correlation,
-            PendingRequest::InitProducerId {
-                broker,
-                deadline: now + self.config.config.request_timeout,
-            },
-        );
-        self.outbox.send(
-            NodeId::Broker(broker),
-            Message::InitProducerId(InitProducerIdRequest { correlation }),
-        );
+        self.request_least_loaded(now, |broker, deadline, correlation| {
+            (
+                PendingRequest::InitProducerId { broker, deadline },
+                Message::InitProducerId(InitProducerIdRequest { correlation }),
+            )
+        });
     }
 
     fn backoff(&mut self, attempts: u32) -> Duration {
