@@ -137,7 +137,7 @@ impl TraceRecorder {
 
     /// Whether a digest is due after the inputs so far.
     pub fn digest_due(&self) -> bool {
-        self.inputs > 0 && self.inputs % self.digest_every == 0
+        self.inputs > 0 && self.inputs.is_multiple_of(self.digest_every)
     }
 
     /// The number of inputs recorded.

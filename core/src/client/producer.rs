@@ -540,25 +540,25 @@ impl Producer {
                 }
                 let mut batch = state.queue.pop_front().expect("listed above");
                 size += batch.size;
-                if let Some(current) = current.filter(|_| self.config.idempotence) {
-                    if batch.sequence.is_none() {
-                        // maybeUpdateProducerIdAndEpoch: a partition whose old-epoch batches are
-                        // all done starts again at sequence 0 under the current epoch.
-                        if state.producer != Some(current) && state.in_flight_sequences.is_empty() {
-                            state.producer = Some(current);
-                            state.next_sequence = Sequence(0);
-                            state.last_acked = None;
-                        }
-                        batch.sequence = Some(BatchSequence {
-                            producer_id: current.0,
-                            epoch: current.1,
-                            base: state.next_sequence,
-                        });
-                        state.next_sequence = state.next_sequence.plus(batch.len());
-                        state
-                            .in_flight_sequences
-                            .insert((batch.sequence.expect("set").base.0, batch.id));
+                if let Some(current) = current.filter(|_| self.config.idempotence)
+                    && batch.sequence.is_none()
+                {
+                    // maybeUpdateProducerIdAndEpoch: a partition whose old-epoch batches are
+                    // all done starts again at sequence 0 under the current epoch.
+                    if state.producer != Some(current) && state.in_flight_sequences.is_empty() {
+                        state.producer = Some(current);
+                        state.next_sequence = Sequence(0);
+                        state.last_acked = None;
                     }
+                    batch.sequence = Some(BatchSequence {
+                        producer_id: current.0,
+                        epoch: current.1,
+                        base: state.next_sequence,
+                    });
+                    state.next_sequence = state.next_sequence.plus(batch.len());
+                    state
+                        .in_flight_sequences
+                        .insert((batch.sequence.expect("set").base.0, batch.id));
                 }
                 batch.attempts += 1;
                 batch.retry_at = None;
@@ -763,18 +763,20 @@ impl Producer {
             }
         }
         for batch in expired {
-            if batch.attempts > 1 || (batch.attempts == 1 && batch.retry_at.is_some()) {
-                if let (Some(last), Some(state)) = (
+            // A batch that had been retried leaves its sequence unresolved (`inRetry`).
+            let in_retry = batch.attempts > 1 || (batch.attempts == 1 && batch.retry_at.is_some());
+            if in_retry
+                && let (Some(last), Some(state)) = (
                     batch.last_sequence(),
                     self.partitions.get_mut(&batch.partition),
-                ) {
-                    let next = last.plus(1);
-                    state.unresolved = Some(
-                        state
-                            .unresolved
-                            .map_or(next, |u| if next.0 > u.0 { next } else { u }),
-                    );
-                }
+                )
+            {
+                let next = last.plus(1);
+                state.unresolved = Some(
+                    state
+                        .unresolved
+                        .map_or(next, |u| if next.0 > u.0 { next } else { u }),
+                );
             }
             self.requests
                 .values_mut()

@@ -188,7 +188,7 @@ fn partition(partitions: u32, hex: bool, json: bool, keys: &[String]) -> ExitCod
         let bytes = if hex {
             let clean: String = key.chars().filter(|c| !c.is_whitespace()).collect();
             let clean = clean.strip_prefix("0x").unwrap_or(&clean).to_string();
-            if clean.len() % 2 != 0 || !clean.chars().all(|c| c.is_ascii_hexdigit()) {
+            if !clean.len().is_multiple_of(2) || !clean.chars().all(|c| c.is_ascii_hexdigit()) {
                 return bad(format!("`{key}` is not hexadecimal bytes"));
             }
             (0..clean.len())
