@@ -184,15 +184,9 @@ impl Controller {
                     reason: change.reason.clone(),
                 }
             }
-            MetadataRecord::Topic { name, .. } => Event::TopicCreated {
-                topic: name.clone(),
-                partitions: 0, // completed by the Partition records; see create_topics
-            },
+            // A topic is told once, with its partition count, by `create_topic`.
             _ => return,
         };
-        if let Event::TopicCreated { .. } = event {
-            return; // told once, with the partition count, by create_topics
-        }
         self.outbox.event(event);
     }
 

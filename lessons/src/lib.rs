@@ -4,6 +4,3 @@
 //! a lesson's claim about Kafka is checked by the same runner and checkers. The lesson format,
 //! the loader and the curriculum are built on top of the classroom; until then this crate holds
 //! only the place where the course will live.
-
-/// The folder, relative to the repository root, that holds the lesson files.
-pub const LESSONS_DIR: &str = "lessons/course";

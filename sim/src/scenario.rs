@@ -651,14 +651,7 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
 
     // Cluster.
     let cluster = raw.cluster.get_ref();
-    let brokers = *cluster.brokers.get_ref();
-    if !(1..=64).contains(&brokers) {
-        return cx.err(
-            cluster.brokers.span(),
-            "cluster.brokers",
-            format!("must be between 1 and 64, got {brokers}"),
-        );
-    }
+    let brokers = in_range(cx, &cluster.brokers, "cluster.brokers", 1..=64)?;
     let brokers = brokers as u32;
     let broker_ids: Vec<BrokerId> = (1..=brokers).map(BrokerId).collect();
     let mut broker_config = BrokerConfig::default();
@@ -738,14 +731,7 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                 format!("topic `{tname}` is declared twice"),
             );
         }
-        let partitions = *t.partitions.get_ref();
-        if !(1..=1000).contains(&partitions) {
-            return cx.err(
-                t.partitions.span(),
-                field("partitions"),
-                format!("must be between 1 and 1000, got {partitions}"),
-            );
-        }
+        let partitions = in_range(cx, &t.partitions, &field("partitions"), 1..=1000)?;
         let assignment = match &t.assignment {
             Some(a) => {
                 let rows = a.get_ref();
@@ -860,22 +846,8 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                 );
             }
         };
-        let rate = *p.rate_per_sec.get_ref();
-        if !(1..=1_000_000).contains(&rate) {
-            return cx.err(
-                p.rate_per_sec.span(),
-                field("rate_per_sec"),
-                format!("must be between 1 and 1000000, got {rate}"),
-            );
-        }
-        let count = *p.count.get_ref();
-        if !(0..=10_000_000).contains(&count) {
-            return cx.err(
-                p.count.span(),
-                field("count"),
-                format!("must be between 0 and 10000000, got {count}"),
-            );
-        }
+        let rate = in_range(cx, &p.rate_per_sec, &field("rate_per_sec"), 1..=1_000_000)?;
+        let count = in_range(cx, &p.count, &field("count"), 0..=10_000_000)?;
         let mut config = ProducerConfig::default();
         if let Some(a) = &p.acks {
             let text = value_text(a.get_ref()).unwrap_or_default();
@@ -1323,6 +1295,29 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             .and_then(|f| f.get_ref().heal)
             .unwrap_or(true),
     })
+}
+
+/// An integer that must lie in `range`, or an error naming its position and field.
+fn in_range(
+    cx: &Ctx<'_>,
+    value: &Spanned<i64>,
+    field: &str,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<i64, ScenarioError> {
+    let v = *value.get_ref();
+    if range.contains(&v) {
+        Ok(v)
+    } else {
+        cx.err(
+            value.span(),
+            field,
+            format!(
+                "must be between {} and {}, got {v}",
+                range.start(),
+                range.end()
+            ),
+        )
+    }
 }
 
 fn apply_config(
