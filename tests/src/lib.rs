@@ -15,6 +15,17 @@ pub fn scenario(toml: &str) -> Scenario {
         .unwrap_or_else(|e| panic!("the test's scenario is invalid: {e}"))
 }
 
+/// The folder of the shipped scenarios.
+pub fn scenarios_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+}
+
+/// A shipped scenario, by file name (`"min-isr.toml"`).
+pub fn shipped(name: &str) -> Scenario {
+    let path = scenarios_dir().join(name);
+    Scenario::from_file(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Runs a scenario to its verdict with a seed.
 pub fn run(s: &Scenario, seed: u64) -> RunReport {
     Run::new(

@@ -5,11 +5,9 @@
 use gregor_sim::replay::replay;
 use gregor_sim::runner::{Run, RunOptions};
 use gregor_sim::scenario::Scenario;
-use std::path::PathBuf;
 
 fn failover() -> Scenario {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/leader-failover.toml");
-    Scenario::from_file(&path).unwrap()
+    gregor_tests::shipped("leader-failover.toml")
 }
 
 fn traced(s: &Scenario, seed: u64) -> (String, Vec<String>) {

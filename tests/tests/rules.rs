@@ -7,7 +7,7 @@ use gregor_core::ids::{BrokerId, NodeId};
 use gregor_core::node::{Event, IsrChangeKind};
 use gregor_core::protocol::ElectionType;
 use gregor_sim::scenario::{Action, Link, Target};
-use gregor_tests::{Live, at, failures, run, scenario, tp};
+use gregor_tests::{Live, at, failures, run, scenario, shipped, tp};
 
 fn broker(b: u32) -> Target {
     Target::Broker(BrokerId(b))
@@ -140,37 +140,26 @@ fn the_hw_stays_put_under_min_isr_even_for_acks_1() {
 /// `request.timeout.ms`.
 #[test]
 fn acks_all_is_refused_before_anything_is_appended() {
-    let path =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/min-isr.toml");
-    let s = gregor_sim::scenario::Scenario::from_file(&path).unwrap();
+    let s = shipped("min-isr.toml");
     let mut live = Live::start(&s, 1);
     live.until("37s");
     let leo = live.log_end(1, "orders/0");
-    let refusals_before = live
-        .events()
-        .filter(|(_, _, e)| {
-            matches!(
-                e,
-                Event::ProduceError {
-                    error: ErrorCode::NotEnoughReplicas,
-                    ..
-                }
-            )
-        })
-        .count();
+    let refusals = |live: &Live| {
+        live.events()
+            .filter(|(_, _, e)| {
+                matches!(
+                    e,
+                    Event::ProduceError {
+                        error: ErrorCode::NotEnoughReplicas,
+                        ..
+                    }
+                )
+            })
+            .count()
+    };
+    let refusals_before = refusals(&live);
     live.until("44s");
-    let refusals = live
-        .events()
-        .filter(|(_, _, e)| {
-            matches!(
-                e,
-                Event::ProduceError {
-                    error: ErrorCode::NotEnoughReplicas,
-                    ..
-                }
-            )
-        })
-        .count();
+    let refusals = refusals(&live);
     assert!(
         refusals > refusals_before,
         "the producer kept being refused"
@@ -359,9 +348,7 @@ fn a_restarted_follower_keeps_its_log() {
 /// point where its log diverges (the diverging epoch's end on the new leader), never below it.
 #[test]
 fn a_deposed_leader_truncates_to_where_the_new_leader_begins() {
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../scenarios/acks1-leader-crash.toml");
-    let s = gregor_sim::scenario::Scenario::from_file(&path).unwrap();
+    let s = shipped("acks1-leader-crash.toml");
     let mut live = Live::start(&s, 1);
     live.until("40s");
     let began = live

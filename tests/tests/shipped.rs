@@ -2,11 +2,11 @@
 //! claims about Kafka hold whatever the network's timing.
 
 use gregor_sim::scenario::Scenario;
-use gregor_tests::{failures, run};
+use gregor_tests::{failures, run, scenarios_dir, shipped};
 use std::path::PathBuf;
 
-fn shipped() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+fn shipped_files() -> Vec<PathBuf> {
+    let dir = scenarios_dir();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("the scenarios folder")
         .map(|e| e.expect("an entry").path())
@@ -18,7 +18,7 @@ fn shipped() -> Vec<PathBuf> {
 
 #[test]
 fn the_five_required_scenarios_are_shipped() {
-    let names: Vec<String> = shipped()
+    let names: Vec<String> = shipped_files()
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
@@ -38,7 +38,7 @@ fn the_five_required_scenarios_are_shipped() {
 
 #[test]
 fn every_shipped_scenario_passes_for_several_seeds() {
-    for file in shipped() {
+    for file in shipped_files() {
         let s = Scenario::from_file(&file).unwrap_or_else(|e| panic!("{e}"));
         for seed in [1, 2, 3, 17] {
             let r = run(&s, seed);
@@ -54,9 +54,8 @@ fn every_shipped_scenario_passes_for_several_seeds() {
 
 #[test]
 fn the_loss_scenarios_really_lose_and_explain_it() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
     for name in ["acks1-leader-crash.toml", "unclean-election.toml"] {
-        let s = Scenario::from_file(&dir.join(name)).unwrap();
+        let s = shipped(name);
         let r = run(&s, 1);
         assert!(r.history.lost_acknowledged > 0, "{name} lost nothing");
         let first = &r.history.lost[0];
@@ -73,7 +72,7 @@ fn the_loss_scenarios_really_lose_and_explain_it() {
     }
     // The safe scenarios lose nothing.
     for name in ["leader-failover.toml", "min-isr.toml"] {
-        let s = Scenario::from_file(&dir.join(name)).unwrap();
+        let s = shipped(name);
         assert_eq!(run(&s, 1).history.lost_acknowledged, 0, "{name}");
     }
 }
