@@ -63,6 +63,10 @@ fn parse_positive(key: &str, value: &str) -> Result<u64, ConfigError> {
     Ok(v)
 }
 
+fn parse_positive_u32(key: &str, value: &str) -> Result<u32, ConfigError> {
+    u32::try_from(parse_positive(key, value)?).map_err(|_| err(key, "is too large"))
+}
+
 /// A broker's (and, in this single-controller model, the controller's) server configuration.
 /// It mirrors a KRaft `server.properties` in combined mode.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +109,23 @@ pub struct BrokerConfig {
     pub log_flush_interval_messages: u64,
     /// `log.flush.interval.ms` (unset): fsync a log whose oldest unflushed record is this old.
     pub log_flush_interval: Option<Duration>,
+    /// `offsets.topic.num.partitions` (50): partitions of `__consumer_offsets`.
+    pub offsets_topic_num_partitions: u32,
+    /// `offsets.topic.replication.factor` (3), capped at the number of brokers when the topic
+    /// is created.
+    pub offsets_topic_replication_factor: u32,
+    /// `offsets.commit.timeout.ms` (5000): how long a coordinator write may wait for the
+    /// offsets partition's high watermark before the request fails.
+    pub offsets_commit_timeout: Duration,
+    /// `group.initial.rebalance.delay.ms` (3000).
+    pub group_initial_rebalance_delay: Duration,
+    /// `group.min.session.timeout.ms` (6000).
+    pub group_min_session_timeout: Duration,
+    /// `group.max.session.timeout.ms` (1800000).
+    pub group_max_session_timeout: Duration,
+    /// The join timeout of a new member (`classicGroupNewMemberJoinTimeoutMs`, 300000): a
+    /// member that has never completed a join is removed after this long, whatever its session.
+    pub group_new_member_join_timeout: Duration,
 }
 
 impl Default for BrokerConfig {
@@ -127,6 +148,13 @@ impl Default for BrokerConfig {
             leader_imbalance_check_interval: Duration::from_secs(300),
             log_flush_interval_messages: u64::MAX,
             log_flush_interval: None,
+            offsets_topic_num_partitions: 50,
+            offsets_topic_replication_factor: 3,
+            offsets_commit_timeout: Duration::from_millis(5000),
+            group_initial_rebalance_delay: Duration::from_millis(3000),
+            group_min_session_timeout: Duration::from_millis(6000),
+            group_max_session_timeout: Duration::from_millis(1_800_000),
+            group_new_member_join_timeout: Duration::from_millis(300_000),
         }
     }
 }
@@ -151,6 +179,12 @@ impl BrokerConfig {
         "leader.imbalance.check.interval.seconds",
         "log.flush.interval.messages",
         "log.flush.interval.ms",
+        "offsets.topic.num.partitions",
+        "offsets.topic.replication.factor",
+        "offsets.commit.timeout.ms",
+        "group.initial.rebalance.delay.ms",
+        "group.min.session.timeout.ms",
+        "group.max.session.timeout.ms",
     ];
 
     /// Sets one config by its Kafka name.
@@ -198,6 +232,24 @@ impl BrokerConfig {
             }
             "log.flush.interval.ms" => {
                 self.log_flush_interval = Some(Duration(parse_positive(key, value)?))
+            }
+            "offsets.topic.num.partitions" => {
+                self.offsets_topic_num_partitions = parse_positive_u32(key, value)?
+            }
+            "offsets.topic.replication.factor" => {
+                self.offsets_topic_replication_factor = parse_positive_u32(key, value)?
+            }
+            "offsets.commit.timeout.ms" => {
+                self.offsets_commit_timeout = Duration(parse_positive(key, value)?)
+            }
+            "group.initial.rebalance.delay.ms" => {
+                self.group_initial_rebalance_delay = parse_ms(key, value)?
+            }
+            "group.min.session.timeout.ms" => {
+                self.group_min_session_timeout = Duration(parse_positive(key, value)?)
+            }
+            "group.max.session.timeout.ms" => {
+                self.group_max_session_timeout = Duration(parse_positive(key, value)?)
             }
             _ => return Err(unknown_key(key, Self::KEYS)),
         }

@@ -47,6 +47,26 @@ errors! {
     NetworkException = 13, "NETWORK_EXCEPTION", true;
     /// The fetch offset is outside the log.
     OffsetOutOfRange = 1, "OFFSET_OUT_OF_RANGE", false;
+    /// The group coordinator is not available (loading, or its offsets partition has no leader).
+    CoordinatorNotAvailable = 15, "COORDINATOR_NOT_AVAILABLE", true;
+    /// This broker is not the coordinator of the group.
+    NotCoordinator = 16, "NOT_COORDINATOR", true;
+    /// The generation in the request is not the group's current one.
+    IllegalGeneration = 22, "ILLEGAL_GENERATION", false;
+    /// The member's protocol type or assignors do not match the group's.
+    InconsistentGroupProtocol = 23, "INCONSISTENT_GROUP_PROTOCOL", false;
+    /// The group id is empty.
+    InvalidGroupId = 24, "INVALID_GROUP_ID", false;
+    /// The member id is not known to the coordinator.
+    UnknownMemberId = 25, "UNKNOWN_MEMBER_ID", false;
+    /// The session timeout is outside the broker's allowed range.
+    InvalidSessionTimeout = 26, "INVALID_SESSION_TIMEOUT", false;
+    /// The group is rebalancing: the member must rejoin.
+    RebalanceInProgress = 27, "REBALANCE_IN_PROGRESS", false;
+    /// A dynamic member must rejoin with the member id the coordinator handed out (KIP-394).
+    MemberIdRequired = 79, "MEMBER_ID_REQUIRED", false;
+    /// Another live instance with the same `group.instance.id` replaced this one (KIP-345).
+    FencedInstanceId = 82, "FENCED_INSTANCE_ID", false;
     /// The broker has no producer-id block yet (the first InitProducerId on a broker).
     CoordinatorLoadInProgress = 14, "COORDINATOR_LOAD_IN_PROGRESS", true;
     /// The topic or partition does not exist (yet) in this broker's metadata.

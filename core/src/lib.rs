@@ -15,6 +15,7 @@ pub mod client;
 pub mod config;
 pub mod controller;
 pub mod error;
+pub mod group;
 pub mod ids;
 pub mod log;
 pub mod metadata;

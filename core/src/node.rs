@@ -296,6 +296,152 @@ pub enum Event {
         /// The new position.
         offset: Offset,
     },
+    /// The application finished processing records a poll returned (the records' effects are
+    /// done: this is what delivery semantics are about).
+    RecordsProcessed {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// `(offset, value)` of each record, in offset order.
+        records: Vec<(Offset, Option<Bytes>)>,
+    },
+    /// A consumer's JoinGroup completed: it is a member of a generation.
+    JoinedGroup {
+        /// The group.
+        group: String,
+        /// The member id.
+        member_id: String,
+        /// The generation.
+        generation: i32,
+        /// Whether this member leads the generation (and runs the assignor).
+        leader: bool,
+        /// The assignor the group chose.
+        protocol: Option<String>,
+    },
+    /// `onPartitionsAssigned`: partitions the consumer now owns.
+    PartitionsAssigned {
+        /// The group.
+        group: String,
+        /// The member id.
+        member_id: String,
+        /// The generation.
+        generation: i32,
+        /// The newly added partitions.
+        partitions: Vec<TopicPartition>,
+    },
+    /// `onPartitionsRevoked`: partitions the consumer gives up in a rebalance.
+    PartitionsRevoked {
+        /// The group.
+        group: String,
+        /// The member id.
+        member_id: String,
+        /// The partitions.
+        partitions: Vec<TopicPartition>,
+    },
+    /// `onPartitionsLost`: partitions the consumer lost without a chance to commit (its member
+    /// id or generation was no longer valid).
+    PartitionsLost {
+        /// The group.
+        group: String,
+        /// The member id.
+        member_id: String,
+        /// The partitions.
+        partitions: Vec<TopicPartition>,
+        /// The error that told the consumer.
+        error: Option<ErrorCode>,
+    },
+    /// The consumer left its group (`maybeLeaveGroup`).
+    LeftGroup {
+        /// The group.
+        group: String,
+        /// The member id it had.
+        member_id: String,
+        /// Why.
+        reason: String,
+    },
+    /// An offset commit the consumer sent completed.
+    OffsetsCommitted {
+        /// The group.
+        group: String,
+        /// `(partition, offset)` committed.
+        offsets: Vec<(TopicPartition, Offset)>,
+    },
+    /// An offset commit failed.
+    CommitFailed {
+        /// The group.
+        group: String,
+        /// The error.
+        error: ErrorCode,
+    },
+    /// A group request failed with an error the consumer acts on.
+    GroupError {
+        /// The group.
+        group: String,
+        /// The API (`JoinGroup`, `Heartbeat`, ...).
+        api: String,
+        /// The error.
+        error: ErrorCode,
+    },
+    /// The consumer found that the log was truncated below its position (KIP-320).
+    TruncationDetected {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// The position before.
+        position: Offset,
+        /// The leader's end offset for the consumer's epoch, the new position.
+        end_offset: Offset,
+    },
+
+    // Group coordinator.
+    /// A group changed state (`ClassicGroupState`).
+    GroupStateChanged {
+        /// The group.
+        group: String,
+        /// The new state.
+        state: crate::group::coordinator::GroupState,
+        /// The generation.
+        generation: i32,
+    },
+    /// The coordinator removed a member.
+    GroupMemberRemoved {
+        /// The group.
+        group: String,
+        /// The member id.
+        member_id: String,
+        /// Why (session expiry, leave, rebalance timeout, fencing).
+        reason: String,
+    },
+    /// The coordinator stored a generation's assignment and the group became Stable.
+    GroupStabilized {
+        /// The group.
+        group: String,
+        /// The generation.
+        generation: i32,
+        /// The assignor.
+        protocol: Option<String>,
+        /// `(member id, partitions)`.
+        assignment: Vec<(String, Vec<TopicPartition>)>,
+    },
+    /// A committed offset reached the offsets partition's high watermark.
+    OffsetCommitted {
+        /// The group.
+        group: String,
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// The offset.
+        offset: Offset,
+    },
+    /// This broker became the coordinator for an offsets partition and loaded its groups.
+    CoordinatorLoaded {
+        /// The `__consumer_offsets` partition.
+        partition: u32,
+        /// How many groups it loaded.
+        groups: u32,
+    },
+    /// This broker stopped coordinating an offsets partition.
+    CoordinatorUnloaded {
+        /// The `__consumer_offsets` partition.
+        partition: u32,
+    },
 }
 
 /// The common surface of every node.

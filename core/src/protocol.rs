@@ -129,6 +129,40 @@ pub enum Message {
     ListOffsets(ListOffsetsRequest),
     /// The offsets asked for.
     ListOffsetsResponse(ListOffsetsResponse),
+    /// A consumer asks where a leader's log for an epoch ends (`OffsetsForLeaderEpoch`, KIP-320).
+    OffsetsForLeaderEpoch(OffsetsForLeaderEpochRequest),
+    /// The end offset of each asked epoch.
+    OffsetsForLeaderEpochResponse(OffsetsForLeaderEpochResponse),
+
+    // Consumer groups (the classic protocol, KAFKA.md 5.1).
+    /// Which broker coordinates a group (`FindCoordinator`).
+    FindCoordinator(FindCoordinatorRequest),
+    /// The coordinator, or why there is none.
+    FindCoordinatorResponse(FindCoordinatorResponse),
+    /// A member joins or rejoins its group (`JoinGroup`).
+    JoinGroup(JoinGroupRequest),
+    /// The new generation (or an error); the leader also gets every member's subscription.
+    JoinGroupResponse(JoinGroupResponse),
+    /// The leader sends the assignment; followers ask for theirs (`SyncGroup`).
+    SyncGroup(SyncGroupRequest),
+    /// The member's assignment.
+    SyncGroupResponse(SyncGroupResponse),
+    /// A member's liveness signal (`Heartbeat`).
+    Heartbeat(HeartbeatRequest),
+    /// NONE, or REBALANCE_IN_PROGRESS and friends.
+    HeartbeatResponse(HeartbeatResponse),
+    /// Members leave the group (`LeaveGroup`).
+    LeaveGroup(LeaveGroupRequest),
+    /// The result per member.
+    LeaveGroupResponse(LeaveGroupResponse),
+    /// Commit offsets for a group (`OffsetCommit`).
+    OffsetCommit(OffsetCommitRequest),
+    /// The result per partition.
+    OffsetCommitResponse(OffsetCommitResponse),
+    /// Read a group's committed offsets (`OffsetFetch`).
+    OffsetFetch(OffsetFetchRequest),
+    /// The committed offsets.
+    OffsetFetchResponse(OffsetFetchResponse),
 }
 
 impl Message {
@@ -151,6 +185,14 @@ impl Message {
                 | Message::InitProducerId(_)
                 | Message::ApiVersions(_)
                 | Message::ListOffsets(_)
+                | Message::OffsetsForLeaderEpoch(_)
+                | Message::FindCoordinator(_)
+                | Message::JoinGroup(_)
+                | Message::SyncGroup(_)
+                | Message::Heartbeat(_)
+                | Message::LeaveGroup(_)
+                | Message::OffsetCommit(_)
+                | Message::OffsetFetch(_)
         )
     }
 
@@ -185,6 +227,22 @@ impl Message {
             Message::ApiVersionsResponse(_) => "ApiVersionsResponse",
             Message::ListOffsets(_) => "ListOffsets",
             Message::ListOffsetsResponse(_) => "ListOffsetsResponse",
+            Message::OffsetsForLeaderEpoch(_) => "OffsetsForLeaderEpoch",
+            Message::OffsetsForLeaderEpochResponse(_) => "OffsetsForLeaderEpochResponse",
+            Message::FindCoordinator(_) => "FindCoordinator",
+            Message::FindCoordinatorResponse(_) => "FindCoordinatorResponse",
+            Message::JoinGroup(_) => "JoinGroup",
+            Message::JoinGroupResponse(_) => "JoinGroupResponse",
+            Message::SyncGroup(_) => "SyncGroup",
+            Message::SyncGroupResponse(_) => "SyncGroupResponse",
+            Message::Heartbeat(_) => "Heartbeat",
+            Message::HeartbeatResponse(_) => "HeartbeatResponse",
+            Message::LeaveGroup(_) => "LeaveGroup",
+            Message::LeaveGroupResponse(_) => "LeaveGroupResponse",
+            Message::OffsetCommit(_) => "OffsetCommit",
+            Message::OffsetCommitResponse(_) => "OffsetCommitResponse",
+            Message::OffsetFetch(_) => "OffsetFetch",
+            Message::OffsetFetchResponse(_) => "OffsetFetchResponse",
         }
     }
 }
@@ -607,4 +665,237 @@ pub struct ApiVersionsRequest {
 pub struct ApiVersionsResponse {
     /// Correlation id.
     pub correlation: CorrelationId,
+}
+
+/// `OffsetsForLeaderEpochRequest` from a consumer validating its position (KIP-320).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsetsForLeaderEpochRequest {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// `(partition, the consumer's current leader epoch, the epoch of its last consumed record)`.
+    pub partitions: Vec<(TopicPartition, Option<LeaderEpoch>, LeaderEpoch)>,
+}
+
+/// A leader epoch and the offset where it ends in the leader's log.
+pub type EpochEnd = (LeaderEpoch, Offset);
+
+/// A committed offset with the leader epoch of the last consumed record.
+pub type CommittedPosition = (Offset, Option<LeaderEpoch>);
+
+/// `OffsetsForLeaderEpochResponse`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsetsForLeaderEpochResponse {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// `(partition, error, the largest epoch ≤ the asked one and where it ends)`; `None` when
+    /// the leader knows no such epoch.
+    pub partitions: Vec<(TopicPartition, Option<ErrorCode>, Option<EpochEnd>)>,
+}
+
+/// `FindCoordinatorRequest` for a group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindCoordinatorRequest {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// The group id.
+    pub group_id: String,
+}
+
+/// `FindCoordinatorResponse`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindCoordinatorResponse {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// NONE or COORDINATOR_NOT_AVAILABLE.
+    pub error: Option<ErrorCode>,
+    /// The coordinator.
+    pub coordinator: Option<BrokerId>,
+}
+
+/// One assignor a member supports, with its subscription (`JoinGroupRequestProtocol`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupProtocol {
+    /// The assignor's name (`range`, `cooperative-sticky`, ...).
+    pub name: String,
+    /// The subscription, as the consumer encodes it for this assignor.
+    pub metadata: crate::group::Subscription,
+}
+
+/// `JoinGroupRequest`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinGroupRequest {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// The group id.
+    pub group_id: String,
+    /// The member id; empty on the first join.
+    pub member_id: String,
+    /// `group.instance.id`, for static members.
+    pub group_instance_id: Option<String>,
+    /// The client id (member ids start with it).
+    pub client_id: String,
+    /// `session.timeout.ms`.
+    pub session_timeout: Duration,
+    /// The rebalance timeout (the consumer's `max.poll.interval.ms`).
+    pub rebalance_timeout: Duration,
+    /// The protocol type (`consumer`).
+    pub protocol_type: String,
+    /// The assignors, in the member's order of preference.
+    pub protocols: Vec<GroupProtocol>,
+}
+
+/// A member as the leader sees it in a JoinGroup response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinGroupMember {
+    /// The member id.
+    pub member_id: String,
+    /// Its `group.instance.id`.
+    pub group_instance_id: Option<String>,
+    /// Its subscription for the chosen assignor.
+    pub metadata: crate::group::Subscription,
+}
+
+/// `JoinGroupResponse`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinGroupResponse {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// NONE or the error.
+    pub error: Option<ErrorCode>,
+    /// The generation.
+    pub generation_id: i32,
+    /// The chosen assignor.
+    pub protocol_name: Option<String>,
+    /// The leader's member id.
+    pub leader: String,
+    /// The member's id (the new one with MEMBER_ID_REQUIRED).
+    pub member_id: String,
+    /// Every member with its subscription, for the leader only.
+    pub members: Vec<JoinGroupMember>,
+}
+
+/// `SyncGroupRequest`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncGroupRequest {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// The group id.
+    pub group_id: String,
+    /// The generation.
+    pub generation_id: i32,
+    /// The member id.
+    pub member_id: String,
+    /// Its `group.instance.id`.
+    pub group_instance_id: Option<String>,
+    /// The assignor the member used.
+    pub protocol_name: Option<String>,
+    /// The leader's assignment, per member; empty from followers.
+    pub assignments: Vec<(String, Vec<TopicPartition>)>,
+}
+
+/// `SyncGroupResponse`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncGroupResponse {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// NONE or the error.
+    pub error: Option<ErrorCode>,
+    /// The assignor.
+    pub protocol_name: Option<String>,
+    /// The member's partitions.
+    pub assignment: Vec<TopicPartition>,
+}
+
+/// `HeartbeatRequest`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatRequest {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// The group id.
+    pub group_id: String,
+    /// The generation.
+    pub generation_id: i32,
+    /// The member id.
+    pub member_id: String,
+    /// Its `group.instance.id`.
+    pub group_instance_id: Option<String>,
+}
+
+/// `HeartbeatResponse`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatResponse {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// NONE or the error.
+    pub error: Option<ErrorCode>,
+}
+
+/// `LeaveGroupRequest`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaveGroupRequest {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// The group id.
+    pub group_id: String,
+    /// `(member id, group.instance.id)` of each leaving member.
+    pub members: Vec<(String, Option<String>)>,
+}
+
+/// `LeaveGroupResponse`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaveGroupResponse {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// A group-level error.
+    pub error: Option<ErrorCode>,
+    /// `(member id, error)` per member.
+    pub members: Vec<(String, Option<ErrorCode>)>,
+}
+
+/// `OffsetCommitRequest`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsetCommitRequest {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// The group id.
+    pub group_id: String,
+    /// The generation, or -1 for a consumer outside group management.
+    pub generation_id: i32,
+    /// The member id (empty outside group management).
+    pub member_id: String,
+    /// Its `group.instance.id`.
+    pub group_instance_id: Option<String>,
+    /// `(partition, next offset to consume, leader epoch of the last consumed record)`.
+    pub offsets: Vec<(TopicPartition, Offset, Option<LeaderEpoch>)>,
+}
+
+/// `OffsetCommitResponse`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsetCommitResponse {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// `(partition, error)`.
+    pub partitions: Vec<(TopicPartition, Option<ErrorCode>)>,
+}
+
+/// `OffsetFetchRequest`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsetFetchRequest {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// The group id.
+    pub group_id: String,
+    /// The partitions.
+    pub partitions: Vec<TopicPartition>,
+}
+
+/// `OffsetFetchResponse`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsetFetchResponse {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// A group-level error (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS).
+    pub error: Option<ErrorCode>,
+    /// `(partition, committed offset and its leader epoch)`; `None` when nothing is committed.
+    pub partitions: Vec<(TopicPartition, Option<CommittedPosition>)>,
 }

@@ -12,6 +12,8 @@ pub mod partition;
 
 use crate::config::{Acks, BrokerConfig};
 use crate::error::ErrorCode;
+use crate::group::coordinator::{CoordinatorConfig, GroupCoordinator, OffsetsLog};
+use crate::group::{OFFSETS_TOPIC, coordinator_partition};
 use crate::ids::{
     BrokerEpoch, BrokerId, LeaderEpoch, NodeId, Offset, ProducerEpoch, ProducerId, TopicPartition,
 };
@@ -173,6 +175,7 @@ pub struct Broker {
     parked_fetches: Vec<ParkedFetch>,
     parked_produces: Vec<ParkedProduce>,
     producer_ids: ProducerIdBlocks,
+    coordinator: GroupCoordinator,
     /// Partitions whose log end or high watermark moved, or whose role changed, since parked
     /// requests were last checked.
     touched: BTreeSet<TopicPartition>,
@@ -190,7 +193,6 @@ impl Broker {
     pub fn new(id: BrokerId, config: BrokerConfig, disk: BrokerDisk, seed: u64) -> Broker {
         Broker {
             id,
-            config,
             disk,
             rng: Rng::new(seed),
             started: false,
@@ -207,6 +209,11 @@ impl Broker {
             parked_fetches: Vec::new(),
             parked_produces: Vec::new(),
             producer_ids: ProducerIdBlocks::default(),
+            coordinator: GroupCoordinator::new(
+                CoordinatorConfig::from_broker(&config),
+                crate::rng::derive_seed(seed, "group-coordinator"),
+            ),
+            config,
             touched: BTreeSet::new(),
             next_isr_check: None,
             next_hw_checkpoint: None,
@@ -215,6 +222,11 @@ impl Broker {
             now: Instant::ZERO,
             outbox: Outbox::default(),
         }
+    }
+
+    /// The group coordinator (the groups of the offsets partitions this broker leads).
+    pub fn coordinator(&self) -> &GroupCoordinator {
+        &self.coordinator
     }
 
     /// The broker's id.
@@ -416,6 +428,7 @@ impl Broker {
             self.image.apply(record);
         }
         self.reconcile_partitions(now);
+        self.sync_coordinator(now);
     }
 
     /// Applies the image to the hosted partitions (`ReplicaManager.applyDelta`): a partition
@@ -802,24 +815,15 @@ impl Broker {
         if acks == Acks::All && p.is_under_min_isr() {
             return Err(ErrorCode::NotEnoughReplicas);
         }
-        let log = self
-            .disk
-            .logs
-            .get_mut(tp)
-            .expect("a hosted partition has a log");
-        let result =
-            match log.append_as_leader(batch.records.clone(), batch.producer, p.leader_epoch)? {
-                LeaderAppend::Appended { first, last } => {
-                    if log.unflushed_records() >= self.config.log_flush_interval_messages {
-                        log.flush();
-                    }
-                    (first, last)
-                }
-                LeaderAppend::Duplicate { first, last } => (first, last),
-            };
-        maybe_increment_hw(p, log, &self.image, now, self.config.replica_lag_time_max);
-        self.touched.insert(tp.clone());
-        Ok(result)
+        let mut writer = LeaderWriter {
+            now,
+            config: &self.config,
+            image: &self.image,
+            partitions: &self.partitions,
+            logs: &mut self.disk.logs,
+            touched: &mut self.touched,
+        };
+        writer.append(tp, batch.records.clone(), batch.producer)
     }
 
     /// `checkEnoughReplicasReachOffset` for each pending partition of a parked produce.
@@ -1009,6 +1013,7 @@ impl Broker {
 
     /// Answers parked fetches and produces whose partitions moved, and those whose wait is over.
     fn complete_parked(&mut self, now: Instant) {
+        self.complete_coordinator_writes(now);
         let touched = std::mem::take(&mut self.touched);
         if !self.parked_produces.is_empty() {
             let parked = std::mem::take(&mut self.parked_produces);
@@ -1387,6 +1392,116 @@ impl Broker {
         );
     }
 
+    /// `FindCoordinator`: the leader of the group's offsets partition, from this broker's
+    /// metadata (`KafkaApis.handleFindCoordinatorRequest`).
+    fn handle_find_coordinator(&mut self, from: NodeId, r: FindCoordinatorRequest) {
+        let partition =
+            coordinator_partition(&r.group_id, self.config.offsets_topic_num_partitions);
+        let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
+        let leader = self.image.partition(&tp).and_then(|p| p.leader);
+        // Kafka's metadata cache answers with the leader as its image has it; a fenced leader
+        // loses leadership in the next metadata record anyway.
+        let coordinator = leader;
+        let error = if r.group_id.is_empty() {
+            Some(ErrorCode::InvalidGroupId)
+        } else if coordinator.is_none() {
+            Some(ErrorCode::CoordinatorNotAvailable)
+        } else {
+            None
+        };
+        self.outbox.send(
+            from,
+            Message::FindCoordinatorResponse(FindCoordinatorResponse {
+                correlation: r.correlation,
+                error,
+                coordinator: if error.is_none() { coordinator } else { None },
+            }),
+        );
+    }
+
+    /// `OffsetsForLeaderEpoch` from a consumer (KIP-320): the leader's end offset for the
+    /// largest epoch at or below the asked one.
+    fn handle_offsets_for_leader_epoch(&mut self, from: NodeId, r: OffsetsForLeaderEpochRequest) {
+        let partitions = r
+            .partitions
+            .iter()
+            .map(|(tp, current, epoch)| {
+                let Some(p) = self.partitions.get(tp) else {
+                    return (tp.clone(), Some(ErrorCode::NotLeaderOrFollower), None);
+                };
+                if let Some(c) = current {
+                    if p.leader_epoch > *c {
+                        return (tp.clone(), Some(ErrorCode::FencedLeaderEpoch), None);
+                    }
+                    if p.leader_epoch < *c {
+                        return (tp.clone(), Some(ErrorCode::UnknownLeaderEpoch), None);
+                    }
+                }
+                if !p.is_leader() {
+                    return (tp.clone(), Some(ErrorCode::NotLeaderOrFollower), None);
+                }
+                (
+                    tp.clone(),
+                    None,
+                    self.disk.logs[tp].end_offset_for_epoch(*epoch),
+                )
+            })
+            .collect();
+        self.outbox.send(
+            from,
+            Message::OffsetsForLeaderEpochResponse(OffsetsForLeaderEpochResponse {
+                correlation: r.correlation,
+                partitions,
+            }),
+        );
+    }
+
+    /// Loads the offsets partitions this broker now leads into the coordinator and unloads
+    /// those it no longer leads (`GroupCoordinator.onElection` / `onResignation`).
+    fn sync_coordinator(&mut self, now: Instant) {
+        let count = self.config.offsets_topic_num_partitions;
+        for partition in 0..count {
+            let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
+            let leads = self.partitions.get(&tp).is_some_and(Partition::is_leader);
+            let loaded = self.coordinator.is_loaded(partition);
+            if leads && !loaded {
+                let records = self
+                    .disk
+                    .logs
+                    .get(&tp)
+                    .into_iter()
+                    .flat_map(|log| log.batches().iter())
+                    .flat_map(|b| b.records.iter());
+                self.coordinator
+                    .load(now, partition, records, &mut self.outbox);
+            } else if !leads && loaded {
+                self.coordinator.unload(partition, &mut self.outbox);
+            }
+        }
+    }
+
+    /// Coordinator writes that the offsets partitions' high watermarks now cover.
+    fn complete_coordinator_writes(&mut self, now: Instant) {
+        let touched: Vec<(u32, Offset)> = self
+            .touched
+            .iter()
+            .filter(|tp| tp.topic.as_str() == OFFSETS_TOPIC)
+            .filter_map(|tp| Some((tp.partition, self.disk.logs.get(tp)?.high_watermark())))
+            .collect();
+        for (partition, hw) in touched {
+            let mut writer = LeaderWriter {
+                now,
+                config: &self.config,
+                image: &self.image,
+                partitions: &self.partitions,
+                logs: &mut self.disk.logs,
+                touched: &mut self.touched,
+            };
+            self.coordinator
+                .on_high_watermark(now, partition, hw, &mut writer, &mut self.outbox);
+        }
+    }
+
     /// A broken connection fails the request in flight on it at once.
     /// A broken connection fails the request in flight on it at once; the other connections
     /// with the same node are not affected.
@@ -1496,6 +1611,18 @@ impl Broker {
                 log.checkpoint_high_watermark();
             }
         }
+        if self.coordinator.next_deadline().is_some_and(|t| t <= now) {
+            let mut writer = LeaderWriter {
+                now,
+                config: &self.config,
+                image: &self.image,
+                partitions: &self.partitions,
+                logs: &mut self.disk.logs,
+                touched: &mut self.touched,
+            };
+            self.coordinator
+                .on_timers(now, &mut writer, &mut self.outbox);
+        }
         if let (Some(t), Some(interval)) = (self.next_flush, self.config.log_flush_interval)
             && t <= now
         {
@@ -1515,6 +1642,71 @@ impl Broker {
     }
 }
 
+/// Appends to logs this broker leads: the produce path and the group coordinator's writes.
+struct LeaderWriter<'a> {
+    now: Instant,
+    config: &'a BrokerConfig,
+    image: &'a MetadataImage,
+    partitions: &'a BTreeMap<TopicPartition, Partition>,
+    logs: &'a mut BTreeMap<TopicPartition, PartitionLog>,
+    touched: &'a mut BTreeSet<TopicPartition>,
+}
+
+impl LeaderWriter<'_> {
+    /// Appends as the leader (the caller checked acks and min ISR), flushes per
+    /// `log.flush.interval.messages`, and lets the HW move (a single-replica ISR commits at once).
+    fn append(
+        &mut self,
+        tp: &TopicPartition,
+        records: std::sync::Arc<[crate::record::Record]>,
+        producer: Option<crate::record::ProducerFields>,
+    ) -> Result<(Offset, Offset), ErrorCode> {
+        let p = self
+            .partitions
+            .get(tp)
+            .filter(|p| p.is_leader())
+            .ok_or(ErrorCode::NotLeaderOrFollower)?;
+        let log = self
+            .logs
+            .get_mut(tp)
+            .ok_or(ErrorCode::NotLeaderOrFollower)?;
+        let result = match log.append_as_leader(records, producer, p.leader_epoch)? {
+            LeaderAppend::Appended { first, last } => {
+                if log.unflushed_records() >= self.config.log_flush_interval_messages {
+                    log.flush();
+                }
+                (first, last)
+            }
+            LeaderAppend::Duplicate { first, last } => (first, last),
+        };
+        maybe_increment_hw(
+            p,
+            log,
+            self.image,
+            self.now,
+            self.config.replica_lag_time_max,
+        );
+        self.touched.insert(tp.clone());
+        Ok(result)
+    }
+}
+
+impl OffsetsLog for LeaderWriter<'_> {
+    /// `CoordinatorPartitionWriter.append`: acks=1, so no min-ISR check; the coordinator waits
+    /// for the high watermark itself.
+    fn append(
+        &mut self,
+        partition: u32,
+        records: Vec<crate::record::Record>,
+    ) -> Result<Offset, ErrorCode> {
+        if records.is_empty() {
+            return Err(ErrorCode::InvalidRequest);
+        }
+        let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
+        LeaderWriter::append(self, &tp, records.into(), None).map(|(_, last)| last.next())
+    }
+}
+
 /// The requests a broker serves to others (as opposed to answers to its own requests).
 fn is_inbound_api(message: &Message) -> bool {
     matches!(
@@ -1525,6 +1717,14 @@ fn is_inbound_api(message: &Message) -> bool {
             | Message::InitProducerId(_)
             | Message::ListOffsets(_)
             | Message::ApiVersions(_)
+            | Message::OffsetsForLeaderEpoch(_)
+            | Message::FindCoordinator(_)
+            | Message::JoinGroup(_)
+            | Message::SyncGroup(_)
+            | Message::Heartbeat(_)
+            | Message::LeaveGroup(_)
+            | Message::OffsetCommit(_)
+            | Message::OffsetFetch(_)
     )
 }
 
@@ -1575,6 +1775,25 @@ impl Node for Broker {
                 Message::Metadata(r) => self.handle_metadata_request(from, r),
                 Message::InitProducerId(r) => self.handle_init_producer_id(now, from, r),
                 Message::ListOffsets(r) => self.handle_list_offsets(from, r),
+                Message::OffsetsForLeaderEpoch(r) => self.handle_offsets_for_leader_epoch(from, r),
+                Message::FindCoordinator(r) => self.handle_find_coordinator(from, r),
+                m @ (Message::JoinGroup(_)
+                | Message::SyncGroup(_)
+                | Message::Heartbeat(_)
+                | Message::LeaveGroup(_)
+                | Message::OffsetCommit(_)
+                | Message::OffsetFetch(_)) => {
+                    let mut writer = LeaderWriter {
+                        now,
+                        config: &self.config,
+                        image: &self.image,
+                        partitions: &self.partitions,
+                        logs: &mut self.disk.logs,
+                        touched: &mut self.touched,
+                    };
+                    self.coordinator
+                        .handle(now, from, m, &mut writer, &mut self.outbox);
+                }
                 Message::ApiVersions(r) => self.outbox.send(
                     from,
                     Message::ApiVersionsResponse(ApiVersionsResponse {
@@ -1625,6 +1844,7 @@ impl Node for Broker {
         at(self.next_isr_check);
         at(self.next_hw_checkpoint);
         at(self.next_flush);
+        at(self.coordinator.next_deadline());
         d.earliest()
     }
 }
