@@ -63,6 +63,14 @@ fn parse_positive(key: &str, value: &str) -> Result<u64, ConfigError> {
     Ok(v)
 }
 
+fn non_empty(key: &str, value: &str) -> Result<String, ConfigError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(err(key, "must not be empty"));
+    }
+    Ok(v.to_string())
+}
+
 fn parse_positive_u32(key: &str, value: &str) -> Result<u32, ConfigError> {
     u32::try_from(parse_positive(key, value)?).map_err(|_| err(key, "is too large"))
 }
@@ -574,6 +582,24 @@ pub struct ConsumerConfig {
     pub retry_backoff: Duration,
     /// `metadata.max.age.ms` (300000).
     pub metadata_max_age: Duration,
+    /// `group.id`: subscribe-mode consumers join this group.
+    pub group_id: Option<String>,
+    /// `group.instance.id`: makes the member static (KIP-345).
+    pub group_instance_id: Option<String>,
+    /// `session.timeout.ms` (45000).
+    pub session_timeout: Duration,
+    /// `heartbeat.interval.ms` (3000).
+    pub heartbeat_interval: Duration,
+    /// `max.poll.interval.ms` (300000), also the rebalance timeout it sends.
+    pub max_poll_interval: Duration,
+    /// `enable.auto.commit` (true when a group id is set).
+    pub enable_auto_commit: bool,
+    /// `auto.commit.interval.ms` (5000).
+    pub auto_commit_interval: Duration,
+    /// `partition.assignment.strategy` (`range, cooperative-sticky`), by Kafka name.
+    pub partition_assignment_strategy: Vec<String>,
+    /// `default.api.timeout.ms` (60000): how long a synchronous commit keeps retrying.
+    pub default_api_timeout: Duration,
 }
 
 impl Default for ConsumerConfig {
@@ -585,6 +611,15 @@ impl Default for ConsumerConfig {
             request_timeout: Duration::from_millis(30_000),
             retry_backoff: Duration::from_millis(100),
             metadata_max_age: Duration::from_millis(300_000),
+            group_id: None,
+            group_instance_id: None,
+            session_timeout: Duration::from_millis(45_000),
+            heartbeat_interval: Duration::from_millis(3000),
+            max_poll_interval: Duration::from_millis(300_000),
+            enable_auto_commit: true,
+            auto_commit_interval: Duration::from_millis(5000),
+            partition_assignment_strategy: vec!["range".into(), "cooperative-sticky".into()],
+            default_api_timeout: Duration::from_millis(60_000),
         }
     }
 }
@@ -598,6 +633,15 @@ impl ConsumerConfig {
         "request.timeout.ms",
         "retry.backoff.ms",
         "metadata.max.age.ms",
+        "group.id",
+        "group.instance.id",
+        "session.timeout.ms",
+        "heartbeat.interval.ms",
+        "max.poll.interval.ms",
+        "enable.auto.commit",
+        "auto.commit.interval.ms",
+        "partition.assignment.strategy",
+        "default.api.timeout.ms",
     ];
 
     /// Sets one consumer config by its Kafka name.
@@ -621,6 +665,47 @@ impl ConsumerConfig {
             "request.timeout.ms" => self.request_timeout = Duration(parse_positive(key, value)?),
             "retry.backoff.ms" => self.retry_backoff = parse_ms(key, value)?,
             "metadata.max.age.ms" => self.metadata_max_age = parse_ms(key, value)?,
+            "group.id" => self.group_id = Some(non_empty(key, value)?),
+            "group.instance.id" => self.group_instance_id = Some(non_empty(key, value)?),
+            "session.timeout.ms" => self.session_timeout = Duration(parse_positive(key, value)?),
+            "heartbeat.interval.ms" => {
+                self.heartbeat_interval = Duration(parse_positive(key, value)?)
+            }
+            "max.poll.interval.ms" => {
+                self.max_poll_interval = Duration(parse_positive(key, value)?)
+            }
+            "enable.auto.commit" => self.enable_auto_commit = parse_bool(key, value)?,
+            "auto.commit.interval.ms" => {
+                self.auto_commit_interval = Duration(parse_positive(key, value)?)
+            }
+            "default.api.timeout.ms" => {
+                self.default_api_timeout = Duration(parse_positive(key, value)?)
+            }
+            "partition.assignment.strategy" => {
+                let mut names = Vec::new();
+                for raw in value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+                    // Kafka accepts class names too; the simple name decides.
+                    let name = match raw.rsplit('.').next().unwrap_or(raw) {
+                        "RangeAssignor" | "range" => "range",
+                        "RoundRobinAssignor" | "roundrobin" => "roundrobin",
+                        "StickyAssignor" | "sticky" => "sticky",
+                        "CooperativeStickyAssignor" | "cooperative-sticky" => "cooperative-sticky",
+                        other => {
+                            return Err(err(
+                                key,
+                                format!(
+                                    "unknown assignor `{other}` (range, roundrobin, sticky, cooperative-sticky)"
+                                ),
+                            ));
+                        }
+                    };
+                    names.push(name.to_string());
+                }
+                if names.is_empty() {
+                    return Err(err(key, "needs at least one assignor"));
+                }
+                self.partition_assignment_strategy = names;
+            }
             _ => return Err(unknown_key(key, Self::KEYS)),
         }
         Ok(())

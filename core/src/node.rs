@@ -57,6 +57,8 @@ pub enum ClientCommand {
     StartWorkload,
     /// Stop producing new records; records already sent still finish.
     StopWorkload,
+    /// A consumer closes: it leaves its group (dynamic members send LeaveGroup) and stops.
+    LeaveGroup,
 }
 
 /// What a node emits.

@@ -2,11 +2,11 @@
 //! it survives a crash.
 
 use gregor_core::broker::{Broker, BrokerDisk};
-use gregor_core::client::consumer::Consumer;
+use gregor_core::client::consumer::{Consumer, ConsumerWorkload};
 use gregor_core::client::producer::{Producer, Workload};
 use gregor_core::config::{BrokerConfig, ConsumerConfig, EffectiveProducerConfig};
 use gregor_core::controller::{Controller, ControllerDisk};
-use gregor_core::ids::{BrokerId, ClientId, NodeId, TopicPartition};
+use gregor_core::ids::{BrokerId, ClientId, NodeId};
 use gregor_core::node::{Input, Node, Output};
 use gregor_core::rng::derive_seed;
 use gregor_core::time::Instant;
@@ -48,7 +48,7 @@ pub enum NodeSpec {
         /// Its configuration.
         config: ConsumerConfig,
         /// The partitions it reads.
-        assignment: Vec<TopicPartition>,
+        workload: ConsumerWorkload,
         /// Bootstrap brokers.
         bootstrap: Vec<BrokerId>,
     },
@@ -117,13 +117,13 @@ impl NodeSpec {
                 id,
                 name,
                 config,
-                assignment,
+                workload,
                 bootstrap,
             } => AnyNode::Consumer(Box::new(Consumer::new(
                 *id,
                 name.clone(),
                 config.clone(),
-                assignment.clone(),
+                workload.clone(),
                 bootstrap.clone(),
                 seed,
             ))),

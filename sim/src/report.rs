@@ -141,6 +141,38 @@ pub fn story(log: &[Logged], scenario: &Scenario) -> Vec<StoryLine> {
                 Event::ConsumerError { topic_partition, error } => {
                     told.insert(format!("{who}/{error}/{topic_partition}")).then(|| format!("{who}: fetch of {topic_partition} failed with {error}"))
                 }
+                Event::JoinedGroup { group, member_id, generation, leader, protocol } => Some(format!(
+                    "{who} joined group {group} as {member_id} in generation {generation}{} (assignor {})",
+                    if *leader { ", as leader" } else { "" },
+                    protocol.as_deref().unwrap_or("none")
+                )),
+                Event::PartitionsAssigned { group, generation, partitions, .. } if !partitions.is_empty() => Some(format!(
+                    "{who} ({group}, generation {generation}) was assigned {}", tps(partitions)
+                )),
+                Event::PartitionsRevoked { group, partitions, .. } if !partitions.is_empty() => {
+                    Some(format!("{who} ({group}) revoked {}", tps(partitions)))
+                }
+                Event::PartitionsLost { group, partitions, error, .. } if !partitions.is_empty() => Some(format!(
+                    "{who} ({group}) lost {} without committing{}",
+                    tps(partitions),
+                    error.map_or(String::new(), |e| format!(" ({e})"))
+                )),
+                Event::LeftGroup { group, reason, .. } => Some(format!("{who} left group {group}: {reason}")),
+                Event::GroupStateChanged { group, state, generation } => Some(format!(
+                    "{who}: group {group} is {} (generation {generation})", state.name()
+                )),
+                Event::GroupMemberRemoved { group, member_id, reason } => Some(format!(
+                    "{who}: removed {member_id} from group {group}: {reason}"
+                )),
+                Event::CoordinatorLoaded { partition, groups } => Some(format!(
+                    "{who} became coordinator of __consumer_offsets/{partition} ({groups} group(s) loaded)"
+                )),
+                Event::TruncationDetected { topic_partition, position, end_offset } => Some(format!(
+                    "{who}: {topic_partition} was truncated below its position {position}; it resumes at {end_offset} (KIP-320)"
+                )),
+                Event::CommitFailed { group, error } => told.insert(format!("{who}/commit/{error}")).then(|| {
+                    format!("{who}: offset commit for {group} failed with {error} (further ones not shown)")
+                }),
                 _ => None,
             },
         };
@@ -152,6 +184,15 @@ pub fn story(log: &[Logged], scenario: &Scenario) -> Vec<StoryLine> {
         }
     }
     lines
+}
+
+/// Partitions as `orders/0, orders/1`.
+fn tps(partitions: &[gregor_core::ids::TopicPartition]) -> String {
+    partitions
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The report `gregor run` prints for people.

@@ -14,6 +14,7 @@ use crate::scenario::{
 };
 use crate::trace::{TRACE_FORMAT, TRACE_VERSION, TraceHeader, TraceRecorder};
 use crate::world::{Status, Step, World, WorldEvent};
+use gregor_core::client::consumer::{CommitMode, ConsumerWorkload};
 use gregor_core::config::{Acks, ConsumerConfig, OffsetReset};
 use gregor_core::ids::{BrokerId, ClientId, NodeId, TopicPartition};
 use gregor_core::node::{ClientCommand, Event};
@@ -162,7 +163,7 @@ pub fn node_specs(scenario: &Scenario) -> Vec<NodeSpec> {
             id,
             name: c.name.clone(),
             config: c.config.clone(),
-            assignment: c.assignment.clone(),
+            workload: c.workload.clone(),
             bootstrap: bootstrap.clone(),
         });
     }
@@ -179,7 +180,12 @@ pub fn reader_spec(scenario: &Scenario) -> NodeSpec {
             auto_offset_reset: OffsetReset::Earliest,
             ..ConsumerConfig::default()
         },
-        assignment: scenario.partitions(),
+        workload: ConsumerWorkload {
+            assign: scenario.partitions(),
+            subscribe: Vec::new(),
+            processing_time: gregor_core::time::Duration(0),
+            commit: CommitMode::Never,
+        },
         bootstrap: scenario.broker_ids(),
     }
 }
@@ -303,9 +309,21 @@ impl<'a> Run<'a> {
                 config: t.config.clone(),
             })
             .collect();
+        let mut topics = topics;
+        if self.scenario.has_groups() {
+            // Kafka creates `__consumer_offsets` on the first FindCoordinator; creating it with
+            // the cluster's topics makes every run start from the same point.
+            let (name, assignment) = self.scenario.offsets_topic();
+            topics.push(NewTopic {
+                name,
+                assignment,
+                config: self.scenario.broker_config.topic_defaults(),
+            });
+        }
         // Like Kafka's admin client, the operator retries a request that got no answer
         // (the network may lose it); a retry of a created topic answers TOPIC_ALREADY_EXISTS.
-        let partitions = self.scenario.partitions();
+        let mut partitions = self.scenario.partitions();
+        partitions.extend(self.scenario.offsets_partitions());
         let mut led = false;
         while !led && self.world.now() < bound {
             self.world.send_admin(

@@ -7,6 +7,7 @@
 //! input.
 
 use crate::network::NetworkConfig;
+use gregor_core::client::consumer::{CommitMode, ConsumerWorkload};
 use gregor_core::client::producer::Workload;
 use gregor_core::config::{
     BrokerConfig, ConsumerConfig, EffectiveProducerConfig, OffsetReset, ProducerConfig, TopicConfig,
@@ -263,8 +264,8 @@ pub struct ProducerSpec {
 pub struct ConsumerSpec {
     /// Its name.
     pub name: String,
-    /// The partitions it reads.
-    pub assignment: Vec<TopicPartition>,
+    /// What it reads (assigned partitions or a subscription) and how it commits.
+    pub workload: ConsumerWorkload,
     /// Its configuration.
     pub config: ConsumerConfig,
     /// When it starts.
@@ -388,6 +389,9 @@ struct RawConsumer {
     id: Spanned<String>,
     topic: Spanned<String>,
     partitions: Option<Spanned<Vec<i64>>>,
+    group: Option<Spanned<String>>,
+    commit: Option<Spanned<String>>,
+    processing_time: Option<Spanned<String>>,
     start: Option<Spanned<String>>,
     #[serde(default)]
     config: RawConfig,
@@ -592,6 +596,34 @@ impl Scenario {
     /// The broker ids, 1..=n.
     pub fn broker_ids(&self) -> Vec<BrokerId> {
         (1..=self.brokers).map(BrokerId).collect()
+    }
+
+    /// Whether a consumer is in a group, which needs `__consumer_offsets`.
+    pub fn has_groups(&self) -> bool {
+        self.consumers.iter().any(|c| c.config.group_id.is_some())
+    }
+
+    /// `__consumer_offsets` as a broker would create it on the first FindCoordinator:
+    /// `offsets.topic.num.partitions` partitions, replication factor
+    /// `offsets.topic.replication.factor` capped at the broker count, placed like any topic.
+    pub fn offsets_topic(&self) -> (TopicName, Vec<Vec<BrokerId>>) {
+        let c = &self.broker_config;
+        let rf = c.offsets_topic_replication_factor.min(self.brokers);
+        (
+            TopicName::from(gregor_core::group::OFFSETS_TOPIC),
+            default_assignment(&self.broker_ids(), c.offsets_topic_num_partitions, rf),
+        )
+    }
+
+    /// The partitions of `__consumer_offsets`, when the scenario has groups.
+    pub fn offsets_partitions(&self) -> Vec<TopicPartition> {
+        if !self.has_groups() {
+            return Vec::new();
+        }
+        let (name, assignment) = self.offsets_topic();
+        (0..assignment.len() as u32)
+            .map(|p| TopicPartition::new(name.clone(), p))
+            .collect()
     }
 
     /// The partitions of every topic.
@@ -905,16 +937,74 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             auto_offset_reset: OffsetReset::Earliest,
             ..ConsumerConfig::default()
         };
+        if let Some(g) = &c.group {
+            if c.partitions.is_some() {
+                return cx.err(
+                    g.span(),
+                    field("group"),
+                    "a group member subscribes to the whole topic; drop `partitions`",
+                );
+            }
+            config
+                .set("group.id", g.get_ref())
+                .or_else(|e| cx.err(g.span(), field("group"), e.message))?;
+        }
         apply_config(cx, &c.config, &field("config"), |k, v| config.set(k, v))?;
+        let commit = match &c.commit {
+            None if config.group_id.is_some() && config.enable_auto_commit => CommitMode::Auto,
+            None => CommitMode::Never,
+            Some(m) => match m.get_ref().trim() {
+                "auto" => CommitMode::Auto,
+                "after-processing" => CommitMode::AfterProcessing,
+                "before-processing" => CommitMode::BeforeProcessing,
+                "never" => CommitMode::Never,
+                other => {
+                    return cx.err(
+                        m.span(),
+                        field("commit"),
+                        format!(
+                            "`{other}` is not a commit mode (auto, after-processing, before-processing, never)"
+                        ),
+                    );
+                }
+            },
+        };
+        if commit != CommitMode::Never && config.group_id.is_none() {
+            let span = c.commit.as_ref().map_or(c.id.span(), Spanned::span);
+            return cx.err(span, field("commit"), "committing offsets needs a `group`");
+        }
+        // The Java consumer auto-commits only with enable.auto.commit; the manual modes turn it off.
+        config.enable_auto_commit = commit == CommitMode::Auto;
+        let processing_time = match &c.processing_time {
+            None => Duration(0),
+            Some(t) => parse_duration(t.get_ref())
+                .or_else(|m| cx.err(t.span(), field("processing_time"), m))?,
+        };
+        let assigned: Vec<TopicPartition> = partitions
+            .into_iter()
+            .map(|p| TopicPartition {
+                topic: topic.name.clone(),
+                partition: p,
+            })
+            .collect();
+        let workload = if config.group_id.is_some() {
+            ConsumerWorkload {
+                assign: Vec::new(),
+                subscribe: vec![topic.name.clone()],
+                processing_time,
+                commit,
+            }
+        } else {
+            ConsumerWorkload {
+                assign: assigned,
+                subscribe: Vec::new(),
+                processing_time,
+                commit,
+            }
+        };
         consumers.push(ConsumerSpec {
             name: c.id.get_ref().trim().to_string(),
-            assignment: partitions
-                .into_iter()
-                .map(|p| TopicPartition {
-                    topic: topic.name.clone(),
-                    partition: p,
-                })
-                .collect(),
+            workload,
             config,
             start: parse_start(cx, &c.start, &field("start"))?,
         });

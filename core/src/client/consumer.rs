@@ -1,36 +1,87 @@
-//! A consumer in assign mode (`KafkaConsumer.assign`): it fetches its partitions from their
-//! leaders, only below the high watermark, from a position it resets with `auto.offset.reset`.
+//! A consumer (`KafkaConsumer`): assign mode, or subscribe mode in a consumer group with the
+//! classic protocol (`ConsumerCoordinator`, `AbstractCoordinator`; KAFKA.md 2 and 5).
 //!
-//! Every fetch response with records counts as one `poll` returning them, in offset order per
-//! partition. Consumer groups, offset commits and the KIP-320 position validation after a
-//! leader change come with the consumer-group work; until then a consumer keeps its position
-//! across leader changes and relies on `OFFSET_OUT_OF_RANGE` to notice a shorter log.
+//! The consumer has two halves, as the Java client does. The network half fetches partitions
+//! from their leaders (below the high watermark), finds and follows the group coordinator,
+//! heartbeats, joins and syncs. The application half is a poll loop: `poll` returns buffered
+//! records (at most `max.poll.records`), the application processes them (a scenario sets the
+//! time per record), and commits offsets the way the workload says: auto commit (the positions
+//! of *earlier* polls, committed at the next poll, KAFKA.md 5.4), after processing
+//! (at-least-once) or before processing (at-most-once). A crash while processing loses the work
+//! in progress, which is what makes the delivery semantics visible.
+//!
+//! Rebalancing follows the protocol the assignors allow (KAFKA.md 2.5): EAGER revokes every
+//! partition before rejoining, COOPERATIVE revokes only what the new assignment takes away and
+//! then rejoins. Joining happens inside `poll`, so a member busy processing rejoins only when it
+//! polls again, and one that does not poll within `max.poll.interval.ms` leaves the group.
+//!
+//! Deliberate simplifications (docs/deviations.md): coordinator requests share the client
+//! connection to the broker rather than a separate one; the group leader assigns the topics its
+//! own metadata knows; processing a poll's records is atomic (all or none of them are done
+//! when the consumer crashes).
 
+use crate::bytes::Bytes;
 use crate::client::connections::Connections;
 use crate::client::metadata::ClientMetadata;
 use crate::config::{ConsumerConfig, OffsetReset};
 use crate::error::ErrorCode;
-use crate::ids::{BrokerId, ClientId, NodeId, Offset, TopicName, TopicPartition};
+use crate::group::assignor::{self, AssignorName, MemberSubscription, RebalanceProtocol};
+use crate::group::{CONSUMER_PROTOCOL_TYPE, Subscription};
+use crate::ids::{BrokerId, ClientId, LeaderEpoch, NodeId, Offset, TopicName, TopicPartition};
 use crate::node::{ClientCommand, Deadlines, Event, Input, Node, Outbox, Output};
 use crate::protocol::*;
 use crate::rng::Rng;
 use crate::time::{Duration, Instant};
-use std::collections::{BTreeMap, BTreeSet};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// `max.partition.fetch.bytes` (1 MiB).
 const MAX_PARTITION_FETCH_BYTES: u64 = 1_048_576;
 
+/// When the application commits offsets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CommitMode {
+    /// `enable.auto.commit=true`: the next poll commits what earlier polls returned.
+    Auto,
+    /// `commitSync` after processing each poll's records: at-least-once.
+    AfterProcessing,
+    /// `commitSync` right after each poll, before processing: at-most-once.
+    BeforeProcessing,
+    /// Never commit.
+    Never,
+}
+
+/// What the consumer reads and how the application handles it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumerWorkload {
+    /// `assign` these partitions (no group).
+    pub assign: Vec<TopicPartition>,
+    /// `subscribe` to these topics (in the group of `group.id`).
+    pub subscribe: Vec<TopicName>,
+    /// The application's processing time per record.
+    pub processing_time: Duration,
+    /// When the application commits.
+    pub commit: CommitMode,
+}
+
 /// Where the consumer is in one partition.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PartitionPosition {
-    /// The next offset to return; `None` until reset.
+    /// The next offset to return; `None` until known (committed offset or reset).
     pub position: Option<Offset>,
+    /// The leader epoch of the last record returned, for KIP-320 validation.
+    pub position_epoch: Option<LeaderEpoch>,
     /// The leader's high watermark from the last fetch.
     pub high_watermark: Option<Offset>,
     /// Not fetched before this time (after an error).
     pub backoff_until: Option<Instant>,
     /// `auto.offset.reset=none` found no valid position: the partition is not consumed.
     pub stuck: bool,
+    /// The committed offset has not been fetched yet (group mode).
+    pub needs_committed: bool,
+    /// The position must be validated against the leader of this epoch (KIP-320).
+    pub validate_epoch: Option<LeaderEpoch>,
 }
 
 #[derive(Clone, Debug)]
@@ -49,6 +100,41 @@ enum Pending {
         deadline: Instant,
         partitions: Vec<TopicPartition>,
     },
+    Validate {
+        broker: BrokerId,
+        deadline: Instant,
+        partitions: Vec<(TopicPartition, Offset)>,
+    },
+    FindCoordinator {
+        broker: BrokerId,
+        deadline: Instant,
+    },
+    Join {
+        broker: BrokerId,
+        deadline: Instant,
+    },
+    Sync {
+        broker: BrokerId,
+        deadline: Instant,
+    },
+    Heartbeat {
+        broker: BrokerId,
+        deadline: Instant,
+    },
+    Commit {
+        broker: BrokerId,
+        deadline: Instant,
+        offsets: Vec<(TopicPartition, Offset)>,
+        sync: bool,
+    },
+    OffsetFetch {
+        broker: BrokerId,
+        deadline: Instant,
+    },
+    Leave {
+        broker: BrokerId,
+        deadline: Instant,
+    },
 }
 
 impl Pending {
@@ -56,7 +142,15 @@ impl Pending {
         match self {
             Pending::Metadata { broker, .. }
             | Pending::Fetch { broker, .. }
-            | Pending::ListOffsets { broker, .. } => *broker,
+            | Pending::ListOffsets { broker, .. }
+            | Pending::Validate { broker, .. }
+            | Pending::FindCoordinator { broker, .. }
+            | Pending::Join { broker, .. }
+            | Pending::Sync { broker, .. }
+            | Pending::Heartbeat { broker, .. }
+            | Pending::Commit { broker, .. }
+            | Pending::OffsetFetch { broker, .. }
+            | Pending::Leave { broker, .. } => *broker,
         }
     }
 
@@ -64,19 +158,99 @@ impl Pending {
         match self {
             Pending::Metadata { deadline, .. }
             | Pending::Fetch { deadline, .. }
-            | Pending::ListOffsets { deadline, .. } => *deadline,
+            | Pending::ListOffsets { deadline, .. }
+            | Pending::Validate { deadline, .. }
+            | Pending::FindCoordinator { deadline, .. }
+            | Pending::Join { deadline, .. }
+            | Pending::Sync { deadline, .. }
+            | Pending::Heartbeat { deadline, .. }
+            | Pending::Commit { deadline, .. }
+            | Pending::OffsetFetch { deadline, .. }
+            | Pending::Leave { deadline, .. } => *deadline,
         }
     }
 }
 
-/// A consumer node in assign mode.
+/// Where the member is in its group (`MemberState`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MemberState {
+    /// Not in a generation.
+    Unjoined,
+    /// A JoinGroup or SyncGroup is under way.
+    Rebalancing,
+    /// Holds an assignment for the current generation.
+    Stable,
+    /// A fatal group error (FENCED_INSTANCE_ID, INCONSISTENT_GROUP_PROTOCOL): no more group
+    /// work, as the Java consumer would throw.
+    Failed,
+}
+
+/// The consumer's view of its group membership.
+#[derive(Clone, Debug)]
+pub struct GroupMembership {
+    /// `group.id`.
+    pub group_id: String,
+    /// The coordinator, once found.
+    pub coordinator: Option<BrokerId>,
+    /// The member id (empty before the first JoinGroup answer).
+    pub member_id: String,
+    /// The generation (-1 when none).
+    pub generation: i32,
+    /// The assignor the group uses.
+    pub protocol: Option<String>,
+    /// The state.
+    pub state: MemberState,
+    /// Whether this member leads the generation.
+    pub leader: bool,
+    /// The rebalance protocol the assignors allow (KAFKA.md 2.5).
+    pub rebalance_protocol: RebalanceProtocol,
+    rejoin_needed: bool,
+    join_after_commit: bool,
+    retry_at: Option<Instant>,
+    next_heartbeat: Option<Instant>,
+    last_heartbeat_ok: Instant,
+    /// What the sticky assignors remember: the last assignment and its generation.
+    sticky_memory: (Vec<TopicPartition>, Option<i32>),
+    left: bool,
+}
+
+/// The application's poll loop.
+#[derive(Clone, Debug)]
+enum App {
+    /// Ready to poll.
+    Idle,
+    /// Processing a poll's records until `until`.
+    Processing { until: Instant, records: Polled },
+    /// Waiting for a synchronous commit; then process (`Some`) or poll again (`None`).
+    Committing {
+        records: Option<Polled>,
+        give_up_at: Instant,
+    },
+}
+
+/// What one poll returned: per partition, `(offset, value)` of each record.
+type Polled = Vec<(TopicPartition, Vec<(Offset, Option<Bytes>)>)>;
+
+/// A partition to validate: current leader epoch, epoch of the position, the position.
+type Validation = (TopicPartition, Option<LeaderEpoch>, LeaderEpoch, Offset);
+
+/// A buffered record: offset, value and the leader epoch of its batch.
+type Buffered = (Offset, Option<Bytes>, LeaderEpoch);
+
+/// A consumer node.
 #[derive(Debug)]
 pub struct Consumer {
     id: ClientId,
     name: String,
     config: ConsumerConfig,
+    workload: ConsumerWorkload,
     topics: Vec<TopicName>,
     positions: BTreeMap<TopicPartition, PartitionPosition>,
+    buffer: BTreeMap<TopicPartition, VecDeque<Buffered>>,
+    group: Option<GroupMembership>,
+    app: App,
+    idle_since: Instant,
+    next_auto_commit: Option<Instant>,
     rng: Rng,
     started: bool,
     consuming: bool,
@@ -85,30 +259,60 @@ pub struct Consumer {
     pending: BTreeMap<CorrelationId, Pending>,
     connections: Connections,
     polled: u64,
+    processed: u64,
     next_correlation: CorrelationId,
     outbox: Outbox,
 }
 
 impl Consumer {
-    /// A consumer of `assignment`, bootstrapping from `bootstrap`.
+    /// A consumer with `workload`, bootstrapping from `bootstrap`.
     pub fn new(
         id: ClientId,
         name: impl Into<String>,
         config: ConsumerConfig,
-        assignment: Vec<TopicPartition>,
+        workload: ConsumerWorkload,
         bootstrap: Vec<BrokerId>,
         seed: u64,
     ) -> Consumer {
-        let topics: BTreeSet<TopicName> = assignment.iter().map(|tp| tp.topic.clone()).collect();
+        let mut topics: BTreeSet<TopicName> =
+            workload.assign.iter().map(|tp| tp.topic.clone()).collect();
+        topics.extend(workload.subscribe.iter().cloned());
+        let group = match (&config.group_id, workload.subscribe.is_empty()) {
+            (Some(group_id), false) => Some(GroupMembership {
+                group_id: group_id.clone(),
+                coordinator: None,
+                member_id: String::new(),
+                generation: -1,
+                protocol: None,
+                state: MemberState::Unjoined,
+                leader: false,
+                rebalance_protocol: rebalance_protocol(&config.partition_assignment_strategy),
+                rejoin_needed: true,
+                join_after_commit: false,
+                retry_at: None,
+                next_heartbeat: None,
+                last_heartbeat_ok: Instant::ZERO,
+                sticky_memory: (Vec::new(), None),
+                left: false,
+            }),
+            _ => None,
+        };
         Consumer {
             id,
             name: name.into(),
-            config,
-            topics: topics.into_iter().collect(),
-            positions: assignment
-                .into_iter()
-                .map(|tp| (tp, PartitionPosition::default()))
+            positions: workload
+                .assign
+                .iter()
+                .map(|tp| (tp.clone(), PartitionPosition::default()))
                 .collect(),
+            config,
+            workload,
+            topics: topics.into_iter().collect(),
+            buffer: BTreeMap::new(),
+            group,
+            app: App::Idle,
+            idle_since: Instant::ZERO,
+            next_auto_commit: None,
             rng: Rng::new(seed),
             started: false,
             consuming: false,
@@ -117,6 +321,7 @@ impl Consumer {
             pending: BTreeMap::new(),
             connections: Connections::default(),
             polled: 0,
+            processed: 0,
             next_correlation: 0,
             outbox: Outbox::default(),
         }
@@ -137,9 +342,29 @@ impl Consumer {
         &self.positions
     }
 
+    /// The partitions the consumer owns now.
+    pub fn assignment(&self) -> impl Iterator<Item = &TopicPartition> {
+        self.positions.keys()
+    }
+
+    /// The group membership, in subscribe mode.
+    pub fn group(&self) -> Option<&GroupMembership> {
+        self.group.as_ref()
+    }
+
+    /// The workload.
+    pub fn workload(&self) -> &ConsumerWorkload {
+        &self.workload
+    }
+
     /// How many records polls have returned.
     pub fn records_polled(&self) -> u64 {
         self.polled
+    }
+
+    /// How many records the application has finished processing.
+    pub fn records_processed(&self) -> u64 {
+        self.processed
     }
 
     fn correlation(&mut self) -> CorrelationId {
@@ -147,10 +372,14 @@ impl Consumer {
         self.next_correlation
     }
 
-    fn busy(&self, broker: BrokerId) -> bool {
+    fn busy_fetching(&self, broker: BrokerId) -> bool {
         self.pending
             .values()
             .any(|p| p.broker() == broker && matches!(p, Pending::Fetch { .. }))
+    }
+
+    fn has_pending(&self, f: impl Fn(&Pending) -> bool) -> bool {
+        self.pending.values().any(f)
     }
 
     fn drive(&mut self, now: Instant) {
@@ -158,38 +387,23 @@ impl Consumer {
         if !self.consuming {
             return;
         }
+        if self.group.is_some() {
+            self.drive_group(now);
+        }
+        self.validate_positions(now);
         self.reset_positions(now);
         self.send_fetches(now);
+        self.run_app(now);
     }
 
     fn maybe_request_metadata(&mut self, now: Instant) {
-        if self
-            .pending
-            .values()
-            .any(|p| matches!(p, Pending::Metadata { .. }))
-        {
+        if self.has_pending(|p| matches!(p, Pending::Metadata { .. })) {
             return;
         }
         if self.metadata.next_update(self.config.metadata_max_age) > now {
             return;
         }
-        // `leastLoadedNode`: ready brokers first, then ones being connected to, then others.
-        let connections = &self.connections;
-        let pending = &self.pending;
-        let load = |b: BrokerId| {
-            let penalty = if connections.is_ready(b) {
-                0
-            } else if connections.is_connecting(b) {
-                1000
-            } else {
-                2000
-            };
-            pending.values().filter(|p| p.broker() == b).count() + penalty
-        };
-        let Some(broker) =
-            self.metadata
-                .least_loaded(load, |b| connections.is_backing_off(b, now), &mut self.rng)
-        else {
+        let Some(broker) = self.least_loaded(now) else {
             return;
         };
         if !self.ensure_connected(broker, now) {
@@ -212,6 +426,951 @@ impl Consumer {
         );
     }
 
+    /// `leastLoadedNode`: ready brokers first, then ones being connected to, then others.
+    fn least_loaded(&mut self, now: Instant) -> Option<BrokerId> {
+        let connections = &self.connections;
+        let pending = &self.pending;
+        let load = |b: BrokerId| {
+            let penalty = if connections.is_ready(b) {
+                0
+            } else if connections.is_connecting(b) {
+                1000
+            } else {
+                2000
+            };
+            pending.values().filter(|p| p.broker() == b).count() + penalty
+        };
+        self.metadata
+            .least_loaded(load, |b| connections.is_backing_off(b, now), &mut self.rng)
+    }
+
+    /// Sends a request that fails when `request.timeout.ms` passes.
+    fn request(&mut self, now: Instant, broker: BrokerId, pending: Pending, message: Message) {
+        let _ = now;
+        let correlation = correlation_of(&message);
+        self.pending.insert(correlation, pending);
+        self.outbox.send(NodeId::Broker(broker), message);
+    }
+
+    // The group (`AbstractCoordinator`, `ConsumerCoordinator`).
+
+    fn drive_group(&mut self, now: Instant) {
+        let Some(g) = &self.group else {
+            return;
+        };
+        if g.state == MemberState::Failed || g.left {
+            return;
+        }
+        if g.retry_at.is_some_and(|t| t > now) {
+            return;
+        }
+        let Some(coordinator) = g.coordinator else {
+            self.find_coordinator(now);
+            return;
+        };
+        if !self.ensure_connected(coordinator, now) {
+            return;
+        }
+        // The heartbeat thread: poll timeout, then heartbeats.
+        let g = self.group.as_ref().expect("group mode");
+        if g.state != MemberState::Unjoined
+            && !matches!(self.app, App::Idle)
+            && now >= self.idle_since + self.config.max_poll_interval
+        {
+            self.leave_group(now, "consumer poll timeout has expired");
+            return;
+        }
+        if matches!(g.state, MemberState::Rebalancing | MemberState::Stable)
+            && g.generation >= 0
+            && now >= g.last_heartbeat_ok + self.config.session_timeout
+        {
+            // No successful heartbeat for a session: the coordinator is presumed dead.
+            self.coordinator_unknown(now);
+            return;
+        }
+        self.maybe_heartbeat(now, coordinator);
+        self.fetch_committed(now, coordinator);
+    }
+
+    fn find_coordinator(&mut self, now: Instant) {
+        if self.has_pending(|p| matches!(p, Pending::FindCoordinator { .. })) {
+            return;
+        }
+        let Some(broker) = self.least_loaded(now) else {
+            return;
+        };
+        if !self.ensure_connected(broker, now) {
+            return;
+        }
+        let correlation = self.correlation();
+        let group_id = self.group.as_ref().expect("group mode").group_id.clone();
+        self.request(
+            now,
+            broker,
+            Pending::FindCoordinator {
+                broker,
+                deadline: now + self.config.request_timeout,
+            },
+            Message::FindCoordinator(FindCoordinatorRequest {
+                correlation,
+                group_id,
+            }),
+        );
+    }
+
+    /// `markCoordinatorUnknown`: find it again; its connection is closed.
+    fn coordinator_unknown(&mut self, now: Instant) {
+        let backoff = self.config.retry_backoff;
+        let Some(g) = self.group.as_mut() else {
+            return;
+        };
+        if let Some(c) = g.coordinator.take() {
+            self.outbox.reset(NodeId::Broker(c), Channel::Client);
+            self.fail_connection(now, c);
+        }
+        let g = self.group.as_mut().expect("group mode");
+        g.retry_at = Some(now + backoff);
+    }
+
+    fn maybe_heartbeat(&mut self, now: Instant, coordinator: BrokerId) {
+        let correlation = self.next_correlation + 1;
+        let g = self.group.as_ref().expect("group mode");
+        if g.generation < 0 || !matches!(g.state, MemberState::Rebalancing | MemberState::Stable) {
+            return;
+        }
+        if g.next_heartbeat.is_some_and(|t| t > now)
+            || self.has_pending(|p| matches!(p, Pending::Heartbeat { .. }))
+        {
+            return;
+        }
+        self.next_correlation = correlation;
+        let message = Message::Heartbeat(HeartbeatRequest {
+            correlation,
+            group_id: g.group_id.clone(),
+            generation_id: g.generation,
+            member_id: g.member_id.clone(),
+            group_instance_id: self.config.group_instance_id.clone(),
+        });
+        let interval = self.config.heartbeat_interval;
+        self.group.as_mut().expect("group mode").next_heartbeat = Some(now + interval);
+        self.request(
+            now,
+            coordinator,
+            Pending::Heartbeat {
+                broker: coordinator,
+                deadline: now + self.config.request_timeout,
+            },
+            message,
+        );
+    }
+
+    /// Starts a JoinGroup, after `onJoinPrepare`: with auto commit, a synchronous commit of
+    /// what was consumed; EAGER then revokes every partition.
+    fn join_group(&mut self, now: Instant) {
+        let Some(coordinator) = self.group.as_ref().and_then(|g| g.coordinator) else {
+            return;
+        };
+        if !self.connections.is_ready(coordinator)
+            || self.has_pending(|p| {
+                matches!(
+                    p,
+                    Pending::Join { .. } | Pending::Sync { .. } | Pending::Leave { .. }
+                )
+            })
+        {
+            return;
+        }
+        let g = self.group.as_ref().expect("group mode");
+        if g.join_after_commit {
+            return; // the commit of onJoinPrepare is under way
+        }
+        if self.config.enable_auto_commit
+            && g.generation >= 0
+            && g.state == MemberState::Stable
+            && !self.consumed_offsets().is_empty()
+        {
+            let offsets = self.consumed_offsets();
+            self.group.as_mut().expect("group mode").join_after_commit = true;
+            self.send_commit(now, offsets, true);
+            return;
+        }
+        let g = self.group.as_ref().expect("group mode");
+        if g.rebalance_protocol == RebalanceProtocol::Eager && !self.positions.is_empty() {
+            let revoked: Vec<TopicPartition> = self.positions.keys().cloned().collect();
+            self.revoke(&revoked, false, None);
+        }
+        let correlation = self.correlation();
+        let g = self.group.as_ref().expect("group mode");
+        let owned: Vec<TopicPartition> = self.positions.keys().cloned().collect();
+        let protocols = self
+            .config
+            .partition_assignment_strategy
+            .iter()
+            .map(|name| {
+                // The sticky assignors carry the last assignment and its generation in their
+                // user data; cooperative-sticky and the subscription's ownedPartitions field
+                // report what the member owns right now.
+                let (owned, generation) = match name.as_str() {
+                    "sticky" => (g.sticky_memory.0.clone(), g.sticky_memory.1),
+                    "cooperative-sticky" => (owned.clone(), g.sticky_memory.1),
+                    _ => (owned.clone(), None),
+                };
+                GroupProtocol {
+                    name: name.clone(),
+                    metadata: Subscription {
+                        topics: self.workload.subscribe.clone(),
+                        owned,
+                        generation,
+                    },
+                }
+            })
+            .collect();
+        let message = Message::JoinGroup(JoinGroupRequest {
+            correlation,
+            group_id: g.group_id.clone(),
+            member_id: g.member_id.clone(),
+            group_instance_id: self.config.group_instance_id.clone(),
+            client_id: self.name.clone(),
+            session_timeout: self.config.session_timeout,
+            rebalance_timeout: self.config.max_poll_interval,
+            protocol_type: CONSUMER_PROTOCOL_TYPE.into(),
+            protocols,
+        });
+        let g = self.group.as_mut().expect("group mode");
+        g.state = MemberState::Rebalancing;
+        g.rejoin_needed = false;
+        // The coordinator may hold a JoinGroup for the whole rebalance timeout.
+        let deadline = now + self.config.max_poll_interval + Duration(5000);
+        self.request(
+            now,
+            coordinator,
+            Pending::Join {
+                broker: coordinator,
+                deadline,
+            },
+            message,
+        );
+    }
+
+    fn handle_join_response(&mut self, now: Instant, r: JoinGroupResponse) {
+        let Some(g) = self.group.as_mut() else {
+            return;
+        };
+        if let Some(error) = r.error {
+            self.outbox.event(Event::GroupError {
+                group: g.group_id.clone(),
+                api: "JoinGroup".into(),
+                error,
+            });
+            if g.state == MemberState::Rebalancing {
+                g.state = MemberState::Unjoined;
+            }
+            g.rejoin_needed = true;
+            match error {
+                ErrorCode::MemberIdRequired => g.member_id = r.member_id,
+                ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration => {
+                    self.reset_generation(Some(error), true);
+                }
+                ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
+                    self.coordinator_unknown(now);
+                }
+                ErrorCode::RebalanceInProgress | ErrorCode::CoordinatorLoadInProgress => {
+                    g.retry_at = Some(now + self.config.retry_backoff);
+                }
+                _ => {
+                    // FENCED_INSTANCE_ID, INCONSISTENT_GROUP_PROTOCOL, INVALID_SESSION_TIMEOUT:
+                    // the Java consumer throws from poll.
+                    g.state = MemberState::Failed;
+                }
+            }
+            return;
+        }
+        g.member_id = r.member_id.clone();
+        g.generation = r.generation_id;
+        g.protocol = r.protocol_name.clone();
+        g.leader = r.leader == r.member_id;
+        g.last_heartbeat_ok = now;
+        g.next_heartbeat = Some(now + self.config.heartbeat_interval);
+        self.outbox.event(Event::JoinedGroup {
+            group: g.group_id.clone(),
+            member_id: g.member_id.clone(),
+            generation: g.generation,
+            leader: g.leader,
+            protocol: g.protocol.clone(),
+        });
+        let assignments = if g.leader && !r.members.is_empty() {
+            self.perform_assignment(&r)
+        } else {
+            Vec::new()
+        };
+        let correlation = self.correlation();
+        let g = self.group.as_ref().expect("group mode");
+        let Some(coordinator) = g.coordinator else {
+            return;
+        };
+        let message = Message::SyncGroup(SyncGroupRequest {
+            correlation,
+            group_id: g.group_id.clone(),
+            generation_id: g.generation,
+            member_id: g.member_id.clone(),
+            group_instance_id: self.config.group_instance_id.clone(),
+            protocol_name: g.protocol.clone(),
+            assignments,
+        });
+        let deadline = now + self.config.max_poll_interval + Duration(5000);
+        self.request(
+            now,
+            coordinator,
+            Pending::Sync {
+                broker: coordinator,
+                deadline,
+            },
+            message,
+        );
+    }
+
+    /// The leader runs the group's assignor (`ConsumerCoordinator.onLeaderElected`).
+    fn perform_assignment(&self, r: &JoinGroupResponse) -> Vec<(String, Vec<TopicPartition>)> {
+        let Some(name) = r
+            .protocol_name
+            .as_deref()
+            .and_then(AssignorName::from_protocol_name)
+        else {
+            return Vec::new();
+        };
+        let mut partitions_per_topic = BTreeMap::new();
+        for m in &r.members {
+            for t in &m.metadata.topics {
+                if let Some(parts) = self.metadata.partitions(t) {
+                    partitions_per_topic.insert(t.clone(), parts.len() as u32);
+                }
+            }
+        }
+        let members: Vec<MemberSubscription> = r
+            .members
+            .iter()
+            .map(|m| MemberSubscription {
+                member_id: m.member_id.clone(),
+                instance_id: m.group_instance_id.clone(),
+                topics: m.metadata.topics.clone(),
+                owned: m.metadata.owned.clone(),
+                generation: m.metadata.generation,
+            })
+            .collect();
+        assignor::assign(name, &partitions_per_topic, &members)
+            .members
+            .into_iter()
+            .collect()
+    }
+
+    /// `onJoinComplete`.
+    fn handle_sync_response(&mut self, now: Instant, r: SyncGroupResponse) {
+        let Some(g) = self.group.as_mut() else {
+            return;
+        };
+        if let Some(error) = r.error {
+            self.outbox.event(Event::GroupError {
+                group: g.group_id.clone(),
+                api: "SyncGroup".into(),
+                error,
+            });
+            g.state = MemberState::Unjoined;
+            g.rejoin_needed = true;
+            match error {
+                ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration => {
+                    self.reset_generation(Some(error), true);
+                }
+                ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
+                    self.coordinator_unknown(now);
+                }
+                ErrorCode::RebalanceInProgress => {}
+                _ => g.state = MemberState::Failed,
+            }
+            return;
+        }
+        let assigned: BTreeSet<TopicPartition> = r.assignment.iter().cloned().collect();
+        let owned: BTreeSet<TopicPartition> = self.positions.keys().cloned().collect();
+        g.state = MemberState::Stable;
+        g.sticky_memory = (r.assignment.clone(), Some(g.generation));
+        let revoked: Vec<TopicPartition> = owned.difference(&assigned).cloned().collect();
+        let added: Vec<TopicPartition> = assigned.difference(&owned).cloned().collect();
+        if !revoked.is_empty() {
+            // COOPERATIVE: give up what moved, then rejoin so it can go to its new owner.
+            self.revoke(&revoked, false, None);
+            self.group.as_mut().expect("group mode").rejoin_needed = true;
+        }
+        for tp in &added {
+            self.positions.insert(
+                tp.clone(),
+                PartitionPosition {
+                    needs_committed: true,
+                    ..PartitionPosition::default()
+                },
+            );
+        }
+        let g = self.group.as_ref().expect("group mode");
+        self.outbox.event(Event::PartitionsAssigned {
+            group: g.group_id.clone(),
+            member_id: g.member_id.clone(),
+            generation: g.generation,
+            partitions: added,
+        });
+        if self.config.enable_auto_commit && self.workload.commit == CommitMode::Auto {
+            self.next_auto_commit = Some(now + self.config.auto_commit_interval);
+        }
+    }
+
+    /// Drops partitions: `onPartitionsRevoked`, or `onPartitionsLost` when `lost`.
+    fn revoke(&mut self, partitions: &[TopicPartition], lost: bool, error: Option<ErrorCode>) {
+        for tp in partitions {
+            self.positions.remove(tp);
+            self.buffer.remove(tp);
+        }
+        let Some(g) = &self.group else {
+            return;
+        };
+        let (group, member_id, partitions) =
+            (g.group_id.clone(), g.member_id.clone(), partitions.to_vec());
+        self.outbox.event(if lost {
+            Event::PartitionsLost {
+                group,
+                member_id,
+                partitions,
+                error,
+            }
+        } else {
+            Event::PartitionsRevoked {
+                group,
+                member_id,
+                partitions,
+            }
+        });
+    }
+
+    /// `resetStateAndGeneration`: the partitions are lost and the member rejoins.
+    fn reset_generation(&mut self, error: Option<ErrorCode>, reset_member_id: bool) {
+        let owned: Vec<TopicPartition> = self.positions.keys().cloned().collect();
+        if !owned.is_empty() {
+            self.revoke(&owned, true, error);
+        }
+        let Some(g) = self.group.as_mut() else {
+            return;
+        };
+        g.generation = -1;
+        g.protocol = None;
+        g.leader = false;
+        g.state = MemberState::Unjoined;
+        g.rejoin_needed = true;
+        g.next_heartbeat = None;
+        if reset_member_id {
+            g.member_id.clear();
+        }
+    }
+
+    fn handle_heartbeat_response(&mut self, now: Instant, r: HeartbeatResponse) {
+        let Some(g) = self.group.as_mut() else {
+            return;
+        };
+        match r.error {
+            None => g.last_heartbeat_ok = now,
+            Some(error) => {
+                self.outbox.event(Event::GroupError {
+                    group: g.group_id.clone(),
+                    api: "Heartbeat".into(),
+                    error,
+                });
+                match error {
+                    ErrorCode::RebalanceInProgress => {
+                        g.last_heartbeat_ok = now;
+                        if g.state == MemberState::Stable {
+                            g.rejoin_needed = true;
+                        }
+                    }
+                    ErrorCode::IllegalGeneration => self.reset_generation(Some(error), false),
+                    ErrorCode::UnknownMemberId => self.reset_generation(Some(error), true),
+                    ErrorCode::FencedInstanceId => {
+                        self.reset_generation(Some(error), true);
+                        self.group.as_mut().expect("group mode").state = MemberState::Failed;
+                    }
+                    ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
+                        self.coordinator_unknown(now)
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// `maybeLeaveGroup`: dynamic members send LeaveGroup; static ones only stop heartbeating.
+    fn leave_group(&mut self, now: Instant, reason: &str) {
+        let Some(g) = self.group.as_ref() else {
+            return;
+        };
+        let (group_id, member_id, coordinator) =
+            (g.group_id.clone(), g.member_id.clone(), g.coordinator);
+        if self.config.group_instance_id.is_none()
+            && !member_id.is_empty()
+            && let Some(c) = coordinator
+            && self.connections.is_ready(c)
+        {
+            let correlation = self.correlation();
+            self.request(
+                now,
+                c,
+                Pending::Leave {
+                    broker: c,
+                    deadline: now + self.config.request_timeout,
+                },
+                Message::LeaveGroup(LeaveGroupRequest {
+                    correlation,
+                    group_id: group_id.clone(),
+                    members: vec![(member_id.clone(), None)],
+                }),
+            );
+        }
+        self.outbox.event(Event::LeftGroup {
+            group: group_id,
+            member_id,
+            reason: reason.to_string(),
+        });
+        self.reset_generation(None, true);
+    }
+
+    /// Asks the coordinator for the committed offsets of partitions that have no position.
+    fn fetch_committed(&mut self, now: Instant, coordinator: BrokerId) {
+        if self.has_pending(|p| matches!(p, Pending::OffsetFetch { .. })) {
+            return;
+        }
+        let partitions: Vec<TopicPartition> = self
+            .positions
+            .iter()
+            .filter(|(_, p)| p.needs_committed)
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        if partitions.is_empty() {
+            return;
+        }
+        let correlation = self.correlation();
+        let group_id = self.group.as_ref().expect("group mode").group_id.clone();
+        self.request(
+            now,
+            coordinator,
+            Pending::OffsetFetch {
+                broker: coordinator,
+                deadline: now + self.config.request_timeout,
+            },
+            Message::OffsetFetch(OffsetFetchRequest {
+                correlation,
+                group_id,
+                partitions,
+            }),
+        );
+    }
+
+    fn handle_offset_fetch(&mut self, now: Instant, r: OffsetFetchResponse) {
+        if let Some(error) = r.error {
+            if matches!(
+                error,
+                ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable
+            ) {
+                self.coordinator_unknown(now);
+            }
+            return;
+        }
+        for (tp, committed) in r.partitions {
+            let Some(pos) = self.positions.get_mut(&tp) else {
+                continue;
+            };
+            if !pos.needs_committed {
+                continue;
+            }
+            pos.needs_committed = false;
+            if let Some((offset, epoch)) = committed {
+                pos.position = Some(offset);
+                pos.position_epoch = epoch;
+                // The committed offset's epoch is validated against the leader (KIP-320).
+                pos.validate_epoch = epoch;
+            }
+        }
+    }
+
+    /// The positions consumed so far (what a commit sends): `allConsumed`.
+    fn consumed_offsets(&self) -> Vec<(TopicPartition, Offset, Option<LeaderEpoch>)> {
+        self.positions
+            .iter()
+            .filter_map(|(tp, p)| Some((tp.clone(), p.position?, p.position_epoch)))
+            .collect()
+    }
+
+    fn send_commit(
+        &mut self,
+        now: Instant,
+        offsets: Vec<(TopicPartition, Offset, Option<LeaderEpoch>)>,
+        sync: bool,
+    ) -> bool {
+        let Some(g) = self.group.as_ref() else {
+            return false;
+        };
+        let group_id = g.group_id.clone();
+        // `generationIfStable`: during a rebalance a commit fails without a request.
+        if g.state != MemberState::Stable || g.generation < 0 {
+            self.outbox.event(Event::CommitFailed {
+                group: group_id,
+                error: ErrorCode::RebalanceInProgress,
+            });
+            return false;
+        }
+        let Some(coordinator) = g.coordinator.filter(|&c| self.connections.is_ready(c)) else {
+            return false;
+        };
+        let correlation = self.next_correlation + 1;
+        self.next_correlation = correlation;
+        let message = Message::OffsetCommit(OffsetCommitRequest {
+            correlation,
+            group_id,
+            generation_id: g.generation,
+            member_id: g.member_id.clone(),
+            group_instance_id: self.config.group_instance_id.clone(),
+            offsets: offsets.clone(),
+        });
+        self.request(
+            now,
+            coordinator,
+            Pending::Commit {
+                broker: coordinator,
+                deadline: now + self.config.request_timeout,
+                offsets: offsets.into_iter().map(|(tp, o, _)| (tp, o)).collect(),
+                sync,
+            },
+            message,
+        );
+        true
+    }
+
+    fn handle_commit_response(
+        &mut self,
+        now: Instant,
+        r: OffsetCommitResponse,
+        offsets: Vec<(TopicPartition, Offset)>,
+        sync: bool,
+    ) {
+        let Some(g) = self.group.as_ref() else {
+            return;
+        };
+        let group = g.group_id.clone();
+        let error = r.partitions.iter().find_map(|(_, e)| *e);
+        match error {
+            None => self
+                .outbox
+                .event(Event::OffsetsCommitted { group, offsets }),
+            Some(error) => {
+                self.outbox.event(Event::CommitFailed { group, error });
+                match error {
+                    ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration => {
+                        self.reset_generation(Some(error), error == ErrorCode::UnknownMemberId)
+                    }
+                    ErrorCode::RebalanceInProgress => {
+                        self.group.as_mut().expect("group mode").rejoin_needed = true
+                    }
+                    ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
+                        self.coordinator_unknown(now)
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.commit_done(now, sync, error);
+    }
+
+    /// A commit finished (or failed): continue what waited for it.
+    fn commit_done(&mut self, now: Instant, sync: bool, error: Option<ErrorCode>) {
+        if let Some(g) = self.group.as_mut()
+            && g.join_after_commit
+        {
+            g.join_after_commit = false;
+            return;
+        }
+        if !sync {
+            return;
+        }
+        let App::Committing {
+            records,
+            give_up_at,
+        } = std::mem::replace(&mut self.app, App::Idle)
+        else {
+            return;
+        };
+        // `commitSync` retries retriable errors until `default.api.timeout.ms`.
+        let retriable = error.is_some_and(|e| {
+            matches!(
+                e,
+                ErrorCode::NotCoordinator
+                    | ErrorCode::CoordinatorNotAvailable
+                    | ErrorCode::CoordinatorLoadInProgress
+                    | ErrorCode::RequestTimedOut
+                    | ErrorCode::NetworkException
+            )
+        });
+        if retriable && now < give_up_at {
+            self.app = App::Committing {
+                records,
+                give_up_at,
+            };
+            return;
+        }
+        match records {
+            Some(records) => self.start_processing(now, records),
+            None => self.idle(now),
+        }
+    }
+
+    // The application's poll loop.
+
+    fn idle(&mut self, now: Instant) {
+        self.app = App::Idle;
+        self.idle_since = now;
+    }
+
+    fn run_app(&mut self, now: Instant) {
+        match &self.app {
+            App::Processing { until, .. } if *until <= now => {
+                let App::Processing { records, .. } = std::mem::replace(&mut self.app, App::Idle)
+                else {
+                    unreachable!("matched above");
+                };
+                self.finish_processing(now, records);
+            }
+            App::Committing { give_up_at, .. } if *give_up_at <= now => {
+                self.commit_done(now, true, Some(ErrorCode::RequestTimedOut));
+            }
+            // A synchronous commit waiting for a coordinator: send it when one is ready.
+            App::Committing { .. }
+                if !self.has_pending(|p| matches!(p, Pending::Commit { sync: true, .. })) =>
+            {
+                let offsets = self.consumed_offsets();
+                self.send_commit(now, offsets, true);
+            }
+            _ => {}
+        }
+        // With no processing time, the application polls again at once, until the buffer
+        // is drained (each poll returns at most max.poll.records).
+        while matches!(self.app, App::Idle) && self.poll(now) {}
+    }
+
+    /// `KafkaConsumer.poll`: auto commit, rebalance if needed, then return buffered records.
+    /// Whether it returned any.
+    fn poll(&mut self, now: Instant) -> bool {
+        self.idle_since = now;
+        if let Some(g) = &self.group {
+            if g.state == MemberState::Failed || g.left {
+                return false;
+            }
+            if self.config.enable_auto_commit
+                && self.workload.commit == CommitMode::Auto
+                && self.next_auto_commit.is_some_and(|t| t <= now)
+                && g.state == MemberState::Stable
+            {
+                self.next_auto_commit = Some(now + self.config.auto_commit_interval);
+                let offsets = self.consumed_offsets();
+                if !offsets.is_empty() {
+                    self.send_commit(now, offsets, false);
+                }
+            }
+            let g = self.group.as_ref().expect("group mode");
+            if g.rejoin_needed || g.state == MemberState::Unjoined {
+                self.join_group(now);
+            }
+            let g = self.group.as_ref().expect("group mode");
+            // EAGER blocks in poll until the rebalance is done; COOPERATIVE keeps returning
+            // records of the partitions it still owns.
+            if g.state != MemberState::Stable && g.rebalance_protocol == RebalanceProtocol::Eager {
+                return false;
+            }
+        }
+        let mut records = Vec::new();
+        let mut left = self.config.max_poll_records as usize;
+        for (tp, buffered) in &mut self.buffer {
+            if left == 0 {
+                break;
+            }
+            let Some(pos) = self.positions.get_mut(tp) else {
+                continue;
+            };
+            let mut taken = Vec::new();
+            while left > 0
+                && let Some((offset, value, epoch)) = buffered.pop_front()
+            {
+                if Some(offset) != pos.position {
+                    continue; // stale data from before a seek
+                }
+                pos.position = Some(offset.next());
+                pos.position_epoch = Some(epoch);
+                taken.push((offset, value));
+                left -= 1;
+            }
+            if !taken.is_empty() {
+                records.push((tp.clone(), taken));
+            }
+        }
+        self.buffer.retain(|_, b| !b.is_empty());
+        if records.is_empty() {
+            return false;
+        }
+        let count: usize = records.iter().map(|(_, r)| r.len()).sum();
+        self.polled += count as u64;
+        for (tp, r) in &records {
+            self.outbox.event(Event::RecordsPolled {
+                topic_partition: tp.clone(),
+                records: r.clone(),
+            });
+        }
+        if self.group.is_some() && self.workload.commit == CommitMode::BeforeProcessing {
+            let offsets = self.consumed_offsets();
+            if self.send_commit(now, offsets, true) {
+                self.app = App::Committing {
+                    records: Some(records),
+                    give_up_at: now + self.config.default_api_timeout,
+                };
+                return true;
+            }
+        }
+        self.start_processing(now, records);
+        true
+    }
+
+    fn start_processing(&mut self, now: Instant, records: Polled) {
+        let count: u64 = records.iter().map(|(_, r)| r.len() as u64).sum();
+        let until = now + Duration(self.workload.processing_time.0 * count);
+        if until <= now {
+            self.finish_processing(now, records);
+        } else {
+            self.app = App::Processing { until, records };
+        }
+    }
+
+    fn finish_processing(&mut self, now: Instant, records: Polled) {
+        for (tp, r) in records {
+            self.processed += r.len() as u64;
+            self.outbox.event(Event::RecordsProcessed {
+                topic_partition: tp,
+                records: r,
+            });
+        }
+        if self.group.is_some() && self.workload.commit == CommitMode::AfterProcessing {
+            let offsets = self.consumed_offsets();
+            if self.send_commit(now, offsets, true) {
+                self.app = App::Committing {
+                    records: None,
+                    give_up_at: now + self.config.default_api_timeout,
+                };
+                return;
+            }
+        }
+        self.idle(now);
+    }
+
+    // Fetching.
+
+    /// KIP-320: after a leader change, a position is checked against the new leader's end
+    /// offset for the epoch of the last consumed record.
+    fn validate_positions(&mut self, now: Instant) {
+        let validating: BTreeSet<TopicPartition> = self
+            .pending
+            .values()
+            .flat_map(|p| match p {
+                Pending::Validate { partitions, .. } => {
+                    partitions.iter().map(|(tp, _)| tp.clone()).collect()
+                }
+                _ => Vec::new(),
+            })
+            .collect();
+        let mut by_leader: BTreeMap<BrokerId, Vec<Validation>> = BTreeMap::new();
+        for (tp, pos) in &mut self.positions {
+            let (Some(position), Some(epoch)) = (pos.position, pos.position_epoch) else {
+                continue;
+            };
+            let Some((leader, current)) = self.metadata.leader(tp) else {
+                continue;
+            };
+            if pos.validate_epoch.is_none() || validating.contains(tp) {
+                continue;
+            }
+            by_leader
+                .entry(leader)
+                .or_default()
+                .push((tp.clone(), Some(current), epoch, position));
+        }
+        for (broker, parts) in by_leader {
+            if !self.ensure_connected(broker, now) {
+                continue;
+            }
+            let correlation = self.correlation();
+            self.request(
+                now,
+                broker,
+                Pending::Validate {
+                    broker,
+                    deadline: now + self.config.request_timeout,
+                    partitions: parts.iter().map(|(tp, _, _, o)| (tp.clone(), *o)).collect(),
+                },
+                Message::OffsetsForLeaderEpoch(OffsetsForLeaderEpochRequest {
+                    correlation,
+                    partitions: parts.into_iter().map(|(tp, c, e, _)| (tp, c, e)).collect(),
+                }),
+            );
+        }
+    }
+
+    fn handle_validation(
+        &mut self,
+        now: Instant,
+        r: OffsetsForLeaderEpochResponse,
+        asked: Vec<(TopicPartition, Offset)>,
+    ) {
+        for (tp, error, end) in r.partitions {
+            let Some(&(_, position)) = asked.iter().find(|(t, _)| *t == tp) else {
+                continue;
+            };
+            let Some(pos) = self.positions.get_mut(&tp) else {
+                continue;
+            };
+            if pos.position != Some(position) {
+                continue;
+            }
+            if let Some(e) = error {
+                pos.backoff_until = Some(now + self.config.retry_backoff);
+                self.metadata.update_requested = true;
+                let _ = e;
+                continue;
+            }
+            pos.validate_epoch = None;
+            match end {
+                Some((_, end_offset)) if end_offset < position => {
+                    // The log was truncated below the position (`maybeCompleteValidation`).
+                    self.buffer.remove(&tp);
+                    let pos = self.positions.get_mut(&tp).expect("checked");
+                    if self.config.auto_offset_reset == OffsetReset::None {
+                        pos.stuck = true;
+                    } else {
+                        pos.position = Some(end_offset);
+                    }
+                    self.outbox.event(Event::TruncationDetected {
+                        topic_partition: tp,
+                        position,
+                        end_offset,
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    // The leader does not know the epoch: the reset policy applies.
+                    pos.position = None;
+                    pos.stuck = self.config.auto_offset_reset == OffsetReset::None;
+                    self.buffer.remove(&tp);
+                }
+            }
+        }
+    }
+
     /// Partitions with no position ask their leader for the offset `auto.offset.reset` names.
     fn reset_positions(&mut self, now: Instant) {
         let spec = match self.config.auto_offset_reset {
@@ -231,6 +1390,7 @@ impl Consumer {
         for (tp, pos) in &self.positions {
             if pos.position.is_some()
                 || pos.stuck
+                || pos.needs_committed
                 || resetting.contains(tp)
                 || pos.backoff_until.is_some_and(|t| t > now)
             {
@@ -249,16 +1409,14 @@ impl Consumer {
                 .iter()
                 .map(|tp| (tp.clone(), spec, self.metadata.leader_epoch(tp)))
                 .collect();
-            self.pending.insert(
-                correlation,
+            self.request(
+                now,
+                broker,
                 Pending::ListOffsets {
                     broker,
                     deadline: now + self.config.request_timeout,
                     partitions,
                 },
-            );
-            self.outbox.send(
-                NodeId::Broker(broker),
                 Message::ListOffsets(ListOffsetsRequest {
                     correlation,
                     partitions: request,
@@ -267,20 +1425,24 @@ impl Consumer {
         }
     }
 
-    /// One fetch at a time per broker, for every partition it leads that has a position.
+    /// One fetch at a time per broker, for every partition it leads that has a position and
+    /// nothing buffered (the Java fetcher skips partitions with buffered data).
     fn send_fetches(&mut self, now: Instant) {
         let mut by_leader: BTreeMap<BrokerId, Vec<FetchPartition>> = BTreeMap::new();
         for (tp, pos) in &self.positions {
             let Some(position) = pos.position else {
                 continue;
             };
-            if pos.backoff_until.is_some_and(|t| t > now) {
+            if pos.backoff_until.is_some_and(|t| t > now)
+                || pos.validate_epoch.is_some()
+                || self.buffer.get(tp).is_some_and(|b| !b.is_empty())
+            {
                 continue;
             }
             let Some((leader, epoch)) = self.metadata.leader(tp) else {
                 continue;
             };
-            if self.busy(leader) {
+            if self.busy_fetching(leader) {
                 continue;
             }
             by_leader.entry(leader).or_default().push(FetchPartition {
@@ -301,16 +1463,14 @@ impl Consumer {
                 .collect();
             // The broker may hold the fetch for fetch.max.wait.ms, so the client waits longer.
             let deadline = now + self.config.request_timeout + self.config.fetch_max_wait;
-            self.pending.insert(
-                correlation,
+            self.request(
+                now,
+                broker,
                 Pending::Fetch {
                     broker,
                     deadline,
                     requested,
                 },
-            );
-            self.outbox.send(
-                NodeId::Broker(broker),
                 Message::Fetch(FetchRequest {
                     correlation,
                     replica: None,
@@ -356,37 +1516,25 @@ impl Consumer {
                 continue;
             };
             if self.positions.get(&tp).and_then(|p| p.position) != Some(fetched_at) {
-                continue; // the position moved since the fetch went out
+                continue; // the position moved (or the partition went) since the fetch went out
             }
             if let Some(error) = pr.error {
                 self.partition_error(now, &tp, error);
                 continue;
             }
-            let max_records = self.config.max_poll_records as usize;
-            let mut records = Vec::new();
+            let pos = self.positions.get_mut(&tp).expect("assigned");
+            pos.high_watermark = Some(pr.high_watermark);
+            let buffer = self.buffer.entry(tp).or_default();
             let mut next = fetched_at;
-            'batches: for batch in &pr.batches {
+            for batch in &pr.batches {
                 for (i, record) in batch.records.iter().enumerate() {
                     let offset = batch.base_offset.plus(i as u64);
                     if offset < next {
                         continue;
                     }
-                    if records.len() >= max_records {
-                        break 'batches;
-                    }
-                    records.push((offset, record.value.clone()));
+                    buffer.push_back((offset, record.value.clone(), batch.leader_epoch));
                     next = offset.next();
                 }
-            }
-            let pos = self.positions.get_mut(&tp).expect("assigned");
-            pos.high_watermark = Some(pr.high_watermark);
-            if !records.is_empty() {
-                pos.position = Some(next);
-                self.polled += records.len() as u64;
-                self.outbox.event(Event::RecordsPolled {
-                    topic_partition: tp,
-                    records,
-                });
             }
         }
     }
@@ -396,14 +1544,41 @@ impl Consumer {
             match error {
                 Some(e) => self.partition_error(now, &tp, e),
                 None => {
-                    if let Some(pos) = self.positions.get_mut(&tp) {
+                    if let Some(pos) = self.positions.get_mut(&tp)
+                        && pos.position.is_none()
+                    {
                         pos.position = Some(offset);
+                        pos.position_epoch = None;
                         self.outbox.event(Event::OffsetReset {
                             topic_partition: tp,
                             offset,
                         });
                     }
                 }
+            }
+        }
+    }
+
+    fn handle_find_coordinator(&mut self, now: Instant, r: FindCoordinatorResponse) {
+        let backoff = self.config.retry_backoff;
+        let Some(g) = self.group.as_mut() else {
+            return;
+        };
+        match (r.error, r.coordinator) {
+            (None, Some(c)) => {
+                g.coordinator = Some(c);
+                g.retry_at = None;
+                g.last_heartbeat_ok = now;
+            }
+            (error, _) => {
+                if let Some(error) = error {
+                    self.outbox.event(Event::GroupError {
+                        group: g.group_id.clone(),
+                        api: "FindCoordinator".into(),
+                        error,
+                    });
+                }
+                g.retry_at = Some(now + backoff);
             }
         }
     }
@@ -433,15 +1608,151 @@ impl Consumer {
             .map(|(&c, _)| c)
             .collect();
         for c in failed {
-            if let Some(Pending::Metadata { .. }) = self.pending.remove(&c) {
-                self.metadata.failed(
-                    now,
-                    (self.config.retry_backoff, Duration(1000)),
-                    &mut self.rng,
-                );
+            match self.pending.remove(&c) {
+                Some(Pending::Metadata { .. }) => {
+                    self.metadata.failed(
+                        now,
+                        (self.config.retry_backoff, Duration(1000)),
+                        &mut self.rng,
+                    );
+                }
+                Some(Pending::Join { .. } | Pending::Sync { .. }) => {
+                    if let Some(g) = self.group.as_mut() {
+                        g.state = if g.generation >= 0 && g.state == MemberState::Stable {
+                            MemberState::Stable
+                        } else {
+                            MemberState::Unjoined
+                        };
+                        g.rejoin_needed = true;
+                        g.coordinator = None;
+                        g.retry_at = Some(now + self.config.retry_backoff);
+                    }
+                }
+                Some(Pending::Heartbeat { .. } | Pending::OffsetFetch { .. }) => {
+                    if let Some(g) = self.group.as_mut() {
+                        g.coordinator = None;
+                    }
+                }
+                Some(Pending::Commit { sync, .. }) => {
+                    if let Some(g) = self.group.as_mut() {
+                        g.coordinator = None;
+                    }
+                    self.commit_done(now, sync, Some(ErrorCode::NetworkException));
+                }
+                _ => {}
             }
         }
         self.metadata.update_requested = true;
+    }
+
+    fn handle_message(&mut self, now: Instant, message: Message) {
+        let correlation = correlation_of(&message);
+        if message.is_request() || !self.pending.contains_key(&correlation) {
+            if let Message::ApiVersionsResponse(r) = message {
+                self.connections.connected(r.correlation);
+            }
+            return;
+        }
+        let pending = self.pending.remove(&correlation).expect("checked");
+        match (message, pending) {
+            (Message::MetadataResponse(r), Pending::Metadata { .. }) => {
+                self.metadata.update(
+                    now,
+                    &r,
+                    (self.config.retry_backoff, Duration(1000)),
+                    &mut self.rng,
+                );
+                // A new leader epoch means positions must be validated (KIP-320).
+                for (tp, pos) in &mut self.positions {
+                    if let (Some(current), Some(epoch)) =
+                        (self.metadata.leader_epoch(tp), pos.position_epoch)
+                        && current > epoch
+                        && pos.position.is_some()
+                    {
+                        pos.validate_epoch = Some(epoch);
+                    }
+                }
+            }
+            (Message::FetchResponse(r), Pending::Fetch { requested, .. }) => {
+                self.handle_fetch_response(now, r, requested)
+            }
+            (Message::ListOffsetsResponse(r), Pending::ListOffsets { .. }) => {
+                self.handle_list_offsets(now, r)
+            }
+            (Message::OffsetsForLeaderEpochResponse(r), Pending::Validate { partitions, .. }) => {
+                self.handle_validation(now, r, partitions)
+            }
+            (Message::FindCoordinatorResponse(r), Pending::FindCoordinator { .. }) => {
+                self.handle_find_coordinator(now, r)
+            }
+            (Message::JoinGroupResponse(r), Pending::Join { .. }) => {
+                self.handle_join_response(now, r)
+            }
+            (Message::SyncGroupResponse(r), Pending::Sync { .. }) => {
+                self.handle_sync_response(now, r)
+            }
+            (Message::HeartbeatResponse(r), Pending::Heartbeat { .. }) => {
+                self.handle_heartbeat_response(now, r)
+            }
+            (Message::OffsetCommitResponse(r), Pending::Commit { offsets, sync, .. }) => {
+                self.handle_commit_response(now, r, offsets, sync)
+            }
+            (Message::OffsetFetchResponse(r), Pending::OffsetFetch { .. }) => {
+                self.handle_offset_fetch(now, r)
+            }
+            (Message::LeaveGroupResponse(_), Pending::Leave { .. }) => {}
+            (_, pending) => {
+                // A response of the wrong kind for this id: keep waiting.
+                self.pending.insert(correlation, pending);
+            }
+        }
+    }
+}
+
+/// The rebalance protocol of an assignor list: the highest one every assignor supports
+/// (`ConsumerCoordinator` constructor; KAFKA.md 2.5).
+fn rebalance_protocol(names: &[String]) -> RebalanceProtocol {
+    let all_cooperative = names.iter().all(|n| {
+        AssignorName::from_protocol_name(n).is_some_and(|a| {
+            a.supported_protocols()
+                .contains(&RebalanceProtocol::Cooperative)
+        })
+    });
+    if all_cooperative && !names.is_empty() {
+        RebalanceProtocol::Cooperative
+    } else {
+        RebalanceProtocol::Eager
+    }
+}
+
+/// The correlation id of a client-side response (or request).
+fn correlation_of(message: &Message) -> CorrelationId {
+    match message {
+        Message::Metadata(r) => r.correlation,
+        Message::MetadataResponse(r) => r.correlation,
+        Message::Fetch(r) => r.correlation,
+        Message::FetchResponse(r) => r.correlation,
+        Message::ListOffsets(r) => r.correlation,
+        Message::ListOffsetsResponse(r) => r.correlation,
+        Message::OffsetsForLeaderEpoch(r) => r.correlation,
+        Message::OffsetsForLeaderEpochResponse(r) => r.correlation,
+        Message::FindCoordinator(r) => r.correlation,
+        Message::FindCoordinatorResponse(r) => r.correlation,
+        Message::JoinGroup(r) => r.correlation,
+        Message::JoinGroupResponse(r) => r.correlation,
+        Message::SyncGroup(r) => r.correlation,
+        Message::SyncGroupResponse(r) => r.correlation,
+        Message::Heartbeat(r) => r.correlation,
+        Message::HeartbeatResponse(r) => r.correlation,
+        Message::LeaveGroup(r) => r.correlation,
+        Message::LeaveGroupResponse(r) => r.correlation,
+        Message::OffsetCommit(r) => r.correlation,
+        Message::OffsetCommitResponse(r) => r.correlation,
+        Message::OffsetFetch(r) => r.correlation,
+        Message::OffsetFetchResponse(r) => r.correlation,
+        Message::ApiVersions(r) => r.correlation,
+        Message::ApiVersionsResponse(r) => r.correlation,
+        _ => 0,
     }
 }
 
@@ -452,47 +1763,26 @@ impl Node for Consumer {
             Input::Start => {
                 self.started = true;
                 self.consuming = true;
+                self.idle_since = now;
             }
             _ if !self.started => return,
             Input::Timeout | Input::Writeback => {}
             Input::Command(ClientCommand::StartWorkload) => self.consuming = true,
             Input::Command(ClientCommand::StopWorkload) => self.consuming = false,
+            Input::Command(ClientCommand::LeaveGroup) => {
+                // `close()`: leave the group (dynamic members) and stop consuming.
+                self.leave_group(now, "the consumer is closing");
+                if let Some(g) = self.group.as_mut() {
+                    g.left = true;
+                }
+                self.consuming = false;
+            }
             Input::Disconnected { peer, .. } => {
                 if let NodeId::Broker(b) = peer {
                     self.fail_connection(now, b);
                 }
             }
-            Input::Message { message, .. } => match message {
-                Message::ApiVersionsResponse(r) => {
-                    self.connections.connected(r.correlation);
-                }
-                Message::MetadataResponse(r) => {
-                    if let Some(Pending::Metadata { .. }) = self.pending.get(&r.correlation) {
-                        self.pending.remove(&r.correlation);
-                        self.metadata.update(
-                            now,
-                            &r,
-                            (self.config.retry_backoff, Duration(1000)),
-                            &mut self.rng,
-                        );
-                    }
-                }
-                Message::FetchResponse(r) => {
-                    if let Some(Pending::Fetch { .. }) = self.pending.get(&r.correlation)
-                        && let Some(Pending::Fetch { requested, .. }) =
-                            self.pending.remove(&r.correlation)
-                    {
-                        self.handle_fetch_response(now, r, requested);
-                    }
-                }
-                Message::ListOffsetsResponse(r) => {
-                    if let Some(Pending::ListOffsets { .. }) = self.pending.get(&r.correlation) {
-                        self.pending.remove(&r.correlation);
-                        self.handle_list_offsets(now, r);
-                    }
-                }
-                _ => {}
-            },
+            Input::Message { message, .. } => self.handle_message(now, message),
         }
         let timed_out: BTreeSet<BrokerId> = self
             .pending
@@ -524,14 +1814,26 @@ impl Node for Consumer {
         d.all(self.pending.values().map(Pending::deadline));
         d.all(self.positions.values().filter_map(|p| p.backoff_until));
         d.all(self.connections.deadlines());
-        if !self
-            .pending
-            .values()
-            .any(|p| matches!(p, Pending::Metadata { .. }))
-        {
+        if !self.has_pending(|p| matches!(p, Pending::Metadata { .. })) {
             d.at(Some(
                 self.metadata.next_update(self.config.metadata_max_age),
             ));
+        }
+        match &self.app {
+            App::Processing { until, .. } => {
+                d.at(Some(*until));
+                d.at(Some(self.idle_since + self.config.max_poll_interval));
+            }
+            App::Committing { give_up_at, .. } => d.at(Some(*give_up_at)),
+            App::Idle => {}
+        }
+        if let Some(g) = &self.group {
+            d.at(g.retry_at);
+            if g.generation >= 0 {
+                d.at(g.next_heartbeat);
+                d.at(Some(g.last_heartbeat_ok + self.config.session_timeout));
+            }
+            d.at(self.next_auto_commit);
         }
         d.earliest()
     }

@@ -1094,6 +1094,7 @@ impl Node for Producer {
                 self.producing = false;
                 self.next_record_at = None;
             }
+            Input::Command(ClientCommand::LeaveGroup) => {} // a consumer command
             Input::Disconnected { peer, .. } => {
                 if let NodeId::Broker(b) = peer {
                     self.fail_connection(now, b);

@@ -1,7 +1,7 @@
 //! Consumer groups: the classic group protocol's client-side assignors, the group coordinator
 //! that runs in every broker, and the records it keeps in `__consumer_offsets`.
 
-// pub mod assignor;
+pub mod assignor;
 pub mod coordinator;
 pub mod records;
 
