@@ -5,6 +5,7 @@
 //!
 //! Nothing here reads a clock or draws from an unseeded generator: one seed, one run.
 
+pub mod assign;
 pub mod checker;
 pub mod describe;
 pub mod digest;

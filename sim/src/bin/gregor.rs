@@ -73,6 +73,14 @@ enum Command {
         #[arg(required = true)]
         keys: Vec<String>,
     },
+    /// Run one of Kafka's classic assignors on a group described in a JSON file.
+    Assign {
+        /// The assignor: range, roundrobin, sticky or cooperative-sticky.
+        #[arg(long, value_parser = gregor_sim::assign::parse_strategy)]
+        strategy: gregor_core::group::assignor::AssignorName,
+        /// The group: `{"topics": {...}, "members": [...]}` (see `gregor_sim::assign`).
+        input: PathBuf,
+    },
 }
 
 fn bad(message: impl std::fmt::Display) -> ExitCode {
@@ -140,6 +148,18 @@ fn main() -> ExitCode {
             json,
             keys,
         } => partition(partitions, hex, json, &keys),
+        Command::Assign { strategy, input } => {
+            match gregor_sim::assign::run_file(strategy, &input) {
+                Ok(out) => {
+                    for w in &out.warnings {
+                        eprintln!("gregor: {w}");
+                    }
+                    print!("{}", out.json);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => bad(e),
+            }
+        }
     }
 }
 
