@@ -169,6 +169,29 @@ impl Message {
     /// Whether this is a request (sent by a client of the API on its own connection) rather than
     /// a response (sent back on the requester's connection).
     pub fn is_request(&self) -> bool {
+        self.is_controller_request()
+            || matches!(
+                self,
+                Message::Metadata(_)
+                    | Message::Produce(_)
+                    | Message::Fetch(_)
+                    | Message::InitProducerId(_)
+                    | Message::ApiVersions(_)
+                    | Message::ListOffsets(_)
+                    | Message::OffsetsForLeaderEpoch(_)
+                    | Message::FindCoordinator(_)
+                    | Message::JoinGroup(_)
+                    | Message::SyncGroup(_)
+                    | Message::Heartbeat(_)
+                    | Message::LeaveGroup(_)
+                    | Message::OffsetCommit(_)
+                    | Message::OffsetFetch(_)
+            )
+    }
+
+    /// Whether this is a request only the controller serves (brokers' lifecycle, ISR changes,
+    /// producer-id blocks, and the operator's admin requests).
+    pub fn is_controller_request(&self) -> bool {
         matches!(
             self,
             Message::BrokerRegistration(_)
@@ -179,20 +202,6 @@ impl Message {
                 | Message::CreateTopics(_)
                 | Message::AlterTopicConfig(_)
                 | Message::ElectLeaders(_)
-                | Message::Metadata(_)
-                | Message::Produce(_)
-                | Message::Fetch(_)
-                | Message::InitProducerId(_)
-                | Message::ApiVersions(_)
-                | Message::ListOffsets(_)
-                | Message::OffsetsForLeaderEpoch(_)
-                | Message::FindCoordinator(_)
-                | Message::JoinGroup(_)
-                | Message::SyncGroup(_)
-                | Message::Heartbeat(_)
-                | Message::LeaveGroup(_)
-                | Message::OffsetCommit(_)
-                | Message::OffsetFetch(_)
         )
     }
 

@@ -1459,12 +1459,20 @@ impl Broker {
     /// Loads the offsets partitions this broker now leads into the coordinator and unloads
     /// those it no longer leads (`GroupCoordinator.onElection` / `onResignation`).
     fn sync_coordinator(&mut self, now: Instant) {
-        let count = self.config.offsets_topic_num_partitions;
-        for partition in 0..count {
-            let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
-            let leads = self.partitions.get(&tp).is_some_and(Partition::is_leader);
+        let hosted = self
+            .partitions
+            .iter()
+            .filter(|(tp, _)| tp.topic.as_str() == OFFSETS_TOPIC)
+            .map(|(tp, p)| (tp.partition, p.is_leader()));
+        let loaded = self.coordinator.shards().keys().map(|&p| (p, false));
+        let mut leads: BTreeMap<u32, bool> = BTreeMap::new();
+        for (partition, leader) in loaded.chain(hosted) {
+            *leads.entry(partition).or_default() |= leader;
+        }
+        for (partition, leads) in leads {
             let loaded = self.coordinator.is_loaded(partition);
             if leads && !loaded {
+                let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
                 let records = self
                     .disk
                     .logs
@@ -1480,6 +1488,23 @@ impl Broker {
         }
     }
 
+    /// Runs `f` on the group coordinator with this broker's leader logs as its writer.
+    fn with_coordinator(
+        &mut self,
+        now: Instant,
+        f: impl FnOnce(&mut GroupCoordinator, &mut dyn OffsetsLog, &mut Outbox),
+    ) {
+        let mut writer = LeaderWriter {
+            now,
+            config: &self.config,
+            image: &self.image,
+            partitions: &self.partitions,
+            logs: &mut self.disk.logs,
+            touched: &mut self.touched,
+        };
+        f(&mut self.coordinator, &mut writer, &mut self.outbox);
+    }
+
     /// Coordinator writes that the offsets partitions' high watermarks now cover.
     fn complete_coordinator_writes(&mut self, now: Instant) {
         let touched: Vec<(u32, Offset)> = self
@@ -1489,16 +1514,8 @@ impl Broker {
             .filter_map(|tp| Some((tp.partition, self.disk.logs.get(tp)?.high_watermark())))
             .collect();
         for (partition, hw) in touched {
-            let mut writer = LeaderWriter {
-                now,
-                config: &self.config,
-                image: &self.image,
-                partitions: &self.partitions,
-                logs: &mut self.disk.logs,
-                touched: &mut self.touched,
-            };
             self.coordinator
-                .on_high_watermark(now, partition, hw, &mut writer, &mut self.outbox);
+                .on_high_watermark(now, partition, hw, &mut self.outbox);
         }
     }
 
@@ -1612,16 +1629,7 @@ impl Broker {
             }
         }
         if self.coordinator.next_deadline().is_some_and(|t| t <= now) {
-            let mut writer = LeaderWriter {
-                now,
-                config: &self.config,
-                image: &self.image,
-                partitions: &self.partitions,
-                logs: &mut self.disk.logs,
-                touched: &mut self.touched,
-            };
-            self.coordinator
-                .on_timers(now, &mut writer, &mut self.outbox);
+            self.with_coordinator(now, |c, log, out| c.on_timers(now, log, out));
         }
         if let (Some(t), Some(interval)) = (self.next_flush, self.config.log_flush_interval)
             && t <= now
@@ -1707,25 +1715,9 @@ impl OffsetsLog for LeaderWriter<'_> {
     }
 }
 
-/// The requests a broker serves to others (as opposed to answers to its own requests).
+/// The requests a broker serves to others: every request but those only the controller serves.
 fn is_inbound_api(message: &Message) -> bool {
-    matches!(
-        message,
-        Message::Produce(_)
-            | Message::Fetch(_)
-            | Message::Metadata(_)
-            | Message::InitProducerId(_)
-            | Message::ListOffsets(_)
-            | Message::ApiVersions(_)
-            | Message::OffsetsForLeaderEpoch(_)
-            | Message::FindCoordinator(_)
-            | Message::JoinGroup(_)
-            | Message::SyncGroup(_)
-            | Message::Heartbeat(_)
-            | Message::LeaveGroup(_)
-            | Message::OffsetCommit(_)
-            | Message::OffsetFetch(_)
-    )
+    message.is_request() && !message.is_controller_request()
 }
 
 /// Where a follower truncates when the leader reports a diverging epoch (KAFKA.md 3.5 step 3,
@@ -1783,16 +1775,7 @@ impl Node for Broker {
                 | Message::LeaveGroup(_)
                 | Message::OffsetCommit(_)
                 | Message::OffsetFetch(_)) => {
-                    let mut writer = LeaderWriter {
-                        now,
-                        config: &self.config,
-                        image: &self.image,
-                        partitions: &self.partitions,
-                        logs: &mut self.disk.logs,
-                        touched: &mut self.touched,
-                    };
-                    self.coordinator
-                        .handle(now, from, m, &mut writer, &mut self.outbox);
+                    self.with_coordinator(now, |c, log, out| c.handle(now, from, m, log, out));
                 }
                 Message::ApiVersions(r) => self.outbox.send(
                     from,

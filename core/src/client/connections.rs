@@ -73,6 +73,18 @@ impl Connections {
         )
     }
 
+    /// What `leastLoadedNode` adds to a broker's in-flight count: nothing when the connection
+    /// is ready, more while it is being set up, most when there is none.
+    pub fn load_penalty(&self, broker: BrokerId) -> usize {
+        if self.is_ready(broker) {
+            0
+        } else if self.is_connecting(broker) {
+            1000
+        } else {
+            2000
+        }
+    }
+
     /// Whether `broker` is in reconnect backoff at `now`.
     pub fn is_backing_off(&self, broker: BrokerId, now: Instant) -> bool {
         matches!(self.brokers.get(&broker).map(|c| c.state), Some(State::Backoff { until }) if until > now)

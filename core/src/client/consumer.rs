@@ -84,91 +84,37 @@ pub struct PartitionPosition {
     pub validate_epoch: Option<LeaderEpoch>,
 }
 
+/// A request in flight: where it went, when it times out, and what it was.
+#[derive(Clone, Debug)]
+struct InFlight {
+    broker: BrokerId,
+    deadline: Instant,
+    what: Pending,
+}
+
+/// What a request in flight was for.
 #[derive(Clone, Debug)]
 enum Pending {
-    Metadata {
-        broker: BrokerId,
-        deadline: Instant,
-    },
+    Metadata,
     Fetch {
-        broker: BrokerId,
-        deadline: Instant,
         requested: Vec<(TopicPartition, Offset)>,
     },
     ListOffsets {
-        broker: BrokerId,
-        deadline: Instant,
         partitions: Vec<TopicPartition>,
     },
     Validate {
-        broker: BrokerId,
-        deadline: Instant,
         partitions: Vec<(TopicPartition, Offset)>,
     },
-    FindCoordinator {
-        broker: BrokerId,
-        deadline: Instant,
-    },
-    Join {
-        broker: BrokerId,
-        deadline: Instant,
-    },
-    Sync {
-        broker: BrokerId,
-        deadline: Instant,
-    },
-    Heartbeat {
-        broker: BrokerId,
-        deadline: Instant,
-    },
+    FindCoordinator,
+    Join,
+    Sync,
+    Heartbeat,
     Commit {
-        broker: BrokerId,
-        deadline: Instant,
         offsets: Vec<(TopicPartition, Offset)>,
         sync: bool,
     },
-    OffsetFetch {
-        broker: BrokerId,
-        deadline: Instant,
-    },
-    Leave {
-        broker: BrokerId,
-        deadline: Instant,
-    },
-}
-
-impl Pending {
-    fn broker(&self) -> BrokerId {
-        match self {
-            Pending::Metadata { broker, .. }
-            | Pending::Fetch { broker, .. }
-            | Pending::ListOffsets { broker, .. }
-            | Pending::Validate { broker, .. }
-            | Pending::FindCoordinator { broker, .. }
-            | Pending::Join { broker, .. }
-            | Pending::Sync { broker, .. }
-            | Pending::Heartbeat { broker, .. }
-            | Pending::Commit { broker, .. }
-            | Pending::OffsetFetch { broker, .. }
-            | Pending::Leave { broker, .. } => *broker,
-        }
-    }
-
-    fn deadline(&self) -> Instant {
-        match self {
-            Pending::Metadata { deadline, .. }
-            | Pending::Fetch { deadline, .. }
-            | Pending::ListOffsets { deadline, .. }
-            | Pending::Validate { deadline, .. }
-            | Pending::FindCoordinator { deadline, .. }
-            | Pending::Join { deadline, .. }
-            | Pending::Sync { deadline, .. }
-            | Pending::Heartbeat { deadline, .. }
-            | Pending::Commit { deadline, .. }
-            | Pending::OffsetFetch { deadline, .. }
-            | Pending::Leave { deadline, .. } => *deadline,
-        }
-    }
+    OffsetFetch,
+    Leave,
 }
 
 /// Where the member is in its group (`MemberState`).
@@ -256,7 +202,7 @@ pub struct Consumer {
     consuming: bool,
     now: Instant,
     metadata: ClientMetadata,
-    pending: BTreeMap<CorrelationId, Pending>,
+    pending: BTreeMap<CorrelationId, InFlight>,
     connections: Connections,
     polled: u64,
     processed: u64,
@@ -375,11 +321,11 @@ impl Consumer {
     fn busy_fetching(&self, broker: BrokerId) -> bool {
         self.pending
             .values()
-            .any(|p| p.broker() == broker && matches!(p, Pending::Fetch { .. }))
+            .any(|p| p.broker == broker && matches!(p.what, Pending::Fetch { .. }))
     }
 
     fn has_pending(&self, f: impl Fn(&Pending) -> bool) -> bool {
-        self.pending.values().any(f)
+        self.pending.values().any(|p| f(&p.what))
     }
 
     fn drive(&mut self, now: Instant) {
@@ -397,7 +343,7 @@ impl Consumer {
     }
 
     fn maybe_request_metadata(&mut self, now: Instant) {
-        if self.has_pending(|p| matches!(p, Pending::Metadata { .. })) {
+        if self.has_pending(|p| matches!(p, Pending::Metadata)) {
             return;
         }
         if self.metadata.next_update(self.config.metadata_max_age) > now {
@@ -410,15 +356,10 @@ impl Consumer {
             return;
         }
         let correlation = self.correlation();
-        self.pending.insert(
-            correlation,
-            Pending::Metadata {
-                broker,
-                deadline: now + self.config.request_timeout,
-            },
-        );
-        self.outbox.send(
-            NodeId::Broker(broker),
+        self.request(
+            broker,
+            now + self.config.request_timeout,
+            Pending::Metadata,
             Message::Metadata(MetadataRequest {
                 correlation,
                 topics: self.topics.clone(),
@@ -431,24 +372,23 @@ impl Consumer {
         let connections = &self.connections;
         let pending = &self.pending;
         let load = |b: BrokerId| {
-            let penalty = if connections.is_ready(b) {
-                0
-            } else if connections.is_connecting(b) {
-                1000
-            } else {
-                2000
-            };
-            pending.values().filter(|p| p.broker() == b).count() + penalty
+            pending.values().filter(|p| p.broker == b).count() + connections.load_penalty(b)
         };
         self.metadata
             .least_loaded(load, |b| connections.is_backing_off(b, now), &mut self.rng)
     }
 
     /// Sends a request that fails when `request.timeout.ms` passes.
-    fn request(&mut self, now: Instant, broker: BrokerId, pending: Pending, message: Message) {
-        let _ = now;
+    fn request(&mut self, broker: BrokerId, deadline: Instant, what: Pending, message: Message) {
         let correlation = correlation_of(&message);
-        self.pending.insert(correlation, pending);
+        self.pending.insert(
+            correlation,
+            InFlight {
+                broker,
+                deadline,
+                what,
+            },
+        );
         self.outbox.send(NodeId::Broker(broker), message);
     }
 
@@ -493,7 +433,7 @@ impl Consumer {
     }
 
     fn find_coordinator(&mut self, now: Instant) {
-        if self.has_pending(|p| matches!(p, Pending::FindCoordinator { .. })) {
+        if self.has_pending(|p| matches!(p, Pending::FindCoordinator)) {
             return;
         }
         let Some(broker) = self.least_loaded(now) else {
@@ -505,12 +445,9 @@ impl Consumer {
         let correlation = self.correlation();
         let group_id = self.group.as_ref().expect("group mode").group_id.clone();
         self.request(
-            now,
             broker,
-            Pending::FindCoordinator {
-                broker,
-                deadline: now + self.config.request_timeout,
-            },
+            now + self.config.request_timeout,
+            Pending::FindCoordinator,
             Message::FindCoordinator(FindCoordinatorRequest {
                 correlation,
                 group_id,
@@ -533,33 +470,30 @@ impl Consumer {
     }
 
     fn maybe_heartbeat(&mut self, now: Instant, coordinator: BrokerId) {
-        let correlation = self.next_correlation + 1;
         let g = self.group.as_ref().expect("group mode");
         if g.generation < 0 || !matches!(g.state, MemberState::Rebalancing | MemberState::Stable) {
             return;
         }
         if g.next_heartbeat.is_some_and(|t| t > now)
-            || self.has_pending(|p| matches!(p, Pending::Heartbeat { .. }))
+            || self.has_pending(|p| matches!(p, Pending::Heartbeat))
         {
             return;
         }
-        self.next_correlation = correlation;
+        let (group_id, generation_id, member_id) =
+            (g.group_id.clone(), g.generation, g.member_id.clone());
         let message = Message::Heartbeat(HeartbeatRequest {
-            correlation,
-            group_id: g.group_id.clone(),
-            generation_id: g.generation,
-            member_id: g.member_id.clone(),
+            correlation: self.correlation(),
+            group_id,
+            generation_id,
+            member_id,
             group_instance_id: self.config.group_instance_id.clone(),
         });
         let interval = self.config.heartbeat_interval;
         self.group.as_mut().expect("group mode").next_heartbeat = Some(now + interval);
         self.request(
-            now,
             coordinator,
-            Pending::Heartbeat {
-                broker: coordinator,
-                deadline: now + self.config.request_timeout,
-            },
+            now + self.config.request_timeout,
+            Pending::Heartbeat,
             message,
         );
     }
@@ -571,12 +505,7 @@ impl Consumer {
             return;
         };
         if !self.connections.is_ready(coordinator)
-            || self.has_pending(|p| {
-                matches!(
-                    p,
-                    Pending::Join { .. } | Pending::Sync { .. } | Pending::Leave { .. }
-                )
-            })
+            || self.has_pending(|p| matches!(p, Pending::Join | Pending::Sync | Pending::Leave))
         {
             return;
         }
@@ -641,15 +570,7 @@ impl Consumer {
         g.rejoin_needed = false;
         // The coordinator may hold a JoinGroup for the whole rebalance timeout.
         let deadline = now + self.config.max_poll_interval + Duration(5000);
-        self.request(
-            now,
-            coordinator,
-            Pending::Join {
-                broker: coordinator,
-                deadline,
-            },
-            message,
-        );
+        self.request(coordinator, deadline, Pending::Join, message);
     }
 
     fn handle_join_response(&mut self, now: Instant, r: JoinGroupResponse) {
@@ -718,15 +639,7 @@ impl Consumer {
             assignments,
         });
         let deadline = now + self.config.max_poll_interval + Duration(5000);
-        self.request(
-            now,
-            coordinator,
-            Pending::Sync {
-                broker: coordinator,
-                deadline,
-            },
-            message,
-        );
+        self.request(coordinator, deadline, Pending::Sync, message);
     }
 
     /// The leader runs the group's assignor (`ConsumerCoordinator.onLeaderElected`).
@@ -915,12 +828,9 @@ impl Consumer {
         {
             let correlation = self.correlation();
             self.request(
-                now,
                 c,
-                Pending::Leave {
-                    broker: c,
-                    deadline: now + self.config.request_timeout,
-                },
+                now + self.config.request_timeout,
+                Pending::Leave,
                 Message::LeaveGroup(LeaveGroupRequest {
                     correlation,
                     group_id: group_id.clone(),
@@ -938,7 +848,7 @@ impl Consumer {
 
     /// Asks the coordinator for the committed offsets of partitions that have no position.
     fn fetch_committed(&mut self, now: Instant, coordinator: BrokerId) {
-        if self.has_pending(|p| matches!(p, Pending::OffsetFetch { .. })) {
+        if self.has_pending(|p| matches!(p, Pending::OffsetFetch)) {
             return;
         }
         let partitions: Vec<TopicPartition> = self
@@ -953,12 +863,9 @@ impl Consumer {
         let correlation = self.correlation();
         let group_id = self.group.as_ref().expect("group mode").group_id.clone();
         self.request(
-            now,
             coordinator,
-            Pending::OffsetFetch {
-                broker: coordinator,
-                deadline: now + self.config.request_timeout,
-            },
+            now + self.config.request_timeout,
+            Pending::OffsetFetch,
             Message::OffsetFetch(OffsetFetchRequest {
                 correlation,
                 group_id,
@@ -1023,22 +930,19 @@ impl Consumer {
         let Some(coordinator) = g.coordinator.filter(|&c| self.connections.is_ready(c)) else {
             return false;
         };
-        let correlation = self.next_correlation + 1;
-        self.next_correlation = correlation;
+        let (generation_id, member_id) = (g.generation, g.member_id.clone());
         let message = Message::OffsetCommit(OffsetCommitRequest {
-            correlation,
+            correlation: self.correlation(),
             group_id,
-            generation_id: g.generation,
-            member_id: g.member_id.clone(),
+            generation_id,
+            member_id,
             group_instance_id: self.config.group_instance_id.clone(),
             offsets: offsets.clone(),
         });
         self.request(
-            now,
             coordinator,
+            now + self.config.request_timeout,
             Pending::Commit {
-                broker: coordinator,
-                deadline: now + self.config.request_timeout,
                 offsets: offsets.into_iter().map(|(tp, o, _)| (tp, o)).collect(),
                 sync,
             },
@@ -1277,8 +1181,8 @@ impl Consumer {
         let validating: BTreeSet<TopicPartition> = self
             .pending
             .values()
-            .flat_map(|p| match p {
-                Pending::Validate { partitions, .. } => {
+            .flat_map(|p| match &p.what {
+                Pending::Validate { partitions } => {
                     partitions.iter().map(|(tp, _)| tp.clone()).collect()
                 }
                 _ => Vec::new(),
@@ -1306,11 +1210,9 @@ impl Consumer {
             }
             let correlation = self.correlation();
             self.request(
-                now,
                 broker,
+                now + self.config.request_timeout,
                 Pending::Validate {
-                    broker,
-                    deadline: now + self.config.request_timeout,
                     partitions: parts.iter().map(|(tp, _, _, o)| (tp.clone(), *o)).collect(),
                 },
                 Message::OffsetsForLeaderEpoch(OffsetsForLeaderEpochRequest {
@@ -1337,10 +1239,10 @@ impl Consumer {
             if pos.position != Some(position) {
                 continue;
             }
-            if let Some(e) = error {
+            if error.is_some() {
+                // NOT_LEADER, FENCED or UNKNOWN_LEADER_EPOCH: refresh metadata, validate again.
                 pos.backoff_until = Some(now + self.config.retry_backoff);
                 self.metadata.update_requested = true;
-                let _ = e;
                 continue;
             }
             pos.validate_epoch = None;
@@ -1381,8 +1283,8 @@ impl Consumer {
         let resetting: BTreeSet<TopicPartition> = self
             .pending
             .values()
-            .flat_map(|p| match p {
-                Pending::ListOffsets { partitions, .. } => partitions.clone(),
+            .flat_map(|p| match &p.what {
+                Pending::ListOffsets { partitions } => partitions.clone(),
                 _ => Vec::new(),
             })
             .collect();
@@ -1410,13 +1312,9 @@ impl Consumer {
                 .map(|tp| (tp.clone(), spec, self.metadata.leader_epoch(tp)))
                 .collect();
             self.request(
-                now,
                 broker,
-                Pending::ListOffsets {
-                    broker,
-                    deadline: now + self.config.request_timeout,
-                    partitions,
-                },
+                now + self.config.request_timeout,
+                Pending::ListOffsets { partitions },
                 Message::ListOffsets(ListOffsetsRequest {
                     correlation,
                     partitions: request,
@@ -1464,13 +1362,9 @@ impl Consumer {
             // The broker may hold the fetch for fetch.max.wait.ms, so the client waits longer.
             let deadline = now + self.config.request_timeout + self.config.fetch_max_wait;
             self.request(
-                now,
                 broker,
-                Pending::Fetch {
-                    broker,
-                    deadline,
-                    requested,
-                },
+                deadline,
+                Pending::Fetch { requested },
                 Message::Fetch(FetchRequest {
                     correlation,
                     replica: None,
@@ -1604,31 +1498,28 @@ impl Consumer {
         let failed: Vec<CorrelationId> = self
             .pending
             .iter()
-            .filter(|(_, p)| p.broker() == broker)
+            .filter(|(_, p)| p.broker == broker)
             .map(|(&c, _)| c)
             .collect();
         for c in failed {
-            match self.pending.remove(&c) {
-                Some(Pending::Metadata { .. }) => {
+            match self.pending.remove(&c).map(|p| p.what) {
+                Some(Pending::Metadata) => {
                     self.metadata.failed(
                         now,
                         (self.config.retry_backoff, Duration(1000)),
                         &mut self.rng,
                     );
                 }
-                Some(Pending::Join { .. } | Pending::Sync { .. }) => {
+                Some(Pending::Join | Pending::Sync) => {
                     if let Some(g) = self.group.as_mut() {
-                        g.state = if g.generation >= 0 && g.state == MemberState::Stable {
-                            MemberState::Stable
-                        } else {
-                            MemberState::Unjoined
-                        };
+                        // A JoinGroup or SyncGroup in flight is lost with its connection.
+                        g.state = MemberState::Unjoined;
                         g.rejoin_needed = true;
                         g.coordinator = None;
                         g.retry_at = Some(now + self.config.retry_backoff);
                     }
                 }
-                Some(Pending::Heartbeat { .. } | Pending::OffsetFetch { .. }) => {
+                Some(Pending::Heartbeat | Pending::OffsetFetch) => {
                     if let Some(g) = self.group.as_mut() {
                         g.coordinator = None;
                     }
@@ -1653,9 +1544,13 @@ impl Consumer {
             }
             return;
         }
-        let pending = self.pending.remove(&correlation).expect("checked");
-        match (message, pending) {
-            (Message::MetadataResponse(r), Pending::Metadata { .. }) => {
+        let InFlight {
+            broker,
+            deadline,
+            what,
+        } = self.pending.remove(&correlation).expect("checked");
+        match (message, what) {
+            (Message::MetadataResponse(r), Pending::Metadata) => {
                 self.metadata.update(
                     now,
                     &r,
@@ -1682,28 +1577,31 @@ impl Consumer {
             (Message::OffsetsForLeaderEpochResponse(r), Pending::Validate { partitions, .. }) => {
                 self.handle_validation(now, r, partitions)
             }
-            (Message::FindCoordinatorResponse(r), Pending::FindCoordinator { .. }) => {
+            (Message::FindCoordinatorResponse(r), Pending::FindCoordinator) => {
                 self.handle_find_coordinator(now, r)
             }
-            (Message::JoinGroupResponse(r), Pending::Join { .. }) => {
-                self.handle_join_response(now, r)
-            }
-            (Message::SyncGroupResponse(r), Pending::Sync { .. }) => {
-                self.handle_sync_response(now, r)
-            }
-            (Message::HeartbeatResponse(r), Pending::Heartbeat { .. }) => {
+            (Message::JoinGroupResponse(r), Pending::Join) => self.handle_join_response(now, r),
+            (Message::SyncGroupResponse(r), Pending::Sync) => self.handle_sync_response(now, r),
+            (Message::HeartbeatResponse(r), Pending::Heartbeat) => {
                 self.handle_heartbeat_response(now, r)
             }
             (Message::OffsetCommitResponse(r), Pending::Commit { offsets, sync, .. }) => {
                 self.handle_commit_response(now, r, offsets, sync)
             }
-            (Message::OffsetFetchResponse(r), Pending::OffsetFetch { .. }) => {
+            (Message::OffsetFetchResponse(r), Pending::OffsetFetch) => {
                 self.handle_offset_fetch(now, r)
             }
-            (Message::LeaveGroupResponse(_), Pending::Leave { .. }) => {}
-            (_, pending) => {
+            (Message::LeaveGroupResponse(_), Pending::Leave) => {}
+            (_, what) => {
                 // A response of the wrong kind for this id: keep waiting.
-                self.pending.insert(correlation, pending);
+                self.pending.insert(
+                    correlation,
+                    InFlight {
+                        broker,
+                        deadline,
+                        what,
+                    },
+                );
             }
         }
     }
@@ -1787,8 +1685,8 @@ impl Node for Consumer {
         let timed_out: BTreeSet<BrokerId> = self
             .pending
             .values()
-            .filter(|p| p.deadline() <= now)
-            .map(Pending::broker)
+            .filter(|p| p.deadline <= now)
+            .map(|p| p.broker)
             .collect();
         for broker in timed_out {
             // request.timeout.ms passed: close the connection and fail what was on it.
@@ -1811,10 +1709,10 @@ impl Node for Consumer {
             return None;
         }
         let mut d = Deadlines::after(self.now);
-        d.all(self.pending.values().map(Pending::deadline));
+        d.all(self.pending.values().map(|p| p.deadline));
         d.all(self.positions.values().filter_map(|p| p.backoff_until));
         d.all(self.connections.deadlines());
-        if !self.has_pending(|p| matches!(p, Pending::Metadata { .. })) {
+        if !self.has_pending(|p| matches!(p, Pending::Metadata)) {
             d.at(Some(
                 self.metadata.next_update(self.config.metadata_max_age),
             ));

@@ -792,16 +792,7 @@ impl Producer {
             .metadata
             .brokers
             .iter()
-            .map(|&b| {
-                let penalty = if self.connections.is_ready(b) {
-                    0
-                } else if self.connections.is_connecting(b) {
-                    1000
-                } else {
-                    2000
-                };
-                (b, self.in_flight_to(b) + penalty)
-            })
+            .map(|&b| (b, self.in_flight_to(b) + self.connections.load_penalty(b)))
             .collect();
         let connections = &self.connections;
         self.metadata.least_loaded(

@@ -18,8 +18,9 @@
 //! - only the classic protocol; KIP-848's consumer protocol is not modelled.
 
 use crate::error::ErrorCode;
+use crate::group::assignor::java::JavaHashMap;
 use crate::group::records::{GroupValue, MemberValue, OffsetValue, OffsetsRecord};
-use crate::group::{CONSUMER_PROTOCOL_TYPE, coordinator_partition, java_hash_map_order};
+use crate::group::{CONSUMER_PROTOCOL_TYPE, coordinator_partition};
 use crate::ids::{LeaderEpoch, NodeId, Offset, TopicPartition};
 use crate::node::{Event, Outbox};
 use crate::protocol::*;
@@ -182,10 +183,13 @@ pub struct Group {
     pub protocol_name: Option<String>,
     /// The leader's member id.
     pub leader: Option<String>,
-    /// The members, in the order they were added.
+    /// The members, in the iteration order of Kafka's `HashMap` of members (kept by
+    /// `member_map`). That order decides who becomes leader when the leader leaves, the order of
+    /// the members in the leader's JoinGroup response (which the assignors see) and ties in the
+    /// protocol vote.
     pub members: Vec<Member>,
-    /// Every member id ever put in Kafka's member map, for its `HashMap` capacity.
-    map_high_water: usize,
+    /// Kafka's `members` map replayed with the same `put` and `remove` calls.
+    member_map: JavaHashMap<String, ()>,
     pending_members: BTreeMap<String, Instant>,
     pending_sync: BTreeSet<String>,
     new_member_added: bool,
@@ -206,7 +210,7 @@ impl Group {
             protocol_name: None,
             leader: None,
             members: Vec::new(),
-            map_high_water: 0,
+            member_map: JavaHashMap::new(),
             pending_members: BTreeMap::new(),
             pending_sync: BTreeSet::new(),
             new_member_added: false,
@@ -236,11 +240,20 @@ impl Group {
             .map(|m| m.member_id.as_str())
     }
 
-    /// The members in Java `HashMap` iteration order of their ids, which decides who becomes
-    /// leader when the leader leaves (`ClassicGroup.remove`, `maybeElectNewJoinedLeader`).
-    fn members_in_map_order(&self) -> Vec<usize> {
-        let ids: Vec<&str> = self.members.iter().map(|m| m.member_id.as_str()).collect();
-        java_hash_map_order(&ids, self.map_high_water)
+    /// `members.put`: adds a member and puts the list back in the map's order.
+    fn put_member(&mut self, member: Member) {
+        self.member_map.insert(member.member_id.clone(), ());
+        self.members.push(member);
+        let order: Vec<&String> = self.member_map.keys().collect();
+        self.members
+            .sort_by_key(|m| order.iter().position(|k| **k == m.member_id));
+    }
+
+    /// `members.remove`: the others keep their order.
+    fn take_member(&mut self, member_id: &str) -> Option<Member> {
+        self.member_map.remove(&member_id.to_string());
+        let i = self.members.iter().position(|m| m.member_id == member_id)?;
+        Some(self.members.remove(i))
     }
 
     fn transition(&mut self, state: GroupState, out: &mut Outbox) {
@@ -308,25 +321,19 @@ impl Group {
     /// going to the first in Java `HashMap` order of the names (`Stream.max` keeps the first).
     fn select_protocol(&self) -> Option<String> {
         let candidates = self.candidate_protocols();
-        let mut votes: Vec<(&str, u32)> = Vec::new();
-        for m in &self.members {
-            if let Some(v) = m.vote(&candidates) {
-                match votes.iter_mut().find(|(n, _)| *n == v) {
-                    Some((_, c)) => *c += 1,
-                    None => votes.push((v, 1)),
-                }
+        let mut votes: JavaHashMap<String, u32> = JavaHashMap::new();
+        for vote in self.members.iter().filter_map(|m| m.vote(&candidates)) {
+            let vote = vote.to_string();
+            let count = votes.get(&vote).copied().unwrap_or(0);
+            votes.insert(vote, count + 1);
+        }
+        let mut best: Option<(&String, u32)> = None;
+        for (name, &count) in votes.iter() {
+            if best.is_none_or(|(_, b)| count > b) {
+                best = Some((name, count));
             }
         }
-        let names: Vec<&str> = votes.iter().map(|(n, _)| *n).collect();
-        let order = java_hash_map_order(&names, names.len());
-        let mut best: Option<(&str, u32)> = None;
-        for i in order {
-            let (n, c) = votes[i];
-            if best.is_none_or(|(_, b)| c > b) {
-                best = Some((n, c));
-            }
-        }
-        best.map(|(n, _)| n.to_string())
+        best.map(|(n, _)| n.clone())
     }
 
     /// `validateMember`: a static member's instance must map to this member id.
@@ -355,22 +362,14 @@ impl Group {
             self.leader = Some(member.member_id.clone());
         }
         self.pending_members.remove(&member.member_id);
-        self.members.push(member);
-        self.map_high_water = self.map_high_water.max(self.members.len());
+        self.put_member(member);
     }
 
     /// `ClassicGroup.remove`: a removed leader is replaced by the first member in map order.
     fn remove_member(&mut self, member_id: &str) -> Option<Member> {
-        let removed = self
-            .members
-            .iter()
-            .position(|m| m.member_id == member_id)
-            .map(|i| self.members.remove(i));
+        let removed = self.take_member(member_id);
         if self.leader.as_deref() == Some(member_id) {
-            self.leader = self
-                .members_in_map_order()
-                .first()
-                .map(|&i| self.members[i].member_id.clone());
+            self.leader = self.members.first().map(|m| m.member_id.clone());
         }
         self.pending_members.remove(member_id);
         self.pending_sync.remove(member_id);
@@ -388,13 +387,10 @@ impl Group {
         {
             return true;
         }
-        let next = self
-            .members_in_map_order()
-            .into_iter()
-            .find(|&i| self.members[i].awaiting_join.is_some());
+        let next = self.members.iter().find(|m| m.awaiting_join.is_some());
         match next {
-            Some(i) => {
-                self.leader = Some(self.members[i].member_id.clone());
+            Some(m) => {
+                self.leader = Some(m.member_id.clone());
                 true
             }
             None => false,
@@ -861,7 +857,6 @@ impl GroupCoordinator {
         now: Instant,
         partition: u32,
         hw: Offset,
-        log: &mut dyn OffsetsLog,
         out: &mut Outbox,
     ) {
         let Some(shard) = self.shards.get_mut(&partition) else {
@@ -876,18 +871,11 @@ impl GroupCoordinator {
                 .partition(|w| w.required <= hw);
         shard.writes = kept;
         for w in done {
-            self.complete_write(now, partition, w.action, log, out);
+            self.complete_write(now, partition, w.action, out);
         }
     }
 
-    fn complete_write(
-        &mut self,
-        now: Instant,
-        p: u32,
-        action: Deferred,
-        log: &mut dyn OffsetsLog,
-        out: &mut Outbox,
-    ) {
+    fn complete_write(&mut self, now: Instant, p: u32, action: Deferred, out: &mut Outbox) {
         match action {
             Deferred::Commit {
                 to,
@@ -958,7 +946,6 @@ impl GroupCoordinator {
                 out.send(to, Message::JoinGroupResponse(response));
             }
         }
-        let _ = log;
     }
 
     // Requests.
@@ -1175,11 +1162,11 @@ impl GroupCoordinator {
         out: &mut Outbox,
     ) {
         let g = self.group_mut(p, &r.group_id).expect("present");
-        let Some(index) = g.members.iter().position(|m| m.member_id == old_id) else {
+        // `replaceStaticMember`: the old id leaves Kafka's member map and the new one is put.
+        let Some(mut old) = g.take_member(old_id) else {
             return;
         };
         // The old incarnation, if it still waits for an answer, is fenced.
-        let old = &mut g.members[index];
         if let Some((to, c)) = old.awaiting_join.take() {
             let e = ErrorCode::FencedInstanceId;
             out.send(to, join_reply(join_error(c, old_id, e)));
@@ -1197,7 +1184,7 @@ impl GroupCoordinator {
         old.session_timeout = r.session_timeout;
         old.heartbeat_deadline = Some(now + r.session_timeout);
         old.awaiting_join = Some((from, r.correlation));
-        g.map_high_water = g.map_high_water.max(g.members.len() + 1);
+        g.put_member(old);
         if g.leader.as_deref() == Some(old_id) {
             g.leader = Some(new_id.to_string());
         }
@@ -1736,10 +1723,11 @@ fn replay_group(g: &mut Group, v: GroupValue) {
     g.protocol_type = v.protocol_type;
     g.protocol_name = v.protocol;
     g.leader = v.leader;
-    g.members = v
-        .members
-        .into_iter()
-        .map(|m| Member {
+    // `ClassicGroup.fromRecord` puts the members in the record's order.
+    g.members.clear();
+    g.member_map = JavaHashMap::new();
+    for m in v.members {
+        g.put_member(Member {
             member_id: m.member_id,
             group_instance_id: m.group_instance_id,
             client_id: m.client_id,
@@ -1752,9 +1740,8 @@ fn replay_group(g: &mut Group, v: GroupValue) {
             awaiting_sync: None,
             is_new: false,
             heartbeat_deadline: None,
-        })
-        .collect();
-    g.map_high_water = g.members.len();
+        });
+    }
     g.state = if g.members.is_empty() {
         GroupState::Empty
     } else {
@@ -1963,8 +1950,7 @@ mod tests {
         fn commit(&mut self) {
             let hw = Offset(self.log.records.len() as u64);
             let p = self.c.partition_for(GROUP);
-            self.c
-                .on_high_watermark(self.now, p, hw, &mut self.log, &mut self.out);
+            self.c.on_high_watermark(self.now, p, hw, &mut self.out);
         }
 
         fn replies(&mut self) -> Vec<(NodeId, Message)> {
@@ -2226,14 +2212,64 @@ mod tests {
             h.heartbeat(client(1), &a, 1),
             Some(ErrorCode::RebalanceInProgress)
         );
-        // The old member never rejoins; keep it alive with heartbeats until the rebalance
-        // timeout (60 s) ends the join phase without it.
-        h.advance_to(63_001);
+        // The old member never rejoins but keeps heartbeating (each answered
+        // REBALANCE_IN_PROGRESS), so only the rebalance timeout, 60 s after the rebalance began
+        // at 3 s, ends the join phase without it.
+        for t in (8_000..=58_000).step_by(5_000) {
+            h.advance_to(t);
+            assert_eq!(
+                h.heartbeat(client(1), &a, 1),
+                Some(ErrorCode::RebalanceInProgress)
+            );
+            assert!(
+                h.join_responses().is_empty(),
+                "the join phase still waits at {t}"
+            );
+        }
+        h.advance_to(62_999);
+        assert!(
+            h.join_responses().is_empty(),
+            "no answer before the rebalance timeout"
+        );
+        h.advance_to(63_000);
         let r = h.join_responses();
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].0, client(2));
         assert_eq!(r[0].1.generation_id, 2);
         assert!(h.c.group(GROUP).unwrap().member(&a).is_none());
+    }
+
+    /// `ClassicGroup.remove`: when the leader leaves, the first member in Kafka's `HashMap`
+    /// order leads, not the next one to have joined. For "consumer1".."consumer4" that order is
+    /// consumer4, consumer3, consumer2, consumer1 (KAFKA.md 2.3).
+    #[test]
+    fn a_departed_leader_is_replaced_in_java_hash_map_order() {
+        let mut g = Group::new(GROUP);
+        for i in 1..=4 {
+            g.add_member(Member {
+                member_id: format!("consumer{i}"),
+                group_instance_id: None,
+                client_id: "c".into(),
+                node: client(i),
+                rebalance_timeout: Duration(60_000),
+                session_timeout: Duration(10_000),
+                protocols: protocols(&["range"]),
+                assignment: vec![],
+                awaiting_join: None,
+                awaiting_sync: None,
+                is_new: false,
+                heartbeat_deadline: None,
+            });
+        }
+        assert_eq!(
+            g.leader.as_deref(),
+            Some("consumer1"),
+            "the first to join leads"
+        );
+        g.remove_member("consumer1");
+        assert_eq!(g.leader.as_deref(), Some("consumer4"));
+        let order: Vec<&str> = g.members.iter().map(|m| m.member_id.as_str()).collect();
+        assert_eq!(order, ["consumer4", "consumer3", "consumer2"]);
     }
 
     /// KIP-345: a static member that restarts within its session timeout gets its old
