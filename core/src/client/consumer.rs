@@ -152,12 +152,14 @@ pub struct GroupMembership {
     pub rebalance_protocol: RebalanceProtocol,
     rejoin_needed: bool,
     join_after_commit: bool,
+    join_commit_done: bool,
     retry_at: Option<Instant>,
     next_heartbeat: Option<Instant>,
     last_heartbeat_ok: Instant,
     /// What the sticky assignors remember: the last assignment and its generation.
     sticky_memory: (Vec<TopicPartition>, Option<i32>),
-    left: bool,
+    /// The consumer closed and left the group for good.
+    pub left: bool,
 }
 
 /// The application's poll loop.
@@ -165,13 +167,30 @@ pub struct GroupMembership {
 enum App {
     /// Ready to poll.
     Idle,
-    /// Processing a poll's records until `until`.
-    Processing { until: Instant, records: Polled },
+    /// Processing a poll's records one after another from `started`: `done` of them are
+    /// finished. A crash in the middle leaves the rest unprocessed, as it would a real
+    /// application's loop over `ConsumerRecords`.
+    Processing {
+        started: Instant,
+        done: usize,
+        records: Polled,
+    },
     /// Waiting for a synchronous commit; then process (`Some`) or poll again (`None`).
     Committing {
         records: Option<Polled>,
         give_up_at: Instant,
     },
+}
+
+/// What became of an attempt to send an offset commit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CommitSend {
+    /// The request is on its way.
+    Sent,
+    /// No coordinator is ready; a synchronous commit waits for one.
+    NoCoordinator,
+    /// The member is not in a stable generation: `CommitFailedException` without a request.
+    Refused,
 }
 
 /// What one poll returned: per partition, `(offset, value)` of each record.
@@ -200,6 +219,7 @@ pub struct Consumer {
     rng: Rng,
     started: bool,
     consuming: bool,
+    closing: bool,
     now: Instant,
     metadata: ClientMetadata,
     pending: BTreeMap<CorrelationId, InFlight>,
@@ -235,6 +255,7 @@ impl Consumer {
                 rebalance_protocol: rebalance_protocol(&config.partition_assignment_strategy),
                 rejoin_needed: true,
                 join_after_commit: false,
+                join_commit_done: false,
                 retry_at: None,
                 next_heartbeat: None,
                 last_heartbeat_ok: Instant::ZERO,
@@ -262,6 +283,7 @@ impl Consumer {
             rng: Rng::new(seed),
             started: false,
             consuming: false,
+            closing: false,
             now: Instant::ZERO,
             metadata: ClientMetadata::new(bootstrap),
             pending: BTreeMap::new(),
@@ -301,6 +323,17 @@ impl Consumer {
     /// The workload.
     pub fn workload(&self) -> &ConsumerWorkload {
         &self.workload
+    }
+
+    /// Whether the application has nothing in hand: no records being processed or waiting
+    /// for a commit, and nothing fetched that a poll has not returned.
+    pub fn is_idle(&self) -> bool {
+        matches!(self.app, App::Idle) && self.buffer.values().all(VecDeque::is_empty)
+    }
+
+    /// Whether the workload runs (started and not stopped or closed).
+    pub fn is_consuming(&self) -> bool {
+        self.started && self.consuming
     }
 
     /// How many records polls have returned.
@@ -408,6 +441,14 @@ impl Consumer {
             self.find_coordinator(now);
             return;
         };
+        if self.connections.is_backing_off(coordinator, now) {
+            // `ensureCoordinatorReady`: the coordinator was found but its connection failed;
+            // forget it and back off before asking again (it may have moved).
+            let g = self.group.as_mut().expect("group mode");
+            g.coordinator = None;
+            g.retry_at = Some(now + self.config.retry_backoff);
+            return;
+        }
         if !self.ensure_connected(coordinator, now) {
             return;
         }
@@ -513,15 +554,19 @@ impl Consumer {
         if g.join_after_commit {
             return; // the commit of onJoinPrepare is under way
         }
+        // `onJoinPrepare`: with auto commit, commit what was consumed once, then join whatever
+        // the commit's outcome.
         if self.config.enable_auto_commit
+            && !g.join_commit_done
             && g.generation >= 0
             && g.state == MemberState::Stable
             && !self.consumed_offsets().is_empty()
         {
             let offsets = self.consumed_offsets();
-            self.group.as_mut().expect("group mode").join_after_commit = true;
-            self.send_commit(now, offsets, true);
-            return;
+            if self.send_commit(now, offsets, true) == CommitSend::Sent {
+                self.group.as_mut().expect("group mode").join_after_commit = true;
+                return;
+            }
         }
         let g = self.group.as_ref().expect("group mode");
         if g.rebalance_protocol == RebalanceProtocol::Eager && !self.positions.is_empty() {
@@ -568,6 +613,7 @@ impl Consumer {
         let g = self.group.as_mut().expect("group mode");
         g.state = MemberState::Rebalancing;
         g.rejoin_needed = false;
+        g.join_commit_done = false;
         // The coordinator may hold a JoinGroup for the whole rebalance timeout.
         let deadline = now + self.config.max_poll_interval + Duration(5000);
         self.request(coordinator, deadline, Pending::Join, message);
@@ -838,6 +884,14 @@ impl Consumer {
                 }),
             );
         }
+        // `onLeavePrepare`: partitions of a valid generation are revoked (the application may
+        // still commit them); with no generation or mid-rebalance they are lost.
+        let g = self.group.as_ref().expect("group mode");
+        let lost = g.generation < 0 || g.state != MemberState::Stable;
+        let owned: Vec<TopicPartition> = self.positions.keys().cloned().collect();
+        if !owned.is_empty() {
+            self.revoke(&owned, lost, None);
+        }
         self.outbox.event(Event::LeftGroup {
             group: group_id,
             member_id,
@@ -914,9 +968,9 @@ impl Consumer {
         now: Instant,
         offsets: Vec<(TopicPartition, Offset, Option<LeaderEpoch>)>,
         sync: bool,
-    ) -> bool {
+    ) -> CommitSend {
         let Some(g) = self.group.as_ref() else {
-            return false;
+            return CommitSend::Refused;
         };
         let group_id = g.group_id.clone();
         // `generationIfStable`: during a rebalance a commit fails without a request.
@@ -925,10 +979,10 @@ impl Consumer {
                 group: group_id,
                 error: ErrorCode::RebalanceInProgress,
             });
-            return false;
+            return CommitSend::Refused;
         }
         let Some(coordinator) = g.coordinator.filter(|&c| self.connections.is_ready(c)) else {
-            return false;
+            return CommitSend::NoCoordinator;
         };
         let (generation_id, member_id) = (g.generation, g.member_id.clone());
         let message = Message::OffsetCommit(OffsetCommitRequest {
@@ -948,7 +1002,7 @@ impl Consumer {
             },
             message,
         );
-        true
+        CommitSend::Sent
     }
 
     fn handle_commit_response(
@@ -992,6 +1046,7 @@ impl Consumer {
             && g.join_after_commit
         {
             g.join_after_commit = false;
+            g.join_commit_done = true;
             return;
         }
         if !sync {
@@ -1023,8 +1078,10 @@ impl Consumer {
             return;
         }
         match records {
-            Some(records) => self.start_processing(now, records),
-            None => self.idle(now),
+            // At-most-once: the records are processed only once their commit succeeded; when
+            // `commitSync` throws, the application skips them (their position is already past).
+            Some(records) if error.is_none() => self.start_processing(now, records),
+            _ => self.idle(now),
         }
     }
 
@@ -1037,13 +1094,7 @@ impl Consumer {
 
     fn run_app(&mut self, now: Instant) {
         match &self.app {
-            App::Processing { until, .. } if *until <= now => {
-                let App::Processing { records, .. } = std::mem::replace(&mut self.app, App::Idle)
-                else {
-                    unreachable!("matched above");
-                };
-                self.finish_processing(now, records);
-            }
+            App::Processing { .. } => self.continue_processing(now),
             App::Committing { give_up_at, .. } if *give_up_at <= now => {
                 self.commit_done(now, true, Some(ErrorCode::RequestTimedOut));
             }
@@ -1052,13 +1103,39 @@ impl Consumer {
                 if !self.has_pending(|p| matches!(p, Pending::Commit { sync: true, .. })) =>
             {
                 let offsets = self.consumed_offsets();
-                self.send_commit(now, offsets, true);
+                if self.send_commit(now, offsets, true) == CommitSend::Refused {
+                    self.commit_done(now, true, Some(ErrorCode::RebalanceInProgress));
+                }
             }
             _ => {}
+        }
+        if self.closing && matches!(self.app, App::Idle) {
+            self.close(now);
+            return;
         }
         // With no processing time, the application polls again at once, until the buffer
         // is drained (each poll returns at most max.poll.records).
         while matches!(self.app, App::Idle) && self.poll(now) {}
+    }
+
+    /// `close()`: commit what was consumed when auto commit is on
+    /// (`maybeAutoCommitOffsetsSync`), leave the group (dynamic members) and stop. The commit
+    /// goes first on the same connection, so the coordinator handles it while the member is
+    /// still in its generation.
+    fn close(&mut self, now: Instant) {
+        self.closing = false;
+        if self.config.enable_auto_commit
+            && self.workload.commit == CommitMode::Auto
+            && !self.consumed_offsets().is_empty()
+        {
+            let offsets = self.consumed_offsets();
+            let _ = self.send_commit(now, offsets, false);
+        }
+        self.leave_group(now, "the consumer is closing");
+        if let Some(g) = self.group.as_mut() {
+            g.left = true;
+        }
+        self.consuming = false;
     }
 
     /// `KafkaConsumer.poll`: auto commit, rebalance if needed, then return buffered records.
@@ -1077,7 +1154,9 @@ impl Consumer {
                 self.next_auto_commit = Some(now + self.config.auto_commit_interval);
                 let offsets = self.consumed_offsets();
                 if !offsets.is_empty() {
-                    self.send_commit(now, offsets, false);
+                    // An asynchronous commit: with no coordinator, Java's `commitAsync` fails
+                    // the callback and the next interval tries again.
+                    let _ = self.send_commit(now, offsets, false);
                 }
             }
             let g = self.group.as_ref().expect("group mode");
@@ -1130,39 +1209,74 @@ impl Consumer {
         }
         if self.group.is_some() && self.workload.commit == CommitMode::BeforeProcessing {
             let offsets = self.consumed_offsets();
-            if self.send_commit(now, offsets, true) {
-                self.app = App::Committing {
-                    records: Some(records),
-                    give_up_at: now + self.config.default_api_timeout,
-                };
-                return true;
+            match self.send_commit(now, offsets, true) {
+                // `commitSync` blocks until a coordinator answers (or the API timeout).
+                CommitSend::Sent | CommitSend::NoCoordinator => {
+                    self.app = App::Committing {
+                        records: Some(records),
+                        give_up_at: now + self.config.default_api_timeout,
+                    };
+                }
+                // CommitFailedException: at-most-once skips the records rather than risk
+                // processing them twice.
+                CommitSend::Refused => self.idle(now),
             }
+            return true;
         }
         self.start_processing(now, records);
         true
     }
 
     fn start_processing(&mut self, now: Instant, records: Polled) {
-        let count: u64 = records.iter().map(|(_, r)| r.len() as u64).sum();
-        let until = now + Duration(self.workload.processing_time.0 * count);
-        if until <= now {
-            self.finish_processing(now, records);
-        } else {
-            self.app = App::Processing { until, records };
-        }
+        self.app = App::Processing {
+            started: now,
+            done: 0,
+            records,
+        };
+        self.continue_processing(now);
     }
 
-    fn finish_processing(&mut self, now: Instant, records: Polled) {
-        for (tp, r) in records {
-            self.processed += r.len() as u64;
-            self.outbox.event(Event::RecordsProcessed {
-                topic_partition: tp,
-                records: r,
-            });
+    /// Finishes the records whose processing time has passed (each takes `processing_time`,
+    /// one after another), and what follows the last one.
+    fn continue_processing(&mut self, now: Instant) {
+        let App::Processing {
+            started,
+            done,
+            records,
+        } = &mut self.app
+        else {
+            return;
+        };
+        let total: usize = records.iter().map(|(_, r)| r.len()).sum();
+        let per_record = self.workload.processing_time.0;
+        let due = match now.0.saturating_sub(started.0).checked_div(per_record) {
+            Some(n) => (n as usize).min(total),
+            None => total,
+        };
+        if due > *done {
+            // Report the newly finished records, one event per partition run.
+            let mut index = 0;
+            for (tp, r) in records.iter() {
+                let from = (*done).max(index).min(index + r.len()) - index;
+                let to = due.max(index).min(index + r.len()) - index;
+                if to > from {
+                    self.processed += (to - from) as u64;
+                    self.outbox.event(Event::RecordsProcessed {
+                        topic_partition: tp.clone(),
+                        records: r[from..to].to_vec(),
+                    });
+                }
+                index += r.len();
+            }
+            *done = due;
         }
+        if *done < total {
+            return;
+        }
+        self.app = App::Idle;
         if self.group.is_some() && self.workload.commit == CommitMode::AfterProcessing {
             let offsets = self.consumed_offsets();
-            if self.send_commit(now, offsets, true) {
+            if self.send_commit(now, offsets, true) != CommitSend::Refused {
                 self.app = App::Committing {
                     records: None,
                     give_up_at: now + self.config.default_api_timeout,
@@ -1667,13 +1781,14 @@ impl Node for Consumer {
             Input::Timeout | Input::Writeback => {}
             Input::Command(ClientCommand::StartWorkload) => self.consuming = true,
             Input::Command(ClientCommand::StopWorkload) => self.consuming = false,
+            // The application calls `close()` from its poll loop, so it first finishes the
+            // records it is processing.
             Input::Command(ClientCommand::LeaveGroup) => {
-                // `close()`: leave the group (dynamic members) and stop consuming.
-                self.leave_group(now, "the consumer is closing");
-                if let Some(g) = self.group.as_mut() {
-                    g.left = true;
+                if self.consuming && !matches!(self.app, App::Idle) {
+                    self.closing = true;
+                } else {
+                    self.close(now);
                 }
-                self.consuming = false;
             }
             Input::Disconnected { peer, .. } => {
                 if let NodeId::Broker(b) = peer {
@@ -1718,8 +1833,9 @@ impl Node for Consumer {
             ));
         }
         match &self.app {
-            App::Processing { until, .. } => {
-                d.at(Some(*until));
+            App::Processing { started, done, .. } => {
+                let next = started.0 + self.workload.processing_time.0 * (*done as u64 + 1);
+                d.at(Some(Instant(next)));
                 d.at(Some(self.idle_since + self.config.max_poll_interval));
             }
             App::Committing { give_up_at, .. } => d.at(Some(*give_up_at)),
