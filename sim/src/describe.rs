@@ -1,5 +1,6 @@
 //! `gregor describe`: the cluster at a virtual time, in the shape of `kafka-topics --describe`
-//! (`TopicCommand.java`, docs/kafka-source-notes.md question 9).
+//! (`TopicCommand.java`, docs/kafka-source-notes.md question 9), followed by the consumer groups
+//! in the shape of `kafka-consumer-groups --describe`.
 
 use crate::scenario::Scenario;
 use crate::world::{Status, World};
@@ -85,6 +86,9 @@ pub fn describe(world: &World, scenario: &Scenario) -> String {
                 ids(&p.isr)
             );
         }
+    }
+    if scenario.has_groups() {
+        out.push_str(&crate::groups::describe_groups(world, scenario));
     }
     out
 }

@@ -9,6 +9,7 @@ pub mod assign;
 pub mod checker;
 pub mod describe;
 pub mod digest;
+pub mod groups;
 pub mod network;
 pub mod nodes;
 pub mod replay;

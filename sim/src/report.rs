@@ -1,6 +1,7 @@
 //! Turning a run into words: the story of what happened (elections, ISR changes, fencing,
 //! truncations, errors, faults) and the human-readable report `gregor run` prints.
 
+use crate::checker::delivery::DeliveryFinding;
 use crate::runner::{RunReport, StoryLine};
 use crate::scenario::Scenario;
 use crate::world::{Logged, WorldEvent};
@@ -54,6 +55,7 @@ pub fn story(log: &[Logged], scenario: &Scenario) -> Vec<StoryLine> {
         let text = match &e.event {
             WorldEvent::Fault(t) if e.node == NodeId::Admin => Some(t.clone()),
             WorldEvent::Fault(t) => Some(format!("{who} {t}")),
+            WorldEvent::Crashed { .. } if matches!(e.node, NodeId::Client(_)) => Some(format!("{who} crashed (what it had polled but not processed or committed is gone)")),
             WorldEvent::Crashed { power_loss: false, .. } => Some(format!("{who} crashed (its disk keeps everything)")),
             WorldEvent::Crashed { power_loss: true, lost } => {
                 let lost: Vec<String> = lost.iter().map(|(tp, n)| format!("{n} of {tp}")).collect();
@@ -255,6 +257,7 @@ pub fn render(r: &RunReport) -> String {
             );
         }
     }
+    write_delivery(&mut out, r);
     let _ = writeln!(out);
     let _ = writeln!(out, "Partitions at the end:");
     for p in &r.partitions {
@@ -276,6 +279,33 @@ pub fn render(r: &RunReport) -> String {
                 .map_or_else(|| "-".into(), |h| h.to_string()),
             leos.join(" ")
         );
+    }
+    if !r.groups.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "Groups at the end:");
+        for g in &r.groups {
+            let _ = writeln!(
+                out,
+                "  {}  {}  generation {}  protocol {}",
+                g.group,
+                g.state,
+                g.generation,
+                g.protocol.as_deref().unwrap_or("-")
+            );
+            for m in &g.members {
+                let _ = writeln!(
+                    out,
+                    "    {} ({})  owns [{}]",
+                    m.client,
+                    m.member_id,
+                    m.assignment.join(", ")
+                );
+            }
+            let lag: Vec<String> = g.lag.iter().map(|(tp, l)| format!("{tp}:{l}")).collect();
+            if !lag.is_empty() {
+                let _ = writeln!(out, "    lag (HW minus committed)  {}", lag.join(" "));
+            }
+        }
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "Checks:");
@@ -300,4 +330,76 @@ pub fn render(r: &RunReport) -> String {
         let _ = writeln!(out, "Reproduce: {}", r.reproduce);
     }
     out
+}
+
+/// The consumer side of the oracle: counts per group, then findings as runs of offsets.
+fn write_delivery(out: &mut String, r: &crate::runner::RunReport) {
+    let d = &r.delivery;
+    for g in &d.delivery_by_group {
+        let _ = writeln!(
+            out,
+            "Group {}: {} record(s) processed; unseen: {}   processed twice: {}   nonmonotonic polls: {}   poll skips: {}",
+            g.group,
+            g.consumed,
+            g.unseen,
+            g.duplicates_delivered,
+            g.nonmonotonic_polls,
+            g.poll_skips
+        );
+    }
+    // Consecutive findings of one kind on one partition by the same members, as one line.
+    let mut runs: Vec<(&DeliveryFinding, u64, u64)> = Vec::new();
+    for f in &d.delivery_findings {
+        match runs.last_mut() {
+            Some((first, _, last))
+                if first.kind == f.kind
+                    && first.topic == f.topic
+                    && first.partition == f.partition
+                    && first.members == f.members
+                    && *last + 1 == f.offset
+                    && f.time_ms.is_none() =>
+            {
+                *last = f.offset;
+            }
+            _ => runs.push((f, f.offset, f.offset)),
+        }
+    }
+    for (kind, total) in [
+        ("unseen", d.unseen),
+        ("duplicate delivery", d.duplicates_delivered),
+        ("nonmonotonic poll", d.nonmonotonic_polls),
+        ("poll skip", d.poll_skips),
+    ] {
+        let listed = d
+            .delivery_findings
+            .iter()
+            .filter(|f| f.kind == kind)
+            .count() as u64;
+        if listed < total {
+            let _ = writeln!(
+                out,
+                "  (the first {listed} of {total} {kind} findings follow)"
+            );
+        }
+    }
+    for (f, from, to) in runs {
+        let what = if from == to {
+            format!("offset {from}")
+        } else {
+            format!("offsets {from} to {to} ({} records)", to - from + 1)
+        };
+        let by = if f.members.is_empty() {
+            String::new()
+        } else {
+            format!(" by {}", f.members.join(", "))
+        };
+        let when = f
+            .time_ms
+            .map_or_else(String::new, |t| format!(" at {}", Instant(t)));
+        let _ = writeln!(
+            out,
+            "  - {} of {}/{}: {what}{by}{when}",
+            f.kind, f.topic, f.partition
+        );
+    }
 }

@@ -6,11 +6,17 @@
 //! liveness phase that heals everything (network, pauses, crashed nodes) and demands that the
 //! cluster converges within a bound, then the history oracle over a final read.
 
+use crate::checker::delivery::{self, DeliveryReport};
 use crate::checker::history::{self, HistoryReport, ProducerInfo};
 use crate::checker::invariants::{INVARIANTS, Invariants};
+use crate::checker::ownership::OwnershipWatch;
+use crate::groups::{
+    GroupReport, catch_up_gaps, coordinator_group, declared_groups, group_reports,
+};
 use crate::nodes::NodeSpec;
 use crate::scenario::{
-    Action, ClientStart, Expectation, Scenario, Target, TimedExpectation, resolve,
+    Action, ClientStart, DeliverySemantics, Expectation, Scenario, Target, TimedExpectation,
+    resolve,
 };
 use crate::trace::{TRACE_FORMAT, TRACE_VERSION, TraceHeader, TraceRecorder};
 use crate::world::{Status, Step, World, WorldEvent};
@@ -23,7 +29,7 @@ use gregor_core::protocol::{
 };
 use gregor_core::time::{Duration, Instant};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How long the cluster may take to register brokers and create topics.
 const BOOTSTRAP_BOUND: Duration = Duration::from_secs(30);
@@ -103,8 +109,13 @@ pub struct RunReport {
     pub checks: Vec<Check>,
     /// The history oracle's findings.
     pub history: HistoryReport,
+    /// The consumer side of the oracle (`consumed`, `unseen`, `duplicates_delivered`, ...).
+    #[serde(flatten)]
+    pub delivery: DeliveryReport,
     /// The partitions at the end.
     pub partitions: Vec<PartitionReport>,
+    /// The consumer groups at the end, as their coordinators hold them.
+    pub groups: Vec<GroupReport>,
     /// What happened, in order.
     pub story: Vec<StoryLine>,
     /// Events processed.
@@ -230,10 +241,15 @@ impl<'a> Run<'a> {
             world.add_node(spec);
         }
         world.add_node(reader_spec(scenario));
+        let mut invariants = Invariants::new();
+        invariants.watch_groups(OwnershipWatch::new(
+            declared_groups(scenario),
+            scenario.broker_config.offsets_topic_num_partitions,
+        ));
         Run {
             scenario,
             world,
-            invariants: Invariants::new(),
+            invariants,
             seed,
             ready_at: None,
             check_steps: !options.skip_invariants,
@@ -402,7 +418,9 @@ impl<'a> Run<'a> {
     fn targets(&mut self, target: &Target) -> Vec<NodeId> {
         let brokers = self.scenario.broker_ids();
         let leader_of = |tp: &TopicPartition| self.leader_of(tp);
-        match resolve(target, &brokers, leader_of) {
+        let client = |name: &str| self.client(name);
+        let offsets = self.scenario.broker_config.offsets_topic_num_partitions;
+        match resolve(target, &brokers, leader_of, client, offsets) {
             Ok(ids) => ids,
             Err(why) => {
                 let now = self.world.now();
@@ -437,8 +455,9 @@ impl<'a> Run<'a> {
         match action {
             Action::Crash(t) | Action::PowerLoss(t) => {
                 let power = matches!(action, Action::PowerLoss(_));
-                self.power_loss |= power;
                 for id in self.targets(t) {
+                    // Only a broker's or the controller's disk can lose unflushed writes.
+                    self.power_loss |= power && !matches!(id, NodeId::Client(_));
                     self.world.crash(id, power);
                 }
             }
@@ -576,6 +595,12 @@ impl<'a> Run<'a> {
                 };
                 self.world.note_fault(format!("{name} {verb}"));
             }
+            Action::Leave(name) => {
+                let Some(id) = self.client(name) else { return };
+                self.world.command(id, ClientCommand::LeaveGroup);
+                self.world
+                    .note_fault(format!("{name} closes and leaves its group"));
+            }
             Action::Writeback(t) => {
                 for id in self.targets(t) {
                     if let NodeId::Broker(b) = id {
@@ -694,6 +719,52 @@ impl<'a> Run<'a> {
                     got.to_string(),
                 )
             }
+            Expectation::GroupState(group, want) => {
+                let got = coordinator_group(&self.world, self.scenario, group)
+                    .map_or("unknown (no coordinator has it loaded)", |g| g.state.name());
+                (
+                    format!("group {group} is {want}"),
+                    got == want,
+                    got.to_string(),
+                )
+            }
+            Expectation::GroupGeneration(group, range) => {
+                let got = coordinator_group(&self.world, self.scenario, group)
+                    .map(|g| g.generation.max(0) as u64);
+                (
+                    format!("generation of group {group} is {range}"),
+                    got.is_some_and(|g| range.contains(g)),
+                    got.map_or_else(|| "no coordinator".into(), |g| g.to_string()),
+                )
+            }
+            Expectation::GroupAssignment(group, want) => {
+                let show = |m: &BTreeMap<String, BTreeSet<TopicPartition>>| {
+                    m.iter()
+                        .map(|(c, tps)| {
+                            let list: Vec<String> = tps.iter().map(ToString::to_string).collect();
+                            format!("{c}: [{}]", list.join(", "))
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                };
+                let got: BTreeMap<String, BTreeSet<TopicPartition>> = want
+                    .keys()
+                    .map(|name| {
+                        let owned = self
+                            .client(name)
+                            .filter(|id| self.world.status(NodeId::Client(*id)) == Status::Running)
+                            .and_then(|id| self.world.consumer(id))
+                            .map(|c| c.assignment().cloned().collect())
+                            .unwrap_or_default();
+                        (name.clone(), owned)
+                    })
+                    .collect();
+                (
+                    format!("in group {group}, {}", show(want)),
+                    &got == want,
+                    show(&got),
+                )
+            }
         };
         Check {
             name: format!("at {}: {what}", e.time),
@@ -748,15 +819,19 @@ impl<'a> Run<'a> {
             .max()
             .unwrap_or(Duration::ZERO);
         let bound = self.world.now() + delivery + Duration::from_secs(60);
-        let partitions = self.scenario.partitions();
-        let converged = self.run_while(bound, |w| converged(w, &pids, &partitions));
+        let mut cluster = self.scenario.partitions();
+        cluster.extend(self.scenario.offsets_partitions());
+        let mut converged = self.run_while(bound, |w| converged(w, &pids, &cluster));
         if !converged {
-            let gaps = convergence_gaps(&self.world, &pids, &partitions);
+            let gaps = convergence_gaps(&self.world, &pids, &cluster);
             self.world.note_fault(format!(
                 "final phase: the cluster did not converge in time: {}",
                 gaps.join("; ")
             ));
+        } else if self.scenario.has_groups() {
+            converged = self.catch_up_consumers();
         }
+        let partitions = self.scenario.partitions();
         self.world.start(NodeId::Client(reader));
         let bound = self.world.now() + READ_BOUND;
         let read = self.run_while(bound, |w| read_complete(w, reader, &partitions));
@@ -784,6 +859,43 @@ impl<'a> Run<'a> {
         (converged, read)
     }
 
+    /// Lets the consumer groups catch up: consumers that were stopped consume again, and every
+    /// group with a running member must become Stable with all its partitions owned and
+    /// processed up to the high watermark, within two session timeouts and a minute (a
+    /// restarted member may have to wait for its old self's session to expire).
+    fn catch_up_consumers(&mut self) -> bool {
+        let (_, cids, _) = client_ids(self.scenario);
+        for &id in &cids {
+            if let Some(c) = self.world.consumer(id)
+                && !c.is_consuming()
+                && c.group().is_none_or(|g| !g.left)
+            {
+                self.world.command(id, ClientCommand::StartWorkload);
+            }
+        }
+        let session = self
+            .scenario
+            .consumers
+            .iter()
+            .map(|c| c.config.session_timeout)
+            .max()
+            .unwrap_or(Duration::ZERO);
+        let bound = self.world.now()
+            + Duration(session.0 * 2)
+            + self.scenario.broker_config.group_initial_rebalance_delay
+            + Duration::from_secs(60);
+        let scenario = self.scenario;
+        let caught_up = self.run_while(bound, |w| catch_up_gaps(w, scenario).is_empty());
+        if !caught_up {
+            let gaps = catch_up_gaps(&self.world, scenario);
+            self.world.note_fault(format!(
+                "final phase: the consumer groups did not catch up in time: {}",
+                gaps.join("; ")
+            ));
+        }
+        caught_up
+    }
+
     /// Runs the whole scenario and judges it.
     pub fn run(mut self) -> RunReport {
         let ready = self.bootstrap();
@@ -805,7 +917,9 @@ impl<'a> Run<'a> {
         checks.append(&mut self.results_at);
         let (_, _, reader) = client_ids(self.scenario);
         let history = history::analyse(self.world.log(), &self.producer_infos(), reader, read);
+        let delivery = delivery::analyse(self.world.log(), &declared_groups(self.scenario), reader);
         checks.extend(self.judge(&history, converged, read));
+        checks.extend(self.judge_delivery(&delivery));
         let verdict = if checks.iter().all(|c| c.ok) {
             "pass"
         } else {
@@ -820,7 +934,9 @@ impl<'a> Run<'a> {
             reproduce: format!("gregor run {} --seed {}", self.scenario.file, self.seed),
             checks,
             history,
+            delivery,
             partitions: partition_reports(&self.world, self.scenario),
+            groups: group_reports(&self.world, self.scenario),
             story,
             events: self.world.steps(),
             virtual_time_ms: self.world.now().0,
@@ -984,7 +1100,7 @@ impl<'a> Run<'a> {
             ),
         });
         if self.scenario.expect.converged {
-            checks.push(Check { name: "converged after healing".into(), ok: converged && read, detail: if converged && read { "every partition led with a full ISR; the final read reached every high watermark".into() } else if converged { "converged, but the final read did not finish".into() } else { "some partition lacked a leader, a full ISR or a caught-up HW, or a producer still had records pending".into() } });
+            checks.push(Check { name: "converged after healing".into(), ok: converged && read, detail: if converged && read { "every partition led with a full ISR; the final read reached every high watermark".into() } else if converged { "converged, but the final read did not finish".into() } else { "some partition lacked a leader, a full ISR or a caught-up HW, a producer still had records pending, or a consumer group had not caught up (the story's final-phase line says which)".into() } });
         }
         let e = &self.scenario.expect;
         for (name, range, got) in [
@@ -1027,6 +1143,72 @@ impl<'a> Run<'a> {
                     "never seen".into()
                 },
             });
+        }
+        checks
+    }
+
+    /// The checks of the consumer side of the oracle.
+    fn judge_delivery(&self, d: &DeliveryReport) -> Vec<Check> {
+        if !self.scenario.has_groups() {
+            return Vec::new();
+        }
+        let mut checks = Vec::new();
+        let first = |kind: &str| {
+            d.delivery_findings
+                .iter()
+                .find(|f| f.kind == kind)
+                .map_or_else(String::new, |f| format!("; first: {}", f.detail))
+        };
+        checks.push(Check {
+            name: "consumers poll in order".into(),
+            ok: d.nonmonotonic_polls == 0 && d.poll_skips == 0,
+            detail: format!(
+                "{} nonmonotonic polls, {} skips outside rebalances{}{}",
+                d.nonmonotonic_polls,
+                d.poll_skips,
+                first("nonmonotonic poll"),
+                first("poll skip")
+            ),
+        });
+        let e = &self.scenario.expect;
+        match e.delivery {
+            Some(DeliverySemantics::AtLeastOnce) => checks.push(Check {
+                name: "at-least-once: every acknowledged record processed".into(),
+                ok: d.unseen == 0,
+                detail: format!(
+                    "{} unseen; {} processed more than once, which at-least-once allows{}",
+                    d.unseen,
+                    d.duplicates_delivered,
+                    first("unseen")
+                ),
+            }),
+            Some(DeliverySemantics::AtMostOnce) => checks.push(Check {
+                name: "at-most-once: no record processed twice".into(),
+                ok: d.duplicates_delivered == 0,
+                detail: format!(
+                    "{} processed more than once; {} unseen, which at-most-once allows{}",
+                    d.duplicates_delivered,
+                    d.unseen,
+                    first("duplicate delivery")
+                ),
+            }),
+            None => {}
+        }
+        for (name, range, got) in [
+            ("unseen records", e.unseen, d.unseen),
+            (
+                "records processed twice",
+                e.duplicates_delivered,
+                d.duplicates_delivered,
+            ),
+        ] {
+            if let Some(r) = range {
+                checks.push(Check {
+                    name: format!("expected {name}: {r}"),
+                    ok: r.contains(got),
+                    detail: format!("got {got}"),
+                });
+            }
         }
         checks
     }

@@ -13,7 +13,7 @@ use gregor_core::config::{
     BrokerConfig, ConsumerConfig, EffectiveProducerConfig, OffsetReset, ProducerConfig, TopicConfig,
 };
 use gregor_core::error::ErrorCode;
-use gregor_core::ids::{BrokerId, NodeId, TopicName, TopicPartition};
+use gregor_core::ids::{BrokerId, ClientId, NodeId, TopicName, TopicPartition};
 use gregor_core::protocol::ElectionType;
 use gregor_core::time::{Duration, Instant};
 use serde::Deserialize;
@@ -65,8 +65,15 @@ pub enum Target {
     Controller,
     /// `leader of topic/partition`, resolved when the action runs.
     LeaderOf(TopicPartition),
+    /// `coordinator of GROUP`: the leader of the group's `__consumer_offsets` partition,
+    /// resolved when the action runs.
+    CoordinatorOf(String),
     /// `all`: every broker and the controller.
     All,
+    /// A producer or consumer, by its name. A client keeps nothing on disk, so a power loss is
+    /// a crash, and a restart begins a new session (a new member id, or for a static member
+    /// the same `group.instance.id`).
+    Client(String),
 }
 
 impl fmt::Display for Target {
@@ -75,7 +82,9 @@ impl fmt::Display for Target {
             Target::Broker(b) => write!(f, "broker {b}"),
             Target::Controller => f.write_str("controller"),
             Target::LeaderOf(tp) => write!(f, "leader of {tp}"),
+            Target::CoordinatorOf(g) => write!(f, "coordinator of {g}"),
             Target::All => f.write_str("all"),
+            Target::Client(name) => f.write_str(name),
         }
     }
 }
@@ -137,6 +146,8 @@ pub enum Action {
     Start(String),
     /// Stop a client's workload.
     Stop(String),
+    /// A consumer closes: it commits (with auto commit), leaves its group and stops.
+    Leave(String),
     /// Force the OS to write a broker's dirty pages (`sync`).
     Writeback(Target),
 }
@@ -194,6 +205,30 @@ pub struct Expectations {
     pub producer_errors: Vec<ErrorCode>,
     /// Whether the cluster must converge after healing (default true).
     pub converged: bool,
+    /// The delivery semantics the consumer groups promise.
+    pub delivery: Option<DeliverySemantics>,
+    /// Acknowledged records no member of a group processed (summed over groups).
+    pub unseen: Option<CountRange>,
+    /// Records a group processed more than once (summed over groups).
+    pub duplicates_delivered: Option<CountRange>,
+}
+
+/// What a consumer application's commit discipline promises (KAFKA.md 5.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliverySemantics {
+    /// Commit after processing: nothing acknowledged goes unprocessed; a crash may redeliver.
+    AtLeastOnce,
+    /// Commit before processing: nothing is processed twice; a crash may skip records.
+    AtMostOnce,
+}
+
+impl fmt::Display for DeliverySemantics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DeliverySemantics::AtLeastOnce => "at-least-once",
+            DeliverySemantics::AtMostOnce => "at-most-once",
+        })
+    }
 }
 
 /// What must hold at a time.
@@ -213,6 +248,12 @@ pub enum Expectation {
     ProducerNeverSawError(String, ErrorCode),
     /// A broker's state: running, paused, crashed, fenced or unfenced.
     BrokerState(BrokerId, String),
+    /// A group's state at its coordinator (`Stable`, `PreparingRebalance`, ...).
+    GroupState(String, String),
+    /// A group's generation at its coordinator.
+    GroupGeneration(String, CountRange),
+    /// The partitions named consumers own, as each consumer sees it.
+    GroupAssignment(String, BTreeMap<String, BTreeSet<TopicPartition>>),
 }
 
 /// An expectation at a time.
@@ -441,6 +482,7 @@ struct RawAt {
     elect: Option<Spanned<RawElect>>,
     start: Option<Spanned<String>>,
     stop: Option<Spanned<String>>,
+    leave: Option<Spanned<String>>,
     writeback: Option<Spanned<String>>,
 }
 
@@ -460,6 +502,9 @@ struct RawExpect {
     inconsistent_offsets: Option<Spanned<RawCount>>,
     producer_errors: Option<Spanned<Vec<Spanned<String>>>>,
     converged: Option<bool>,
+    delivery: Option<Spanned<String>>,
+    unseen: Option<Spanned<RawCount>>,
+    duplicates_delivered: Option<Spanned<RawCount>>,
 }
 
 #[derive(Deserialize)]
@@ -476,6 +521,10 @@ struct RawExpectAt {
     never_saw_error: Option<Spanned<String>>,
     broker: Option<Spanned<String>>,
     state: Option<Spanned<String>>,
+    group: Option<Spanned<String>>,
+    group_state: Option<Spanned<String>>,
+    generation: Option<Spanned<RawCount>>,
+    assignment: Option<Spanned<BTreeMap<String, Vec<String>>>>,
 }
 
 #[derive(Deserialize)]
@@ -1011,9 +1060,20 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
     }
 
     // Timeline.
+    let group_members: BTreeSet<String> = consumers
+        .iter()
+        .filter(|c| c.config.group_id.is_some())
+        .map(|c| c.name.clone())
+        .collect();
+    let group_ids: BTreeSet<String> = consumers
+        .iter()
+        .filter_map(|c| c.config.group_id.clone())
+        .collect();
     let targets = TargetParser {
         brokers,
         topics: &topics,
+        clients: &client_names,
+        groups: &group_ids,
     };
     let mut timeline = Vec::new();
     for (i, at) in raw.at.iter().enumerate() {
@@ -1135,6 +1195,7 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         for (f, value, make) in [
             ("start", &at.start, Action::Start as fn(String) -> Action),
             ("stop", &at.stop, Action::Stop as fn(String) -> Action),
+            ("leave", &at.leave, Action::Leave as fn(String) -> Action),
         ] {
             if let Some(s) = value {
                 let n = s.get_ref().trim().to_string();
@@ -1145,6 +1206,13 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                         format!("no producer or consumer is called `{n}`"),
                     );
                 }
+                if f == "leave" && !group_members.contains(&n) {
+                    return cx.err(
+                        s.span(),
+                        field(f),
+                        format!("`{n}` is not a consumer in a group, so it has no group to leave"),
+                    );
+                }
                 actions.push(make(n));
             }
         }
@@ -1152,7 +1220,7 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             actions.push(Action::Writeback(target(s, "writeback", true, true)?));
         }
         match actions.len() {
-            0 => return cx.err(at.time.span(), field("time"), "this entry has no action (crash, power_loss, restart, pause, resume, isolate, cut, split, heal, clog, unclog, set_topic_config, elect, start, stop, writeback)"),
+            0 => return cx.err(at.time.span(), field("time"), "this entry has no action (crash, power_loss, restart, pause, resume, isolate, cut, split, heal, clog, unclog, set_topic_config, elect, start, stop, leave, writeback)"),
             1 => timeline.push(TimedAction { time, action: actions.pop().expect("one"), line }),
             _ => return cx.err(at.time.span(), field("time"), "an [[at]] entry holds exactly one action; split them into several entries"),
         }
@@ -1215,6 +1283,48 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             }
         }
         expect.converged = e.converged.unwrap_or(true);
+        expect.unseen = e
+            .unseen
+            .as_ref()
+            .map(|c| count_range(cx, c, "expect.unseen"))
+            .transpose()?;
+        expect.duplicates_delivered = e
+            .duplicates_delivered
+            .as_ref()
+            .map(|c| count_range(cx, c, "expect.duplicates_delivered"))
+            .transpose()?;
+        let needs_group = [
+            ("delivery", e.delivery.as_ref().map(Spanned::span)),
+            ("unseen", e.unseen.as_ref().map(Spanned::span)),
+            (
+                "duplicates_delivered",
+                e.duplicates_delivered.as_ref().map(Spanned::span),
+            ),
+        ];
+        if !consumers.iter().any(|c| c.config.group_id.is_some())
+            && let Some((key, Some(span))) = needs_group.iter().find(|(_, s)| s.is_some())
+        {
+            return cx.err(
+                span.clone(),
+                format!("expect.{key}"),
+                "the consumer side of the oracle looks at consumer groups, and no consumer has a `group`",
+            );
+        }
+        if let Some(d) = &e.delivery {
+            expect.delivery = Some(match d.get_ref().trim() {
+                "at-least-once" => DeliverySemantics::AtLeastOnce,
+                "at-most-once" => DeliverySemantics::AtMostOnce,
+                other => {
+                    return cx.err(
+                        d.span(),
+                        "expect.delivery",
+                        format!(
+                            "`{other}` is not a delivery semantics (at-least-once or at-most-once)"
+                        ),
+                    );
+                }
+            });
+        }
     }
     let mut expect_at = Vec::new();
     for (i, e) in raw.expect_at.iter().enumerate() {
@@ -1351,8 +1461,80 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             }
             found.push(Expectation::BrokerState(id, state));
         }
+        let group_keys = [
+            ("group_state", e.group_state.as_ref().map(Spanned::span)),
+            ("generation", e.generation.as_ref().map(Spanned::span)),
+            ("assignment", e.assignment.as_ref().map(Spanned::span)),
+        ];
+        if let Some(g) = &e.group {
+            let group = g.get_ref().trim().to_string();
+            let members: Vec<&ConsumerSpec> = consumers
+                .iter()
+                .filter(|c| c.config.group_id.as_deref() == Some(group.as_str()))
+                .collect();
+            if members.is_empty() {
+                return cx.err(
+                    g.span(),
+                    field("group"),
+                    format!("no consumer is in a group called `{group}`"),
+                );
+            }
+            if let Some(st) = &e.group_state {
+                let state = st.get_ref().trim().to_string();
+                let known = [
+                    "Empty",
+                    "PreparingRebalance",
+                    "CompletingRebalance",
+                    "Stable",
+                    "Dead",
+                ];
+                if !known.contains(&state.as_str()) {
+                    return cx.err(
+                        st.span(),
+                        field("group_state"),
+                        format!("`{state}` is not a group state ({})", known.join(", ")),
+                    );
+                }
+                found.push(Expectation::GroupState(group.clone(), state));
+            }
+            if let Some(c) = &e.generation {
+                found.push(Expectation::GroupGeneration(
+                    group.clone(),
+                    count_range(cx, c, &field("generation"))?,
+                ));
+            }
+            if let Some(a) = &e.assignment {
+                let mut want = BTreeMap::new();
+                for (member, parts) in a.get_ref() {
+                    let member = member.trim().to_string();
+                    if !members.iter().any(|c| c.name == member) {
+                        return cx.err(
+                            a.span(),
+                            field("assignment"),
+                            format!("`{member}` is not a consumer of group `{group}`"),
+                        );
+                    }
+                    let mut set = BTreeSet::new();
+                    for p in parts {
+                        set.insert(
+                            targets
+                                .partition(p)
+                                .or_else(|m| cx.err(a.span(), field("assignment"), m))?,
+                        );
+                    }
+                    want.insert(member, set);
+                }
+                found.push(Expectation::GroupAssignment(group.clone(), want));
+            }
+        } else if let Some((key, Some(span))) = group_keys.iter().find(|(_, s)| s.is_some()) {
+            return cx.err(
+                span.clone(),
+                field(key),
+                "needs `group = \"...\"` in the same entry",
+            );
+        }
         if found.is_empty() {
-            return cx.err(e.time.span(), field("time"), "this entry checks nothing (leader, isr, leader_epoch, high_watermark, saw_error, never_saw_error, state)");
+            return cx.err(e.time.span(), field("time"), "this entry checks nothing (leader, isr, leader_epoch, high_watermark, saw_error, never_saw_error, state, group_state, generation, assignment)");
         }
         expect_at.extend(found.into_iter().map(|expectation| TimedExpectation {
             time,
@@ -1505,6 +1687,8 @@ fn count_range(
 struct TargetParser<'a> {
     brokers: u32,
     topics: &'a [TopicSpec],
+    clients: &'a BTreeSet<String>,
+    groups: &'a BTreeSet<String>,
 }
 
 impl TargetParser<'_> {
@@ -1544,6 +1728,16 @@ impl TargetParser<'_> {
                 Err("name a broker (`broker N`), not a leader".into())
             };
         }
+        if let Some(g) = t.strip_prefix("coordinator of ") {
+            let g = g.trim();
+            return if !allow_leader {
+                Err("name a broker (`broker N`), not a coordinator".into())
+            } else if self.groups.contains(g) {
+                Ok(Target::CoordinatorOf(g.to_string()))
+            } else {
+                Err(format!("no consumer is in a group called `{g}`"))
+            };
+        }
         if let Some(n) = t.strip_prefix("broker ") {
             let id: u32 = n
                 .trim()
@@ -1557,8 +1751,11 @@ impl TargetParser<'_> {
             }
             return Ok(Target::Broker(BrokerId(id)));
         }
+        if self.clients.contains(t) {
+            return Ok(Target::Client(t.to_string()));
+        }
         Err(format!(
-            "`{t}` names no node (write `broker N`, `controller`, `leader of topic/N`{})",
+            "`{t}` names no node (write `broker N`, `controller`, `leader of topic/N`, `coordinator of GROUP`, a client's name{})",
             if allow_all { " or `all`" } else { "" }
         ))
     }
@@ -1569,6 +1766,8 @@ pub fn resolve(
     target: &Target,
     brokers: &[BrokerId],
     leader_of: impl Fn(&TopicPartition) -> Option<BrokerId>,
+    client: impl Fn(&str) -> Option<ClientId>,
+    offsets_partitions: u32,
 ) -> Result<Vec<NodeId>, String> {
     Ok(match target {
         Target::Broker(b) => vec![NodeId::Broker(*b)],
@@ -1581,6 +1780,20 @@ pub fn resolve(
         Target::LeaderOf(tp) => match leader_of(tp) {
             Some(b) => vec![NodeId::Broker(b)],
             None => return Err(format!("{tp} has no leader")),
+        },
+        Target::CoordinatorOf(group) => {
+            let tp = TopicPartition::new(
+                TopicName::from(gregor_core::group::OFFSETS_TOPIC),
+                gregor_core::group::coordinator_partition(group, offsets_partitions),
+            );
+            match leader_of(&tp) {
+                Some(b) => vec![NodeId::Broker(b)],
+                None => return Err(format!("{tp}, where group {group} lives, has no leader")),
+            }
+        }
+        Target::Client(name) => match client(name) {
+            Some(id) => vec![NodeId::Client(id)],
+            None => return Err(format!("no client is called `{name}`")),
         },
     })
 }

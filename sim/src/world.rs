@@ -352,7 +352,12 @@ impl World {
             incarnation,
         });
         if incarnation > 0 {
-            self.note(id, WorldEvent::Fault("restarted from its disk".into()));
+            let text = if matches!(id, NodeId::Client(_)) {
+                "restarted (a client keeps nothing: a new session)"
+            } else {
+                "restarted from its disk"
+            };
+            self.note(id, WorldEvent::Fault(text.into()));
         }
         if let (NodeId::Broker(b), Some(every)) = (id, self.writeback)
             && incarnation == 0

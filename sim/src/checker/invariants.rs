@@ -8,6 +8,7 @@
 //! * Log matching below the HW: every ISR member holds the leader's records below the leader's HW.
 //! * Committed records kept: a record that was below some leader's HW is in every later leader's
 //!   log at the same offset.
+//! * One owner per partition in a group (`ownership.rs`).
 //!
 //! What they deliberately do not flag: losses the configuration allows. A committed record lost
 //! through an unclean election, or through a power loss that took unflushed records from the
@@ -16,6 +17,7 @@
 //! and rejoined the ISR. Checks only look at what the last step could have changed, so they cost
 //! little per step.
 
+use crate::checker::ownership::OwnershipWatch;
 use crate::world::{Logged, Step, World, WorldEvent};
 use gregor_core::broker::partition::Role;
 use gregor_core::bytes::Bytes;
@@ -50,13 +52,14 @@ pub struct AllowedLoss {
 }
 
 /// The names of the invariants, in report order.
-pub const INVARIANTS: [&str; 6] = [
+pub const INVARIANTS: [&str; 7] = [
     "one leader per epoch",
     "leader in ISR",
     "HW monotonic on a leader",
     "HW within the ISR",
     "log matching below the HW",
     "committed records kept",
+    "one owner per partition in a group",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,6 +94,7 @@ pub struct Invariants {
     power_loss: BTreeMap<(BrokerId, TopicPartition), PowerLossExemption>,
     power_loss_at: BTreeMap<(BrokerId, TopicPartition), Instant>,
     log_seen: usize,
+    ownership: OwnershipWatch,
     /// Violations found.
     pub violations: Vec<Violation>,
     /// Allowed losses of committed records.
@@ -131,8 +135,18 @@ impl Invariants {
         match step.node {
             Some(NodeId::Controller) => self.check_controller(world, step.time),
             Some(NodeId::Broker(b)) => self.check_broker(world, b, step.time),
+            Some(NodeId::Client(c)) => {
+                for p in self.ownership.problems(world, c) {
+                    self.violate(step.time, "one owner per partition in a group", p);
+                }
+            }
             _ => {}
         }
+    }
+
+    /// Checks the ownership of partitions in these consumer groups after their members' steps.
+    pub fn watch_groups(&mut self, watch: OwnershipWatch) {
+        self.ownership = watch;
     }
 
     fn absorb_log(&mut self, log: &[Logged]) {

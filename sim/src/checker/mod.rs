@@ -1,5 +1,7 @@
 //! Checkers, kept apart from the model and from the faults: invariants after every step, and the
-//! history oracle at the end of a run.
+//! history oracle at the end of a run, with its consumer side.
 
+pub mod delivery;
 pub mod history;
 pub mod invariants;
+pub mod ownership;

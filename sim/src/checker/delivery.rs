@@ -1,0 +1,310 @@
+//! The consumer side of the history oracle: what the applications of each consumer group
+//! received and processed, compared with the final read (Jepsen's Kafka checker, KAFKA.md 7.2).
+//!
+//! * Consumed: distinct records (partition and offset) some member of the group processed.
+//! * Unseen: acknowledged records in the final read of the group's topics that no member ever
+//!   processed. At-most-once allows these; at-least-once does not.
+//! * Duplicates delivered: records the group's members processed more than once. At-least-once
+//!   allows these; at-most-once does not.
+//! * Nonmonotonic polls: a member's poll of a partition returning an offset at or below one an
+//!   earlier poll returned, with no rebalance, reset or restart in between.
+//! * Poll skips: a member's poll of a partition jumping over records the final read holds, again
+//!   outside rebalances, resets and restarts.
+//!
+//! "Processed" is what delivery semantics are about: a record whose processing finished, not
+//! merely one a poll returned (a crash in the middle of a poll's records processes some of them).
+
+use crate::groups::DeclaredGroup;
+use crate::world::{Logged, WorldEvent};
+use gregor_core::bytes::Bytes;
+use gregor_core::ids::{ClientId, NodeId, Offset, TopicPartition};
+use gregor_core::node::Event;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How many findings of each kind a report keeps.
+const KEEP: usize = 50;
+
+/// One finding about one record, member and partition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeliveryFinding {
+    /// `unseen`, `duplicate delivery`, `nonmonotonic poll` or `poll skip`.
+    pub kind: String,
+    /// The group.
+    pub group: String,
+    /// The partition's topic.
+    pub topic: String,
+    /// The partition number.
+    pub partition: u32,
+    /// The offset the finding is about.
+    pub offset: u64,
+    /// The record's value, when known.
+    pub value: Option<String>,
+    /// The members involved (consumer names), empty for unseen records.
+    pub members: Vec<String>,
+    /// When (ms) it was seen, for poll findings.
+    pub time_ms: Option<u64>,
+    /// What happened, in words.
+    pub detail: String,
+}
+
+/// The consumer-side counts of one group.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct GroupDelivery {
+    /// The group.
+    pub group: String,
+    /// Distinct records processed.
+    pub consumed: u64,
+    /// Acknowledged records in the final read never processed.
+    pub unseen: u64,
+    /// Records processed more than once.
+    pub duplicates_delivered: u64,
+    /// Polls that went backwards.
+    pub nonmonotonic_polls: u64,
+    /// Polls that jumped over records.
+    pub poll_skips: u64,
+}
+
+/// The consumer side of the oracle, over every group.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DeliveryReport {
+    /// Distinct records processed, summed over groups.
+    pub consumed: u64,
+    /// Acknowledged records some group never processed, summed over groups.
+    pub unseen: u64,
+    /// Records processed more than once within a group, summed over groups.
+    pub duplicates_delivered: u64,
+    /// Polls that went backwards.
+    pub nonmonotonic_polls: u64,
+    /// Polls that skipped records.
+    pub poll_skips: u64,
+    /// Per group.
+    pub delivery_by_group: Vec<GroupDelivery>,
+    /// Findings by record, offset and member (at most 50 of each kind).
+    pub delivery_findings: Vec<DeliveryFinding>,
+}
+
+/// What one member last polled of one partition, forgotten when its ownership changes.
+type LastPolled = BTreeMap<(ClientId, TopicPartition), Offset>;
+
+/// Runs the consumer side of the oracle over a run's log; `reader` made the final read.
+pub fn analyse(log: &[Logged], groups: &[DeclaredGroup], reader: ClientId) -> DeliveryReport {
+    // The final read (partition -> offset -> value) and the acknowledged values.
+    let mut final_read: BTreeMap<TopicPartition, BTreeMap<Offset, Option<Bytes>>> = BTreeMap::new();
+    let mut acknowledged: BTreeSet<Bytes> = BTreeSet::new();
+    for entry in log {
+        match &entry.event {
+            WorldEvent::Node(Event::RecordsPolled {
+                topic_partition,
+                records,
+            }) if entry.node == NodeId::Client(reader) => {
+                let p = final_read.entry(topic_partition.clone()).or_default();
+                for (o, v) in records {
+                    p.insert(*o, v.clone());
+                }
+            }
+            WorldEvent::Node(Event::RecordAcknowledged { value, .. }) => {
+                acknowledged.insert(value.clone());
+            }
+            _ => {}
+        }
+    }
+    let acknowledged = &acknowledged;
+    let mut report = DeliveryReport::default();
+    for g in groups {
+        let mut out = GroupDelivery {
+            group: g.group.clone(),
+            ..GroupDelivery::default()
+        };
+        analyse_group(
+            log,
+            g,
+            &final_read,
+            acknowledged,
+            &mut out,
+            &mut report.delivery_findings,
+        );
+        report.consumed += out.consumed;
+        report.unseen += out.unseen;
+        report.duplicates_delivered += out.duplicates_delivered;
+        report.nonmonotonic_polls += out.nonmonotonic_polls;
+        report.poll_skips += out.poll_skips;
+        report.delivery_by_group.push(out);
+    }
+    report
+}
+
+fn keep(findings: &mut Vec<DeliveryFinding>, f: DeliveryFinding) {
+    if findings.iter().filter(|x| x.kind == f.kind).count() < KEEP {
+        findings.push(f);
+    }
+}
+
+fn analyse_group(
+    log: &[Logged],
+    g: &DeclaredGroup,
+    final_read: &BTreeMap<TopicPartition, BTreeMap<Offset, Option<Bytes>>>,
+    acknowledged: &BTreeSet<Bytes>,
+    out: &mut GroupDelivery,
+    findings: &mut Vec<DeliveryFinding>,
+) {
+    let name: BTreeMap<ClientId, &str> = g
+        .consumers
+        .iter()
+        .map(|(id, n)| (*id, n.as_str()))
+        .collect();
+    // (partition, offset) -> the members that processed it, in order.
+    let mut processed: BTreeMap<(TopicPartition, Offset), (Option<Bytes>, Vec<String>)> =
+        BTreeMap::new();
+    let mut last: LastPolled = BTreeMap::new();
+    // A restarted consumer is a new session of the same name: "c1", then "c1 (session 2)".
+    let mut sessions: BTreeMap<ClientId, u32> = BTreeMap::new();
+    let label = |client: ClientId, session: u32| {
+        if session == 0 {
+            name[&client].to_string()
+        } else {
+            format!("{} (session {})", name[&client], session + 1)
+        }
+    };
+    let finding =
+        |kind: &str, tp: &TopicPartition, offset: Offset, value: Option<&Bytes>| DeliveryFinding {
+            kind: kind.into(),
+            group: g.group.clone(),
+            topic: tp.topic.to_string(),
+            partition: tp.partition,
+            offset: offset.0,
+            value: value.map(ToString::to_string),
+            members: Vec::new(),
+            time_ms: None,
+            detail: String::new(),
+        };
+    for entry in log {
+        let NodeId::Client(client) = entry.node else {
+            continue;
+        };
+        if !name.contains_key(&client) {
+            continue;
+        }
+        let session = sessions.get(&client).copied().unwrap_or(0);
+        let member = label(client, session);
+        let event = match &entry.event {
+            WorldEvent::Crashed { .. } => {
+                // A new process starts from the committed offsets.
+                last.retain(|(c, _), _| *c != client);
+                *sessions.entry(client).or_default() += 1;
+                continue;
+            }
+            WorldEvent::Node(e) => e,
+            _ => continue,
+        };
+        match event {
+            Event::PartitionsAssigned { partitions, .. }
+            | Event::PartitionsRevoked { partitions, .. }
+            | Event::PartitionsLost { partitions, .. } => {
+                for tp in partitions {
+                    last.remove(&(client, tp.clone()));
+                }
+            }
+            Event::OffsetReset {
+                topic_partition, ..
+            }
+            | Event::TruncationDetected {
+                topic_partition, ..
+            } => {
+                last.remove(&(client, topic_partition.clone()));
+            }
+            Event::RecordsProcessed {
+                topic_partition,
+                records,
+            } => {
+                for (o, v) in records {
+                    let e = processed
+                        .entry((topic_partition.clone(), *o))
+                        .or_insert_with(|| (v.clone(), Vec::new()));
+                    e.1.push(member.clone());
+                }
+            }
+            Event::RecordsPolled {
+                topic_partition,
+                records,
+            } => {
+                let tp = topic_partition;
+                let held = final_read.get(tp);
+                let mut previous = last.get(&(client, tp.clone())).copied();
+                for (o, v) in records {
+                    if let Some(p) = previous {
+                        if *o <= p {
+                            out.nonmonotonic_polls += 1;
+                            let mut f = finding("nonmonotonic poll", tp, *o, v.as_ref());
+                            f.members = vec![member.clone()];
+                            f.time_ms = Some(entry.time.0);
+                            f.detail = format!(
+                                "{member} polled offset {o} of {tp} after offset {p}, with no rebalance, reset or restart in between"
+                            );
+                            keep(findings, f);
+                        } else if let Some(held) = held {
+                            let skipped: Vec<Offset> =
+                                held.range(p.next()..*o).map(|(o, _)| *o).collect();
+                            if let Some(first) = skipped.first() {
+                                out.poll_skips += 1;
+                                let mut f = finding("poll skip", tp, *first, None);
+                                f.members = vec![member.clone()];
+                                f.time_ms = Some(entry.time.0);
+                                f.detail = format!(
+                                    "{member} polled offset {o} of {tp} right after offset {p}, skipping {} record(s) the log holds",
+                                    skipped.len()
+                                );
+                                keep(findings, f);
+                            }
+                        }
+                    }
+                    previous = Some(*o);
+                }
+                if let Some(p) = previous {
+                    last.insert((client, tp.clone()), p);
+                }
+            }
+            _ => {}
+        }
+    }
+    out.consumed = processed.len() as u64;
+    for ((tp, o), (v, by)) in &processed {
+        if by.len() > 1 {
+            out.duplicates_delivered += 1;
+            let mut f = finding("duplicate delivery", tp, *o, v.as_ref());
+            f.members = by.clone();
+            f.detail = format!(
+                "offset {o} of {tp} was processed {} times, by {}",
+                by.len(),
+                f.members.join(", ")
+            );
+            keep(findings, f);
+        }
+    }
+    // Unseen: acknowledged records the final read holds in the group's topics, never processed
+    // (a record processed at another offset, after a producer retry wrote it twice, counts as
+    // seen).
+    let seen_values: BTreeSet<&Bytes> =
+        processed.values().filter_map(|(v, _)| v.as_ref()).collect();
+    for (tp, records) in final_read {
+        if !g.topics.contains(&tp.topic) {
+            continue;
+        }
+        for (o, v) in records {
+            let Some(v) = v else { continue };
+            if !acknowledged.contains(v)
+                || processed.contains_key(&(tp.clone(), *o))
+                || seen_values.contains(v)
+            {
+                continue;
+            }
+            out.unseen += 1;
+            let mut f = finding("unseen", tp, *o, Some(v));
+            f.detail = format!(
+                "{v} at offset {o} of {tp} was acknowledged and is in the log, but no member of group {} processed it",
+                g.group
+            );
+            keep(findings, f);
+        }
+    }
+}

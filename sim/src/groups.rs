@@ -1,0 +1,314 @@
+//! Consumer groups seen from outside, as an operator's tools show them: the coordinator's view of
+//! each group (`kafka-consumer-groups --describe`), and what keeps a group from having caught up
+//! at the end of a run.
+
+use crate::report::name_of;
+use crate::runner::client_ids;
+use crate::scenario::Scenario;
+use crate::world::{Status, World};
+use gregor_core::group::coordinator::Group;
+use gregor_core::group::{OFFSETS_TOPIC, coordinator_partition};
+use gregor_core::ids::{ClientId, NodeId, Offset, TopicName, TopicPartition};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+/// A group a scenario declares: its consumers and the topics they subscribe to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeclaredGroup {
+    /// `group.id`.
+    pub group: String,
+    /// Its consumers: client id and name.
+    pub consumers: Vec<(ClientId, String)>,
+    /// The topics its members subscribe to.
+    pub topics: BTreeSet<TopicName>,
+}
+
+/// The groups of a scenario, by `group.id`.
+pub fn declared_groups(scenario: &Scenario) -> Vec<DeclaredGroup> {
+    let (_, cids, _) = client_ids(scenario);
+    let mut groups: BTreeMap<String, DeclaredGroup> = BTreeMap::new();
+    for (c, id) in scenario.consumers.iter().zip(cids) {
+        let Some(group) = &c.config.group_id else {
+            continue;
+        };
+        let g = groups
+            .entry(group.clone())
+            .or_insert_with(|| DeclaredGroup {
+                group: group.clone(),
+                consumers: Vec::new(),
+                topics: BTreeSet::new(),
+            });
+        g.consumers.push((id, c.name.clone()));
+        g.topics.extend(c.workload.subscribe.iter().cloned());
+    }
+    groups.into_values().collect()
+}
+
+/// The group as its coordinator holds it now: the leader of the group's `__consumer_offsets`
+/// partition, if that broker runs and has loaded it.
+pub fn coordinator_group<'w>(w: &'w World, scenario: &Scenario, group: &str) -> Option<&'w Group> {
+    let partitions = scenario.broker_config.offsets_topic_num_partitions;
+    let tp = TopicPartition::new(
+        TopicName::from(OFFSETS_TOPIC),
+        coordinator_partition(group, partitions),
+    );
+    let leader = w.controller()?.image().partition(&tp)?.leader?;
+    w.broker(leader)?.coordinator().group(group)
+}
+
+/// The high watermark of a partition at its running leader.
+fn high_watermark(w: &World, tp: &TopicPartition) -> Option<Offset> {
+    let leader = w.controller()?.image().partition(tp)?.leader?;
+    Some(w.broker(leader)?.log(tp)?.high_watermark())
+}
+
+/// The partitions of a group's topics, in order.
+fn group_partitions(w: &World, topics: &BTreeSet<TopicName>) -> Vec<TopicPartition> {
+    let Some(image) = w.controller().map(|c| c.image()) else {
+        return Vec::new();
+    };
+    topics
+        .iter()
+        .flat_map(|t| {
+            let n = image.topics.get(t).map_or(0, |x| x.partitions.len() as u32);
+            (0..n).map(|p| TopicPartition::new(t.clone(), p))
+        })
+        .collect()
+}
+
+/// One member of a group, as the coordinator knows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MemberReport {
+    /// The member id the coordinator gave.
+    pub member_id: String,
+    /// `group.instance.id`, for a static member.
+    pub instance_id: Option<String>,
+    /// The consumer's name in the scenario.
+    pub client: String,
+    /// The partitions the coordinator handed it in the last SyncGroup, `topic-p`.
+    pub assignment: Vec<String>,
+}
+
+/// A group at the end of a run (or at a time), as `kafka-consumer-groups --describe` sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GroupReport {
+    /// `group.id`.
+    pub group: String,
+    /// The generation (0 before the first rebalance).
+    pub generation: i32,
+    /// The state (`Stable`, `Empty`, ...), or `Unknown` when no coordinator has the group loaded.
+    pub state: String,
+    /// The assignor the group chose.
+    pub protocol: Option<String>,
+    /// The members.
+    pub members: Vec<MemberReport>,
+    /// Committed offsets, `topic-p` to offset.
+    pub committed: BTreeMap<String, u64>,
+    /// The leader's high watermark minus the committed offset, for partitions with a commit.
+    pub lag: BTreeMap<String, u64>,
+}
+
+/// Kafka's way of writing a partition in tools: `topic-p`.
+pub fn dashed(tp: &TopicPartition) -> String {
+    format!("{}-{}", tp.topic, tp.partition)
+}
+
+/// Every declared group, from its coordinator.
+pub fn group_reports(w: &World, scenario: &Scenario) -> Vec<GroupReport> {
+    declared_groups(scenario)
+        .iter()
+        .map(|d| {
+            let Some(g) = coordinator_group(w, scenario, &d.group) else {
+                return GroupReport {
+                    group: d.group.clone(),
+                    generation: 0,
+                    state: "Unknown".into(),
+                    protocol: None,
+                    members: Vec::new(),
+                    committed: BTreeMap::new(),
+                    lag: BTreeMap::new(),
+                };
+            };
+            let mut committed = BTreeMap::new();
+            let mut lag = BTreeMap::new();
+            for (tp, c) in &g.offsets {
+                committed.insert(dashed(tp), c.offset.0);
+                if let Some(hw) = high_watermark(w, tp) {
+                    lag.insert(dashed(tp), hw.0.saturating_sub(c.offset.0));
+                }
+            }
+            let mut members: Vec<MemberReport> = g
+                .members
+                .iter()
+                .map(|m| MemberReport {
+                    member_id: m.member_id.clone(),
+                    instance_id: m.group_instance_id.clone(),
+                    client: name_of(m.node, scenario),
+                    assignment: m.assignment.iter().map(dashed).collect(),
+                })
+                .collect();
+            members.sort_by(|a, b| a.member_id.cmp(&b.member_id));
+            GroupReport {
+                group: d.group.clone(),
+                generation: g.generation,
+                state: g.state.name().into(),
+                protocol: g.protocol_name.clone(),
+                members,
+                committed,
+                lag,
+            }
+        })
+        .collect()
+}
+
+/// The groups in the shape of `kafka-consumer-groups --describe --all-groups`
+/// (`ConsumerGroupCommand.printOffsets`): one row per partition, assigned partitions by member,
+/// then the group's other committed partitions with `-` as the consumer.
+pub fn describe_groups(w: &World, scenario: &Scenario) -> String {
+    let mut out = String::new();
+    for d in declared_groups(scenario) {
+        let Some(g) = coordinator_group(w, scenario, &d.group) else {
+            let _ = writeln!(
+                out,
+                "\nError: the coordinator of group '{}' is not available.",
+                d.group
+            );
+            continue;
+        };
+        let mut rows: Vec<[String; 9]> = Vec::new();
+        let mut shown = BTreeSet::new();
+        let offset_text = |o: Option<u64>| o.map_or_else(|| "-".to_string(), |o| o.to_string());
+        let row = |tp: &TopicPartition, consumer: &str, host: &str, client: &str| {
+            let current = g.offsets.get(tp).map(|c| c.offset.0);
+            let end = high_watermark(w, tp).map(|o| o.0);
+            let lag = match (current, end) {
+                (Some(c), Some(e)) => Some(e.saturating_sub(c)),
+                _ => None,
+            };
+            [
+                d.group.clone(),
+                tp.topic.to_string(),
+                tp.partition.to_string(),
+                offset_text(current),
+                offset_text(end),
+                offset_text(lag),
+                consumer.to_string(),
+                host.to_string(),
+                client.to_string(),
+            ]
+        };
+        for m in &g.members {
+            let client = name_of(m.node, scenario);
+            let host = format!("/{client}");
+            for tp in &m.assignment {
+                shown.insert(tp.clone());
+                rows.push(row(tp, &m.member_id, &host, &client));
+            }
+        }
+        for tp in g.offsets.keys() {
+            if !shown.contains(tp) {
+                rows.push(row(tp, "-", "-", "-"));
+            }
+        }
+        if g.members.is_empty() {
+            let _ = writeln!(out, "\nConsumer group '{}' has no active members.", d.group);
+        } else if g.state.name() == "PreparingRebalance" || g.state.name() == "CompletingRebalance"
+        {
+            let _ = writeln!(
+                out,
+                "\nWarning: Consumer group '{}' is rebalancing.",
+                d.group
+            );
+        }
+        let header = [
+            "GROUP",
+            "TOPIC",
+            "PARTITION",
+            "CURRENT-OFFSET",
+            "LOG-END-OFFSET",
+            "LAG",
+            "CONSUMER-ID",
+            "HOST",
+            "CLIENT-ID",
+        ];
+        // Kafka pads the group, topic, consumer id and host columns to their longest value
+        // and the numeric columns to fixed widths.
+        let width = |i: usize| {
+            rows.iter()
+                .map(|r| r[i].len())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        };
+        let widths = [width(0), width(1), 10, 15, 15, 15, width(6), width(7)];
+        let mut line = |cells: &[&str]| {
+            let mut text = String::new();
+            for (i, cell) in cells.iter().enumerate() {
+                if i < widths.len() {
+                    let _ = write!(text, "{cell:<w$} ", w = widths[i]);
+                } else {
+                    text.push_str(cell);
+                }
+            }
+            let _ = writeln!(out, "{}", text.trim_end());
+        };
+        line(&header);
+        for r in &rows {
+            let cells: Vec<&str> = r.iter().map(String::as_str).collect();
+            line(&cells);
+        }
+    }
+    out
+}
+
+/// What keeps the groups from having caught up, in words (empty once they have): every group
+/// with a running member is Stable, every partition of its topics is assigned to a running
+/// member, and every member has processed up to each assigned partition's high watermark.
+pub fn catch_up_gaps(w: &World, scenario: &Scenario) -> Vec<String> {
+    let mut gaps = Vec::new();
+    for d in declared_groups(scenario) {
+        let live: Vec<(ClientId, &String)> = d
+            .consumers
+            .iter()
+            .filter(|(id, _)| w.status(NodeId::Client(*id)) == Status::Running)
+            .filter(|(id, _)| {
+                w.consumer(*id)
+                    .is_some_and(|c| c.is_consuming() && c.group().is_some_and(|g| !g.left))
+            })
+            .map(|(id, n)| (*id, n))
+            .collect();
+        if live.is_empty() {
+            continue;
+        }
+        match coordinator_group(w, scenario, &d.group) {
+            Some(g) if g.state.name() == "Stable" => {}
+            Some(g) => gaps.push(format!("group {} is {}", d.group, g.state.name())),
+            None => gaps.push(format!("group {} has no coordinator", d.group)),
+        }
+        let mut owned = BTreeSet::new();
+        for (id, name) in &live {
+            let Some(c) = w.consumer(*id) else { continue };
+            if !c.is_idle() {
+                gaps.push(format!("{name} is still processing"));
+            }
+            for (tp, p) in c.positions() {
+                owned.insert(tp.clone());
+                let hw = high_watermark(w, tp);
+                if hw.is_none() || p.position < hw {
+                    gaps.push(format!(
+                        "{name} is at {:?} of {tp} whose high watermark is {:?}",
+                        p.position.map(|o| o.0),
+                        hw.map(|o| o.0)
+                    ));
+                }
+            }
+        }
+        for tp in group_partitions(w, &d.topics) {
+            if !owned.contains(&tp) {
+                gaps.push(format!("{tp} of group {} has no owner", d.group));
+            }
+        }
+    }
+    gaps
+}
