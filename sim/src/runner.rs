@@ -268,6 +268,11 @@ impl<'a> Run<'a> {
         self.seed
     }
 
+    /// The scenario being run.
+    pub fn scenario(&self) -> &'a Scenario {
+        self.scenario
+    }
+
     fn run_until(&mut self, t: Instant) {
         if self.check_steps {
             let checker = step_checker(&mut self.invariants);

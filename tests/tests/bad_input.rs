@@ -92,3 +92,65 @@ fn a_missing_file_is_an_error_not_a_panic() {
     let e = Scenario::from_file(std::path::Path::new("/nonexistent/x.toml")).unwrap_err();
     assert!(e.to_string().contains("cannot read the file"), "{e}");
 }
+
+#[test]
+fn group_actions_and_expectations_name_what_is_wrong() {
+    let consumers = format!(
+        "{BASE}[[consumer]]\nid = \"c1\"\ntopic = \"orders\"\ngroup = \"g\"\n[[consumer]]\nid = \"solo\"\ntopic = \"orders\"\n"
+    );
+    let e = error(&format!(
+        "{consumers}[[at]]\ntime = \"5s\"\nleave = \"solo\"\n"
+    ));
+    assert!(
+        e.contains("at[0].leave") && e.contains("not a consumer in a group"),
+        "{e}"
+    );
+    let e = error(&format!(
+        "{consumers}[[at]]\ntime = \"5s\"\ncrash = \"coordinator of nobody\"\n"
+    ));
+    assert!(
+        e.contains("at[0].crash") && e.contains("no consumer is in a group called `nobody`"),
+        "{e}"
+    );
+    let e = error(&format!(
+        "{consumers}[[at]]\ntime = \"5s\"\ncrash = \"c9\"\n"
+    ));
+    assert!(
+        e.contains("names no node") && e.contains("a client's name"),
+        "{e}"
+    );
+    let e = error(&format!(
+        "{consumers}[[expect_at]]\ntime = \"5s\"\ngroup = \"g\"\ngroup_state = \"Happy\"\n"
+    ));
+    assert!(
+        e.contains("expect_at[0].group_state") && e.contains("not a group state"),
+        "{e}"
+    );
+    let e = error(&format!(
+        "{consumers}[[expect_at]]\ntime = \"5s\"\ngeneration = 1\n"
+    ));
+    assert!(
+        e.contains("expect_at[0].generation") && e.contains("needs `group"),
+        "{e}"
+    );
+    let e = error(&format!(
+        "{consumers}[[expect_at]]\ntime = \"5s\"\ngroup = \"g\"\nassignment = {{ solo = [\"orders/0\"] }}\n"
+    ));
+    assert!(e.contains("`solo` is not a consumer of group `g`"), "{e}");
+    let e = error(&format!(
+        "{consumers}[[expect_at]]\ntime = \"5s\"\ngroup = \"g\"\nassignment = {{ c1 = [\"orders/7\"] }}\n"
+    ));
+    assert!(e.contains("orders has 3 partitions"), "{e}");
+    let e = error(&format!(
+        "{consumers}[expect]\ndelivery = \"exactly-twice\"\n"
+    ));
+    assert!(
+        e.contains("expect.delivery") && e.contains("at-least-once or at-most-once"),
+        "{e}"
+    );
+    let e = error(&format!("{BASE}[expect]\nunseen = 0\n"));
+    assert!(
+        e.contains("expect.unseen") && e.contains("no consumer has a `group`"),
+        "{e}"
+    );
+}

@@ -308,3 +308,204 @@ fn analyse_group(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gregor_core::time::Instant;
+
+    const READER: ClientId = ClientId(9);
+    const C1: ClientId = ClientId(1);
+    const C2: ClientId = ClientId(2);
+
+    fn tp() -> TopicPartition {
+        TopicPartition::new("t", 0)
+    }
+
+    fn records(offsets: &[u64]) -> Vec<(Offset, Option<Bytes>)> {
+        offsets
+            .iter()
+            .map(|&o| (Offset(o), Some(Bytes::from(format!("p1-{o}")))))
+            .collect()
+    }
+
+    fn at(t: u64, node: ClientId, event: Event) -> Logged {
+        Logged {
+            time: Instant(t),
+            node: NodeId::Client(node),
+            event: WorldEvent::Node(event),
+        }
+    }
+
+    fn polled(t: u64, node: ClientId, offsets: &[u64]) -> Logged {
+        at(
+            t,
+            node,
+            Event::RecordsPolled {
+                topic_partition: tp(),
+                records: records(offsets),
+            },
+        )
+    }
+
+    fn processed(t: u64, node: ClientId, offsets: &[u64]) -> Logged {
+        at(
+            t,
+            node,
+            Event::RecordsProcessed {
+                topic_partition: tp(),
+                records: records(offsets),
+            },
+        )
+    }
+
+    /// Offsets 0..10 acknowledged and in the final read.
+    fn history() -> Vec<Logged> {
+        let mut log: Vec<Logged> = (0..10)
+            .map(|o| {
+                at(
+                    0,
+                    ClientId(0),
+                    Event::RecordAcknowledged {
+                        value: Bytes::from(format!("p1-{o}")),
+                        topic_partition: tp(),
+                        offset: Some(Offset(o)),
+                    },
+                )
+            })
+            .collect();
+        log.push(polled(100_000, READER, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
+        log
+    }
+
+    fn groups() -> Vec<DeclaredGroup> {
+        vec![DeclaredGroup {
+            group: "g".into(),
+            consumers: vec![(C1, "c1".into()), (C2, "c2".into())],
+            topics: [gregor_core::ids::TopicName::from("t")]
+                .into_iter()
+                .collect(),
+        }]
+    }
+
+    #[test]
+    fn a_clean_history_has_no_findings() {
+        let mut log = vec![
+            polled(1, C1, &[0, 1, 2, 3, 4]),
+            processed(2, C1, &[0, 1, 2, 3, 4]),
+            polled(3, C1, &[5, 6, 7, 8, 9]),
+            processed(4, C1, &[5, 6, 7, 8, 9]),
+        ];
+        log.extend(history());
+        let r = analyse(&log, &groups(), READER);
+        assert_eq!(r.consumed, 10);
+        assert_eq!(
+            (
+                r.unseen,
+                r.duplicates_delivered,
+                r.nonmonotonic_polls,
+                r.poll_skips
+            ),
+            (0, 0, 0, 0),
+            "{:?}",
+            r.delivery_findings
+        );
+    }
+
+    #[test]
+    fn redelivery_after_a_rebalance_counts_as_processed_twice_and_not_as_a_bad_poll() {
+        let mut log = vec![
+            polled(1, C1, &[0, 1, 2, 3, 4]),
+            processed(2, C1, &[0, 1, 2]),
+            at(
+                3,
+                C1,
+                Event::PartitionsRevoked {
+                    group: "g".into(),
+                    member_id: "c1-x".into(),
+                    partitions: vec![tp()],
+                },
+            ),
+            polled(4, C2, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
+            processed(5, C2, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
+        ];
+        log.extend(history());
+        let r = analyse(&log, &groups(), READER);
+        assert_eq!(r.duplicates_delivered, 3);
+        assert_eq!((r.nonmonotonic_polls, r.poll_skips, r.unseen), (0, 0, 0));
+        let f = &r.delivery_findings[0];
+        assert_eq!((f.kind.as_str(), f.offset), ("duplicate delivery", 0));
+        assert_eq!(f.members, vec!["c1", "c2"]);
+    }
+
+    #[test]
+    fn a_crash_starts_a_new_session_whose_polls_may_go_back() {
+        let mut log = vec![
+            polled(1, C1, &[0, 1, 2]),
+            processed(2, C1, &[0, 1, 2]),
+            Logged {
+                time: Instant(3),
+                node: NodeId::Client(C1),
+                event: WorldEvent::Crashed {
+                    power_loss: false,
+                    lost: Vec::new(),
+                },
+            },
+            polled(4, C1, &[1, 2, 3, 4, 5, 6, 7, 8, 9]),
+            processed(5, C1, &[1, 2, 3, 4, 5, 6, 7, 8, 9]),
+        ];
+        log.extend(history());
+        let r = analyse(&log, &groups(), READER);
+        assert_eq!(r.nonmonotonic_polls, 0);
+        assert_eq!(r.duplicates_delivered, 2);
+        let f = &r.delivery_findings[0];
+        assert_eq!(f.members, vec!["c1", "c1 (session 2)"]);
+    }
+
+    #[test]
+    fn polls_that_go_back_or_jump_without_a_rebalance_are_reported() {
+        let mut log = vec![
+            polled(1, C1, &[0, 1, 2, 3]),
+            polled(2, C1, &[2, 3]),
+            polled(3, C1, &[7, 8, 9]),
+            processed(4, C1, &[0, 1, 2, 3, 7, 8, 9]),
+        ];
+        log.extend(history());
+        let r = analyse(&log, &groups(), READER);
+        assert_eq!(r.nonmonotonic_polls, 1, "one poll went back from 3 to 2");
+        assert_eq!(r.poll_skips, 1, "4, 5 and 6 jumped over");
+        assert_eq!(r.unseen, 3, "4, 5 and 6 never processed");
+        let skip = r
+            .delivery_findings
+            .iter()
+            .find(|f| f.kind == "poll skip")
+            .expect("a skip");
+        assert_eq!(skip.offset, 4);
+        assert!(
+            skip.detail.contains("skipping 3 record(s)"),
+            "{}",
+            skip.detail
+        );
+    }
+
+    #[test]
+    fn an_offset_reset_is_not_a_skip() {
+        let mut log = vec![
+            polled(1, C1, &[0, 1]),
+            at(
+                2,
+                C1,
+                Event::OffsetReset {
+                    topic_partition: tp(),
+                    offset: Offset(5),
+                },
+            ),
+            polled(3, C1, &[5, 6, 7, 8, 9]),
+            processed(4, C1, &[0, 1, 5, 6, 7, 8, 9]),
+        ];
+        log.extend(history());
+        let r = analyse(&log, &groups(), READER);
+        assert_eq!(r.poll_skips, 0);
+        assert_eq!(r.unseen, 3);
+    }
+}

@@ -1,15 +1,19 @@
 //! The consumer-group invariant checked after every step of a group member: who owns which
 //! partition (KAFKA.md 2.5 and 5.4).
 //!
-//! * Within a generation, the coordinator hands each partition to one member, so no two
-//!   consumers that believe they are in the same generation own the same partition. This holds
-//!   for EAGER and COOPERATIVE alike, zombies included.
 //! * Among the consumers the coordinator counts as members right now, no partition has two
-//!   owners, whatever their generations. EAGER gets this by revoking everything before rejoining;
-//!   COOPERATIVE by withholding a moved partition until its old owner has revoked it (the
-//!   two-rebalance dance). A consumer the coordinator has already expelled (session expiry, a
-//!   fenced static instance) may still hold partitions until it hears; Kafka allows that zombie,
-//!   and so does the check, as long as its generation is an old one.
+//!   owners, whatever their generations. Within a generation the coordinator hands each
+//!   partition to one member; across generations EAGER revokes everything before rejoining and
+//!   COOPERATIVE withholds a moved partition until its old owner has revoked it (the
+//!   two-rebalance dance), so the rule holds for both.
+//! * A consumer the coordinator no longer counts (expelled on session expiry, or a static
+//!   instance replaced by a newer one with the same `group.instance.id`) may still hold its
+//!   partitions until its next heartbeat or commit tells it. Kafka allows that zombie, even in
+//!   the same generation as its replacement (KIP-345 keeps the generation), and so does the
+//!   check.
+//! * While no coordinator has the group loaded (its broker crashed), membership is unknown and
+//!   the check falls back to the rule that needs none: no two consumers of one generation own
+//!   the same partition.
 //! * A consumer owns only partitions of topics it subscribes to.
 
 use crate::groups::DeclaredGroup;
@@ -82,14 +86,14 @@ impl OwnershipWatch {
         for (tp, list) in owners {
             for (a, x) in list.iter().enumerate() {
                 for y in &list[a + 1..] {
-                    if x.2 == y.2 {
+                    let broken = if members.is_some() {
+                        x.3 && y.3
+                    } else {
+                        x.2 == y.2
+                    };
+                    if broken {
                         problems.push(format!(
-                            "{} and {} both own {tp} in generation {} of group {}",
-                            x.0, y.0, x.2, group.group
-                        ));
-                    } else if x.3 && y.3 {
-                        problems.push(format!(
-                            "{} (generation {}) and {} (generation {}) both own {tp} while both are members of group {}",
+                            "{} (generation {}) and {} (generation {}) both own {tp} in group {}",
                             x.0, x.2, y.0, y.2, group.group
                         ));
                     }
