@@ -4,7 +4,8 @@
 //! Two baselines run in the same process, so the figures can be read as ratios on a noisy
 //! machine: the same run without the per-step invariants (what the checkers cost), and a quiet
 //! cluster with no workload and no fault for the same virtual time (what the World and the
-//! controller's and brokers' timers cost on their own).
+//! controller's and brokers' timers cost on their own). The group variant adds three consumers
+//! in one group reading every record (budget: 15 ms per seed).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gregor_sim::runner::{Run, RunOptions};
@@ -15,6 +16,27 @@ use std::path::PathBuf;
 fn reference() -> Scenario {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/leader-failover.toml");
     Scenario::from_file(&path).expect("the reference scenario")
+}
+
+/// The reference scenario plus a group of three members consuming everything, with
+/// `offsets_partitions` partitions of `__consumer_offsets`. Budget: 15 ms per seed with 3 (the
+/// count the shipped group scenarios use); Kafka's default of 50 is measured for comparison,
+/// since every follower fetches every one of them.
+fn with_group(offsets_partitions: u32) -> Scenario {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/leader-failover.toml");
+    let text = std::fs::read_to_string(&path).expect("the reference scenario");
+    let mut text = text.replace(
+        "config = { \"min.insync.replicas\" = 2 }",
+        &format!(
+            "config = {{ \"min.insync.replicas\" = 2, \"offsets.topic.num.partitions\" = {offsets_partitions} }}"
+        ),
+    );
+    for i in 1..=3 {
+        text.push_str(&format!(
+            "\n[[consumer]]\nid = \"c{i}\"\ntopic = \"orders\"\ngroup = \"reference\"\n"
+        ));
+    }
+    Scenario::parse("leader-failover-group.toml", &text).expect("the group scenario")
 }
 
 fn quiet() -> Scenario {
@@ -40,6 +62,16 @@ fn bench(c: &mut Criterion) {
             &bare,
         ),
         ("quiet cluster, 30 s", quiet(), &full),
+        (
+            "leader-failover + 3-member group, all checkers",
+            with_group(3),
+            &full,
+        ),
+        (
+            "leader-failover + 3-member group, 50 offsets partitions",
+            with_group(50),
+            &full,
+        ),
     ] {
         let report = Run::new(&scenario, options).run();
         assert!(report.passed(), "{name} must pass before it is measured");
