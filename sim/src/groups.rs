@@ -253,6 +253,7 @@ pub fn describe_groups(w: &World, scenario: &Scenario) -> String {
             }
             let _ = writeln!(out, "{}", text.trim_end());
         };
+        line(&[]);
         line(&header);
         for r in &rows {
             let cells: Vec<&str> = r.iter().map(String::as_str).collect();

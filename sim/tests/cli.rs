@@ -162,6 +162,74 @@ fn describe_prints_the_kafka_topics_shape() {
 }
 
 #[test]
+fn describe_prints_groups_in_the_kafka_consumer_groups_shape() {
+    // At 35 s c2's session has expired and generation 2 splits the partitions between c1 and
+    // c3 (scenarios/group-rebalance.toml); everything produced so far is consumed.
+    let out = gregor(&["describe", &scenario("group-rebalance.toml"), "--at", "35s"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("GROUP "))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        [
+            "GROUP",
+            "TOPIC",
+            "PARTITION",
+            "CURRENT-OFFSET",
+            "LOG-END-OFFSET",
+            "LAG",
+            "CONSUMER-ID",
+            "HOST",
+            "CLIENT-ID"
+        ],
+        "{text}"
+    );
+    assert_eq!(rows.len(), 7, "one row per partition: {text}");
+    for (p, row) in rows[1..].iter().enumerate() {
+        assert_eq!(row[0], "billing");
+        assert_eq!(row[2], p.to_string());
+        let owner = if p < 3 { "c1" } else { "c3" };
+        assert!(row[6].starts_with(&format!("{owner}-")), "{row:?}");
+        assert_eq!(row[8], owner);
+        let (current, end, lag): (u64, u64, u64) = (
+            row[3].parse().expect("an offset"),
+            row[4].parse().expect("an offset"),
+            row[5].parse().expect("a lag"),
+        );
+        assert_eq!(lag, end - current, "{row:?}");
+    }
+}
+
+#[test]
+fn run_json_reports_groups_and_the_consumer_side_of_the_oracle() {
+    let out = gregor(&["run", &scenario("at-most-once.toml"), "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let g = &v["groups"][0];
+    assert_eq!(g["group"], "ledger");
+    assert_eq!(g["state"], "Stable");
+    assert_eq!(g["protocol"], "range");
+    assert_eq!(g["members"].as_array().map(Vec::len), Some(2));
+    assert!(g["committed"]["payments-0"].is_u64(), "{g}");
+    assert_eq!(g["lag"]["payments-0"], 0);
+    let unseen = v["unseen"].as_u64().expect("unseen");
+    let consumed = v["consumed"].as_u64().expect("consumed");
+    assert!(unseen > 0, "the crash skipped records");
+    assert_eq!(v["duplicates_delivered"], 0);
+    assert_eq!(
+        consumed + unseen,
+        v["history"]["acknowledged"].as_u64().unwrap()
+    );
+    let f = &v["delivery_findings"][0];
+    assert_eq!(f["kind"], "unseen");
+    assert_eq!(f["topic"], "payments");
+}
+
+#[test]
 fn partition_matches_kafkas_test_vectors() {
     // KAFKA.md 1.3: murmur2 values from UtilsTest; "21" on 3 partitions is 0 (toPositive masks).
     let out = gregor(&[
