@@ -515,3 +515,25 @@ fn a_zombie_member_loses_its_partitions_and_rejoins() {
     );
     assert!(live.violations().is_empty(), "{:?}", live.violations());
 }
+
+/// KAFKA.md 5.4: a consumer's own lag is the high watermark it last saw minus its position; a
+/// consumer slower than its producer falls behind, and its lag grows.
+#[test]
+fn a_slow_consumer_lags_by_the_high_watermark_minus_its_position() {
+    // 100 records per second per partition, 12 ms per record: about 83 per second processed.
+    let s = shipped("at-least-once.toml");
+    let mut live = Live::start(&s, 1);
+    let lag_at = |live: &Live| {
+        let c = live.world().consumer(consumer(2)).expect("c2 runs");
+        let tp = c.assignment().next().expect("c2 owns a partition").clone();
+        let p = c.positions()[&tp];
+        let lag = c.lag(&tp).expect("a lag once fetching");
+        assert_eq!(lag, p.high_watermark.unwrap().0 - p.position.unwrap().0);
+        lag
+    };
+    live.until("11s");
+    let early = lag_at(&live);
+    live.until("20s");
+    let late = lag_at(&live);
+    assert!(late > early, "the lag grew from {early} to {late}");
+}

@@ -315,6 +315,14 @@ impl Consumer {
         self.positions.keys()
     }
 
+    /// The client's lag on a partition it owns: the high watermark of its last fetch minus its
+    /// position (`SubscriptionState.partitionLag` for read_uncommitted, KAFKA.md 5.4); `None`
+    /// until both are known.
+    pub fn lag(&self, tp: &TopicPartition) -> Option<u64> {
+        let p = self.positions.get(tp)?;
+        Some(p.high_watermark?.0.saturating_sub(p.position?.0))
+    }
+
     /// The group membership, in subscribe mode.
     pub fn group(&self) -> Option<&GroupMembership> {
         self.group.as_ref()
