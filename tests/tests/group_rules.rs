@@ -537,3 +537,21 @@ fn a_slow_consumer_lags_by_the_high_watermark_minus_its_position() {
     let late = lag_at(&live);
     assert!(late > early, "the lag grew from {early} to {late}");
 }
+
+/// Regression (found by a seed sweep of cooperative-rebalance.toml): a heartbeat sent in
+/// generation 2 was answered ILLEGAL_GENERATION after the member's JoinGroup for generation 3
+/// had already been answered. The consumer reset its generation, lost its partitions, and then
+/// applied generation 3's SyncGroup answer with no generation, which cost a third rebalance.
+/// Kafka's `HeartbeatResponseHandler` and `OffsetCommitResponseHandler` ignore errors about a
+/// generation the member has left (`generationUnchanged`), and `SyncGroupResponseHandler` drops
+/// an answer once the generation was cleared.
+#[test]
+fn an_error_about_a_generation_the_member_has_left_is_ignored() {
+    let s = shipped("cooperative-rebalance.toml");
+    for seed in [151, 157, 230, 245] {
+        let r = run(&s, seed);
+        assert!(r.passed(), "seed {seed}: {:?}", failures(&r));
+        let lost = r.story.iter().filter(|l| l.text.contains(" lost ")).count();
+        assert_eq!(lost, 0, "seed {seed}: no member lost partitions");
+    }
+}

@@ -108,10 +108,14 @@ enum Pending {
     FindCoordinator,
     Join,
     Sync,
-    Heartbeat,
+    /// Sent in this generation (generation id and member id).
+    Heartbeat {
+        sent: SentGeneration,
+    },
     Commit {
         offsets: Vec<(TopicPartition, Offset)>,
         sync: bool,
+        sent: SentGeneration,
     },
     OffsetFetch,
     Leave,
@@ -180,6 +184,15 @@ enum App {
         records: Option<Polled>,
         give_up_at: Instant,
     },
+}
+
+/// The generation and member id a request was sent with (`sentGeneration`): an error about a
+/// generation the member has since left behind is ignored.
+type SentGeneration = (i32, String);
+
+/// `generationUnchanged`: the member is still in the generation a request was sent in.
+fn generation_unchanged(g: &GroupMembership, sent: &SentGeneration) -> bool {
+    g.generation == sent.0 && g.member_id == sent.1
 }
 
 /// What became of an attempt to send an offset commit.
@@ -524,12 +537,13 @@ impl Consumer {
             return;
         }
         if g.next_heartbeat.is_some_and(|t| t > now)
-            || self.has_pending(|p| matches!(p, Pending::Heartbeat))
+            || self.has_pending(|p| matches!(p, Pending::Heartbeat { .. }))
         {
             return;
         }
         let (group_id, generation_id, member_id) =
             (g.group_id.clone(), g.generation, g.member_id.clone());
+        let sent = (generation_id, member_id.clone());
         let message = Message::Heartbeat(HeartbeatRequest {
             correlation: self.correlation(),
             group_id,
@@ -542,7 +556,7 @@ impl Consumer {
         self.request(
             coordinator,
             now + self.config.request_timeout,
-            Pending::Heartbeat,
+            Pending::Heartbeat { sent },
             message,
         );
     }
@@ -755,6 +769,11 @@ impl Consumer {
             }
             return;
         }
+        if g.generation < 0 || g.state != MemberState::Rebalancing {
+            // "Generation data was cleared by heartbeat thread": this rebalance failed; rejoin.
+            g.rejoin_needed = true;
+            return;
+        }
         let assigned: BTreeSet<TopicPartition> = r.assignment.iter().cloned().collect();
         let owned: BTreeSet<TopicPartition> = self.positions.keys().cloned().collect();
         g.state = MemberState::Stable;
@@ -834,10 +853,18 @@ impl Consumer {
         }
     }
 
-    fn handle_heartbeat_response(&mut self, now: Instant, r: HeartbeatResponse) {
+    fn handle_heartbeat_response(
+        &mut self,
+        now: Instant,
+        r: HeartbeatResponse,
+        sent: SentGeneration,
+    ) {
         let Some(g) = self.group.as_mut() else {
             return;
         };
+        // `HeartbeatResponseHandler`: errors about a generation the member has since left
+        // (its JoinGroup answered first) are ignored.
+        let stale = !generation_unchanged(g, &sent);
         match r.error {
             None => g.last_heartbeat_ok = now,
             Some(error) => {
@@ -853,6 +880,10 @@ impl Consumer {
                             g.rejoin_needed = true;
                         }
                     }
+                    ErrorCode::IllegalGeneration
+                    | ErrorCode::UnknownMemberId
+                    | ErrorCode::FencedInstanceId
+                        if stale => {}
                     ErrorCode::IllegalGeneration => self.reset_generation(Some(error), false),
                     ErrorCode::UnknownMemberId => self.reset_generation(Some(error), true),
                     ErrorCode::FencedInstanceId => {
@@ -993,6 +1024,7 @@ impl Consumer {
             return CommitSend::NoCoordinator;
         };
         let (generation_id, member_id) = (g.generation, g.member_id.clone());
+        let sent = (generation_id, member_id.clone());
         let message = Message::OffsetCommit(OffsetCommitRequest {
             correlation: self.correlation(),
             group_id,
@@ -1007,6 +1039,7 @@ impl Consumer {
             Pending::Commit {
                 offsets: offsets.into_iter().map(|(tp, o, _)| (tp, o)).collect(),
                 sync,
+                sent,
             },
             message,
         );
@@ -1019,11 +1052,15 @@ impl Consumer {
         r: OffsetCommitResponse,
         offsets: Vec<(TopicPartition, Offset)>,
         sync: bool,
+        sent: SentGeneration,
     ) {
         let Some(g) = self.group.as_ref() else {
             return;
         };
         let group = g.group_id.clone();
+        // `OffsetCommitResponseHandler`: a generation error about a generation the member has
+        // left, or arriving mid-rebalance, is only a rebalance in progress.
+        let stale = !generation_unchanged(g, &sent) || g.state == MemberState::Rebalancing;
         let error = r.partitions.iter().find_map(|(_, e)| *e);
         match error {
             None => self
@@ -1032,6 +1069,7 @@ impl Consumer {
             Some(error) => {
                 self.outbox.event(Event::CommitFailed { group, error });
                 match error {
+                    ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration if stale => {}
                     ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration => {
                         self.reset_generation(Some(error), error == ErrorCode::UnknownMemberId)
                     }
@@ -1641,7 +1679,7 @@ impl Consumer {
                         g.retry_at = Some(now + self.config.retry_backoff);
                     }
                 }
-                Some(Pending::Heartbeat | Pending::OffsetFetch) => {
+                Some(Pending::Heartbeat { .. } | Pending::OffsetFetch) => {
                     if let Some(g) = self.group.as_mut() {
                         g.coordinator = None;
                     }
@@ -1704,12 +1742,17 @@ impl Consumer {
             }
             (Message::JoinGroupResponse(r), Pending::Join) => self.handle_join_response(now, r),
             (Message::SyncGroupResponse(r), Pending::Sync) => self.handle_sync_response(now, r),
-            (Message::HeartbeatResponse(r), Pending::Heartbeat) => {
-                self.handle_heartbeat_response(now, r)
+            (Message::HeartbeatResponse(r), Pending::Heartbeat { sent }) => {
+                self.handle_heartbeat_response(now, r, sent)
             }
-            (Message::OffsetCommitResponse(r), Pending::Commit { offsets, sync, .. }) => {
-                self.handle_commit_response(now, r, offsets, sync)
-            }
+            (
+                Message::OffsetCommitResponse(r),
+                Pending::Commit {
+                    offsets,
+                    sync,
+                    sent,
+                },
+            ) => self.handle_commit_response(now, r, offsets, sync, sent),
             (Message::OffsetFetchResponse(r), Pending::OffsetFetch) => {
                 self.handle_offset_fetch(now, r)
             }
