@@ -6,8 +6,8 @@ use crate::report::name_of;
 use crate::runner::client_ids;
 use crate::scenario::Scenario;
 use crate::world::{Status, World};
-use gregor_core::group::coordinator::Group;
-use gregor_core::group::{OFFSETS_TOPIC, coordinator_partition};
+use gregor_core::group::coordinator::{Group, GroupState};
+use gregor_core::group::coordinator_topic_partition;
 use gregor_core::ids::{ClientId, NodeId, Offset, TopicName, TopicPartition};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,17 +48,26 @@ pub fn declared_groups(scenario: &Scenario) -> Vec<DeclaredGroup> {
 /// The group as its coordinator holds it now: the leader of the group's `__consumer_offsets`
 /// partition, if that broker runs and has loaded it.
 pub fn coordinator_group<'w>(w: &'w World, scenario: &Scenario, group: &str) -> Option<&'w Group> {
-    let partitions = scenario.broker_config.offsets_topic_num_partitions;
-    let tp = TopicPartition::new(
-        TopicName::from(OFFSETS_TOPIC),
-        coordinator_partition(group, partitions),
-    );
+    coordinator_group_among(
+        w,
+        group,
+        scenario.broker_config.offsets_topic_num_partitions,
+    )
+}
+
+/// [`coordinator_group`] for a cluster with `offsets_partitions` offsets partitions.
+pub fn coordinator_group_among<'w>(
+    w: &'w World,
+    group: &str,
+    offsets_partitions: u32,
+) -> Option<&'w Group> {
+    let tp = coordinator_topic_partition(group, offsets_partitions);
     let leader = w.controller()?.image().partition(&tp)?.leader?;
     w.broker(leader)?.coordinator().group(group)
 }
 
-/// The high watermark of a partition at its running leader.
-fn high_watermark(w: &World, tp: &TopicPartition) -> Option<Offset> {
+/// The high watermark of a partition at the leader the controller names, if it runs.
+pub fn high_watermark(w: &World, tp: &TopicPartition) -> Option<Offset> {
     let leader = w.controller()?.image().partition(tp)?.leader?;
     Some(w.broker(leader)?.log(tp)?.high_watermark())
 }
@@ -213,8 +222,10 @@ pub fn describe_groups(w: &World, scenario: &Scenario) -> String {
         }
         if g.members.is_empty() {
             let _ = writeln!(out, "\nConsumer group '{}' has no active members.", d.group);
-        } else if g.state.name() == "PreparingRebalance" || g.state.name() == "CompletingRebalance"
-        {
+        } else if matches!(
+            g.state,
+            GroupState::PreparingRebalance | GroupState::CompletingRebalance
+        ) {
             let _ = writeln!(
                 out,
                 "\nWarning: Consumer group '{}' is rebalancing.",
@@ -283,7 +294,7 @@ pub fn catch_up_gaps(w: &World, scenario: &Scenario) -> Vec<String> {
             continue;
         }
         match coordinator_group(w, scenario, &d.group) {
-            Some(g) if g.state.name() == "Stable" => {}
+            Some(g) if g.state == GroupState::Stable => {}
             Some(g) => gaps.push(format!("group {} is {}", d.group, g.state.name())),
             None => gaps.push(format!("group {} has no coordinator", d.group)),
         }

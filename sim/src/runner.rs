@@ -11,7 +11,7 @@ use crate::checker::history::{self, HistoryReport, ProducerInfo};
 use crate::checker::invariants::{INVARIANTS, Invariants};
 use crate::checker::ownership::OwnershipWatch;
 use crate::groups::{
-    GroupReport, catch_up_gaps, coordinator_group, declared_groups, group_reports,
+    GroupReport, catch_up_gaps, coordinator_group, declared_groups, group_reports, high_watermark,
 };
 use crate::nodes::NodeSpec;
 use crate::scenario::{
@@ -663,11 +663,7 @@ impl<'a> Run<'a> {
                 )
             }
             Expectation::HighWatermark(tp, range) => {
-                let got = partition(tp)
-                    .and_then(|p| p.leader)
-                    .and_then(|l| self.world.broker(l))
-                    .and_then(|b| b.log(tp))
-                    .map(|l| l.high_watermark().0);
+                let got = high_watermark(&self.world, tp).map(|o| o.0);
                 (
                     format!("high watermark of {tp} is {range}"),
                     got.is_some_and(|g| range.contains(g)),

@@ -1782,10 +1782,7 @@ pub fn resolve(
             None => return Err(format!("{tp} has no leader")),
         },
         Target::CoordinatorOf(group) => {
-            let tp = TopicPartition::new(
-                TopicName::from(gregor_core::group::OFFSETS_TOPIC),
-                gregor_core::group::coordinator_partition(group, offsets_partitions),
-            );
+            let tp = gregor_core::group::coordinator_topic_partition(group, offsets_partitions);
             match leader_of(&tp) {
                 Some(b) => vec![NodeId::Broker(b)],
                 None => return Err(format!("{tp}, where group {group} lives, has no leader")),

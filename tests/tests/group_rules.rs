@@ -206,11 +206,11 @@ fn a_static_member_that_closes_stays_until_its_session_expires() {
     let mut live = Live::start(&s, 1);
     live.until("15s");
     live.act(Action::Leave("c2".into())).until("22s");
-    let sent_leave = live.world().log().iter().any(|l| {
+    let closed = live.world().log().iter().any(|l| {
         l.node == NodeId::Client(consumer(2))
             && matches!(&l.event, WorldEvent::Node(Event::LeftGroup { .. }))
     });
-    assert!(sent_leave, "c2 closed");
+    assert!(closed, "c2 closed");
     assert_eq!(
         generation(&live),
         1,
@@ -218,6 +218,20 @@ fn a_static_member_that_closes_stays_until_its_session_expires() {
     );
     live.until("35s");
     assert_eq!(generation(&live), 2, "removed by session expiry");
+    // A static member's id starts with its instance id (`ClassicGroup.generateMemberId`).
+    let reasons: Vec<&str> = live
+        .events()
+        .filter_map(|(_, _, e)| match e {
+            Event::GroupMemberRemoved {
+                member_id, reason, ..
+            } if member_id.starts_with("instance-2-") => Some(reason.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !reasons.is_empty() && reasons.iter().all(|r| r.contains("session")),
+        "removed only by session expiry, never by a LeaveGroup: {reasons:?}"
+    );
     assert_eq!(owns(&live, 1).len(), 4);
 }
 
@@ -317,6 +331,8 @@ config = { "max.poll.interval.ms" = 15000, "max.poll.records" = 200 }"#,
 /// rejoins, so a join stops consumption group-wide.
 #[test]
 fn eager_members_revoke_everything_when_a_member_joins() {
+    // Both consumers get `start = "manual"`; removing the first occurrence lets c1 start with
+    // the cluster while c2 waits for the `start` action below.
     let s = scenario(&group(4, 2, "start = \"manual\"").replacen("start = \"manual\"", "", 1));
     let mut live = Live::start(&s, 1);
     live.until("15s");

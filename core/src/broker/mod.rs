@@ -13,7 +13,7 @@ pub mod partition;
 use crate::config::{Acks, BrokerConfig};
 use crate::error::ErrorCode;
 use crate::group::coordinator::{CoordinatorConfig, GroupCoordinator, OffsetsLog};
-use crate::group::{OFFSETS_TOPIC, coordinator_partition};
+use crate::group::{OFFSETS_TOPIC, coordinator_topic_partition};
 use crate::ids::{
     BrokerEpoch, BrokerId, LeaderEpoch, NodeId, Offset, ProducerEpoch, ProducerId, TopicPartition,
 };
@@ -1395,9 +1395,7 @@ impl Broker {
     /// `FindCoordinator`: the leader of the group's offsets partition, from this broker's
     /// metadata (`KafkaApis.handleFindCoordinatorRequest`).
     fn handle_find_coordinator(&mut self, from: NodeId, r: FindCoordinatorRequest) {
-        let partition =
-            coordinator_partition(&r.group_id, self.config.offsets_topic_num_partitions);
-        let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
+        let tp = coordinator_topic_partition(&r.group_id, self.config.offsets_topic_num_partitions);
         let leader = self.image.partition(&tp).and_then(|p| p.leader);
         // Kafka's metadata cache answers with the leader as its image has it; a fenced leader
         // loses leadership in the next metadata record anyway.

@@ -23,6 +23,14 @@ pub fn coordinator_partition(group: &str, partitions: u32) -> u32 {
     abs % partitions.max(1)
 }
 
+/// The `__consumer_offsets` partition (as a topic partition) whose leader coordinates `group`.
+pub fn coordinator_topic_partition(group: &str, partitions: u32) -> TopicPartition {
+    TopicPartition::new(
+        TopicName::from(OFFSETS_TOPIC),
+        coordinator_partition(group, partitions),
+    )
+}
+
 /// What a consumer puts in its JoinGroup protocol metadata (`ConsumerProtocolSubscription`):
 /// the topics it subscribes to, the partitions it owns and, in the sticky assignors' user data,
 /// the generation of that ownership.

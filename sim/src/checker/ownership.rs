@@ -16,10 +16,9 @@
 //!   the same partition.
 //! * A consumer owns only partitions of topics it subscribes to.
 
-use crate::groups::DeclaredGroup;
+use crate::groups::{DeclaredGroup, coordinator_group_among};
 use crate::world::World;
-use gregor_core::group::{OFFSETS_TOPIC, coordinator_partition};
-use gregor_core::ids::{ClientId, TopicName, TopicPartition};
+use gregor_core::ids::{ClientId, TopicPartition};
 use std::collections::BTreeMap;
 
 /// The groups to watch and where their coordinators live.
@@ -51,16 +50,7 @@ impl OwnershipWatch {
             return Vec::new();
         };
         let group = &self.groups[i];
-        let tp = TopicPartition::new(
-            TopicName::from(OFFSETS_TOPIC),
-            coordinator_partition(&group.group, self.offsets_partitions),
-        );
-        let members = world
-            .controller()
-            .and_then(|c| c.image().partition(&tp))
-            .and_then(|p| p.leader)
-            .and_then(|l| world.broker(l))
-            .and_then(|b| b.coordinator().group(&group.group));
+        let members = coordinator_group_among(world, &group.group, self.offsets_partitions);
         let mut problems = Vec::new();
         // partition -> (consumer name, member id, generation, current member)
         let mut owners: BTreeMap<&TopicPartition, Vec<(&str, &str, i32, bool)>> = BTreeMap::new();
