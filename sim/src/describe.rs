@@ -2,8 +2,8 @@
 //! (`TopicCommand.java`, docs/kafka-source-notes.md question 9), followed by the consumer groups
 //! in the shape of `kafka-consumer-groups --describe`.
 
+use crate::cluster::{Cluster, Status};
 use crate::scenario::Scenario;
-use crate::world::{Status, World};
 use gregor_core::config::TopicConfig;
 use gregor_core::ids::NodeId;
 use std::fmt::Write as _;
@@ -26,7 +26,7 @@ fn topic_id_text(id: u64) -> String {
 }
 
 /// The describe output for every topic of a scenario, preceded by comment lines on the brokers.
-pub fn describe(world: &World, scenario: &Scenario) -> String {
+pub fn describe(world: &Cluster, scenario: &Scenario) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,

@@ -2,10 +2,10 @@
 //! each group (`kafka-consumer-groups --describe`), and what keeps a group from having caught up
 //! at the end of a run.
 
+use crate::cluster::{Cluster, Status};
 use crate::report::name_of;
 use crate::runner::client_ids;
 use crate::scenario::Scenario;
-use crate::world::{Status, World};
 use gregor_core::group::coordinator::{Group, GroupState};
 use gregor_core::group::coordinator_topic_partition;
 use gregor_core::ids::{ClientId, NodeId, Offset, TopicName, TopicPartition};
@@ -47,7 +47,11 @@ pub fn declared_groups(scenario: &Scenario) -> Vec<DeclaredGroup> {
 
 /// The group as its coordinator holds it now: the leader of the group's `__consumer_offsets`
 /// partition, if that broker runs and has loaded it.
-pub fn coordinator_group<'w>(w: &'w World, scenario: &Scenario, group: &str) -> Option<&'w Group> {
+pub fn coordinator_group<'w>(
+    w: &'w Cluster,
+    scenario: &Scenario,
+    group: &str,
+) -> Option<&'w Group> {
     coordinator_group_among(
         w,
         group,
@@ -57,7 +61,7 @@ pub fn coordinator_group<'w>(w: &'w World, scenario: &Scenario, group: &str) -> 
 
 /// [`coordinator_group`] for a cluster with `offsets_partitions` offsets partitions.
 pub fn coordinator_group_among<'w>(
-    w: &'w World,
+    w: &'w Cluster,
     group: &str,
     offsets_partitions: u32,
 ) -> Option<&'w Group> {
@@ -67,13 +71,13 @@ pub fn coordinator_group_among<'w>(
 }
 
 /// The high watermark of a partition at the leader the controller names, if it runs.
-pub fn high_watermark(w: &World, tp: &TopicPartition) -> Option<Offset> {
+pub fn high_watermark(w: &Cluster, tp: &TopicPartition) -> Option<Offset> {
     let leader = w.controller()?.image().partition(tp)?.leader?;
     Some(w.broker(leader)?.log(tp)?.high_watermark())
 }
 
 /// The partitions of a group's topics, in order.
-fn group_partitions(w: &World, topics: &BTreeSet<TopicName>) -> Vec<TopicPartition> {
+fn group_partitions(w: &Cluster, topics: &BTreeSet<TopicName>) -> Vec<TopicPartition> {
     let Some(image) = w.controller().map(|c| c.image()) else {
         return Vec::new();
     };
@@ -124,7 +128,7 @@ pub fn dashed(tp: &TopicPartition) -> String {
 }
 
 /// Every declared group, from its coordinator.
-pub fn group_reports(w: &World, scenario: &Scenario) -> Vec<GroupReport> {
+pub fn group_reports(w: &Cluster, scenario: &Scenario) -> Vec<GroupReport> {
     declared_groups(scenario)
         .iter()
         .map(|d| {
@@ -174,7 +178,7 @@ pub fn group_reports(w: &World, scenario: &Scenario) -> Vec<GroupReport> {
 /// The groups in the shape of `kafka-consumer-groups --describe --all-groups`
 /// (`ConsumerGroupCommand.printOffsets`): one row per partition, assigned partitions by member,
 /// then the group's other committed partitions with `-` as the consumer.
-pub fn describe_groups(w: &World, scenario: &Scenario) -> String {
+pub fn describe_groups(w: &Cluster, scenario: &Scenario) -> String {
     let mut out = String::new();
     for d in declared_groups(scenario) {
         let Some(g) = coordinator_group(w, scenario, &d.group) else {
@@ -277,7 +281,7 @@ pub fn describe_groups(w: &World, scenario: &Scenario) -> String {
 /// What keeps the groups from having caught up, in words (empty once they have): every group
 /// with a running member is Stable, every partition of its topics is assigned to a running
 /// member, and every member has processed up to each assigned partition's high watermark.
-pub fn catch_up_gaps(w: &World, scenario: &Scenario) -> Vec<String> {
+pub fn catch_up_gaps(w: &Cluster, scenario: &Scenario) -> Vec<String> {
     let mut gaps = Vec::new();
     for d in declared_groups(scenario) {
         let live: Vec<(ClientId, &String)> = d

@@ -7,8 +7,10 @@
 
 pub mod assign;
 pub mod checker;
+pub mod cluster;
 pub mod describe;
 pub mod digest;
+pub mod driver;
 pub mod groups;
 pub mod network;
 pub mod nodes;

@@ -10,6 +10,8 @@ use crate::checker::delivery::{self, DeliveryReport};
 use crate::checker::history::{self, HistoryReport, ProducerInfo};
 use crate::checker::invariants::{INVARIANTS, Invariants};
 use crate::checker::ownership::OwnershipWatch;
+use crate::cluster::{Cluster, Status, WorldEvent};
+use crate::driver::{Driver, ready};
 use crate::groups::{
     GroupReport, catch_up_gaps, coordinator_group, declared_groups, group_reports, high_watermark,
 };
@@ -19,7 +21,7 @@ use crate::scenario::{
     resolve,
 };
 use crate::trace::{TRACE_FORMAT, TRACE_VERSION, TraceHeader, TraceRecorder};
-use crate::world::{Status, Step, World, WorldEvent};
+use crate::world::World;
 use gregor_core::client::consumer::{CommitMode, ConsumerWorkload};
 use gregor_core::config::{Acks, ConsumerConfig, OffsetReset};
 use gregor_core::ids::{BrokerId, ClientId, NodeId, TopicPartition};
@@ -201,11 +203,11 @@ pub fn reader_spec(scenario: &Scenario) -> NodeSpec {
     }
 }
 
-/// A scenario being run.
-pub struct Run<'a> {
+/// A scenario being run on a driver (the World unless said otherwise).
+pub struct Run<'a, D: Driver = World> {
     scenario: &'a Scenario,
-    /// The world.
-    pub world: World,
+    /// The driver the nodes run on.
+    pub world: D,
     /// The invariants.
     pub invariants: Invariants,
     seed: u64,
@@ -217,21 +219,41 @@ pub struct Run<'a> {
     unclean_enabled: bool,
 }
 
-fn step_checker(invariants: &mut Invariants) -> impl FnMut(&World, Step) + '_ {
-    move |w, s| invariants.after_step(w, s)
-}
-
-impl<'a> Run<'a> {
-    /// Builds the world of a scenario; nothing runs yet.
+impl<'a> Run<'a, World> {
+    /// Builds the World of a scenario; nothing runs yet.
     pub fn new(scenario: &'a Scenario, options: &RunOptions) -> Run<'a> {
         let seed = options.seed.unwrap_or(scenario.seed);
-        let mut world = World::new(seed, scenario.network.clone(), scenario.writeback);
+        let world = World::new(seed, scenario.network.clone(), scenario.writeback);
+        Run::with_driver(scenario, options, world)
+    }
+
+    /// Starts the controller and brokers, creates the topics, and starts the clients that start
+    /// when the cluster is ready. Returns whether the cluster became ready in time.
+    pub fn bootstrap(&mut self) -> bool {
+        ready(self.bootstrap_async())
+    }
+
+    /// Plays the timeline (actions and timed expectations) up to `until`.
+    pub fn play_until(&mut self, until: Instant) {
+        ready(self.play_until_async(until));
+    }
+
+    /// Runs the whole scenario and judges it.
+    pub fn run(self) -> RunReport {
+        ready(self.run_async())
+    }
+}
+
+impl<'a, D: Driver> Run<'a, D> {
+    /// Sets a scenario up on `driver` (which holds no node yet); nothing runs yet.
+    pub fn with_driver(scenario: &'a Scenario, options: &RunOptions, mut world: D) -> Run<'a, D> {
+        let seed = options.seed.unwrap_or(scenario.seed);
         if options.trace {
             let header = TraceHeader {
                 format: TRACE_FORMAT.into(),
                 version: TRACE_VERSION,
                 seed,
-                driver: "world".into(),
+                driver: D::NAME.into(),
                 scenario: scenario.name.clone(),
                 scenario_source: scenario.source.clone(),
             };
@@ -273,50 +295,37 @@ impl<'a> Run<'a> {
         self.scenario
     }
 
-    fn run_until(&mut self, t: Instant) {
-        if self.check_steps {
-            let checker = step_checker(&mut self.invariants);
-            self.world.run_until(t, checker);
-        } else {
-            self.world.run_until(t, |_, _| {});
-        }
+    /// The nodes as they are now.
+    pub fn cluster(&self) -> impl std::ops::Deref<Target = Cluster> + '_ {
+        self.world.cluster()
+    }
+
+    async fn run_until(&mut self, t: Instant) {
+        let invariants = self.check_steps.then_some(&mut self.invariants);
+        self.world.run_until(t, invariants).await;
     }
 
     /// Runs until `done` holds or `bound` passes; returns whether `done` held.
-    fn run_while(&mut self, bound: Instant, mut done: impl FnMut(&World) -> bool) -> bool {
-        loop {
-            if done(&self.world) {
-                return true;
-            }
-            match self.world.next_event_time() {
-                Some(t) if t <= bound => {
-                    if let Some(step) = self.world.step()
-                        && self.check_steps
-                    {
-                        self.invariants.after_step(&self.world, step);
-                    }
-                }
-                _ => {
-                    self.world.run_until(bound, |_, _| {});
-                    return done(&self.world);
-                }
-            }
-        }
+    async fn run_while(&mut self, bound: Instant, done: impl FnMut(&Cluster) -> bool) -> bool {
+        let invariants = self.check_steps.then_some(&mut self.invariants);
+        self.world.run_while(bound, invariants, done).await
     }
 
     /// Starts the controller and brokers, creates the topics, and starts the clients that start
     /// when the cluster is ready. Returns whether the cluster became ready in time.
-    pub fn bootstrap(&mut self) -> bool {
+    pub async fn bootstrap_async(&mut self) -> bool {
         self.world.start(NodeId::Controller);
         for b in self.scenario.broker_ids() {
             self.world.start(NodeId::Broker(b));
         }
         let brokers = self.scenario.broker_ids();
-        let bound = self.world.now() + BOOTSTRAP_BOUND;
-        let registered = self.run_while(bound, |w| {
-            w.controller()
-                .is_some_and(|c| brokers.iter().all(|b| c.image().is_active(*b)))
-        });
+        let bound = self.world.cluster().now() + BOOTSTRAP_BOUND;
+        let registered = self
+            .run_while(bound, |w| {
+                w.controller()
+                    .is_some_and(|c| brokers.iter().all(|b| c.image().is_active(*b)))
+            })
+            .await;
         if !registered {
             return false;
         }
@@ -346,7 +355,7 @@ impl<'a> Run<'a> {
         let mut partitions = self.scenario.partitions();
         partitions.extend(self.scenario.offsets_partitions());
         let mut led = false;
-        while !led && self.world.now() < bound {
+        while !led && self.world.cluster().now() < bound {
             self.world.send_admin(
                 NodeId::Controller,
                 Message::CreateTopics(CreateTopicsRequest {
@@ -354,21 +363,23 @@ impl<'a> Run<'a> {
                     topics: topics.clone(),
                 }),
             );
-            let retry = (self.world.now() + ADMIN_RETRY).min(bound);
-            led = self.run_while(retry, |w| {
-                partitions.iter().all(|tp| {
-                    w.controller()
-                        .and_then(|c| c.image().partition(tp))
-                        .and_then(|p| p.leader)
-                        .and_then(|l| w.broker(l))
-                        .is_some_and(|b| b.partition(tp).is_some_and(|p| p.is_leader()))
+            let retry = (self.world.cluster().now() + ADMIN_RETRY).min(bound);
+            led = self
+                .run_while(retry, |w| {
+                    partitions.iter().all(|tp| {
+                        w.controller()
+                            .and_then(|c| c.image().partition(tp))
+                            .and_then(|p| p.leader)
+                            .and_then(|l| w.broker(l))
+                            .is_some_and(|b| b.partition(tp).is_some_and(|p| p.is_leader()))
+                    })
                 })
-            });
+                .await;
         }
         if !led {
             return false;
         }
-        self.ready_at = Some(self.world.now());
+        self.ready_at = Some(self.world.cluster().now());
         let (pids, cids, _) = client_ids(self.scenario);
         for (p, id) in self.scenario.producers.iter().zip(pids) {
             if p.start == ClientStart::Ready {
@@ -384,7 +395,7 @@ impl<'a> Run<'a> {
     }
 
     /// Plays the timeline (actions and timed expectations) up to `until`.
-    pub fn play_until(&mut self, until: Instant) {
+    pub async fn play_until_async(&mut self, until: Instant) {
         let mut items: Vec<(Instant, usize, Option<Action>, Option<TimedExpectation>)> = Vec::new();
         for a in &self.scenario.timeline {
             if a.time <= until {
@@ -398,10 +409,10 @@ impl<'a> Run<'a> {
         }
         items.sort_by_key(|(t, line, a, _)| (*t, a.is_none(), *line));
         for (time, _, action, expectation) in items {
-            if time < self.world.now() {
+            if time < self.world.cluster().now() {
                 continue; // before the cluster was ready; nothing to act on yet
             }
-            self.run_until(time);
+            self.run_until(time).await;
             if let Some(a) = action {
                 self.apply(&a);
             }
@@ -410,11 +421,12 @@ impl<'a> Run<'a> {
                 self.results_at.push(check);
             }
         }
-        self.run_until(until);
+        self.run_until(until).await;
     }
 
     fn leader_of(&self, tp: &TopicPartition) -> Option<BrokerId> {
         self.world
+            .cluster()
             .controller()
             .and_then(|c| c.image().partition(tp))
             .and_then(|p| p.leader)
@@ -428,7 +440,7 @@ impl<'a> Run<'a> {
         match resolve(target, &brokers, leader_of, client, offsets) {
             Ok(ids) => ids,
             Err(why) => {
-                let now = self.world.now();
+                let now = self.world.cluster().now();
                 self.notes
                     .push((now, format!("action on {target} skipped: {why}")));
                 Vec::new()
@@ -468,7 +480,7 @@ impl<'a> Run<'a> {
             }
             Action::Restart(t) => {
                 for id in self.targets(t) {
-                    if self.world.status(id) == Status::Crashed {
+                    if self.world.cluster().status(id) == Status::Crashed {
                         self.world.start(id);
                     }
                 }
@@ -485,7 +497,7 @@ impl<'a> Run<'a> {
             }
             Action::Isolate(t) => {
                 let ids = self.targets(t);
-                let all: Vec<NodeId> = self.world.node_ids().collect();
+                let all: Vec<NodeId> = self.world.cluster().node_ids().collect();
                 for &id in &ids {
                     for &other in &all {
                         if other != id {
@@ -588,7 +600,8 @@ impl<'a> Run<'a> {
             Action::Start(name) | Action::Stop(name) => {
                 let Some(id) = self.client(name) else { return };
                 let node = NodeId::Client(id);
-                match (action, self.world.status(node)) {
+                let status = self.world.cluster().status(node);
+                match (action, status) {
                     (Action::Start(_), Status::NotStarted) => self.world.start(node),
                     (Action::Start(_), _) => self.world.command(id, ClientCommand::StartWorkload),
                     (_, _) => self.world.command(id, ClientCommand::StopWorkload),
@@ -616,18 +629,24 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn producer_saw(&self, name: &str, error: gregor_core::error::ErrorCode) -> bool {
+    fn producer_saw(
+        &self,
+        cluster: &Cluster,
+        name: &str,
+        error: gregor_core::error::ErrorCode,
+    ) -> bool {
         let Some(id) = self.client(name) else {
             return false;
         };
-        self.world.log().iter().any(|e| {
+        cluster.log().iter().any(|e| {
             e.node == NodeId::Client(id)
                 && matches!(&e.event, WorldEvent::Node(Event::ProduceError { error: x, .. } | Event::RecordFailed { error: x, .. }) if *x == error)
         })
     }
 
     fn evaluate(&self, e: &TimedExpectation) -> Check {
-        let image = self.world.controller().map(|c| c.image());
+        let cluster = self.world.cluster();
+        let image = cluster.controller().map(|c| c.image());
         let partition = |tp: &TopicPartition| image.and_then(|i| i.partition(tp));
         let (what, ok, found) = match &e.expectation {
             Expectation::Leader(tp, want) => {
@@ -663,7 +682,7 @@ impl<'a> Run<'a> {
                 )
             }
             Expectation::HighWatermark(tp, range) => {
-                let got = high_watermark(&self.world, tp).map(|o| o.0);
+                let got = high_watermark(&cluster, tp).map(|o| o.0);
                 (
                     format!("high watermark of {tp} is {range}"),
                     got.is_some_and(|g| range.contains(g)),
@@ -671,7 +690,7 @@ impl<'a> Run<'a> {
                 )
             }
             Expectation::ProducerSawError(p, err) => {
-                let saw = self.producer_saw(p, *err);
+                let saw = self.producer_saw(&cluster, p, *err);
                 (
                     format!("{p} saw {err}"),
                     saw,
@@ -683,7 +702,7 @@ impl<'a> Run<'a> {
                 )
             }
             Expectation::ProducerNeverSawError(p, err) => {
-                let saw = self.producer_saw(p, *err);
+                let saw = self.producer_saw(&cluster, p, *err);
                 (
                     format!("{p} never saw {err}"),
                     !saw,
@@ -695,7 +714,7 @@ impl<'a> Run<'a> {
                 )
             }
             Expectation::BrokerState(b, state) => {
-                let status = self.world.status(NodeId::Broker(*b));
+                let status = cluster.status(NodeId::Broker(*b));
                 let fenced = image
                     .and_then(|i| i.brokers.get(b))
                     .is_none_or(|r| r.fenced);
@@ -721,7 +740,7 @@ impl<'a> Run<'a> {
                 )
             }
             Expectation::GroupState(group, want) => {
-                let got = coordinator_group(&self.world, self.scenario, group)
+                let got = coordinator_group(&cluster, self.scenario, group)
                     .map_or("unknown (no coordinator has it loaded)", |g| g.state.name());
                 (
                     format!("group {group} is {want}"),
@@ -730,7 +749,7 @@ impl<'a> Run<'a> {
                 )
             }
             Expectation::GroupGeneration(group, range) => {
-                let got = coordinator_group(&self.world, self.scenario, group)
+                let got = coordinator_group(&cluster, self.scenario, group)
                     .map(|g| g.generation.max(0) as u64);
                 (
                     format!("generation of group {group} is {range}"),
@@ -753,8 +772,8 @@ impl<'a> Run<'a> {
                     .map(|name| {
                         let owned = self
                             .client(name)
-                            .filter(|id| self.world.status(NodeId::Client(*id)) == Status::Running)
-                            .and_then(|id| self.world.consumer(id))
+                            .filter(|id| cluster.status(NodeId::Client(*id)) == Status::Running)
+                            .and_then(|id| cluster.consumer(id))
                             .map(|c| c.assignment().cloned().collect())
                             .unwrap_or_default();
                         (name.clone(), owned)
@@ -780,26 +799,21 @@ impl<'a> Run<'a> {
 
     /// The final phase: stop producing, heal everything, wait for convergence, read every
     /// partition. Returns (converged, read complete).
-    fn finish_phase(&mut self) -> (bool, bool) {
+    async fn finish_phase(&mut self) -> (bool, bool) {
         let (pids, _, reader) = client_ids(self.scenario);
         for &id in &pids {
-            if self.world.producer(id).is_some() {
+            if self.world.cluster().producer(id).is_some() {
                 self.world.command(id, ClientCommand::StopWorkload);
             }
         }
         if self.scenario.final_heal {
             self.world.heal();
             self.world.calm_network();
-            let nodes: Vec<NodeId> = self.world.node_ids().collect();
-            for &a in &nodes {
-                for &b in &nodes {
-                    if self.world.network().is_clogged(a, b) {
-                        self.world.unclog(a, b);
-                    }
-                }
-            }
+            self.world.unclog_all();
+            let nodes: Vec<NodeId> = self.world.cluster().node_ids().collect();
             for id in nodes {
-                match self.world.status(id) {
+                let status = self.world.cluster().status(id);
+                match status {
                     Status::Paused => self.world.resume(id),
                     Status::Crashed => self.world.start(id),
                     _ => {}
@@ -819,29 +833,34 @@ impl<'a> Run<'a> {
             .map(|p| p.config.delivery_timeout)
             .max()
             .unwrap_or(Duration::ZERO);
-        let bound = self.world.now() + delivery + Duration::from_secs(60);
+        let bound = self.world.cluster().now() + delivery + Duration::from_secs(60);
         let mut cluster = self.scenario.partitions();
         cluster.extend(self.scenario.offsets_partitions());
-        let mut converged = self.run_while(bound, |w| converged(w, &pids, &cluster));
+        let mut converged = self
+            .run_while(bound, |w| converged(w, &pids, &cluster))
+            .await;
         if !converged {
-            let gaps = convergence_gaps(&self.world, &pids, &cluster);
+            let gaps = convergence_gaps(&self.world.cluster(), &pids, &cluster);
             self.world.note_fault(format!(
                 "final phase: the cluster did not converge in time: {}",
                 gaps.join("; ")
             ));
         } else if self.scenario.has_groups() {
-            converged = self.catch_up_consumers();
+            converged = self.catch_up_consumers().await;
         }
         let partitions = self.scenario.partitions();
         self.world.start(NodeId::Client(reader));
-        let bound = self.world.now() + READ_BOUND;
-        let read = self.run_while(bound, |w| read_complete(w, reader, &partitions));
+        let bound = self.world.cluster().now() + READ_BOUND;
+        let read = self
+            .run_while(bound, |w| read_complete(w, reader, &partitions))
+            .await;
         if !read {
             let positions: Vec<String> = partitions
                 .iter()
                 .map(|tp| {
                     let pos = self
                         .world
+                        .cluster()
                         .consumer(reader)
                         .and_then(|c| c.positions().get(tp).copied())
                         .unwrap_or_default();
@@ -864,15 +883,21 @@ impl<'a> Run<'a> {
     /// group with a running member must become Stable with all its partitions owned and
     /// processed up to the high watermark, within two session timeouts and a minute (a
     /// restarted member may have to wait for its old self's session to expire).
-    fn catch_up_consumers(&mut self) -> bool {
+    async fn catch_up_consumers(&mut self) -> bool {
         let (_, cids, _) = client_ids(self.scenario);
-        for &id in &cids {
-            if let Some(c) = self.world.consumer(id)
-                && !c.is_consuming()
-                && c.group().is_none_or(|g| !g.left)
-            {
-                self.world.command(id, ClientCommand::StartWorkload);
-            }
+        let stopped: Vec<ClientId> = {
+            let cluster = self.world.cluster();
+            cids.iter()
+                .copied()
+                .filter(|&id| {
+                    cluster
+                        .consumer(id)
+                        .is_some_and(|c| !c.is_consuming() && c.group().is_none_or(|g| !g.left))
+                })
+                .collect()
+        };
+        for id in stopped {
+            self.world.command(id, ClientCommand::StartWorkload);
         }
         let session = self
             .scenario
@@ -881,14 +906,16 @@ impl<'a> Run<'a> {
             .map(|c| c.config.session_timeout)
             .max()
             .unwrap_or(Duration::ZERO);
-        let bound = self.world.now()
+        let bound = self.world.cluster().now()
             + Duration(session.0 * 2)
             + self.scenario.broker_config.group_initial_rebalance_delay
             + Duration::from_secs(60);
         let scenario = self.scenario;
-        let caught_up = self.run_while(bound, |w| catch_up_gaps(w, scenario).is_empty());
+        let caught_up = self
+            .run_while(bound, |w| catch_up_gaps(w, scenario).is_empty())
+            .await;
         if !caught_up {
-            let gaps = catch_up_gaps(&self.world, scenario);
+            let gaps = catch_up_gaps(&self.world.cluster(), scenario);
             self.world.note_fault(format!(
                 "final phase: the consumer groups did not catch up in time: {}",
                 gaps.join("; ")
@@ -898,8 +925,8 @@ impl<'a> Run<'a> {
     }
 
     /// Runs the whole scenario and judges it.
-    pub fn run(mut self) -> RunReport {
-        let ready = self.bootstrap();
+    pub async fn run_async(mut self) -> RunReport {
+        let ready = self.bootstrap_async().await;
         let mut checks = vec![Check {
             name: "cluster ready".into(),
             ok: ready,
@@ -911,14 +938,23 @@ impl<'a> Run<'a> {
         let (mut converged, mut read) = (false, false);
         if ready {
             let end = Instant(self.scenario.duration.0);
-            self.play_until(end);
-            (converged, read) = self.finish_phase();
+            self.play_until_async(end).await;
+            (converged, read) = self.finish_phase().await;
         }
         self.world.record_digest();
         checks.append(&mut self.results_at);
         let (_, _, reader) = client_ids(self.scenario);
-        let history = history::analyse(self.world.log(), &self.producer_infos(), reader, read);
-        let delivery = delivery::analyse(self.world.log(), &declared_groups(self.scenario), reader);
+        let history = history::analyse(
+            self.world.cluster().log(),
+            &self.producer_infos(),
+            reader,
+            read,
+        );
+        let delivery = delivery::analyse(
+            self.world.cluster().log(),
+            &declared_groups(self.scenario),
+            reader,
+        );
         checks.extend(self.judge(&history, converged, read));
         checks.extend(self.judge_delivery(&delivery));
         let verdict = if checks.iter().all(|c| c.ok) {
@@ -932,18 +968,28 @@ impl<'a> Run<'a> {
             file: self.scenario.file.clone(),
             seed: self.seed,
             verdict: verdict.into(),
-            reproduce: format!("gregor run {} --seed {}", self.scenario.file, self.seed),
+            reproduce: format!(
+                "gregor run {} --seed {} --driver {}",
+                self.scenario.file,
+                self.seed,
+                D::NAME
+            ),
             checks,
             history,
             delivery,
-            partitions: partition_reports(&self.world, self.scenario),
-            groups: group_reports(&self.world, self.scenario),
+            partitions: partition_reports(&self.world.cluster(), self.scenario),
+            groups: group_reports(&self.world.cluster(), self.scenario),
             story,
-            events: self.world.steps(),
-            virtual_time_ms: self.world.now().0,
-            trace_hash: self.world.trace().map(|t| format!("{:016x}", t.hash())),
+            events: self.world.cluster().steps(),
+            virtual_time_ms: self.world.cluster().now().0,
+            trace_hash: self
+                .world
+                .cluster()
+                .trace()
+                .map(|t| format!("{:016x}", t.hash())),
             trace_lines: self
                 .world
+                .cluster()
                 .trace()
                 .and_then(|t| t.lines().map(<[String]>::to_vec)),
         }
@@ -1134,7 +1180,7 @@ impl<'a> Run<'a> {
             });
         }
         for err in &e.producer_errors {
-            let seen = self.world.log().iter().any(|x| matches!(&x.event, WorldEvent::Node(Event::ProduceError { error, .. } | Event::RecordFailed { error, .. }) if error == err));
+            let seen = self.world.cluster().log().iter().any(|x| matches!(&x.event, WorldEvent::Node(Event::ProduceError { error, .. } | Event::RecordFailed { error, .. }) if error == err));
             checks.push(Check {
                 name: format!("expected a producer to see {err}"),
                 ok: seen,
@@ -1215,7 +1261,7 @@ impl<'a> Run<'a> {
     }
 
     fn story(&self) -> Vec<StoryLine> {
-        let mut lines = crate::report::story(self.world.log(), self.scenario);
+        let mut lines = crate::report::story(self.world.cluster().log(), self.scenario);
         for (t, note) in &self.notes {
             lines.push(StoryLine {
                 time_ms: t.0,
@@ -1246,13 +1292,13 @@ impl<'a> Run<'a> {
 
 /// Every producer is idle, and every partition has a running leader whose ISR is all replicas
 /// and whose HW reached its log end.
-fn converged(w: &World, producers: &[ClientId], partitions: &[TopicPartition]) -> bool {
+fn converged(w: &Cluster, producers: &[ClientId], partitions: &[TopicPartition]) -> bool {
     convergence_gaps(w, producers, partitions).is_empty()
 }
 
 /// What keeps the cluster from having converged, in words (empty once it has).
 pub fn convergence_gaps(
-    w: &World,
+    w: &Cluster,
     producers: &[ClientId],
     partitions: &[TopicPartition],
 ) -> Vec<String> {
@@ -1313,7 +1359,7 @@ pub fn convergence_gaps(
 }
 
 /// The reader's position reached every partition's high watermark on its leader.
-fn read_complete(w: &World, reader: ClientId, partitions: &[TopicPartition]) -> bool {
+fn read_complete(w: &Cluster, reader: ClientId, partitions: &[TopicPartition]) -> bool {
     let Some(r) = w.consumer(reader) else {
         return false;
     };
@@ -1333,7 +1379,7 @@ fn read_complete(w: &World, reader: ClientId, partitions: &[TopicPartition]) -> 
 }
 
 /// The partitions as the controller and the brokers' disks show them now.
-pub fn partition_reports(w: &World, scenario: &Scenario) -> Vec<PartitionReport> {
+pub fn partition_reports(w: &Cluster, scenario: &Scenario) -> Vec<PartitionReport> {
     scenario
         .partitions()
         .into_iter()

@@ -83,7 +83,9 @@ fn a_failing_expectation_exits_1_and_prints_how_to_reproduce() {
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains(&format!("Reproduce: gregor run {path} --seed 4")),
+        stdout.contains(&format!(
+            "Reproduce: gregor run {path} --seed 4 --driver world"
+        )),
         "{stdout}"
     );
     assert!(

@@ -18,7 +18,7 @@
 //! little per step.
 
 use crate::checker::ownership::OwnershipWatch;
-use crate::world::{Logged, Step, World, WorldEvent};
+use crate::cluster::{Cluster, Logged, Step, WorldEvent};
 use gregor_core::broker::partition::Role;
 use gregor_core::bytes::Bytes;
 use gregor_core::ids::{BrokerId, LeaderEpoch, NodeId, Offset, TopicPartition};
@@ -130,7 +130,7 @@ impl Invariants {
     }
 
     /// Checks what the last step could have changed.
-    pub fn after_step(&mut self, world: &World, step: Step) {
+    pub fn after_step(&mut self, world: &Cluster, step: Step) {
         self.absorb_log(world.log());
         match step.node {
             Some(NodeId::Controller) => self.check_controller(world, step.time),
@@ -187,7 +187,7 @@ impl Invariants {
         self.log_seen = log.len();
     }
 
-    fn check_controller(&mut self, world: &World, now: Instant) {
+    fn check_controller(&mut self, world: &Cluster, now: Instant) {
         let Some(c) = world.controller() else { return };
         let image = c.image();
         let mut problems = Vec::new();
@@ -220,7 +220,7 @@ impl Invariants {
         self.power_loss.contains_key(&(broker, tp.clone()))
     }
 
-    fn check_broker(&mut self, world: &World, id: BrokerId, now: Instant) {
+    fn check_broker(&mut self, world: &Cluster, id: BrokerId, now: Instant) {
         let Some(broker) = world.broker(id) else {
             return;
         };
@@ -305,7 +305,7 @@ impl Invariants {
     /// Log matching: the follower holds the leader's records below the leader's HW.
     fn check_matching(
         &mut self,
-        world: &World,
+        world: &Cluster,
         leader: BrokerId,
         follower: BrokerId,
         tp: &TopicPartition,
@@ -385,7 +385,7 @@ impl Invariants {
     /// record at the same offset.
     fn check_new_leader(
         &mut self,
-        _world: &World,
+        _world: &Cluster,
         id: BrokerId,
         tp: &TopicPartition,
         epoch: LeaderEpoch,

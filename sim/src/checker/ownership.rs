@@ -16,8 +16,8 @@
 //!   the same partition.
 //! * A consumer owns only partitions of topics it subscribes to.
 
+use crate::cluster::Cluster;
 use crate::groups::{DeclaredGroup, coordinator_group_among};
-use crate::world::World;
 use gregor_core::ids::{ClientId, TopicPartition};
 use std::collections::BTreeMap;
 
@@ -45,7 +45,7 @@ impl OwnershipWatch {
     }
 
     /// What is wrong with the ownership in the group of `client`, after it took a step.
-    pub fn problems(&self, world: &World, client: ClientId) -> Vec<String> {
+    pub fn problems(&self, world: &Cluster, client: ClientId) -> Vec<String> {
         let Some(&i) = self.by_client.get(&client) else {
             return Vec::new();
         };
