@@ -12,6 +12,8 @@ pub mod describe;
 pub mod digest;
 pub mod driver;
 pub mod groups;
+#[cfg(madsim)]
+pub mod madsim_driver;
 pub mod network;
 pub mod nodes;
 pub mod replay;

@@ -963,6 +963,8 @@ impl<'a, D: Driver> Run<'a, D> {
             "fail"
         };
         let story = self.story();
+        // One view of the cluster for the whole report: the madsim driver's view holds a lock.
+        let cluster = self.world.cluster();
         RunReport {
             scenario: self.scenario.name.clone(),
             file: self.scenario.file.clone(),
@@ -977,19 +979,13 @@ impl<'a, D: Driver> Run<'a, D> {
             checks,
             history,
             delivery,
-            partitions: partition_reports(&self.world.cluster(), self.scenario),
-            groups: group_reports(&self.world.cluster(), self.scenario),
+            partitions: partition_reports(&cluster, self.scenario),
+            groups: group_reports(&cluster, self.scenario),
             story,
-            events: self.world.cluster().steps(),
-            virtual_time_ms: self.world.cluster().now().0,
-            trace_hash: self
-                .world
-                .cluster()
-                .trace()
-                .map(|t| format!("{:016x}", t.hash())),
-            trace_lines: self
-                .world
-                .cluster()
+            events: cluster.steps(),
+            virtual_time_ms: cluster.now().0,
+            trace_hash: cluster.trace().map(|t| format!("{:016x}", t.hash())),
+            trace_lines: cluster
                 .trace()
                 .and_then(|t| t.lines().map(<[String]>::to_vec)),
         }

@@ -4,7 +4,7 @@
 //! Exit codes: 0 when everything holds, 1 when a run fails a check (or a replay diverges), 2 on
 //! bad input (a malformed scenario or trace, a bad argument).
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use gregor_core::partitioner::{murmur2, to_positive};
 use gregor_core::time::Instant;
 use gregor_sim::describe::describe;
@@ -41,6 +41,10 @@ enum Command {
         /// Print one JSON object instead of the story.
         #[arg(long)]
         json: bool,
+        /// What runs the nodes: the deterministic stepper, or madsim (each node an async
+        /// service on madsim's simulated network, clock and node kills).
+        #[arg(long, value_enum, default_value_t = DriverName::World)]
+        driver: DriverName,
     },
     /// Re-execute a trace through the core and check every state digest.
     Replay {
@@ -83,6 +87,15 @@ enum Command {
     },
 }
 
+/// The drivers `--driver` takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum DriverName {
+    /// The discrete-event stepper.
+    World,
+    /// madsim's runtime.
+    Madsim,
+}
+
 fn bad(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("gregor: {message}");
     ExitCode::from(2)
@@ -96,7 +109,14 @@ fn main() -> ExitCode {
             seed,
             trace,
             json,
-        } => run(&scenario, seed, trace, json),
+            driver,
+        } => {
+            #[cfg(not(madsim))]
+            if driver == DriverName::Madsim {
+                return madsim_flavour::delegate();
+            }
+            run(&scenario, seed, trace, json, driver)
+        }
         Command::Replay { trace } => {
             let file = trace.display().to_string();
             let text = match std::fs::read_to_string(&trace) {
@@ -163,20 +183,32 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(path: &std::path::Path, seed: Option<u64>, trace: Option<PathBuf>, json: bool) -> ExitCode {
+fn run(
+    path: &std::path::Path,
+    seed: Option<u64>,
+    trace: Option<PathBuf>,
+    json: bool,
+    driver: DriverName,
+) -> ExitCode {
     let scenario = match Scenario::from_file(path) {
         Ok(s) => s,
         Err(e) => return bad(e),
     };
-    let report = Run::new(
-        &scenario,
-        &RunOptions {
-            seed,
-            trace: trace.is_some(),
-            ..RunOptions::default()
+    let options = RunOptions {
+        seed,
+        trace: trace.is_some(),
+        ..RunOptions::default()
+    };
+    let report = match driver {
+        DriverName::World => Run::new(&scenario, &options).run(),
+        #[cfg(madsim)]
+        DriverName::Madsim => match gregor_sim::madsim_driver::run(&scenario, &options) {
+            Ok(r) => r,
+            Err(why) => return bad(format!("{}: {why}", scenario.file)),
         },
-    )
-    .run();
+        #[cfg(not(madsim))]
+        DriverName::Madsim => unreachable!("delegated to the madsim build before"),
+    };
     if let (Some(file), Some(lines)) = (&trace, &report.trace_lines) {
         let mut text = lines.join("\n");
         text.push('\n');
@@ -233,4 +265,98 @@ fn partition(partitions: u32, hex: bool, json: bool, keys: &[String]) -> ExitCod
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `--driver madsim` from the ordinary build: madsim's simulation replaces the system's clock,
+/// network and threads at compile time (`--cfg madsim`), so the madsim driver lives in a second
+/// build of this same program, in its own target directory. This finds that build, making it
+/// first when this program runs from its workspace, and hands it the command line.
+#[cfg(not(madsim))]
+mod madsim_flavour {
+    use super::bad;
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, ExitCode};
+
+    /// The workspace this program was built from.
+    fn workspace() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
+    /// Where the madsim build of this program is: `GREGOR_MADSIM_BIN` if set, else
+    /// `TARGET/madsim/PROFILE/gregor` beside this program's `TARGET/PROFILE/gregor`.
+    fn location() -> Option<PathBuf> {
+        if let Some(path) = std::env::var_os("GREGOR_MADSIM_BIN") {
+            return Some(PathBuf::from(path));
+        }
+        let exe = std::env::current_exe().ok()?;
+        let profile_dir = exe.parent()?;
+        let profile = profile_dir.file_name()?;
+        let target = profile_dir.parent()?;
+        Some(target.join("madsim").join(profile).join(exe.file_name()?))
+    }
+
+    /// Brings the madsim build up to date with the workspace's sources (cargo does nothing when
+    /// it is), if this program runs from its workspace and cargo is at hand.
+    fn build(bin: &Path) -> Result<(), String> {
+        let workspace = workspace();
+        if std::env::var_os("GREGOR_MADSIM_BIN").is_some()
+            || !workspace.join("Cargo.toml").is_file()
+        {
+            return Ok(());
+        }
+        let Some(target) = bin.parent().and_then(Path::parent) else {
+            return Ok(());
+        };
+        let release = bin
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|p| p == "release");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut command = Command::new(cargo);
+        command
+            .current_dir(&workspace)
+            .args(["build", "--quiet", "-p", "gregor-sim", "--bin", "gregor"])
+            .env("RUSTFLAGS", "--cfg madsim")
+            .env("CARGO_TARGET_DIR", target);
+        if release {
+            command.arg("--release");
+        }
+        match command.status() {
+            Ok(s) if s.success() => Ok(()),
+            Ok(s) => Err(format!(
+                "building the madsim flavour of gregor failed ({s})"
+            )),
+            // Without cargo, an existing build is used as it is.
+            Err(_) if bin.is_file() => Ok(()),
+            Err(e) => Err(format!("cannot run cargo to build the madsim flavour: {e}")),
+        }
+    }
+
+    /// Runs the madsim build with this command line and exits as it does.
+    pub fn delegate() -> ExitCode {
+        let Some(bin) = location() else {
+            return bad("cannot tell where the madsim build of gregor is; set GREGOR_MADSIM_BIN");
+        };
+        if let Err(e) = build(&bin) {
+            return bad(e);
+        }
+        if !bin.is_file() {
+            return bad(format!(
+                "the madsim build of gregor is missing at {}; build it with \
+                 `RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR=target/madsim cargo build --release -p gregor-sim` \
+                 or set GREGOR_MADSIM_BIN",
+                bin.display()
+            ));
+        }
+        match Command::new(&bin)
+            .args(std::env::args_os().skip(1))
+            .status()
+        {
+            Ok(s) => match s.code() {
+                Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+                None => bad(format!("the madsim build of gregor was killed ({s})")),
+            },
+            Err(e) => bad(format!("cannot run {}: {e}", bin.display())),
+        }
+    }
 }
