@@ -18,8 +18,10 @@
 //! checkers, the trace and the reports are those of the World. What stays on a node's disk
 //! survives `Handle::kill`; a restart runs the node's init again over that disk.
 //!
-//! Not supported (the run stops with an error naming the setting): the network's `duplicate`
-//! and `reorder`, which TCP never does and madsim's connections cannot do.
+//! madsim's network never delivers a message twice; for a scenario whose network asks for
+//! `duplicate`, this driver puts a second copy right behind the first on the connection, as the
+//! World does. `reorder` is not supported (the run stops with an error naming the setting):
+//! TCP never reorders, and madsim's connections cannot.
 
 use crate::checker::invariants::Invariants;
 use crate::cluster::{Cluster, Step, WorldEvent};
@@ -49,13 +51,6 @@ const PORT: u16 = 9092;
 
 /// Why a scenario cannot run under madsim, if it cannot.
 pub fn unsupported(network: &NetworkConfig) -> Option<String> {
-    if network.duplicate > 0.0 {
-        return Some(format!(
-            "network.duplicate = {} is not supported by the madsim driver: madsim's connections, \
-             like TCP, never deliver a message twice (use --driver world)",
-            network.duplicate
-        ));
-    }
     if network.reorder {
         return Some(
             "network.reorder = true is not supported by the madsim driver: madsim's connections, \
@@ -227,6 +222,8 @@ struct Shared {
     next_local: std::sync::atomic::AtomicU64,
     /// The network's one-way latency range, for resets, which madsim's network does not carry.
     latency: (Duration, Duration),
+    /// The probability that a message is sent twice (`f64` bits; the final phase sets it to 0).
+    duplicate: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
@@ -262,6 +259,18 @@ impl Shared {
         use madsim::rand::Rng;
         let ms = madsim::rand::thread_rng().gen_range(self.latency.0.0..=self.latency.1.0);
         std::time::Duration::from_millis(ms)
+    }
+
+    /// How many copies of a message go on the wire: two with the scenario's `duplicate`
+    /// probability (drawn from madsim's seeded generator), else one.
+    fn copies(&self) -> usize {
+        use madsim::rand::Rng;
+        let p = f64::from_bits(self.duplicate.load(Ordering::Relaxed));
+        if p > 0.0 && madsim::rand::thread_rng().gen_bool(p) {
+            2
+        } else {
+            1
+        }
     }
 
     fn local(&self) -> u64 {
@@ -347,6 +356,7 @@ impl Madsim {
             base: madsim::time::Instant::now(),
             next_local: std::sync::atomic::AtomicU64::new(1),
             latency: (network.latency_min, network.latency_max),
+            duplicate: std::sync::atomic::AtomicU64::new(network.duplicate.to_bits()),
         });
         let mut driver = Madsim {
             shared,
@@ -518,6 +528,9 @@ impl Driver for Madsim {
 
     fn calm_network(&mut self) {
         madsim::net::NetSim::current().update_config(|c| c.packet_loss_rate = 0.0);
+        self.shared
+            .duplicate
+            .store(0.0f64.to_bits(), Ordering::Relaxed);
     }
 
     fn writeback_now(&mut self, broker: BrokerId) {
@@ -848,15 +861,19 @@ impl NodeLoop {
     fn send(&mut self, to: NodeId, message: &Message) {
         let conn = connection_of(self.id, to, message);
         let bytes = encode(message);
+        let copies = self.shared.copies();
         match self.links.get_mut(&conn) {
             Some(Link::Open { sender, local }) => {
-                if !deliver(sender, bytes) {
+                let sent = (0..copies).all(|_| deliver(sender, bytes.clone()));
+                if !sent {
                     // The peer's process is gone: the write meets a reset.
                     let local = *local;
                     let _ = self.inbox.send(Inbound::Closed { conn, local });
                 }
             }
-            Some(Link::Connecting { queue, .. }) => queue.push(bytes),
+            Some(Link::Connecting { queue, .. }) => {
+                queue.extend(std::iter::repeat_n(bytes, copies));
+            }
             None if conn.0 == self.id => {
                 let local = self.shared.local();
                 let cancel = Arc::new(AtomicBool::new(false));
@@ -864,7 +881,7 @@ impl NodeLoop {
                     conn,
                     Link::Connecting {
                         local,
-                        queue: vec![bytes],
+                        queue: vec![bytes; copies],
                         cancel: cancel.clone(),
                     },
                 );

@@ -27,7 +27,7 @@ pub struct TraceHeader {
     pub version: u32,
     /// The run's master seed.
     pub seed: u64,
-    /// The driver that produced it (`world`).
+    /// The driver that produced it (`world` or `madsim`).
     pub driver: String,
     /// The scenario's name.
     pub scenario: String,
