@@ -6,6 +6,10 @@
 //! cluster with no workload and no fault for the same virtual time (what the World and the
 //! controller's and brokers' timers cost on their own). The group variant adds three consumers
 //! in one group reading every record (budget: 15 ms per seed).
+//!
+//! Built with `--cfg madsim` (`RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR=target/madsim cargo bench
+//! -p gregor-sim --bench failover`), the same binary also runs the reference scenario under the
+//! madsim driver, beside the World in the same process. Budget: madsim at most 10x the World.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gregor_sim::runner::{Run, RunOptions};
@@ -82,6 +86,24 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+    #[cfg(madsim)]
+    {
+        let mut group = c.benchmark_group("drivers");
+        let scenario = reference();
+        let world = Run::new(&scenario, &full).run();
+        let madsim = gregor_sim::madsim_driver::run(&scenario, &full).expect("supported");
+        assert!(
+            world.passed() && madsim.passed(),
+            "both must pass before they are measured"
+        );
+        group.bench_function("leader-failover on the World", |b| {
+            b.iter(|| black_box(Run::new(&scenario, &full).run()))
+        });
+        group.bench_function("leader-failover on madsim", |b| {
+            b.iter(|| black_box(gregor_sim::madsim_driver::run(&scenario, &full)))
+        });
+        group.finish();
+    }
 }
 
 criterion_group!(benches, bench);

@@ -275,3 +275,32 @@ fn partition_matches_kafkas_test_vectors() {
         Some(2)
     );
 }
+
+/// `--driver madsim` works from the binary users build: the ordinary build hands the run to the
+/// madsim build of the same program (making it if needed), and the report says which driver ran.
+#[test]
+fn run_with_the_madsim_driver_from_the_ordinary_binary() {
+    let out = gregor(&[
+        "run",
+        &scenario("leader-failover.toml"),
+        "--seed",
+        "2",
+        "--driver",
+        "madsim",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["verdict"], "pass");
+    let reproduce = report["reproduce"].as_str().expect("a reproduction line");
+    assert!(
+        reproduce.ends_with("--seed 2 --driver madsim"),
+        "{reproduce}"
+    );
+    assert_eq!(report["history"]["acknowledged"], 1000);
+}
