@@ -34,6 +34,7 @@ use crate::trace::TraceRecorder;
 use gregor_core::ids::{BrokerId, ClientId, NodeId};
 use gregor_core::node::{ClientCommand, Input, Output};
 use gregor_core::protocol::{Channel, Message};
+use gregor_core::rng::Rng;
 use gregor_core::time::{Duration, Instant};
 use madsim::export::futures::FutureExt;
 use madsim::export::futures::future::{Either, select};
@@ -224,6 +225,9 @@ struct Shared {
     latency: (Duration, Duration),
     /// The probability that a message is sent twice (`f64` bits; the final phase sets it to 0).
     duplicate: std::sync::atomic::AtomicU64,
+    /// The driver's own draws (reset latencies, duplication), from the run's seed like every
+    /// other draw; madsim's network draws from the same seed through its runtime.
+    rng: Mutex<Rng>,
 }
 
 #[derive(Default)]
@@ -245,6 +249,14 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The cluster with its clock brought to madsim's now, for anything that records or acts.
+    fn synced(&self) -> MutexGuard<'_, Cluster> {
+        let now = self.now();
+        let mut cluster = self.lock();
+        cluster.now = cluster.now.max(now);
+        cluster
+    }
+
     fn now(&self) -> Instant {
         let elapsed = virtual_now().duration_since(self.base);
         Instant(elapsed.as_millis() as u64)
@@ -254,19 +266,23 @@ impl Shared {
         self.base + std::time::Duration::from_millis(t.0)
     }
 
-    /// One network latency, drawn from madsim's seeded generator.
+    /// One network latency, drawn from the run's seed.
     fn latency(&self) -> std::time::Duration {
-        use madsim::rand::Rng;
-        let ms = madsim::rand::thread_rng().gen_range(self.latency.0.0..=self.latency.1.0);
+        let ms = self.rng().between(self.latency.0.0, self.latency.1.0);
         std::time::Duration::from_millis(ms)
     }
 
+    fn rng(&self) -> MutexGuard<'_, Rng> {
+        self.rng
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// How many copies of a message go on the wire: two with the scenario's `duplicate`
-    /// probability (drawn from madsim's seeded generator), else one.
+    /// probability (drawn from the run's seed), else one.
     fn copies(&self) -> usize {
-        use madsim::rand::Rng;
         let p = f64::from_bits(self.duplicate.load(Ordering::Relaxed));
-        if p > 0.0 && madsim::rand::thread_rng().gen_bool(p) {
+        if p > 0.0 && self.rng().chance(p) {
             2
         } else {
             1
@@ -294,9 +310,7 @@ impl Shared {
 
     /// Feeds an input to a node now, with the per-step invariants; `None` if it is down.
     fn feed(&self, id: NodeId, input: Input) -> Option<crate::cluster::Fed> {
-        let now = self.now();
-        let mut cluster = self.lock();
-        cluster.now = cluster.now.max(now);
+        let mut cluster = self.synced();
         cluster.count_step();
         let fed = cluster.feed(id, input)?;
         if let Some(inv) = self
@@ -364,6 +378,7 @@ impl Madsim {
             next_local: std::sync::atomic::AtomicU64::new(1),
             latency: (network.latency_min, network.latency_max),
             duplicate: std::sync::atomic::AtomicU64::new(network.duplicate.to_bits()),
+            rng: Mutex::new(Rng::derived(seed, "madsim-driver")),
         });
         let mut driver = Madsim {
             shared,
@@ -421,17 +436,9 @@ impl Madsim {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn note(&self, text: String) {
-        let mut cluster = self.shared.lock();
-        cluster.now = cluster.now.max(self.shared.now());
-        cluster.note_fault(text);
-    }
-
-    /// Brings the shared clock to now before the runner acts.
+    /// The cluster, its clock brought to now before the runner reads or acts.
     fn sync_clock(&self) -> MutexGuard<'_, Cluster> {
-        let mut cluster = self.shared.lock();
-        cluster.now = cluster.now.max(self.shared.now());
-        cluster
+        self.shared.synced()
     }
 }
 
@@ -559,7 +566,7 @@ impl Driver for Madsim {
     }
 
     fn note_fault(&mut self, text: String) {
-        self.note(text);
+        self.sync_clock().note_fault(text);
     }
 
     fn record_digest(&mut self) {
@@ -634,9 +641,7 @@ async fn writeback_loop(shared: Arc<Shared>, id: NodeId, every: Duration) {
         if let Some(inbox) = shared.inbox(id) {
             let _ = inbox.send(Inbound::Writeback);
         } else {
-            let mut cluster = shared.lock();
-            cluster.now = cluster.now.max(shared.now());
-            cluster.writeback_while_down(id);
+            shared.synced().writeback_while_down(id);
         }
     }
 }
@@ -808,9 +813,9 @@ impl NodeLoop {
                     return; // a connection this node already closed
                 }
                 if self.id == NodeId::Admin {
-                    let mut cluster = self.shared.lock();
-                    cluster.now = cluster.now.max(self.shared.now());
-                    cluster.note(NodeId::Admin, WorldEvent::Admin(message));
+                    self.shared
+                        .synced()
+                        .note(NodeId::Admin, WorldEvent::Admin(message));
                 } else {
                     self.feed(Input::Message { from, message });
                 }

@@ -295,11 +295,6 @@ impl<'a, D: Driver> Run<'a, D> {
         self.scenario
     }
 
-    /// The nodes as they are now.
-    pub fn cluster(&self) -> impl std::ops::Deref<Target = Cluster> + '_ {
-        self.world.cluster()
-    }
-
     async fn run_until(&mut self, t: Instant) {
         let invariants = self.check_steps.then_some(&mut self.invariants);
         self.world.run_until(t, invariants).await;

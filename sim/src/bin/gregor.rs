@@ -110,13 +110,7 @@ fn main() -> ExitCode {
             trace,
             json,
             driver,
-        } => {
-            #[cfg(not(madsim))]
-            if driver == DriverName::Madsim {
-                return madsim_flavour::delegate();
-            }
-            run(&scenario, seed, trace, json, driver)
-        }
+        } => run(&scenario, seed, trace, json, driver),
         Command::Replay { trace } => {
             let file = trace.display().to_string();
             let text = match std::fs::read_to_string(&trace) {
@@ -207,7 +201,7 @@ fn run(
             Err(why) => return bad(format!("{}: {why}", scenario.file)),
         },
         #[cfg(not(madsim))]
-        DriverName::Madsim => unreachable!("delegated to the madsim build before"),
+        DriverName::Madsim => return madsim_flavour::delegate(),
     };
     if let (Some(file), Some(lines)) = (&trace, &report.trace_lines) {
         let mut text = lines.join("\n");
