@@ -12,13 +12,16 @@ pub mod describe;
 pub mod digest;
 pub mod driver;
 pub mod groups;
+pub mod html;
 #[cfg(madsim)]
 pub mod madsim_driver;
+pub mod metrics;
 pub mod network;
 pub mod nodes;
 pub mod replay;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod sweep;
 pub mod trace;
 pub mod world;

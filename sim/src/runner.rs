@@ -12,6 +12,7 @@ use crate::checker::invariants::{INVARIANTS, Invariants};
 use crate::checker::ownership::OwnershipWatch;
 use crate::cluster::{Cluster, Status, WorldEvent};
 use crate::driver::{Driver, ready};
+use crate::metrics::{Charts, Sampler};
 use crate::groups::{
     GroupReport, catch_up_gaps, coordinator_group, declared_groups, group_reports, high_watermark,
 };
@@ -49,6 +50,8 @@ pub struct RunOptions {
     pub trace: bool,
     /// Skip the per-step invariants (only for measuring what they cost).
     pub skip_invariants: bool,
+    /// Sample the cluster for a report's charts ([`RunReport::charts`]).
+    pub charts: bool,
 }
 
 /// One check of a run's verdict.
@@ -129,6 +132,9 @@ pub struct RunReport {
     /// The trace's lines, when kept.
     #[serde(skip)]
     pub trace_lines: Option<Vec<String>>,
+    /// What a report plots, when asked for ([`RunOptions::charts`]).
+    #[serde(skip)]
+    pub charts: Option<Charts>,
 }
 
 impl RunReport {
@@ -268,6 +274,9 @@ impl<'a, D: Driver> Run<'a, D> {
             declared_groups(scenario),
             scenario.broker_config.offsets_topic_num_partitions,
         ));
+        if options.charts {
+            invariants.sampler = Some(Sampler::new(scenario));
+        }
         Run {
             scenario,
             world,
@@ -983,6 +992,11 @@ impl<'a, D: Driver> Run<'a, D> {
             trace_lines: cluster
                 .trace()
                 .and_then(|t| t.lines().map(<[String]>::to_vec)),
+            charts: self
+                .invariants
+                .sampler
+                .as_ref()
+                .map(|s| s.charts(cluster.log())),
         }
     }
 

@@ -18,6 +18,7 @@
 //! little per step.
 
 use crate::checker::ownership::OwnershipWatch;
+use crate::metrics::Sampler;
 use crate::cluster::{Cluster, Logged, Step, WorldEvent};
 use gregor_core::broker::partition::Role;
 use gregor_core::bytes::Bytes;
@@ -95,6 +96,8 @@ pub struct Invariants {
     power_loss_at: BTreeMap<(BrokerId, TopicPartition), Instant>,
     log_seen: usize,
     ownership: OwnershipWatch,
+    /// The report's sampler, when the run writes a report.
+    pub sampler: Option<Sampler>,
     /// Violations found.
     pub violations: Vec<Violation>,
     /// Allowed losses of committed records.
@@ -141,6 +144,9 @@ impl Invariants {
                 }
             }
             _ => {}
+        }
+        if let Some(sampler) = &mut self.sampler {
+            sampler.after_step(world);
         }
     }
 
