@@ -80,11 +80,12 @@ pub fn madsim_config(network: &NetworkConfig) -> madsim::Config {
 ///
 /// When the scenario's network asks for what madsim cannot do.
 pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunReport, String> {
-    if let Some(why) = unsupported(&scenario.network) {
+    let seed = options.seed.unwrap_or(scenario.seed);
+    let network = scenario.network_for(seed);
+    if let Some(why) = unsupported(&network) {
         return Err(why);
     }
-    let seed = options.seed.unwrap_or(scenario.seed);
-    let runtime = Runtime::with_seed_and_config(seed, madsim_config(&scenario.network));
+    let runtime = Runtime::with_seed_and_config(seed, madsim_config(&network));
     Ok(runtime.block_on(run_inside(scenario, options)))
 }
 
@@ -92,7 +93,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunReport, Strin
 /// drives).
 pub async fn run_inside(scenario: &Scenario, options: &RunOptions) -> RunReport {
     let seed = options.seed.unwrap_or(scenario.seed);
-    let driver = Madsim::new(seed, &scenario.network, scenario.writeback);
+    let driver = Madsim::new(seed, &scenario.network_for(seed), scenario.writeback);
     Run::with_driver(scenario, options, driver)
         .run_async()
         .await
@@ -112,7 +113,9 @@ static CHECKING: Mutex<()> = Mutex::new(());
 ///
 /// When the scenario's network asks for what madsim cannot do.
 pub fn check_determinism(scenario: &Scenario, options: &RunOptions) -> Result<RunReport, String> {
-    if let Some(why) = unsupported(&scenario.network) {
+    let seed = options.seed.unwrap_or(scenario.seed);
+    let network = scenario.network_for(seed);
+    if let Some(why) = unsupported(&network) {
         return Err(why);
     }
     let _one = CHECKING
@@ -122,10 +125,9 @@ pub fn check_determinism(scenario: &Scenario, options: &RunOptions) -> Result<Ru
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner) =
         Some((scenario.clone(), options.clone()));
-    let seed = options.seed.unwrap_or(scenario.seed);
     Ok(Runtime::check_determinism(
         seed,
-        madsim_config(&scenario.network),
+        madsim_config(&network),
         || async {
             let (scenario, options) = CHECKED
                 .lock()

@@ -121,7 +121,8 @@ impl Sampler {
         if now < self.next {
             return;
         }
-        self.samples.push(sample(w, &self.scenario, &self.partitions));
+        self.samples
+            .push(sample(w, &self.scenario, &self.partitions));
         // Time jumps from event to event: the next sample is due one interval after this one,
         // rounded to the grid, however long the cluster was quiet.
         self.next = Instant((now.0 / SAMPLE_EVERY.0 + 1) * SAMPLE_EVERY.0);
@@ -220,11 +221,7 @@ fn marks(log: &[Logged], scenario: &Scenario) -> Vec<Mark> {
                 format!(
                     "{} {}",
                     crate::report::name_of(entry.node, scenario),
-                    if *power_loss {
-                        "lost power"
-                    } else {
-                        "crashed"
-                    }
+                    if *power_loss { "lost power" } else { "crashed" }
                 ),
             )),
             WorldEvent::Node(Event::PartitionChanged {
@@ -249,10 +246,7 @@ fn marks(log: &[Logged], scenario: &Scenario) -> Vec<Mark> {
                         "broker {l} elected leader of {topic_partition} (epoch {})",
                         leader_epoch.0
                     ),
-                    None => format!(
-                        "{topic_partition} has no leader (epoch {})",
-                        leader_epoch.0
-                    ),
+                    None => format!("{topic_partition} has no leader (epoch {})", leader_epoch.0),
                 },
             )),
             _ => None,

@@ -12,15 +12,16 @@ use crate::checker::invariants::{INVARIANTS, Invariants};
 use crate::checker::ownership::OwnershipWatch;
 use crate::cluster::{Cluster, Status, WorldEvent};
 use crate::driver::{Driver, ready};
-use crate::metrics::{Charts, Sampler};
 use crate::groups::{
     GroupReport, catch_up_gaps, coordinator_group, declared_groups, group_reports, high_watermark,
 };
+use crate::metrics::{Charts, Sampler};
 use crate::nodes::NodeSpec;
 use crate::scenario::{
-    Action, ClientStart, DeliverySemantics, Expectation, Scenario, Target, TimedExpectation,
-    resolve,
+    Action, ClientStart, CountRange, DeliverySemantics, Expectation, Scenario, Target,
+    TimedExpectation, resolve,
 };
+use crate::swarm::{SwarmPlan, SwarmSummary};
 use crate::trace::{TRACE_FORMAT, TRACE_VERSION, TraceHeader, TraceRecorder};
 use crate::world::World;
 use gregor_core::client::consumer::{CommitMode, ConsumerWorkload};
@@ -54,11 +55,49 @@ pub struct RunOptions {
     pub charts: bool,
 }
 
+/// What kind of promise a check is about, and so what its failure means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckClass {
+    /// Something bad happened: a broken invariant, a lost or duplicated record, more of a bad
+    /// thing than the scenario allows.
+    Safety,
+    /// Something good never happened: the cluster never became ready, or never converged after
+    /// the faults were healed.
+    Liveness,
+    /// The run did not show what the scenario said it would (a leader, an ISR, an error seen,
+    /// at least so many losses), without anything unsafe happening.
+    Expectation,
+}
+
+impl CheckClass {
+    /// The class's name in verdicts: `safety`, `liveness` or `expectation`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckClass::Safety => "safety",
+            CheckClass::Liveness => "liveness",
+            CheckClass::Expectation => "expectation",
+        }
+    }
+
+    /// The class of a failed count expectation: too many bad things is a safety failure, too few
+    /// is a scenario that did not show what it meant to.
+    fn of_count(range: CountRange, got: u64) -> CheckClass {
+        if got > range.max {
+            CheckClass::Safety
+        } else {
+            CheckClass::Expectation
+        }
+    }
+}
+
 /// One check of a run's verdict.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Check {
     /// What it checks.
     pub name: String,
+    /// What its failure would mean.
+    pub class: CheckClass,
     /// Whether it holds.
     pub ok: bool,
     /// What was found.
@@ -108,8 +147,13 @@ pub struct RunReport {
     pub seed: u64,
     /// `pass` or `fail`.
     pub verdict: String,
+    /// Why a failing run failed: the most serious class among its failing checks (`safety`,
+    /// then `liveness`, then `expectation`).
+    pub class: Option<CheckClass>,
     /// The command that reproduces the run.
     pub reproduce: String,
+    /// What the seed drew, for a swarm scenario.
+    pub swarm: Option<SwarmSummary>,
     /// Every check.
     pub checks: Vec<Check>,
     /// The history oracle's findings.
@@ -141,6 +185,12 @@ impl RunReport {
     /// Whether every check held.
     pub fn passed(&self) -> bool {
         self.verdict == "pass"
+    }
+
+    /// The first failing check of the run's class, the one a summary shows.
+    pub fn first_finding(&self) -> Option<&Check> {
+        let class = self.class?;
+        self.checks.iter().find(|c| !c.ok && c.class == class)
     }
 }
 
@@ -223,13 +273,14 @@ pub struct Run<'a, D: Driver = World> {
     notes: Vec<(Instant, String)>,
     power_loss: bool,
     unclean_enabled: bool,
+    swarm: Option<SwarmPlan>,
 }
 
 impl<'a> Run<'a, World> {
     /// Builds the World of a scenario; nothing runs yet.
     pub fn new(scenario: &'a Scenario, options: &RunOptions) -> Run<'a> {
         let seed = options.seed.unwrap_or(scenario.seed);
-        let world = World::new(seed, scenario.network.clone(), scenario.writeback);
+        let world = World::new(seed, scenario.network_for(seed), scenario.writeback);
         Run::with_driver(scenario, options, world)
     }
 
@@ -277,6 +328,14 @@ impl<'a, D: Driver> Run<'a, D> {
         if options.charts {
             invariants.sampler = Some(Sampler::new(scenario));
         }
+        let swarm = scenario
+            .swarm
+            .as_ref()
+            .map(|spec| SwarmPlan::draw(spec, scenario, seed));
+        let mut notes = Vec::new();
+        if let Some(plan) = &swarm {
+            notes.push((Instant(0), plan.describe()));
+        }
         Run {
             scenario,
             world,
@@ -285,12 +344,13 @@ impl<'a, D: Driver> Run<'a, D> {
             ready_at: None,
             check_steps: !options.skip_invariants,
             results_at: Vec::new(),
-            notes: Vec::new(),
+            notes,
             power_loss: false,
             unclean_enabled: scenario
                 .topics
                 .iter()
                 .any(|t| t.config.unclean_leader_election_enable),
+            swarm,
         }
     }
 
@@ -404,6 +464,16 @@ impl<'a, D: Driver> Run<'a, D> {
         for a in &self.scenario.timeline {
             if a.time <= until {
                 items.push((a.time, a.line, Some(a.action.clone()), None));
+            }
+        }
+        // A swarm's faults count from the moment the cluster is ready, so that none is lost to
+        // a bootstrap that took longer under this seed's network.
+        if let (Some(plan), Some(ready)) = (&self.swarm, self.ready_at) {
+            for a in &plan.timeline {
+                let time = ready + Duration(a.time.0);
+                if time <= until {
+                    items.push((time, usize::MAX, Some(a.action.clone()), None));
+                }
             }
         }
         for e in &self.scenario.expect_at {
@@ -792,6 +862,7 @@ impl<'a, D: Driver> Run<'a, D> {
         };
         Check {
             name: format!("at {}: {what}", e.time),
+            class: CheckClass::Expectation,
             ok,
             detail: if ok {
                 format!("yes ({found})")
@@ -933,6 +1004,7 @@ impl<'a, D: Driver> Run<'a, D> {
         let ready = self.bootstrap_async().await;
         let mut checks = vec![Check {
             name: "cluster ready".into(),
+            class: CheckClass::Liveness,
             ok: ready,
             detail: match self.ready_at {
                 Some(t) => format!("brokers registered and topics led at {t}"),
@@ -960,12 +1032,9 @@ impl<'a, D: Driver> Run<'a, D> {
             reader,
         );
         checks.extend(self.judge(&history, converged, read));
-        checks.extend(self.judge_delivery(&delivery));
-        let verdict = if checks.iter().all(|c| c.ok) {
-            "pass"
-        } else {
-            "fail"
-        };
+        checks.extend(self.judge_delivery(&delivery, converged && read));
+        let class = checks.iter().filter(|c| !c.ok).map(|c| c.class).min();
+        let verdict = if class.is_none() { "pass" } else { "fail" };
         let story = self.story();
         // One view of the cluster for the whole report: the madsim driver's view holds a lock.
         let cluster = self.world.cluster();
@@ -974,6 +1043,8 @@ impl<'a, D: Driver> Run<'a, D> {
             file: self.scenario.file.clone(),
             seed: self.seed,
             verdict: verdict.into(),
+            class,
+            swarm: self.swarm.as_ref().map(SwarmPlan::summary),
             reproduce: format!(
                 "gregor run {} --seed {} --driver {}",
                 self.scenario.file,
@@ -1056,6 +1127,7 @@ impl<'a, D: Driver> Run<'a, D> {
             };
             checks.push(Check {
                 name: name.into(),
+                class: CheckClass::Safety,
                 ok: found.is_empty(),
                 detail,
             });
@@ -1084,6 +1156,7 @@ impl<'a, D: Driver> Run<'a, D> {
         checks.push(if promised {
             Check {
                 name: "no acknowledged record lost".into(),
+                class: CheckClass::Safety,
                 ok: h.lost_acknowledged == 0 && h.inconsistent_offsets == 0,
                 detail: format!(
                     "{} lost, {} inconsistent offsets",
@@ -1093,6 +1166,7 @@ impl<'a, D: Driver> Run<'a, D> {
         } else {
             Check {
                 name: "no acknowledged record lost".into(),
+                class: CheckClass::Safety,
                 ok: true,
                 detail: format!(
                     "{} lost, {} inconsistent offsets; allowed because {}",
@@ -1134,6 +1208,7 @@ impl<'a, D: Driver> Run<'a, D> {
         );
         checks.push(Check {
             name: "idempotent producers: no duplicates, send order kept".into(),
+            class: CheckClass::Safety,
             ok: !durable || (idempotent_dups == 0 && idempotent_reorders == 0),
                         detail: if durable {
                 counts
@@ -1145,6 +1220,7 @@ impl<'a, D: Driver> Run<'a, D> {
         });
         checks.push(Check {
             name: "failed sends stay absent".into(),
+            class: CheckClass::Safety,
             ok: h.failed_but_present == 0,
             detail: format!(
                 "{} records whose send failed with a definite error are in the log",
@@ -1152,7 +1228,7 @@ impl<'a, D: Driver> Run<'a, D> {
             ),
         });
         if self.scenario.expect.converged {
-            checks.push(Check { name: "converged after healing".into(), ok: converged && read, detail: if converged && read { "every partition led with a full ISR; the final read reached every high watermark".into() } else if converged { "converged, but the final read did not finish".into() } else { "some partition lacked a leader, a full ISR or a caught-up HW, a producer still had records pending, or a consumer group had not caught up (the story's final-phase line says which)".into() } });
+            checks.push(Check { name: "converged after healing".into(), class: CheckClass::Liveness, ok: converged && read, detail: if converged && read { "every partition led with a full ISR; the final read reached every high watermark".into() } else if converged { "converged, but the final read did not finish".into() } else { "some partition lacked a leader, a full ISR or a caught-up HW, a producer still had records pending, or a consumer group had not caught up (the story's final-phase line says which)".into() } });
         }
         let e = &self.scenario.expect;
         for (name, range, got) in [
@@ -1171,6 +1247,7 @@ impl<'a, D: Driver> Run<'a, D> {
             if let Some(r) = range {
                 checks.push(Check {
                     name: format!("expected {name}: {r}"),
+                    class: CheckClass::of_count(r, got),
                     ok: r.contains(got),
                     detail: format!("got {got}"),
                 });
@@ -1180,6 +1257,7 @@ impl<'a, D: Driver> Run<'a, D> {
             let got = h.lost_by_producer.get(name).copied().unwrap_or(0);
             checks.push(Check {
                 name: format!("expected lost acknowledged records of {name}: {range}"),
+                class: CheckClass::of_count(*range, got),
                 ok: range.contains(got),
                 detail: format!("got {got}"),
             });
@@ -1188,6 +1266,7 @@ impl<'a, D: Driver> Run<'a, D> {
             let seen = self.world.cluster().log().iter().any(|x| matches!(&x.event, WorldEvent::Node(Event::ProduceError { error, .. } | Event::RecordFailed { error, .. }) if error == err));
             checks.push(Check {
                 name: format!("expected a producer to see {err}"),
+                class: CheckClass::Expectation,
                 ok: seen,
                 detail: if seen {
                     "seen".into()
@@ -1200,7 +1279,7 @@ impl<'a, D: Driver> Run<'a, D> {
     }
 
     /// The checks of the consumer side of the oracle.
-    fn judge_delivery(&self, d: &DeliveryReport) -> Vec<Check> {
+    fn judge_delivery(&self, d: &DeliveryReport, converged: bool) -> Vec<Check> {
         if !self.scenario.has_groups() {
             return Vec::new();
         }
@@ -1213,6 +1292,7 @@ impl<'a, D: Driver> Run<'a, D> {
         };
         checks.push(Check {
             name: "consumers poll in order".into(),
+            class: CheckClass::Safety,
             ok: d.nonmonotonic_polls == 0 && d.poll_skips == 0,
             detail: format!(
                 "{} nonmonotonic polls, {} skips outside rebalances{}{}",
@@ -1224,8 +1304,15 @@ impl<'a, D: Driver> Run<'a, D> {
         });
         let e = &self.scenario.expect;
         match e.delivery {
+            // Every record processed is "eventually", a liveness property; it is a safety
+            // failure only when the group caught up and still never processed a record (a skip).
             Some(DeliverySemantics::AtLeastOnce) => checks.push(Check {
                 name: "at-least-once: every acknowledged record processed".into(),
+                class: if converged {
+                    CheckClass::Safety
+                } else {
+                    CheckClass::Liveness
+                },
                 ok: d.unseen == 0,
                 detail: format!(
                     "{} unseen; {} processed more than once, which at-least-once allows{}",
@@ -1236,6 +1323,7 @@ impl<'a, D: Driver> Run<'a, D> {
             }),
             Some(DeliverySemantics::AtMostOnce) => checks.push(Check {
                 name: "at-most-once: no record processed twice".into(),
+                class: CheckClass::Safety,
                 ok: d.duplicates_delivered == 0,
                 detail: format!(
                     "{} processed more than once; {} unseen, which at-most-once allows{}",
@@ -1257,6 +1345,7 @@ impl<'a, D: Driver> Run<'a, D> {
             if let Some(r) = range {
                 checks.push(Check {
                     name: format!("expected {name}: {r}"),
+                    class: CheckClass::of_count(r, got),
                     ok: r.contains(got),
                     detail: format!("got {got}"),
                 });

@@ -7,6 +7,7 @@
 //! input.
 
 use crate::network::NetworkConfig;
+use crate::swarm::{SwarmFault, SwarmSpec};
 use gregor_core::client::consumer::{CommitMode, ConsumerWorkload};
 use gregor_core::client::producer::Workload;
 use gregor_core::config::{
@@ -350,6 +351,8 @@ pub struct Scenario {
     pub expect: Expectations,
     /// Whether the final phase heals everything and restarts crashed nodes before checking.
     pub final_heal: bool,
+    /// Swarm faults: each seed draws which are on and how often (`None`: a fixed timeline only).
+    pub swarm: Option<SwarmSpec>,
 }
 
 // The raw schema.
@@ -376,6 +379,18 @@ struct RawScenario {
     expect_at: Vec<Spanned<RawExpectAt>>,
     #[serde(rename = "final")]
     final_phase: Option<Spanned<RawFinal>>,
+    swarm: Option<Spanned<RawSwarm>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSwarm {
+    faults: Option<Vec<Spanned<String>>>,
+    interval: Option<Spanned<String>>,
+    outage: Option<Spanned<String>>,
+    loss: Option<Spanned<f64>>,
+    latency: Option<Spanned<String>>,
+    duplicate: Option<Spanned<f64>>,
 }
 
 type RawConfig = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
@@ -640,6 +655,14 @@ impl Scenario {
             }
         })?;
         validate(&cx, raw)
+    }
+
+    /// The network of a run under `seed`: the scenario's own, or what its swarm drew.
+    pub fn network_for(&self, seed: u64) -> NetworkConfig {
+        match &self.swarm {
+            Some(spec) => crate::swarm::SwarmPlan::draw(spec, self, seed).network,
+            None => self.network.clone(),
+        }
     }
 
     /// The broker ids, 1..=n.
@@ -1544,6 +1567,11 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
     }
     expect_at.sort_by_key(|e| (e.time, e.line));
 
+    let swarm = raw
+        .swarm
+        .as_ref()
+        .map(|s| swarm_spec(cx, s, &network))
+        .transpose()?;
     Ok(Scenario {
         file: cx.file.to_string(),
         source: cx.source.to_string(),
@@ -1566,7 +1594,116 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             .as_ref()
             .and_then(|f| f.get_ref().heal)
             .unwrap_or(true),
+        swarm,
     })
+}
+
+/// A `lo..hi` range of durations (or one duration for both ends).
+fn duration_range(
+    cx: &Ctx<'_>,
+    value: &Spanned<String>,
+    field: &str,
+) -> Result<(Duration, Duration), ScenarioError> {
+    let text = value.get_ref();
+    let (lo, hi) = text.split_once("..").unwrap_or((text, text));
+    let lo = parse_duration(lo).or_else(|m| cx.err(value.span(), field, m))?;
+    let hi = parse_duration(hi).or_else(|m| cx.err(value.span(), field, m))?;
+    if lo > hi {
+        return cx.err(
+            value.span(),
+            field,
+            "the lower bound is above the upper bound",
+        );
+    }
+    Ok((lo, hi))
+}
+
+/// The `[swarm]` section.
+fn swarm_spec(
+    cx: &Ctx<'_>,
+    raw: &Spanned<RawSwarm>,
+    network: &NetworkConfig,
+) -> Result<SwarmSpec, ScenarioError> {
+    let r = raw.get_ref();
+    let mut spec = SwarmSpec::default();
+    if let Some(faults) = &r.faults {
+        spec.faults.clear();
+        for (i, f) in faults.iter().enumerate() {
+            let Some(fault) = SwarmFault::from_name(f.get_ref().trim()) else {
+                let names: Vec<&str> = SwarmFault::ALL.iter().map(|f| f.name()).collect();
+                return cx.err(
+                    f.span(),
+                    format!("swarm.faults[{i}]"),
+                    format!(
+                        "`{}` is not a swarm fault (use {})",
+                        f.get_ref(),
+                        names.join(", ")
+                    ),
+                );
+            };
+            if spec.faults.contains(&fault) {
+                return cx.err(
+                    f.span(),
+                    format!("swarm.faults[{i}]"),
+                    format!("`{fault}` is listed twice"),
+                );
+            }
+            spec.faults.push(fault);
+        }
+        if spec.faults.is_empty() {
+            return cx.err(raw.span(), "swarm.faults", "name at least one fault");
+        }
+    }
+    if let Some(v) = &r.interval {
+        spec.interval = duration_range(cx, v, "swarm.interval")?;
+        if spec.interval.0 < Duration(100) {
+            return cx.err(
+                v.span(),
+                "swarm.interval",
+                "faults of one kind must be at least 100ms apart on average",
+            );
+        }
+    }
+    if let Some(v) = &r.outage {
+        spec.outage = duration_range(cx, v, "swarm.outage")?;
+    }
+    if let Some(v) = &r.latency {
+        let (lo, hi) = duration_range(cx, v, "swarm.latency")?;
+        if lo != hi {
+            return cx.err(
+                v.span(),
+                "swarm.latency",
+                "give the highest latency a seed may draw, one duration",
+            );
+        }
+        if hi < network.latency_min {
+            return cx.err(
+                v.span(),
+                "swarm.latency",
+                format!(
+                    "below the network's lowest latency ({}ms)",
+                    network.latency_min.0
+                ),
+            );
+        }
+        spec.max_latency = hi;
+    }
+    for (field, value, target) in [
+        ("swarm.loss", &r.loss, &mut spec.max_loss),
+        ("swarm.duplicate", &r.duplicate, &mut spec.max_duplicate),
+    ] {
+        if let Some(v) = value {
+            if !(0.001..=0.5).contains(v.get_ref()) {
+                return cx.err(
+                    v.span(),
+                    field,
+                    "the highest rate a seed may draw, between 0.001 and 0.5",
+                );
+            }
+            *target = *v.get_ref();
+        }
+    }
+    Ok(spec)
 }
 
 /// An integer that must lie in `range`, or an error naming its position and field.

@@ -1449,6 +1449,7 @@ impl Consumer {
             })
             .collect();
         let mut by_leader: BTreeMap<BrokerId, Vec<TopicPartition>> = BTreeMap::new();
+        let mut unled = false;
         for (tp, pos) in &self.positions {
             if pos.position.is_some()
                 || pos.stuck
@@ -1458,9 +1459,15 @@ impl Consumer {
             {
                 continue;
             }
-            if let Some((leader, _)) = self.metadata.leader(tp) {
-                by_leader.entry(leader).or_default().push(tp.clone());
+            match self.metadata.leader(tp) {
+                Some((leader, _)) => by_leader.entry(leader).or_default().push(tp.clone()),
+                // `OffsetFetcher.resetPositionsIfNeeded`: "Leader for partition is unknown for
+                // fetching offset": ask for fresh metadata.
+                None => unled = true,
             }
+        }
+        if unled {
+            self.metadata.update_requested = true;
         }
         for (broker, partitions) in by_leader {
             if !self.ensure_connected(broker, now) {
@@ -1487,6 +1494,7 @@ impl Consumer {
     /// nothing buffered (the Java fetcher skips partitions with buffered data).
     fn send_fetches(&mut self, now: Instant) {
         let mut by_leader: BTreeMap<BrokerId, Vec<FetchPartition>> = BTreeMap::new();
+        let mut unled = false;
         for (tp, pos) in &self.positions {
             let Some(position) = pos.position else {
                 continue;
@@ -1498,6 +1506,9 @@ impl Consumer {
                 continue;
             }
             let Some((leader, epoch)) = self.metadata.leader(tp) else {
+                // `Fetcher.prepareFetchRequests`: a position without a known leader asks for
+                // fresh metadata.
+                unled = true;
                 continue;
             };
             if self.busy_fetching(leader) {
@@ -1509,6 +1520,9 @@ impl Consumer {
                 last_fetched_epoch: None,
                 current_leader_epoch: Some(epoch),
             });
+        }
+        if unled {
+            self.metadata.update_requested = true;
         }
         for (broker, partitions) in by_leader {
             if !self.ensure_connected(broker, now) {

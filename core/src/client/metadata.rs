@@ -103,8 +103,14 @@ impl ClientMetadata {
         self.last_refresh = Some(now);
         // A topic the client asked for and the broker does not know yet (it may not have replayed
         // the topic's creation) is asked for again, after the backoff below, as `waitOnMetadata`
-        // does; the client does not wait for `metadata.max.age.ms`.
-        self.update_requested = response.topics.iter().any(|t| t.error.is_some());
+        // does; the client does not wait for `metadata.max.age.ms`. So is a partition without a
+        // leader: Kafka's broker reports it as LEADER_NOT_AVAILABLE, an `InvalidMetadataException`
+        // on which `Metadata.handleMetadataResponse` calls `requestUpdate`. Without it, a client
+        // that last heard "no leader" would wait five minutes to learn of the election.
+        self.update_requested = response
+            .topics
+            .iter()
+            .any(|t| t.error.is_some() || t.partitions.iter().any(|p| p.leader.is_none()));
         self.failed_requests = 0;
         // Equivalent responses back the next one off, so a client waiting for a new leader does
         // not hammer the brokers (KIP-580's `equivalentResponseCount`).

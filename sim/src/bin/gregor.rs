@@ -1,10 +1,10 @@
-//! `gregor`: run scenarios, replay traces, describe a cluster at a time, and compute Kafka's
-//! default partition for keys.
+//! `gregor`: run scenarios and sweep them over seeds, replay traces, describe a cluster at a
+//! time, and compute Kafka's default partition for keys.
 //!
 //! Exit codes: 0 when everything holds, 1 when a run fails a check (or a replay diverges), 2 on
 //! bad input (a malformed scenario or trace, a bad argument).
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use gregor_core::partitioner::{murmur2, to_positive};
 use gregor_core::time::Instant;
 use gregor_sim::describe::describe;
@@ -14,6 +14,9 @@ use gregor_sim::runner::{Run, RunOptions};
 use gregor_sim::scenario::{Scenario, parse_duration};
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+#[path = "gregor/sweep.rs"]
+mod sweep;
 
 #[derive(Parser)]
 #[command(
@@ -45,7 +48,12 @@ enum Command {
         /// service on madsim's simulated network, clock and node kills).
         #[arg(long, value_enum, default_value_t = DriverName::World)]
         driver: DriverName,
+        /// Write an HTML report (charts, timeline, findings) to DIR/index.html.
+        #[arg(long, value_name = "DIR")]
+        report: Option<PathBuf>,
     },
+    /// Run a scenario under many seeds: exit 0 when every seed passes, 1 when one fails.
+    Sweep(SweepArgs),
     /// Re-execute a trace through the core and check every state digest.
     Replay {
         /// The trace file.
@@ -87,6 +95,54 @@ enum Command {
     },
 }
 
+/// `gregor sweep`.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct SweepArgs {
+    #[command(subcommand)]
+    merge: Option<SweepCommand>,
+    /// The scenario file (TOML).
+    #[arg(required = true)]
+    scenario: Option<PathBuf>,
+    /// The seeds: `A..B` (B excluded), `A..=B`, or one seed.
+    #[arg(long, required = true)]
+    seeds: Option<String>,
+    /// What runs the nodes.
+    #[arg(long, value_enum, default_value_t = DriverName::World)]
+    driver: DriverName,
+    /// Threads running seeds side by side (default: the number of cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Run only shard K of N (K from 1): the seeds at positions K-1, K-1+N, ... of the range.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<String>,
+    /// Stop at the first failing seed.
+    #[arg(long)]
+    fail_fast: bool,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Write an HTML summary to DIR/index.html and a run report for each failing seed.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum SweepCommand {
+    /// Merge the JSON summaries of a sweep's shards into one.
+    Merge {
+        /// The summaries (`gregor sweep ... --shard K/N --json` output).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the merged summary as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Write an HTML summary to DIR/index.html.
+        #[arg(long, value_name = "DIR")]
+        report: Option<PathBuf>,
+    },
+}
+
 /// The drivers `--driver` takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum DriverName {
@@ -94,6 +150,16 @@ enum DriverName {
     World,
     /// madsim's runtime.
     Madsim,
+}
+
+impl DriverName {
+    /// The name on the command line.
+    fn name(self) -> &'static str {
+        match self {
+            DriverName::World => "world",
+            DriverName::Madsim => "madsim",
+        }
+    }
 }
 
 fn bad(message: impl std::fmt::Display) -> ExitCode {
@@ -110,7 +176,9 @@ fn main() -> ExitCode {
             trace,
             json,
             driver,
-        } => run(&scenario, seed, trace, json, driver),
+            report,
+        } => run(&scenario, seed, trace, json, driver, report),
+        Command::Sweep(args) => sweep::command(args),
         Command::Replay { trace } => {
             let file = trace.display().to_string();
             let text = match std::fs::read_to_string(&trace) {
@@ -183,6 +251,7 @@ fn run(
     trace: Option<PathBuf>,
     json: bool,
     driver: DriverName,
+    report_dir: Option<PathBuf>,
 ) -> ExitCode {
     let scenario = match Scenario::from_file(path) {
         Ok(s) => s,
@@ -191,6 +260,7 @@ fn run(
     let options = RunOptions {
         seed,
         trace: trace.is_some(),
+        charts: report_dir.is_some(),
         ..RunOptions::default()
     };
     let report = match driver {
@@ -210,6 +280,11 @@ fn run(
             return bad(format!("{}: cannot write the trace: {e}", file.display()));
         }
     }
+    if let Some(dir) = &report_dir
+        && let Err(e) = write_run_report(dir, &report)
+    {
+        return bad(e);
+    }
     if json {
         match serde_json::to_string_pretty(&report) {
             Ok(s) => println!("{s}"),
@@ -223,6 +298,19 @@ fn run(
     } else {
         ExitCode::from(1)
     }
+}
+
+/// Writes a run's HTML report to `dir/index.html`, creating `dir`.
+fn write_run_report(
+    dir: &std::path::Path,
+    report: &gregor_sim::runner::RunReport,
+) -> Result<(), String> {
+    let charts = report.charts.clone().unwrap_or_default();
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("{}: cannot create the report directory: {e}", dir.display()))?;
+    let file = dir.join("index.html");
+    std::fs::write(&file, gregor_sim::html::run_page(report, &charts))
+        .map_err(|e| format!("{}: cannot write the report: {e}", file.display()))
 }
 
 fn partition(partitions: u32, hex: bool, json: bool, keys: &[String]) -> ExitCode {

@@ -18,8 +18,8 @@
 //! little per step.
 
 use crate::checker::ownership::OwnershipWatch;
-use crate::metrics::Sampler;
 use crate::cluster::{Cluster, Logged, Step, WorldEvent};
+use crate::metrics::Sampler;
 use gregor_core::broker::partition::Role;
 use gregor_core::bytes::Bytes;
 use gregor_core::ids::{BrokerId, LeaderEpoch, NodeId, Offset, TopicPartition};
