@@ -274,6 +274,8 @@ pub struct Run<'a, D: Driver = World> {
     power_loss: bool,
     unclean_enabled: bool,
     swarm: Option<SwarmPlan>,
+    /// Why the final phase did not converge, in words, when it did not.
+    stall: Option<String>,
 }
 
 impl<'a> Run<'a, World> {
@@ -298,6 +300,11 @@ impl<'a> Run<'a, World> {
     /// Runs the whole scenario and judges it.
     pub fn run(self) -> RunReport {
         ready(self.run_async())
+    }
+
+    /// Runs the whole scenario and judges it, keeping the World for a look at the end state.
+    pub fn run_in_place(&mut self) -> RunReport {
+        ready(self.run_in_place_async())
     }
 }
 
@@ -351,6 +358,7 @@ impl<'a, D: Driver> Run<'a, D> {
                 .iter()
                 .any(|t| t.config.unclean_leader_election_enable),
             swarm,
+            stall: None,
         }
     }
 
@@ -916,8 +924,8 @@ impl<'a, D: Driver> Run<'a, D> {
             .await;
         if !converged {
             let gaps = convergence_gaps(&self.world.cluster(), &pids, &cluster);
-            self.world.note_fault(format!(
-                "final phase: the cluster did not converge in time: {}",
+            self.stalled(format!(
+                "the cluster did not converge in time: {}",
                 gaps.join("; ")
             ));
         } else if self.scenario.has_groups() {
@@ -946,8 +954,8 @@ impl<'a, D: Driver> Run<'a, D> {
                     )
                 })
                 .collect();
-            self.world.note_fault(format!(
-                "final phase: the final read did not finish: {}",
+            self.stalled(format!(
+                "the final read did not finish: {}",
                 positions.join(", ")
             ));
         }
@@ -958,6 +966,12 @@ impl<'a, D: Driver> Run<'a, D> {
     /// group with a running member must become Stable with all its partitions owned and
     /// processed up to the high watermark, within two session timeouts and a minute (a
     /// restarted member may have to wait for its old self's session to expire).
+    /// Records why the final phase stalled: in the story, and for the convergence check.
+    fn stalled(&mut self, why: String) {
+        self.world.note_fault(format!("final phase: {why}"));
+        self.stall.get_or_insert(why);
+    }
+
     async fn catch_up_consumers(&mut self) -> bool {
         let (_, cids, _) = client_ids(self.scenario);
         let stopped: Vec<ClientId> = {
@@ -981,8 +995,20 @@ impl<'a, D: Driver> Run<'a, D> {
             .map(|c| c.config.session_timeout)
             .max()
             .unwrap_or(Duration::ZERO);
+        // A member whose JoinGroup went to a coordinator that then lost power hears nothing
+        // until the request times out, after the rebalance timeout (`max.poll.interval.ms`)
+        // plus five seconds (`AbstractCoordinator.sendJoinGroupRequest`): the bound covers it.
+        let join = self
+            .scenario
+            .consumers
+            .iter()
+            .map(|c| c.config.max_poll_interval)
+            .max()
+            .unwrap_or(Duration::ZERO)
+            + Duration::from_secs(5);
         let bound = self.world.cluster().now()
             + Duration(session.0 * 2)
+            + join
             + self.scenario.broker_config.group_initial_rebalance_delay
             + Duration::from_secs(60);
         let scenario = self.scenario;
@@ -991,8 +1017,8 @@ impl<'a, D: Driver> Run<'a, D> {
             .await;
         if !caught_up {
             let gaps = catch_up_gaps(&self.world.cluster(), scenario);
-            self.world.note_fault(format!(
-                "final phase: the consumer groups did not catch up in time: {}",
+            self.stalled(format!(
+                "the consumer groups did not catch up in time: {}",
                 gaps.join("; ")
             ));
         }
@@ -1001,6 +1027,12 @@ impl<'a, D: Driver> Run<'a, D> {
 
     /// Runs the whole scenario and judges it.
     pub async fn run_async(mut self) -> RunReport {
+        self.run_in_place_async().await
+    }
+
+    /// Runs the whole scenario and judges it, keeping the driver for a look at the cluster
+    /// afterwards (the run cannot go on: its checks are spent).
+    pub async fn run_in_place_async(&mut self) -> RunReport {
         let ready = self.bootstrap_async().await;
         let mut checks = vec![Check {
             name: "cluster ready".into(),
@@ -1228,7 +1260,7 @@ impl<'a, D: Driver> Run<'a, D> {
             ),
         });
         if self.scenario.expect.converged {
-            checks.push(Check { name: "converged after healing".into(), class: CheckClass::Liveness, ok: converged && read, detail: if converged && read { "every partition led with a full ISR; the final read reached every high watermark".into() } else if converged { "converged, but the final read did not finish".into() } else { "some partition lacked a leader, a full ISR or a caught-up HW, a producer still had records pending, or a consumer group had not caught up (the story's final-phase line says which)".into() } });
+            checks.push(Check { name: "converged after healing".into(), class: CheckClass::Liveness, ok: converged && read, detail: match &self.stall { None => "every partition led with a full ISR; the final read reached every high watermark".into(), Some(why) => why.clone() } });
         }
         let e = &self.scenario.expect;
         for (name, range, got) in [
