@@ -1191,8 +1191,10 @@ impl<'a, D: Driver> Run<'a, D> {
                 class: CheckClass::Safety,
                 ok: h.lost_acknowledged == 0 && h.inconsistent_offsets == 0,
                 detail: format!(
-                    "{} lost, {} inconsistent offsets",
-                    h.lost_acknowledged, h.inconsistent_offsets
+                    "{} lost, {} inconsistent offsets{}",
+                    h.lost_acknowledged,
+                    h.inconsistent_offsets,
+                    first_loss(h).map_or_else(String::new, |f| format!("; first: {f}"))
                 ),
             }
         } else {
@@ -1263,6 +1265,7 @@ impl<'a, D: Driver> Run<'a, D> {
             checks.push(Check { name: "converged after healing".into(), class: CheckClass::Liveness, ok: converged && read, detail: match &self.stall { None => "every partition led with a full ISR; the final read reached every high watermark".into(), Some(why) => why.clone() } });
         }
         let e = &self.scenario.expect;
+        let first_loss = first_loss(h);
         for (name, range, got) in [
             (
                 "lost acknowledged records",
@@ -1277,11 +1280,18 @@ impl<'a, D: Driver> Run<'a, D> {
             ),
         ] {
             if let Some(r) = range {
+                let ok = r.contains(got);
+                let detail = match &first_loss {
+                    Some(first) if !ok && name == "lost acknowledged records" => {
+                        format!("got {got}; first: {first}")
+                    }
+                    _ => format!("got {got}"),
+                };
                 checks.push(Check {
                     name: format!("expected {name}: {r}"),
                     class: CheckClass::of_count(r, got),
-                    ok: r.contains(got),
-                    detail: format!("got {got}"),
+                    ok,
+                    detail,
                 });
             }
         }
@@ -1414,6 +1424,32 @@ impl<'a, D: Driver> Run<'a, D> {
         lines.sort_by_key(|l| l.time_ms);
         lines
     }
+}
+
+/// The first group of lost acknowledged records, in words: which records, who acknowledged
+/// them, and what lost them.
+fn first_loss(h: &HistoryReport) -> Option<String> {
+    let g = h.lost_groups.first()?;
+    let offsets = match (g.first_offset, g.last_offset) {
+        (Some(a), Some(b)) if a != b => format!(" at offsets {a}..{b}"),
+        (Some(a), _) => format!(" at offset {a}"),
+        _ => String::new(),
+    };
+    let values = if g.first_value == g.last_value {
+        g.first_value.clone()
+    } else {
+        format!("{}..{}", g.first_value, g.last_value)
+    };
+    Some(format!(
+        "{} record(s) of {}/{}{offsets} ({values}) acknowledged between {} and {}{}; {}",
+        g.count,
+        g.topic,
+        g.partition,
+        Instant(g.from_ms),
+        Instant(g.to_ms),
+        g.acknowledged_by,
+        g.cause
+    ))
 }
 
 /// Every producer is idle, and every partition has a running leader whose ISR is all replicas
