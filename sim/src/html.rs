@@ -1400,10 +1400,10 @@ fn isr_charts(charts: &Charts, end_s: f64) -> String {
                 .samples
                 .iter()
                 .map(|s| {
-                    s.partitions.get(i).map(|p| {
-                        y_max = y_max.max(p.isr_size);
-                        (s.time_ms as f64 / 1000.0, p.isr_size as f64 + nudge)
-                    })
+                    // A gap while the controller is down: nobody holds the ISR then.
+                    let size = s.partitions.get(i)?.isr_size?;
+                    y_max = y_max.max(size);
+                    Some((s.time_ms as f64 / 1000.0, size as f64 + nudge))
                 })
                 .collect();
             lines.push(Line {
@@ -2315,7 +2315,7 @@ mod tests {
                 partitions: vec![PartitionSample {
                     leader: None,
                     leader_epoch: 0,
-                    isr_size: 0,
+                    isr_size: Some(0),
                     high_watermark: None,
                     log_end_offset: None,
                 }],

@@ -26,8 +26,8 @@ pub struct PartitionSample {
     pub leader: Option<u32>,
     /// The leader epoch the controller holds.
     pub leader_epoch: u32,
-    /// The ISR's size, as the controller holds it.
-    pub isr_size: usize,
+    /// The ISR's size, as the controller holds it (`None` while the controller is down).
+    pub isr_size: Option<usize>,
     /// The high watermark at the leader, if the leader runs.
     pub high_watermark: Option<u64>,
     /// The log end offset at the leader, if the leader runs.
@@ -159,7 +159,7 @@ fn sample(w: &Cluster, scenario: &Scenario, partitions: &[TopicPartition]) -> Sa
             PartitionSample {
                 leader: leader.map(|l| l.0),
                 leader_epoch: state.map_or(0, |p| p.leader_epoch.0),
-                isr_size: state.map_or(0, |p| p.isr.len()),
+                isr_size: state.map(|p| p.isr.len()),
                 high_watermark: log.map(|l| l.high_watermark().0),
                 log_end_offset: log.map(|l| l.log_end_offset().0),
             }
