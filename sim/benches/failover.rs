@@ -7,6 +7,12 @@
 //! controller's and brokers' timers cost on their own). The group variant adds three consumers
 //! in one group reading every record (budget: 15 ms per seed).
 //!
+//! The sweep group runs 32 seeds of the reference scenario through `gregor_sim::sweep` with one
+//! thread and with two, in the same process, with seeds as the throughput unit: criterion then
+//! reports seeds per second, and the ratio of the two medians is the sweep's parallel speed-up.
+//! Budget: 10,000 seeds a minute (167 seeds per second) on two cores, and two threads at least
+//! 1.7x one.
+//!
 //! Built with `--cfg madsim` (`RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR=target/madsim cargo bench
 //! -p gregor-sim --bench failover`), the same binary also runs the reference scenario under the
 //! madsim driver, beside the World in the same process. Budget: madsim at most 10x the World.
@@ -14,6 +20,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gregor_sim::runner::{Run, RunOptions};
 use gregor_sim::scenario::Scenario;
+use gregor_sim::sweep::{SweepOptions, sweep};
 use std::hint::black_box;
 use std::path::PathBuf;
 
@@ -86,6 +93,46 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    let mut group = c.benchmark_group("sweep");
+    group.sample_size(10);
+    let scenario = reference();
+    let seeds: Vec<u64> = (1..=32).collect();
+    group.throughput(Throughput::Elements(seeds.len() as u64));
+    for jobs in [1, 2] {
+        let run = |seed| {
+            Run::new(
+                &scenario,
+                &RunOptions {
+                    seed: Some(seed),
+                    ..RunOptions::default()
+                },
+            )
+            .run()
+        };
+        let options = SweepOptions {
+            jobs,
+            fail_fast: false,
+        };
+        let results = sweep(&seeds, options, &|_| String::new(), &run, &mut |_, _| {});
+        assert!(
+            results.iter().all(|r| r.failure.is_none()),
+            "every seed must pass before the sweep is measured"
+        );
+        group.bench_function(format!("leader-failover, 32 seeds, --jobs {jobs}"), |b| {
+            b.iter(|| {
+                black_box(sweep(
+                    &seeds,
+                    options,
+                    &|_| String::new(),
+                    &run,
+                    &mut |_, _| {},
+                ))
+            })
+        });
+    }
+    group.finish();
+
     #[cfg(madsim)]
     {
         let mut group = c.benchmark_group("drivers");

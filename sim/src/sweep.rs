@@ -418,10 +418,15 @@ pub fn merge(parts: &[(String, SweepSummary)]) -> Result<(SweepSummary, Vec<Stri
 pub fn render(s: &SweepSummary, missing: &[String]) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let shards = if s.shards.is_empty() {
-        String::new()
-    } else {
-        format!(", shard {}", s.shards.join(", "))
+    let count = s
+        .shards
+        .first()
+        .and_then(|k| Shard::parse(k).ok())
+        .map(|k| k.count);
+    let shards = match count {
+        None => String::new(),
+        Some(n) if s.shards.len() as u64 == n => format!(", all {n} shards"),
+        Some(_) => format!(", shard {}", s.shards.join(", ")),
     };
     let _ = writeln!(
         out,
