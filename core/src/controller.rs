@@ -280,7 +280,12 @@ impl Controller {
     /// incarnation is unfenced or fenced again (docs/kafka-source-notes.md, question 1).
     fn handle_registration(&mut self, now: Instant, from: NodeId, req: BrokerRegistrationRequest) {
         if from != NodeId::Broker(req.broker_id) {
-            return self.refuse_registration(from, req.broker_id, ErrorCode::InvalidRequest);
+            return self.refuse_registration(
+                from,
+                req.broker_id,
+                req.incarnation,
+                ErrorCode::InvalidRequest,
+            );
         }
         if let Some(existing) = self.image.brokers.get(&req.broker_id).copied() {
             if existing.incarnation == req.incarnation {
@@ -296,6 +301,7 @@ impl Controller {
                     Message::BrokerRegistrationResponse(BrokerRegistrationResponse {
                         error: None,
                         broker_epoch: existing.epoch,
+                        incarnation: req.incarnation,
                     }),
                 );
                 return;
@@ -304,7 +310,20 @@ impl Controller {
                 return self.refuse_registration(
                     from,
                     req.broker_id,
+                    req.incarnation,
                     ErrorCode::DuplicateBrokerRegistration,
+                );
+            }
+            // A new incarnation of a broker the controller has not fenced yet (its session just
+            // expired, or the controller has not run its timers since): since Kafka 4.0,
+            // `registerBroker` calls `ReplicationControlManager.handleBrokerShutdown`, which
+            // without eligible leader replicas treats the broker as if it was fenced, moving its
+            // leaderships away before the new incarnation is registered (KAFKA-18106). Before,
+            // the restarted broker kept leading in the old epoch with whatever its disk kept.
+            if !existing.fenced {
+                self.fence_broker(
+                    req.broker_id,
+                    "a new incarnation registered (Kafka 4.0 handles it as a fencing)".into(),
                 );
             }
         }
@@ -326,11 +345,18 @@ impl Controller {
             Message::BrokerRegistrationResponse(BrokerRegistrationResponse {
                 error: None,
                 broker_epoch: epoch,
+                incarnation: req.incarnation,
             }),
         );
     }
 
-    fn refuse_registration(&mut self, to: NodeId, broker: BrokerId, error: ErrorCode) {
+    fn refuse_registration(
+        &mut self,
+        to: NodeId,
+        broker: BrokerId,
+        incarnation: u64,
+        error: ErrorCode,
+    ) {
         self.outbox
             .event(Event::BrokerRegistrationRefused { broker, error });
         self.outbox.send(
@@ -338,6 +364,7 @@ impl Controller {
             Message::BrokerRegistrationResponse(BrokerRegistrationResponse {
                 error: Some(error),
                 broker_epoch: BrokerEpoch(0),
+                incarnation,
             }),
         );
     }

@@ -274,6 +274,11 @@ pub struct BrokerRegistrationResponse {
     pub error: Option<ErrorCode>,
     /// The broker's new epoch.
     pub broker_epoch: BrokerEpoch,
+    /// The incarnation whose request this answers. In Kafka a reply to a process that has
+    /// since restarted goes down its old TCP connection, which the rebooted host resets; the
+    /// echoed incarnation lets the model's new process ignore it the same way.
+    #[serde(default)]
+    pub incarnation: u64,
 }
 
 /// `BrokerHeartbeatRequest`.

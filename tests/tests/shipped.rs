@@ -36,9 +36,16 @@ fn the_five_required_scenarios_are_shipped() {
     }
 }
 
+/// The shipped scenario that fails on purpose: it demands no loss from acks=1 with unclean
+/// election, so that sweeps of it find and report the seeds that lose records.
+const FAILS_ON_PURPOSE: &str = "swarm-unsafe.toml";
+
 #[test]
 fn every_shipped_scenario_passes_for_several_seeds() {
     for file in shipped_files() {
+        if file.ends_with(FAILS_ON_PURPOSE) {
+            continue;
+        }
         let s = Scenario::from_file(&file).unwrap_or_else(|e| panic!("{e}"));
         for seed in [1, 2, 3, 17] {
             let r = run(&s, seed);
@@ -75,4 +82,21 @@ fn the_loss_scenarios_really_lose_and_explain_it() {
         let s = shipped(name);
         assert_eq!(run(&s, 1).history.lost_acknowledged, 0, "{name}");
     }
+}
+
+#[test]
+fn the_unsafe_swarm_loses_acknowledged_records_at_its_own_seed() {
+    let s = shipped(FAILS_ON_PURPOSE);
+    let r = run(&s, s.seed);
+    assert!(!r.passed());
+    assert_eq!(r.class, Some(gregor_sim::runner::CheckClass::Safety));
+    assert!(r.history.lost_acknowledged > 0);
+    let finding = r.first_finding().expect("a failing check");
+    assert!(
+        finding
+            .name
+            .starts_with("expected lost acknowledged records"),
+        "{}",
+        finding.name
+    );
 }

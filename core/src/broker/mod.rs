@@ -353,7 +353,12 @@ impl Broker {
     }
 
     fn handle_registration_response(&mut self, now: Instant, r: BrokerRegistrationResponse) {
-        if self.broker_epoch.is_some() || self.channel.in_flight_deadline.is_none() {
+        // A reply to an earlier incarnation's registration is not ours (see the response's
+        // `incarnation`).
+        if self.broker_epoch.is_some()
+            || self.channel.in_flight_deadline.is_none()
+            || r.incarnation != self.incarnation
+        {
             return;
         }
         if r.error.is_some() {

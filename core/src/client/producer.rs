@@ -942,6 +942,11 @@ impl Producer {
             ErrorCode::NotEnoughReplicasAfterAppend
                 | ErrorCode::RequestTimedOut
                 | ErrorCode::NetworkException
+                // A leader that loses its leadership while an acks=all write waits for its
+                // followers answers NOT_LEADER_OR_FOLLOWER after the append
+                // (`Partition.checkEnoughReplicasReachOffset`, `DelayedProduce.tryComplete`):
+                // the records may well be in the next leader's log.
+                | ErrorCode::NotLeaderOrFollower
         ) {
             batch.maybe_written = true;
         }
@@ -1183,7 +1188,9 @@ impl Node for Producer {
         if self.config.idempotence && self.producer_id.is_none() {
             at(self.init_retry_at);
         }
-        at(self.connections.deadlines().min());
+        // Every connection deadline, not only the earliest: a backoff that has passed hides
+        // nothing behind it (a past deadline is no timer, and the next one must still fire).
+        d.all(self.connections.deadlines());
         d.earliest()
     }
 }

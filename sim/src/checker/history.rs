@@ -137,6 +137,13 @@ pub struct HistoryReport {
     pub inconsistent: Vec<InconsistentOffset>,
     /// Records found at several offsets (at most 50): value and offsets.
     pub duplicated: Vec<(String, Vec<u64>)>,
+    /// Every lost acknowledged record: partition, acknowledged offset, value (for telling
+    /// the losses the configuration allows from the others).
+    #[serde(skip)]
+    pub lost_places: Vec<(TopicPartition, Option<Offset>, String)>,
+    /// Every inconsistent offset.
+    #[serde(skip)]
+    pub inconsistent_places: Vec<(TopicPartition, Offset)>,
 }
 
 #[derive(Clone, Debug)]
@@ -253,6 +260,9 @@ pub fn analyse(
             && !final_read.contains_key(value)
         {
             report.lost_acknowledged += 1;
+            report
+                .lost_places
+                .push((r.tp.clone(), offset, value.to_string()));
             *report.lost_by_producer.entry(name(r.producer)).or_default() += 1;
             let (epoch, by, cause) = explain(log, &r.tp, offset, at);
             add_to_group(
@@ -310,6 +320,7 @@ pub fn analyse(
     for ((tp, offset), values) in &seen_at {
         if values.len() > 1 {
             report.inconsistent_offsets += 1;
+            report.inconsistent_places.push((tp.clone(), *offset));
             if report.inconsistent.len() < 50 {
                 report.inconsistent.push(InconsistentOffset {
                     topic: tp.topic.to_string(),

@@ -94,6 +94,9 @@ pub struct Invariants {
     unclean: BTreeMap<TopicPartition, Vec<Instant>>,
     power_loss: BTreeMap<(BrokerId, TopicPartition), PowerLossExemption>,
     power_loss_at: BTreeMap<(BrokerId, TopicPartition), Instant>,
+    /// Committed records an allowed loss took, by offset, with the time they were first seen
+    /// committed: a deposed leader whose HW still covers them must not re-date them.
+    lost_committed: BTreeMap<TopicPartition, BTreeMap<u64, CommittedRecord>>,
     log_seen: usize,
     ownership: OwnershipWatch,
     /// The report's sampler, when the run writes a report.
@@ -379,10 +382,16 @@ impl Invariants {
             let Some((r, epoch)) = log.record_at(o) else {
                 break;
             };
+            let at = self
+                .lost_committed
+                .get(tp)
+                .and_then(|m| m.get(&o.0))
+                .filter(|c| c.value == r.value && c.epoch == epoch)
+                .map_or(now, |c| c.at);
             committed.push(CommittedRecord {
                 value: r.value.clone(),
                 epoch,
-                at: now,
+                at,
             });
         }
     }
@@ -455,6 +464,18 @@ impl Invariants {
                 .map_or_else(|| "null".to_string(), ToString::to_string),
             first.2
         );
+        if reason.is_some() {
+            let committed = self.committed.get(tp).expect("present");
+            let lost_map = self.lost_committed.entry(tp.clone()).or_default();
+            for (j, c) in committed.iter().enumerate().skip(i) {
+                match lost_map.get(&(j as u64)) {
+                    Some(p) if p.value == c.value && p.epoch == c.epoch => {}
+                    _ => {
+                        lost_map.insert(j as u64, c.clone());
+                    }
+                }
+            }
+        }
         match reason {
             Some(reason) => self.allowed_losses.push(AllowedLoss {
                 time: now,

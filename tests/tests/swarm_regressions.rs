@@ -1,0 +1,85 @@
+//! Seeds of `scenarios/swarm.toml` that revealed real bugs, each kept as a named regression
+//! with what went wrong. A swarm seed is a whole schedule of faults, so the seed alone replays
+//! it: `gregor run scenarios/swarm.toml --seed N --report DIR` shows it with charts.
+
+use gregor_sim::runner::RunReport;
+use gregor_tests::{failures, run, shipped};
+
+fn swarm(seed: u64) -> RunReport {
+    run(&shipped("swarm.toml"), seed)
+}
+
+/// Seed 7: after an election during a split, the consumers' last metadata said "no leader" for
+/// every partition, and they waited for `metadata.max.age.ms` (five minutes) before asking
+/// again, so the group never consumed in the final phase. Kafka's client asks again at once:
+/// the broker reports a leaderless partition as LEADER_NOT_AVAILABLE, an
+/// `InvalidMetadataException` on which `Metadata.handleMetadataResponse` requests an update, and
+/// the fetcher requests one for a position whose leader is unknown.
+#[test]
+fn seed_7_consumers_ask_again_for_a_partition_without_a_leader() {
+    let r = swarm(7);
+    assert!(r.passed(), "{:?}", failures(&r));
+    assert_eq!(
+        r.delivery.unseen, 0,
+        "every acknowledged record was processed"
+    );
+}
+
+/// Seed 596: broker 1 led orders/0 in epoch 0, lost power (its log came back empty) and
+/// registered again before the controller had fenced its old incarnation. The controller kept
+/// it as leader in epoch 0, so broker 3 truncated 95 committed records to match it. Kafka 4.0
+/// treats such a registration as a fencing first (`ReplicationControlManager.handleBrokerShutdown`,
+/// KAFKA-18106), moving the leadership to a replica that has the records.
+#[test]
+fn seed_596_a_new_incarnation_is_fenced_before_it_registers() {
+    let r = swarm(596);
+    assert!(r.passed(), "{:?}", failures(&r));
+    assert_eq!(r.history.lost_acknowledged, 0);
+}
+
+/// Seed 100: two power losses left an ISR whose last member came back with a shorter log and
+/// was elected, as Kafka 4.0 does with eligible leader replicas off: an allowed loss. But the
+/// deposed leader's HW still covered the records for a moment, and the invariant checker
+/// counted them as committed again with a new time, after the power loss, so it no longer
+/// recognised the same loss as allowed. It now keeps the time a lost record was first committed.
+#[test]
+fn seed_100_an_allowed_loss_stays_allowed_when_a_deposed_leader_still_covers_it() {
+    let r = swarm(100);
+    assert!(r.passed(), "{:?}", failures(&r));
+    assert!(
+        r.history.lost_acknowledged > 0,
+        "the power losses took acknowledged records"
+    );
+    let promise = r
+        .checks
+        .iter()
+        .find(|c| c.name == "no acknowledged record lost")
+        .expect("the promise is checked");
+    assert!(
+        promise.detail.contains("allowed:") && promise.detail.contains("power loss"),
+        "each loss is attributed: {}",
+        promise.detail
+    );
+}
+
+/// Seed 30: an acks=all batch was appended by a leader that was deposed while it waited for its
+/// followers; it answered NOT_LEADER_OR_FOLLOWER, which the producer took as proof the records
+/// were absent, although the next leader had them. Kafka's producer never assumes that (the
+/// error is retriable and an expired retried batch has an unknown outcome). And the producer
+/// slept for 95 seconds: a connection backoff that had passed hid every later deadline.
+#[test]
+fn seed_30_a_deposed_leaders_answer_is_no_proof_and_no_deadline_hides_another() {
+    let r = swarm(30);
+    assert!(r.passed(), "{:?}", failures(&r));
+    assert_eq!(r.history.failed_but_present, 0);
+}
+
+/// Seed 137: the controller answered the registration of a broker incarnation that had since
+/// lost power, and the reply reached the new incarnation, which took the dead one's epoch and
+/// was refused as stale forever after. In Kafka the reply goes down the old connection, which
+/// the rebooted host resets; the model's reply now names the incarnation it answers.
+#[test]
+fn seed_137_a_registration_reply_to_a_dead_incarnation_is_ignored() {
+    let r = swarm(137);
+    assert!(r.passed(), "{:?}", failures(&r));
+}
