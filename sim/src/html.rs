@@ -15,9 +15,9 @@
 //! from the runner and the checkers; the page only lays them out. It writes no files either
 //! (the `gregor` command does).
 
-use crate::checker::delivery::DeliveryFinding;
+use crate::checker::delivery::{finding_runs, listed_in_part};
 use crate::metrics::{Ack, Charts, Mark, MarkKind};
-use crate::runner::{Check, RunReport, StoryLine};
+use crate::runner::{Check, RunReport, StoryKind, StoryLine};
 use crate::sweep::SweepSummary;
 use gregor_core::time::Instant;
 use plotters::prelude::*;
@@ -33,7 +33,7 @@ pub fn run_page(report: &RunReport, charts: &Charts) -> String {
     checks_section(&mut body, &report.checks);
     findings_section(&mut body, report);
     charts_section(&mut body, report, charts);
-    timeline_section(&mut body, &report.story, &charts.marks);
+    timeline_section(&mut body, &report.story);
     end_state_section(&mut body, report);
     let title = format!(
         "{} (seed {}): {}",
@@ -394,7 +394,7 @@ fn checks_section(b: &mut String, checks: &[Check]) {
 
 /// A story line the runner wrote for a failed per-step check.
 fn is_check_failed(line: &StoryLine) -> bool {
-    line.text.starts_with("CHECK FAILED")
+    line.kind == StoryKind::CheckFailed
 }
 
 /// Counts, then every finding in words: failed checks, lost records, inconsistent offsets,
@@ -704,40 +704,12 @@ fn delivery_findings(b: &mut String, r: &RunReport) {
     if d.delivery_findings.is_empty() {
         return;
     }
-    let mut runs: Vec<(&DeliveryFinding, &DeliveryFinding)> = Vec::new();
-    for f in &d.delivery_findings {
-        match runs.last_mut() {
-            Some((first, last))
-                if first.kind == f.kind
-                    && first.group == f.group
-                    && first.topic == f.topic
-                    && first.partition == f.partition
-                    && first.members == f.members
-                    && last.offset + 1 == f.offset
-                    && f.time_ms.is_none() =>
-            {
-                *last = f;
-            }
-            _ => runs.push((f, f)),
-        }
-    }
+    let runs = finding_runs(&d.delivery_findings);
     b.push_str("<h3>Consumer side</h3>");
-    let mut notes = Vec::new();
-    for (kind, total) in [
-        ("unseen", d.unseen),
-        ("duplicate delivery", d.duplicates_delivered),
-        ("nonmonotonic poll", d.nonmonotonic_polls),
-        ("poll skip", d.poll_skips),
-    ] {
-        let listed = d
-            .delivery_findings
-            .iter()
-            .filter(|f| f.kind == kind)
-            .count() as u64;
-        if listed < total {
-            notes.push(format!("the first {listed} of {total} {kind} findings"));
-        }
-    }
+    let notes: Vec<String> = listed_in_part(d)
+        .into_iter()
+        .map(|(kind, listed, total)| format!("the first {listed} of {total} {kind} findings"))
+        .collect();
     if !notes.is_empty() {
         let _ = write!(
             b,
@@ -1810,30 +1782,19 @@ fn bar_chart(title: &str, items: &[(String, u64)], color: fn(&str) -> RGBColor) 
 // Timeline and end state
 // ---------------------------------------------------------------------------------------------
 
-/// How a story line is shown: a failed check, an unclean election, an election, committed
-/// records lost (the runner's note when an unclean election or a power loss is allowed to lose
-/// them), or a fault.
-/// Faults are recognised by the marks (a fault's story line starts with its mark's text, at
-/// the same time); elections by the words the story uses for them.
-fn story_class(line: &StoryLine, marks: &[Mark]) -> &'static str {
-    if is_check_failed(line) {
-        "checkfailed"
-    } else if line.text.contains("UNCLEANLY") {
-        "unclean"
-    } else if line.text.contains(" elected leader ") || line.text.contains(": no leader (") {
-        "election"
-    } else if line.text.contains("committed record(s) of") && line.text.contains(" lost") {
-        "loss"
-    } else if marks.iter().any(|m| {
-        m.kind == MarkKind::Fault && m.time_ms == line.time_ms && line.text.starts_with(&m.text)
-    }) {
-        "fault"
-    } else {
-        ""
+/// The class a story line is shown with.
+fn story_class(line: &StoryLine) -> &'static str {
+    match line.kind {
+        StoryKind::CheckFailed => "checkfailed",
+        StoryKind::UncleanElection => "unclean",
+        StoryKind::Election => "election",
+        StoryKind::Loss => "loss",
+        StoryKind::Fault => "fault",
+        StoryKind::Event | StoryKind::Note => "",
     }
 }
 
-fn timeline_section(b: &mut String, story: &[StoryLine], marks: &[Mark]) {
+fn timeline_section(b: &mut String, story: &[StoryLine]) {
     b.push_str("<h2 id=\"timeline\">Timeline</h2>");
     if story.is_empty() {
         b.push_str("<p>Nothing happened worth telling.</p>");
@@ -1869,7 +1830,7 @@ fn timeline_section(b: &mut String, story: &[StoryLine], marks: &[Mark]) {
     let _ = write!(b, "<p>{}</p>", keys_html(&keys));
     b.push_str("<table class=\"timeline\"><thead><tr><th>Time</th><th>What happened</th></tr></thead><tbody>");
     for line in story {
-        let class = story_class(line, marks);
+        let class = story_class(line);
         let attr = if class.is_empty() {
             String::new()
         } else {
@@ -2135,6 +2096,7 @@ mod tests {
         r.scenario = "<script>alert(1)</script>".into();
         r.story.push(StoryLine {
             time_ms: 1,
+            kind: StoryKind::Event,
             text: "value <script>x</script>".into(),
         });
         r.checks.push(failing_check("<b>n</b>", "a & b"));
@@ -2286,6 +2248,7 @@ mod tests {
         r.checks.push(failing_check("zz broken", "it broke"));
         r.story.push(StoryLine {
             time_ms: 1234,
+            kind: StoryKind::CheckFailed,
             text: "CHECK FAILED (one leader per epoch): two leaders".into(),
         });
         let html = run_page(&r, charts_of(&r));

@@ -1,8 +1,8 @@
 //! Turning a run into words: the story of what happened (elections, ISR changes, fencing,
 //! truncations, errors, faults) and the human-readable report `gregor run` prints.
 
-use crate::checker::delivery::DeliveryFinding;
-use crate::runner::{RunReport, StoryLine};
+use crate::checker::delivery::{finding_runs, listed_in_part};
+use crate::runner::{RunReport, StoryKind, StoryLine};
 use crate::scenario::Scenario;
 use crate::world::{Logged, WorldEvent};
 use gregor_core::error::ErrorCode;
@@ -179,8 +179,24 @@ pub fn story(log: &[Logged], scenario: &Scenario) -> Vec<StoryLine> {
             },
         };
         if let Some(text) = text {
+            let kind = match &e.event {
+                WorldEvent::Fault(_) | WorldEvent::Crashed { .. } => StoryKind::Fault,
+                WorldEvent::Node(Event::PartitionChanged {
+                    leader_changed: true,
+                    unclean,
+                    ..
+                }) => {
+                    if *unclean {
+                        StoryKind::UncleanElection
+                    } else {
+                        StoryKind::Election
+                    }
+                }
+                _ => StoryKind::Event,
+            };
             lines.push(StoryLine {
                 time_ms: e.time.0,
+                kind,
                 text,
             });
         }
@@ -347,42 +363,14 @@ fn write_delivery(out: &mut String, r: &crate::runner::RunReport) {
             g.poll_skips
         );
     }
-    // Consecutive findings of one kind on one partition by the same members, as one line.
-    let mut runs: Vec<(&DeliveryFinding, u64, u64)> = Vec::new();
-    for f in &d.delivery_findings {
-        match runs.last_mut() {
-            Some((first, _, last))
-                if first.kind == f.kind
-                    && first.topic == f.topic
-                    && first.partition == f.partition
-                    && first.members == f.members
-                    && *last + 1 == f.offset
-                    && f.time_ms.is_none() =>
-            {
-                *last = f.offset;
-            }
-            _ => runs.push((f, f.offset, f.offset)),
-        }
+    for (kind, listed, total) in listed_in_part(d) {
+        let _ = writeln!(
+            out,
+            "  (the first {listed} of {total} {kind} findings follow)"
+        );
     }
-    for (kind, total) in [
-        ("unseen", d.unseen),
-        ("duplicate delivery", d.duplicates_delivered),
-        ("nonmonotonic poll", d.nonmonotonic_polls),
-        ("poll skip", d.poll_skips),
-    ] {
-        let listed = d
-            .delivery_findings
-            .iter()
-            .filter(|f| f.kind == kind)
-            .count() as u64;
-        if listed < total {
-            let _ = writeln!(
-                out,
-                "  (the first {listed} of {total} {kind} findings follow)"
-            );
-        }
-    }
-    for (f, from, to) in runs {
+    for (f, last) in finding_runs(&d.delivery_findings) {
+        let (from, to) = (f.offset, last.offset);
         let what = if from == to {
             format!("offset {from}")
         } else {

@@ -127,11 +127,33 @@ pub struct PartitionReport {
     pub log_end_offsets: BTreeMap<String, u64>,
 }
 
+/// What a line of the story tells, for a reader that shows kinds apart (the HTML report).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoryKind {
+    /// Anything else a node did (a registration, an ISR change, a rebalance, an error).
+    Event,
+    /// A fault or an operator's action (crash, restart, cut, heal, the final phase).
+    Fault,
+    /// The controller elected a leader, or left a partition without one.
+    Election,
+    /// A leader elected from outside the ISR.
+    UncleanElection,
+    /// Committed records lost in a way the configuration allows.
+    Loss,
+    /// A per-step invariant failed.
+    CheckFailed,
+    /// A note of the runner (the swarm's draw, an action skipped).
+    Note,
+}
+
 /// A line of the run's story.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StoryLine {
     /// When (ms).
     pub time_ms: u64,
+    /// What it tells.
+    pub kind: StoryKind,
     /// What happened, in words.
     pub text: String,
 }
@@ -1441,18 +1463,21 @@ impl<'a, D: Driver> Run<'a, D> {
         for (t, note) in &self.notes {
             lines.push(StoryLine {
                 time_ms: t.0,
+                kind: StoryKind::Note,
                 text: note.clone(),
             });
         }
         for v in &self.invariants.violations {
             lines.push(StoryLine {
                 time_ms: v.time.0,
+                kind: StoryKind::CheckFailed,
                 text: format!("CHECK FAILED ({}): {}", v.check, v.detail),
             });
         }
         for l in &self.invariants.allowed_losses {
             lines.push(StoryLine {
                 time_ms: l.time.0,
+                kind: StoryKind::Loss,
                 text: format!(
                     "{} committed record(s) of {} lost; allowed: {}",
                     l.records.len(),

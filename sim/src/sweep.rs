@@ -187,13 +187,17 @@ impl SeedResult {
 }
 
 thread_local! {
-    /// Where and why the last panic on this thread happened, kept by the sweep's panic hook.
+    /// Where the last panic on this thread happened, kept by the sweep's panic hook.
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 /// Runs one seed, turning a panic into a crash verdict. `run` runs the scenario under the seed;
-/// `reproduce` is the command line that runs it again.
-pub fn run_seed(seed: u64, reproduce: &str, run: &(dyn Fn(u64) -> RunReport + Sync)) -> SeedResult {
+/// `reproduce` gives the command line that runs a seed again (asked only when it panicked).
+pub fn run_seed(
+    seed: u64,
+    reproduce: &(dyn Fn(u64) -> String + Sync),
+    run: &(dyn Fn(u64) -> RunReport + Sync),
+) -> SeedResult {
     LAST_PANIC.with(|p| p.borrow_mut().take());
     match panic::catch_unwind(AssertUnwindSafe(|| run(seed))) {
         Ok(report) => SeedResult::of(&report),
@@ -215,7 +219,7 @@ pub fn run_seed(seed: u64, reproduce: &str, run: &(dyn Fn(u64) -> RunReport + Sy
                     verdict: "crash".into(),
                     check: "crash".into(),
                     finding,
-                    reproduce: reproduce.into(),
+                    reproduce: reproduce(seed),
                 }),
             }
         }
@@ -283,7 +287,7 @@ pub fn sweep(
                     let Some(&seed) = seeds.get(i) else {
                         return;
                     };
-                    let result = run_seed(seed, &reproduce(seed), run);
+                    let result = run_seed(seed, reproduce, run);
                     if options.fail_fast && result.failure.is_some() {
                         stop.store(true, Ordering::SeqCst);
                     }

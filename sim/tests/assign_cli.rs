@@ -2,14 +2,10 @@
 //! claim Kafka ignores, and exit code 2 with file, line, column and field for bad input.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn gregor(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gregor"))
-        .args(args)
-        .output()
-        .expect("the gregor binary runs")
-}
+mod common;
+use common::gregor;
 
 /// Writes `text` to `<temp>/gregor-assign-<pid>/<case>/input.json` and returns the path.
 fn input(case: &str, text: &str) -> String {

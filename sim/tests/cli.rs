@@ -1,23 +1,8 @@
 //! The `gregor` command as a user runs it: exit codes (0 pass, 1 fail, 2 bad input), JSON
 //! shapes, and the partitioner's answers.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn gregor(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gregor"))
-        .args(args)
-        .output()
-        .expect("the gregor binary runs")
-}
-
-fn scenario(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../scenarios")
-        .join(name)
-        .display()
-        .to_string()
-}
+mod common;
+use common::{gregor, scenario};
 
 fn temp(name: &str, text: &str) -> String {
     let dir = std::env::temp_dir().join(format!("gregor-cli-{}", std::process::id()));

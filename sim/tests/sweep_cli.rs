@@ -3,22 +3,10 @@
 //! HTML reports.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn gregor(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gregor"))
-        .args(args)
-        .output()
-        .expect("the gregor binary runs")
-}
-
-fn scenario(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../scenarios")
-        .join(name)
-        .display()
-        .to_string()
-}
+mod common;
+use common::{gregor, scenario};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gregor-sweep-{}-{name}", std::process::id()));

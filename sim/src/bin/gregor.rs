@@ -305,11 +305,18 @@ fn write_run_report(
     dir: &std::path::Path,
     report: &gregor_sim::runner::RunReport,
 ) -> Result<(), String> {
-    let charts = report.charts.clone().unwrap_or_default();
+    // A run without charts (never the case from this command) still gets its page.
+    let no_charts = gregor_sim::metrics::Charts::default();
+    let charts = report.charts.as_ref().unwrap_or(&no_charts);
+    write_page(dir, &gregor_sim::html::run_page(report, charts))
+}
+
+/// Writes a report page to `dir/index.html`, creating `dir`.
+fn write_page(dir: &std::path::Path, html: &str) -> Result<(), String> {
     std::fs::create_dir_all(dir)
         .map_err(|e| format!("{}: cannot create the report directory: {e}", dir.display()))?;
     let file = dir.join("index.html");
-    std::fs::write(&file, gregor_sim::html::run_page(report, &charts))
+    std::fs::write(&file, html)
         .map_err(|e| format!("{}: cannot write the report: {e}", file.display()))
 }
 

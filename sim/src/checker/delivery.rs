@@ -48,6 +48,50 @@ pub struct DeliveryFinding {
     pub detail: String,
 }
 
+/// Consecutive findings of one kind, group, partition and members over consecutive offsets (and
+/// not tied to a moment), as first and last: a skipped batch reads as one line, not fifty.
+pub fn finding_runs(findings: &[DeliveryFinding]) -> Vec<(&DeliveryFinding, &DeliveryFinding)> {
+    let mut runs: Vec<(&DeliveryFinding, &DeliveryFinding)> = Vec::new();
+    for f in findings {
+        match runs.last_mut() {
+            Some((first, last))
+                if first.kind == f.kind
+                    && first.group == f.group
+                    && first.topic == f.topic
+                    && first.partition == f.partition
+                    && first.members == f.members
+                    && last.offset + 1 == f.offset
+                    && f.time_ms.is_none() =>
+            {
+                *last = f;
+            }
+            _ => runs.push((f, f)),
+        }
+    }
+    runs
+}
+
+/// The kinds of findings the report lists only in part: kind, how many are listed, how many
+/// there are.
+pub fn listed_in_part(d: &DeliveryReport) -> Vec<(&'static str, u64, u64)> {
+    [
+        ("unseen", d.unseen),
+        ("duplicate delivery", d.duplicates_delivered),
+        ("nonmonotonic poll", d.nonmonotonic_polls),
+        ("poll skip", d.poll_skips),
+    ]
+    .into_iter()
+    .filter_map(|(kind, total)| {
+        let listed = d
+            .delivery_findings
+            .iter()
+            .filter(|f| f.kind == kind)
+            .count() as u64;
+        (listed < total).then_some((kind, listed, total))
+    })
+    .collect()
+}
+
 /// The consumer-side counts of one group.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct GroupDelivery {

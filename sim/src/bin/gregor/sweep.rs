@@ -6,7 +6,7 @@
 //! The wall clock is read here and only here (besides the build helper): for the progress bar
 //! and the seeds-per-second figure, never for anything a verdict depends on.
 
-use super::{DriverName, SweepArgs, SweepCommand, bad, write_run_report};
+use super::{DriverName, SweepArgs, SweepCommand, bad, write_page, write_run_report};
 use gregor_sim::runner::{Run, RunOptions, RunReport};
 use gregor_sim::scenario::Scenario;
 use gregor_sim::sweep::{
@@ -208,11 +208,7 @@ fn write_summary_page(
     summary: &SweepSummary,
     links: &BTreeMap<u64, String>,
 ) -> Result<(), String> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| format!("{}: cannot create the report directory: {e}", dir.display()))?;
-    let file = dir.join("index.html");
-    std::fs::write(&file, gregor_sim::html::sweep_page(summary, links))
-        .map_err(|e| format!("{}: cannot write the report: {e}", file.display()))
+    write_page(dir, &gregor_sim::html::sweep_page(summary, links))
 }
 
 /// `gregor sweep merge FILES...`.
