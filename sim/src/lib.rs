@@ -22,6 +22,7 @@ pub mod replay;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod session;
 pub mod swarm;
 pub mod sweep;
 pub mod trace;

@@ -298,6 +298,27 @@ pub struct Run<'a, D: Driver = World> {
     swarm: Option<SwarmPlan>,
     /// Why the final phase did not converge, in words, when it did not.
     stall: Option<String>,
+    /// The timeline (the scenario's actions and timed expectations, and the swarm's faults) in
+    /// the order it is played, built once the cluster is ready.
+    schedule: Option<Vec<Scheduled>>,
+    /// How many items of `schedule` have been played.
+    played: usize,
+}
+
+/// One item of the timeline: an action or a timed expectation.
+#[derive(Clone, Debug)]
+enum Scheduled {
+    Action(Instant, Action),
+    Expectation(TimedExpectation),
+}
+
+impl Scheduled {
+    fn time(&self) -> Instant {
+        match self {
+            Scheduled::Action(t, _) => *t,
+            Scheduled::Expectation(e) => e.time,
+        }
+    }
 }
 
 impl<'a> Run<'a, World> {
@@ -327,6 +348,68 @@ impl<'a> Run<'a, World> {
     /// Runs the whole scenario and judges it, keeping the World for a look at the end state.
     pub fn run_in_place(&mut self) -> RunReport {
         ready(self.run_in_place_async())
+    }
+
+    /// How many units of the run have happened: events the World processed and timeline items
+    /// played. A moment of a run is exactly its unit count (and its clock), whatever mix of
+    /// [`Run::step_unit`] and [`Run::play_until`] got it there.
+    pub fn units(&self) -> u64 {
+        self.world.cluster().steps() + self.played as u64
+    }
+
+    /// When the next unit happens: the next event, or the next timeline item if it comes first.
+    pub fn next_unit_time(&mut self) -> Option<Instant> {
+        let event = self.world.next_event_time();
+        let item = self.next_scheduled().map(|i| i.time());
+        match (event, item) {
+            (Some(e), Some(i)) => Some(e.min(i)),
+            (e, i) => e.or(i),
+        }
+    }
+
+    /// Plays one unit: the next timeline item if it is due before the next event (an item
+    /// comes after the events at its own time, as in [`Run::play_until`]), otherwise the next
+    /// event, with the invariants checked after it. Returns false when nothing is left.
+    pub fn step_unit(&mut self) -> bool {
+        let event = self.world.next_event_time();
+        match (self.next_scheduled(), event) {
+            (Some(item), e) if e.is_none_or(|e| item.time() < e) => {
+                let time = item.time();
+                if time >= self.world.cluster().now() {
+                    self.world.run_until(time, |_, _| {});
+                }
+                self.play_scheduled(item);
+                true
+            }
+            (_, Some(_)) => {
+                if let Some(step) = self.world.step()
+                    && self.check_steps
+                {
+                    self.invariants.after_step(&self.world, step);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Moves the clock forward to `time` without playing anything: every unit at or before it
+    /// must have happened (the caller knows; [`crate::session`] replays moments this way).
+    pub fn wait_until(&mut self, time: Instant) {
+        let now = self.world.now();
+        debug_assert!(time <= now || self.next_unit_time().is_none_or(|t| t > time));
+        self.world.set_clock(time);
+    }
+
+    /// Whether the cluster became ready (and when).
+    pub fn ready_at(&self) -> Option<Instant> {
+        self.ready_at
+    }
+
+    /// The story so far: the World's log in words, notes, failed checks and allowed losses,
+    /// by time.
+    pub fn story_so_far(&self) -> Vec<StoryLine> {
+        self.story()
     }
 }
 
@@ -381,6 +464,8 @@ impl<'a, D: Driver> Run<'a, D> {
                 .any(|t| t.config.unclean_leader_election_enable),
             swarm,
             stall: None,
+            schedule: None,
+            played: 0,
         }
     }
 
@@ -488,42 +573,72 @@ impl<'a, D: Driver> Run<'a, D> {
         true
     }
 
-    /// Plays the timeline (actions and timed expectations) up to `until`.
-    pub async fn play_until_async(&mut self, until: Instant) {
-        let mut items: Vec<(Instant, usize, Option<Action>, Option<TimedExpectation>)> = Vec::new();
-        for a in &self.scenario.timeline {
-            if a.time <= until {
-                items.push((a.time, a.line, Some(a.action.clone()), None));
+    /// The timeline in the order it is played: by time, actions before expectations, and in
+    /// file order (a swarm's faults after the file's actions at the same time).
+    fn schedule(&mut self) -> &[Scheduled] {
+        if self.schedule.is_none() {
+            let mut items: Vec<(Instant, bool, usize, Scheduled)> = Vec::new();
+            for a in &self.scenario.timeline {
+                items.push((
+                    a.time,
+                    false,
+                    a.line,
+                    Scheduled::Action(a.time, a.action.clone()),
+                ));
             }
-        }
-        // A swarm's faults count from the moment the cluster is ready, so that none is lost to
-        // a bootstrap that took longer under this seed's network.
-        if let (Some(plan), Some(ready)) = (&self.swarm, self.ready_at) {
-            for a in &plan.timeline {
-                let time = ready + Duration(a.time.0);
-                if time <= until {
-                    items.push((time, usize::MAX, Some(a.action.clone()), None));
+            // A swarm's faults count from the moment the cluster is ready, so that none is lost
+            // to a bootstrap that took longer under this seed's network.
+            if let (Some(plan), Some(ready)) = (&self.swarm, self.ready_at) {
+                for a in &plan.timeline {
+                    let time = ready + Duration(a.time.0);
+                    items.push((
+                        time,
+                        false,
+                        usize::MAX,
+                        Scheduled::Action(time, a.action.clone()),
+                    ));
                 }
             }
+            for e in &self.scenario.expect_at {
+                items.push((e.time, true, e.line, Scheduled::Expectation(e.clone())));
+            }
+            items.sort_by_key(|(t, expectation, line, _)| (*t, *expectation, *line));
+            self.schedule = Some(items.into_iter().map(|(_, _, _, item)| item).collect());
         }
-        for e in &self.scenario.expect_at {
-            if e.time <= until {
-                items.push((e.time, e.line, None, Some(e.clone())));
-            }
+        self.schedule.as_deref().unwrap_or_default()
+    }
+
+    /// The next timeline item not played yet.
+    fn next_scheduled(&mut self) -> Option<Scheduled> {
+        let played = self.played;
+        self.schedule().get(played).cloned()
+    }
+
+    /// Plays one timeline item now: applies its action or evaluates its expectation.
+    fn play_scheduled(&mut self, item: Scheduled) {
+        self.played += 1;
+        if item.time() < self.world.cluster().now() {
+            return; // before the cluster was ready; nothing to act on yet
         }
-        items.sort_by_key(|(t, line, a, _)| (*t, a.is_none(), *line));
-        for (time, _, action, expectation) in items {
-            if time < self.world.cluster().now() {
-                continue; // before the cluster was ready; nothing to act on yet
-            }
-            self.run_until(time).await;
-            if let Some(a) = action {
-                self.apply(&a);
-            }
-            if let Some(e) = expectation {
+        match item {
+            Scheduled::Action(_, a) => self.apply(&a),
+            Scheduled::Expectation(e) => {
                 let check = self.evaluate(&e);
                 self.results_at.push(check);
             }
+        }
+    }
+
+    /// Plays the timeline (actions and timed expectations) up to `until`. It may be called
+    /// again with a later time: every item is played once, after the events at or before its
+    /// time.
+    pub async fn play_until_async(&mut self, until: Instant) {
+        while let Some(item) = self.next_scheduled().filter(|i| i.time() <= until) {
+            let time = item.time();
+            if time >= self.world.cluster().now() {
+                self.run_until(time).await;
+            }
+            self.play_scheduled(item);
         }
         self.run_until(until).await;
     }

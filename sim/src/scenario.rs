@@ -1932,6 +1932,199 @@ pub fn resolve(
     })
 }
 
+/// The one-line form of an action: what the classroom keeps in a shared link and what a lesson
+/// names. [`Scenario::parse_action`] reads it back.
+///
+/// `crash T`, `power_loss T`, `restart T`, `pause T`, `resume T`, `isolate T`, `writeback T`,
+/// `cut A -> B` (one way) or `cut A <-> B` (both ways), `clog A -> B`, `unclog A -> B`,
+/// `split A, B | C`, `heal`, `set TOPIC KEY=VALUE`, `elect preferred|unclean TOPIC/N`,
+/// `start CLIENT`, `stop CLIENT`, `leave CLIENT`; a target `T` is written as in a scenario file
+/// (`broker 2`, `leader of orders/0`, `coordinator of billing`, `controller`, `all`, a
+/// client's name).
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let link = |f: &mut fmt::Formatter<'_>, verb: &str, l: &Link| {
+            let arrow = if l.both_ways { "<->" } else { "->" };
+            write!(f, "{verb} {} {arrow} {}", l.from, l.to)
+        };
+        match self {
+            Action::Crash(t) => write!(f, "crash {t}"),
+            Action::PowerLoss(t) => write!(f, "power_loss {t}"),
+            Action::Restart(t) => write!(f, "restart {t}"),
+            Action::Pause(t) => write!(f, "pause {t}"),
+            Action::Resume(t) => write!(f, "resume {t}"),
+            Action::Isolate(t) => write!(f, "isolate {t}"),
+            Action::Writeback(t) => write!(f, "writeback {t}"),
+            Action::Cut(l) => link(f, "cut", l),
+            Action::Clog(l) => link(f, "clog", l),
+            Action::Unclog(l) => link(f, "unclog", l),
+            Action::Split(groups) => {
+                let groups: Vec<String> = groups
+                    .iter()
+                    .map(|g| {
+                        g.iter()
+                            .map(Target::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .collect();
+                write!(f, "split {}", groups.join(" | "))
+            }
+            Action::Heal => f.write_str("heal"),
+            Action::SetTopicConfig { topic, key, value } => write!(f, "set {topic} {key}={value}"),
+            Action::Elect {
+                partition,
+                election,
+            } => {
+                let kind = match election {
+                    ElectionType::Preferred => "preferred",
+                    ElectionType::Unclean => "unclean",
+                };
+                write!(f, "elect {kind} {partition}")
+            }
+            Action::Start(c) => write!(f, "start {c}"),
+            Action::Stop(c) => write!(f, "stop {c}"),
+            Action::Leave(c) => write!(f, "leave {c}"),
+        }
+    }
+}
+
+impl Scenario {
+    /// Reads the one-line form of an action (see [`Action`]'s `Display`), checking every name
+    /// against this scenario: its brokers, topics, partitions, clients and groups.
+    pub fn parse_action(&self, text: &str) -> Result<Action, String> {
+        let clients: BTreeSet<String> = self
+            .producers
+            .iter()
+            .map(|p| p.name.clone())
+            .chain(self.consumers.iter().map(|c| c.name.clone()))
+            .collect();
+        let groups: BTreeSet<String> = self
+            .consumers
+            .iter()
+            .filter_map(|c| c.config.group_id.clone())
+            .collect();
+        let targets = TargetParser {
+            brokers: self.brokers,
+            topics: &self.topics,
+            clients: &clients,
+            groups: &groups,
+        };
+        let text = text.trim();
+        let (verb, rest) = text.split_once(' ').unwrap_or((text, ""));
+        let rest = rest.trim();
+        let link = |rest: &str| -> Result<Link, String> {
+            let (from, to, both_ways) = if let Some((a, b)) = rest.split_once("<->") {
+                (a, b, true)
+            } else if let Some((a, b)) = rest.split_once("->") {
+                (a, b, false)
+            } else {
+                return Err(format!(
+                    "`{rest}` is not a link (write `A -> B` or `A <-> B`)"
+                ));
+            };
+            Ok(Link {
+                from: targets.parse(from, false, true)?,
+                to: targets.parse(to, false, true)?,
+                both_ways,
+            })
+        };
+        let client = |rest: &str| -> Result<String, String> {
+            if clients.contains(rest) {
+                Ok(rest.to_string())
+            } else {
+                Err(format!("no producer or consumer is called `{rest}`"))
+            }
+        };
+        match verb {
+            "crash" => Ok(Action::Crash(targets.parse(rest, true, true)?)),
+            "power_loss" => Ok(Action::PowerLoss(targets.parse(rest, true, true)?)),
+            "restart" => Ok(Action::Restart(targets.parse(rest, true, false)?)),
+            "pause" => Ok(Action::Pause(targets.parse(rest, true, true)?)),
+            "resume" => Ok(Action::Resume(targets.parse(rest, true, false)?)),
+            "isolate" => Ok(Action::Isolate(targets.parse(rest, false, true)?)),
+            "writeback" => Ok(Action::Writeback(targets.parse(rest, true, true)?)),
+            "cut" => Ok(Action::Cut(link(rest)?)),
+            "clog" => Ok(Action::Clog(link(rest)?)),
+            "unclog" => Ok(Action::Unclog(link(rest)?)),
+            "split" => {
+                let groups = rest
+                    .split('|')
+                    .map(|g| {
+                        g.split(',')
+                            .map(|t| targets.parse(t, false, true))
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                if groups.len() < 2 {
+                    return Err("a split needs at least two groups (`A | B`)".into());
+                }
+                Ok(Action::Split(groups))
+            }
+            "heal" if rest.is_empty() => Ok(Action::Heal),
+            "set" => {
+                let (topic, setting) = rest
+                    .split_once(' ')
+                    .ok_or_else(|| format!("`{rest}` is not `TOPIC KEY=VALUE`"))?;
+                let (key, value) = setting
+                    .trim()
+                    .split_once('=')
+                    .ok_or_else(|| format!("`{setting}` is not `KEY=VALUE`"))?;
+                let Some(spec) = self.topics.iter().find(|t| t.name.as_str() == topic) else {
+                    return Err(format!("no topic named `{topic}` is declared"));
+                };
+                let (key, value) = (key.trim(), value.trim());
+                spec.config
+                    .clone()
+                    .set(key, value)
+                    .map_err(|e| format!("{key}: {}", e.message))?;
+                Ok(Action::SetTopicConfig {
+                    topic: spec.name.clone(),
+                    key: key.to_string(),
+                    value: value.to_string(),
+                })
+            }
+            "elect" => {
+                let (kind, partition) = rest
+                    .split_once(' ')
+                    .ok_or_else(|| format!("`{rest}` is not `preferred|unclean TOPIC/N`"))?;
+                let election = match kind {
+                    "preferred" => ElectionType::Preferred,
+                    "unclean" => ElectionType::Unclean,
+                    other => {
+                        return Err(format!(
+                            "`{other}` is not an election type (preferred or unclean)"
+                        ));
+                    }
+                };
+                Ok(Action::Elect {
+                    partition: targets.partition(partition.trim())?,
+                    election,
+                })
+            }
+            "start" => Ok(Action::Start(client(rest)?)),
+            "stop" => Ok(Action::Stop(client(rest)?)),
+            "leave" => {
+                let name = client(rest)?;
+                if self
+                    .consumers
+                    .iter()
+                    .any(|c| c.name == name && c.config.group_id.is_some())
+                {
+                    Ok(Action::Leave(name))
+                } else {
+                    Err(format!(
+                        "`{name}` is not a consumer in a group, so it has no group to leave"
+                    ))
+                }
+            }
+            _ => Err(format!(
+                "`{text}` is not an action (crash, power_loss, restart, pause, resume, isolate, writeback, cut, clog, unclog, split, heal, set, elect, start, stop, leave)"
+            )),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -373,6 +373,12 @@ impl World {
         }
     }
 
+    /// Moves the clock forward to `time` (never back) without processing anything: the caller
+    /// has processed every event at or before it.
+    pub(crate) fn set_clock(&mut self, time: Instant) {
+        self.cluster.now = self.cluster.now.max(time);
+    }
+
     /// The time of the next event, if any.
     pub fn next_event_time(&self) -> Option<Instant> {
         self.queue.peek().map(|Reverse(q)| q.time)

@@ -1,0 +1,245 @@
+//! Interactive sessions: stepping, playing, acting, rewinding and replaying recorded actions
+//! must all land on exactly the same cluster state (compared by the World's digest), and the
+//! one-line action language must read back what it writes.
+
+mod common;
+
+use gregor_core::ids::BrokerId;
+use gregor_core::time::Instant;
+use gregor_sim::scenario::{Action, Scenario, Target};
+use gregor_sim::session::{Moment, Session, SessionError, TakenAction};
+use gregor_sim::world::Status;
+
+fn shipped(name: &str) -> Scenario {
+    let path = common::scenario(name);
+    let text = std::fs::read_to_string(&path).expect("shipped scenario");
+    Scenario::parse(&path, &text).expect("valid")
+}
+
+fn digest(s: &Session) -> u64 {
+    s.world().digest()
+}
+
+#[test]
+fn playing_in_small_slices_is_playing_at_once() {
+    // The leader-failover timeline crashes a leader at 5 s and restarts it at 20 s; played in
+    // 7 ms slices, each item must still be played once, after the events of its millisecond.
+    let scenario = shipped("leader-failover.toml");
+    let mut whole = Session::new(scenario.clone(), 3).unwrap();
+    whole.play_until(Instant(25_000));
+    let mut sliced = Session::new(scenario, 3).unwrap();
+    let mut t = sliced.moment().time_ms;
+    while t < 25_000 {
+        t = (t + 7).min(25_000);
+        sliced.play_until(Instant(t));
+    }
+    assert_eq!(whole.moment(), sliced.moment());
+    assert_eq!(digest(&whole), digest(&sliced));
+    assert_eq!(
+        sliced
+            .world()
+            .status(gregor_core::ids::NodeId::Broker(BrokerId(1))),
+        Status::Running,
+        "broker 1 crashed at 5 s and was restarted at 20 s"
+    );
+}
+
+#[test]
+fn stepping_unit_by_unit_reaches_the_same_state_as_playing() {
+    let scenario = shipped("leader-failover.toml");
+    let mut played = Session::new(scenario.clone(), 5).unwrap();
+    played.play_until(Instant(6_000));
+    let target = played.moment();
+    let mut stepped = Session::new(scenario, 5).unwrap();
+    while stepped.moment().units < target.units {
+        assert!(stepped.step());
+    }
+    assert_eq!(stepped.moment().units, target.units);
+    assert_eq!(digest(&stepped), digest(&played));
+}
+
+#[test]
+fn a_rewind_returns_to_exactly_the_earlier_state_and_a_replay_goes_on_the_same_way() {
+    let scenario = shipped("min-isr.toml");
+    let mut s = Session::new(scenario, 11).unwrap();
+    s.play_until(Instant(4_000));
+    s.act(Action::Crash(Target::Broker(BrokerId(2))));
+    s.play_until(Instant(8_000));
+    let at_8 = (s.moment(), digest(&s));
+    s.play_until(Instant(9_000));
+    s.act(Action::Restart(Target::Broker(BrokerId(2))));
+    let at_9 = (s.moment(), digest(&s));
+    s.play_until(Instant(15_000));
+    let at_15 = (s.moment(), digest(&s));
+
+    s.rewind_to_time(Instant(8_000));
+    assert_eq!((s.moment(), digest(&s)), at_8);
+    assert_eq!(
+        s.taken().len(),
+        1,
+        "the crash is taken, the restart is ahead"
+    );
+    assert_eq!(s.actions().len(), 2);
+
+    // A rewind to the moment of an action shows the cluster with it taken.
+    s.rewind_to(at_9.0);
+    assert_eq!((s.moment(), digest(&s)), at_9);
+    assert_eq!(s.taken().len(), 2);
+    s.rewind_to_time(Instant(8_000));
+
+    // Playing on takes the recorded restart again at its moment.
+    s.play_until(Instant(15_000));
+    assert_eq!((s.moment(), digest(&s)), at_15);
+}
+
+#[test]
+fn an_action_between_two_events_of_one_millisecond_comes_back_between_them() {
+    let scenario = shipped("leader-failover.toml");
+    let mut s = Session::new(scenario.clone(), 2).unwrap();
+    s.play_until(Instant(3_000));
+    // Step until the next unit happens in the same millisecond as the last one, then act.
+    let mut guard = 0;
+    while s.world().next_event_time() != Some(Instant(s.moment().time_ms)) {
+        assert!(s.step());
+        guard += 1;
+        assert!(guard < 100_000, "no two events ever share a millisecond");
+    }
+    s.act(Action::PowerLoss(Target::Broker(BrokerId(3))));
+    let acted = s.moment();
+    s.play_until(Instant(8_000));
+    let end = (s.moment(), digest(&s));
+
+    let replayed = Session::with_actions(scenario, 2, s.actions().to_vec()).unwrap();
+    assert_eq!(replayed.moment(), acted);
+    let mut replayed = replayed;
+    replayed.play_until(Instant(8_000));
+    assert_eq!((replayed.moment(), digest(&replayed)), end);
+}
+
+#[test]
+fn acting_after_a_rewind_drops_the_recorded_future() {
+    let scenario = shipped("min-isr.toml");
+    let mut s = Session::new(scenario, 1).unwrap();
+    s.play_until(Instant(3_000));
+    s.act(Action::Pause(Target::Broker(BrokerId(1))));
+    s.play_until(Instant(6_000));
+    s.act(Action::Resume(Target::Broker(BrokerId(1))));
+    s.rewind_to_time(Instant(4_000));
+    s.act(Action::Crash(Target::Broker(BrokerId(3))));
+    let kinds: Vec<String> = s.actions().iter().map(|a| a.action.to_string()).collect();
+    assert_eq!(kinds, ["pause broker 1", "crash broker 3"]);
+}
+
+#[test]
+fn stepping_back_undoes_one_unit() {
+    let scenario = shipped("min-isr.toml");
+    let mut s = Session::new(scenario, 4).unwrap();
+    s.play_until(Instant(2_500));
+    let before = (s.moment(), digest(&s));
+    assert!(s.step());
+    assert_ne!(s.moment().units, before.0.units);
+    s.step_back();
+    assert_eq!((s.moment().units, digest(&s)), (before.0.units, before.1));
+}
+
+#[test]
+fn recorded_actions_out_of_order_are_refused() {
+    let scenario = shipped("min-isr.toml");
+    let late = TakenAction {
+        at: Moment {
+            units: 1_000_000,
+            time_ms: 9_000,
+        },
+        action: Action::Heal,
+    };
+    let early = TakenAction {
+        at: Moment {
+            units: 1_000_001,
+            time_ms: 8_000,
+        },
+        action: Action::Heal,
+    };
+    assert_eq!(
+        Session::with_actions(scenario, 1, vec![late, early]).err(),
+        Some(SessionError::ActionsOutOfOrder { index: 1 })
+    );
+}
+
+#[test]
+fn a_trace_file_opens_as_the_session_of_its_scenario_and_seed() {
+    let path = common::scenario("leader-failover.toml");
+    let dir = std::env::temp_dir().join(format!("gregor-session-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("t.jsonl");
+    let out = common::gregor(&[
+        "run",
+        &path,
+        "--seed",
+        "9",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let mut from_trace = Session::from_trace(&text).unwrap();
+    let mut direct = Session::new(shipped("leader-failover.toml"), 9).unwrap();
+    assert_eq!(from_trace.seed(), 9);
+    from_trace.play_until(Instant(10_000));
+    direct.play_until(Instant(10_000));
+    assert_eq!(digest(&from_trace), digest(&direct));
+
+    let bad = Session::from_trace("{\"format\":\"other\"}").err().unwrap();
+    assert!(bad.to_string().contains("line 1"), "{bad}");
+    let empty = Session::from_trace("").err().unwrap();
+    assert!(empty.to_string().contains("empty"), "{empty}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn every_action_reads_back_as_it_is_written() {
+    let scenario = shipped("group-rebalance.toml");
+    let topic = &scenario.topics[0].name;
+    let consumer = &scenario.consumers[0].name;
+    let group = scenario.consumers[0].config.group_id.clone().unwrap();
+    for text in [
+        "crash broker 1".to_string(),
+        format!("power_loss leader of {topic}/0"),
+        "restart all".to_string(),
+        "pause controller".to_string(),
+        "resume broker 3".to_string(),
+        format!("isolate coordinator of {group}"),
+        "writeback broker 2".to_string(),
+        "cut broker 1 -> broker 2".to_string(),
+        "cut broker 1 <-> controller".to_string(),
+        "clog broker 2 -> broker 3".to_string(),
+        "unclog broker 2 -> broker 3".to_string(),
+        "split broker 1, broker 2 | broker 3".to_string(),
+        "heal".to_string(),
+        format!("set {topic} min.insync.replicas=3"),
+        format!("elect preferred {topic}/0"),
+        format!("elect unclean {topic}/1"),
+        format!("start {consumer}"),
+        format!("stop {consumer}"),
+        format!("leave {consumer}"),
+    ] {
+        let action = scenario
+            .parse_action(&text)
+            .unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(action.to_string(), text);
+    }
+    for (bad, why) in [
+        ("crash broker 9", "does not exist"),
+        ("explode broker 1", "is not an action"),
+        ("cut broker 1 broker 2", "is not a link"),
+        (
+            &format!("set {topic} min.insync.replicas=many") as &str,
+            "min.insync.replicas",
+        ),
+        ("elect sideways orders/0", "not an election type"),
+        ("start nobody", "no producer or consumer"),
+        ("split broker 1", "at least two groups"),
+    ] {
+        let err = scenario.parse_action(bad).unwrap_err();
+        assert!(err.contains(why), "{bad}: {err}");
+    }
+}
