@@ -379,6 +379,24 @@ impl World {
         self.cluster.now = self.cluster.now.max(time);
     }
 
+    /// Messages on the wire: `(arrival time, from, to, message)`, in no particular order (a
+    /// view counts them; nothing in a run may depend on this order).
+    pub fn messages_in_flight(&self) -> impl Iterator<Item = (Instant, NodeId, NodeId, &Message)> {
+        self.queue.iter().filter_map(|Reverse(q)| match &q.event {
+            Pending::Deliver {
+                from, to, message, ..
+            } => Some((q.time, *from, *to, message)),
+            _ => None,
+        })
+    }
+
+    /// Messages held on clogged links, as `(from, to, how many)`.
+    pub fn held_on_links(&self) -> impl Iterator<Item = (NodeId, NodeId, usize)> + '_ {
+        self.held_on_links
+            .iter()
+            .map(|(&(from, to), held)| (from, to, held.len()))
+    }
+
     /// The time of the next event, if any.
     pub fn next_event_time(&self) -> Option<Instant> {
         self.queue.peek().map(|Reverse(q)| q.time)

@@ -1,0 +1,604 @@
+//! The classroom's view of a session: what a learner sees, computed from the World and the
+//! run's story. It is a pure function of the session (plus a tally kept across frames so the
+//! log is read once), so it is tested natively and the yew front end only draws it.
+
+use gregor_core::config::Acks;
+use gregor_core::ids::{BrokerId, NodeId, TopicPartition};
+use gregor_core::metadata::MetadataImage;
+use gregor_core::node::Event;
+use gregor_core::protocol::Message;
+use gregor_sim::cluster::WorldEvent;
+use gregor_sim::groups::{GroupReport, group_reports};
+use gregor_sim::report::name_of;
+use gregor_sim::runner::{StoryKind, StoryLine};
+use gregor_sim::session::Session;
+use gregor_sim::world::{Status, World};
+use std::collections::BTreeMap;
+
+/// How many offsets a log strip shows: the newest ones.
+pub const STRIP: u64 = 24;
+
+/// A broker as the classroom shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerView {
+    /// The broker.
+    pub id: BrokerId,
+    /// Running, paused or crashed.
+    pub status: Status,
+    /// Whether the controller has it fenced (or does not know it).
+    pub fenced: bool,
+    /// How many partitions it leads.
+    pub leads: usize,
+    /// Whether every link to it is cut.
+    pub isolated: bool,
+}
+
+/// One offset of a replica's log strip.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cell {
+    /// The offset.
+    pub offset: u64,
+    /// The record's key (`key-3` is 3), or `None` for a keyless record.
+    pub key: Option<u64>,
+    /// The producer's name (the value's prefix).
+    pub producer: String,
+    /// The leader epoch that wrote it.
+    pub epoch: u32,
+}
+
+/// One replica of a partition: its log strip's marks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaView {
+    /// The broker holding it.
+    pub broker: BrokerId,
+    /// Whether it is in the ISR.
+    pub in_isr: bool,
+    /// Whether it leads.
+    pub leader: bool,
+    /// Whether its broker runs.
+    pub online: bool,
+    /// Its log start offset.
+    pub log_start_offset: u64,
+    /// Its log end offset.
+    pub log_end_offset: u64,
+    /// Its high watermark (its own view).
+    pub high_watermark: u64,
+    /// The newest offsets of its log, up to [`STRIP`] of them, oldest first.
+    pub cells: Vec<Cell>,
+}
+
+/// A partition as the classroom shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionView {
+    /// The partition.
+    pub topic_partition: TopicPartition,
+    /// The leader, as the metadata says.
+    pub leader: Option<BrokerId>,
+    /// The leader epoch.
+    pub leader_epoch: u32,
+    /// The ISR.
+    pub isr: Vec<BrokerId>,
+    /// The topic's `min.insync.replicas`.
+    pub min_isr: u64,
+    /// The topic's `unclean.leader.election.enable`.
+    pub unclean: bool,
+    /// Each replica, in assignment order.
+    pub replicas: Vec<ReplicaView>,
+    /// The first offset the strips show.
+    pub strip_start: u64,
+}
+
+/// A producer as the classroom shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProducerView {
+    /// Its name.
+    pub name: String,
+    /// Its topic.
+    pub topic: String,
+    /// `acks`.
+    pub acks: Acks,
+    /// Whether it is idempotent.
+    pub idempotent: bool,
+    /// Whether its process runs.
+    pub status: Status,
+    /// Whether it is producing (started and not done).
+    pub producing: bool,
+    /// Produce requests in flight.
+    pub in_flight: usize,
+    /// Records sent so far.
+    pub sent: u64,
+    /// Records acknowledged.
+    pub acknowledged: u64,
+    /// Records whose send failed.
+    pub failed: u64,
+    /// The last error a broker answered, when, and from which broker.
+    pub last_error: Option<(u64, String)>,
+}
+
+/// A consumer as the classroom shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsumerView {
+    /// Its name.
+    pub name: String,
+    /// Its group.
+    pub group: Option<String>,
+    /// Whether its process runs.
+    pub status: Status,
+    /// Whether it is consuming (it owns partitions and is not in a rebalance's pause).
+    pub consuming: bool,
+    /// Records processed so far.
+    pub processed: u64,
+    /// The partitions it owns now.
+    pub owns: Vec<String>,
+}
+
+/// Messages on the wire of one kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InFlight {
+    /// The kind: produce, fetch, heartbeat, metadata, group, controller.
+    pub kind: &'static str,
+    /// How many.
+    pub count: usize,
+}
+
+/// A link the network breaks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkView {
+    /// One end's name.
+    pub from: String,
+    /// The other end's name.
+    pub to: String,
+    /// Cut (messages dropped) or clogged (messages held).
+    pub clogged: bool,
+    /// Messages held on it, when clogged.
+    pub held: usize,
+}
+
+/// Everything drawn at one moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClassroomView {
+    /// Virtual time in milliseconds.
+    pub time_ms: u64,
+    /// Units played (events and timeline items).
+    pub units: u64,
+    /// The controller's state.
+    pub controller: Status,
+    /// The brokers.
+    pub brokers: Vec<BrokerView>,
+    /// The partitions of the scenario's topics, in topic and partition order.
+    pub partitions: Vec<PartitionView>,
+    /// The producers.
+    pub producers: Vec<ProducerView>,
+    /// The consumers.
+    pub consumers: Vec<ConsumerView>,
+    /// The consumer groups.
+    pub groups: Vec<GroupReport>,
+    /// Cut and clogged links, both directions merged.
+    pub links: Vec<LinkView>,
+    /// Messages on the wire, by kind.
+    pub in_flight: Vec<InFlight>,
+    /// Failed checks so far, in words, with their time.
+    pub findings: Vec<(u64, String)>,
+}
+
+/// What the view needs from the whole log, read once: counts and last errors per producer.
+#[derive(Clone, Debug, Default)]
+pub struct Tally {
+    seen: usize,
+    producers: BTreeMap<String, ProducerTally>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct ProducerTally {
+    sent: u64,
+    acknowledged: u64,
+    failed: u64,
+    last_error: Option<(u64, String)>,
+}
+
+impl Tally {
+    /// Reads the log entries it has not seen; starts over if the log is shorter than what it
+    /// saw (a rewind).
+    pub fn update(&mut self, session: &Session) {
+        let world = session.world();
+        let log = world.log();
+        if log.len() < self.seen {
+            *self = Tally::default();
+        }
+        let scenario = session.scenario();
+        for entry in &log[self.seen..] {
+            let WorldEvent::Node(event) = &entry.event else {
+                continue;
+            };
+            let name = || name_of(entry.node, scenario);
+            match event {
+                Event::RecordSent { .. } => self.producers.entry(name()).or_default().sent += 1,
+                Event::RecordAcknowledged { .. } => {
+                    self.producers.entry(name()).or_default().acknowledged += 1;
+                }
+                Event::RecordFailed { .. } => self.producers.entry(name()).or_default().failed += 1,
+                Event::ProduceError {
+                    topic_partition,
+                    error,
+                    broker,
+                } => {
+                    self.producers.entry(name()).or_default().last_error = Some((
+                        entry.time.0,
+                        format!("{error} from broker {broker} on {topic_partition}"),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        self.seen = log.len();
+    }
+}
+
+/// The metadata the view trusts: the controller's, or while it is down, the newest a running
+/// broker replayed.
+fn image_of(world: &World) -> Option<&MetadataImage> {
+    world.controller().map(|c| c.image()).or_else(|| {
+        world
+            .broker_ids()
+            .into_iter()
+            .filter(|&b| world.status(NodeId::Broker(b)) == Status::Running)
+            .filter_map(|b| world.broker(b).map(|b| b.image()))
+            .max_by_key(|i| i.next_offset)
+    })
+}
+
+/// The kind of a message, as the classroom counts them.
+pub fn message_kind(message: &Message) -> &'static str {
+    use Message as M;
+    match message {
+        M::Produce(_) | M::ProduceResponse(_) => "produce",
+        M::Fetch(_) | M::FetchResponse(_) => "fetch",
+        M::BrokerHeartbeat(_) | M::BrokerHeartbeatResponse(_) => "heartbeat",
+        M::Heartbeat(_) | M::HeartbeatResponse(_) => "heartbeat",
+        M::Metadata(_) | M::MetadataResponse(_) => "metadata",
+        M::FindCoordinator(_)
+        | M::FindCoordinatorResponse(_)
+        | M::JoinGroup(_)
+        | M::JoinGroupResponse(_)
+        | M::SyncGroup(_)
+        | M::SyncGroupResponse(_)
+        | M::LeaveGroup(_)
+        | M::LeaveGroupResponse(_)
+        | M::OffsetCommit(_)
+        | M::OffsetCommitResponse(_)
+        | M::OffsetFetch(_)
+        | M::OffsetFetchResponse(_) => "group",
+        _ => "controller",
+    }
+}
+
+/// The value's producer prefix and the key's number, for colouring a record.
+fn cell_of(offset: u64, record: &gregor_core::record::Record, epoch: u32) -> Cell {
+    let text = |b: &Option<gregor_core::bytes::Bytes>| {
+        b.as_ref()
+            .map(|b| String::from_utf8_lossy(b.as_slice()).into_owned())
+    };
+    let value = text(&record.value).unwrap_or_default();
+    let producer = value
+        .rsplit_once('-')
+        .map_or(value.as_str(), |(p, _)| p)
+        .to_string();
+    let key = text(&record.key)
+        .and_then(|k| k.rsplit_once('-').and_then(|(_, n)| n.parse().ok()));
+    Cell {
+        offset,
+        key,
+        producer,
+        epoch,
+    }
+}
+
+/// The view of a session now. `tally` must have been updated for this session.
+pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
+    let world = session.world();
+    let scenario = session.scenario();
+    let image = image_of(world);
+    let brokers = world.broker_ids();
+    let all_nodes: Vec<NodeId> = world.node_ids().collect();
+    let cut = world.network().cut_links();
+    let isolated = |b: BrokerId| {
+        let me = NodeId::Broker(b);
+        all_nodes
+            .iter()
+            .filter(|&&n| n != me && !matches!(n, NodeId::Admin))
+            .all(|&n| cut.contains(&(me, n)) && cut.contains(&(n, me)))
+    };
+    let mut partitions = Vec::new();
+    if let Some(image) = image {
+        for (tp, p) in image.partitions() {
+            if !scenario.topics.iter().any(|t| t.name == tp.topic) {
+                continue; // `__consumer_offsets` is shown through the groups
+            }
+            let config = image.topic_config(&tp.topic);
+            let end = p
+                .replicas
+                .iter()
+                .filter_map(|&b| world.broker_disk(b).and_then(|d| d.logs.get(&tp)))
+                .map(|l| l.log_end_offset().0)
+                .max()
+                .unwrap_or(0);
+            let strip_start = end.saturating_sub(STRIP);
+            let replicas = p
+                .replicas
+                .iter()
+                .map(|&b| {
+                    let log = world.broker_disk(b).and_then(|d| d.logs.get(&tp));
+                    let cells = log
+                        .map(|l| {
+                            (strip_start.max(l.log_start_offset().0)..l.log_end_offset().0)
+                                .filter_map(|o| {
+                                    l.record_at(gregor_core::ids::Offset(o))
+                                        .map(|(r, e)| cell_of(o, r, e.0))
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    ReplicaView {
+                        broker: b,
+                        in_isr: p.isr.contains(&b),
+                        leader: p.leader == Some(b),
+                        online: world.status(NodeId::Broker(b)) == Status::Running,
+                        log_start_offset: log.map_or(0, |l| l.log_start_offset().0),
+                        log_end_offset: log.map_or(0, |l| l.log_end_offset().0),
+                        high_watermark: log.map_or(0, |l| l.high_watermark().0),
+                        cells,
+                    }
+                })
+                .collect();
+            partitions.push(PartitionView {
+                topic_partition: tp,
+                leader: p.leader,
+                leader_epoch: p.leader_epoch.0,
+                isr: p.isr.clone(),
+                min_isr: config.map_or(1, |c| c.min_insync_replicas),
+                unclean: config.is_some_and(|c| c.unclean_leader_election_enable),
+                replicas,
+                strip_start,
+            });
+        }
+    }
+    let broker_views = brokers
+        .iter()
+        .map(|&id| BrokerView {
+            id,
+            status: world.status(NodeId::Broker(id)),
+            fenced: image
+                .and_then(|i| i.brokers.get(&id))
+                .is_none_or(|b| b.fenced),
+            leads: partitions
+                .iter()
+                .filter(|p| p.leader == Some(id))
+                .count(),
+            isolated: isolated(id),
+        })
+        .collect();
+    let (pids, cids, _) = gregor_sim::runner::client_ids(scenario);
+    let producers = scenario
+        .producers
+        .iter()
+        .zip(pids)
+        .map(|(spec, id)| {
+            let node = NodeId::Client(id);
+            let live = world.producer(id);
+            let t = tally.producers.get(&spec.name).cloned().unwrap_or_default();
+            ProducerView {
+                name: spec.name.clone(),
+                topic: spec.workload.topic.to_string(),
+                acks: spec.config.config.acks,
+                idempotent: spec.config.idempotence,
+                status: world.status(node),
+                producing: live.is_some_and(|p| p.is_producing()),
+                in_flight: live.map_or(0, |p| p.requests_in_flight()),
+                sent: t.sent,
+                acknowledged: t.acknowledged,
+                failed: t.failed,
+                last_error: t.last_error,
+            }
+        })
+        .collect();
+    let consumers = scenario
+        .consumers
+        .iter()
+        .zip(cids)
+        .map(|(spec, id)| {
+            let live = world.consumer(id);
+            ConsumerView {
+                name: spec.name.clone(),
+                group: spec.config.group_id.clone(),
+                status: world.status(NodeId::Client(id)),
+                consuming: live.is_some_and(|c| c.is_consuming()),
+                processed: live.map_or(0, |c| c.records_processed()),
+                owns: live
+                    .map(|c| c.assignment().map(|tp| tp.to_string()).collect())
+                    .unwrap_or_default(),
+            }
+        })
+        .collect();
+    let name = |n: NodeId| name_of(n, scenario);
+    let mut links: BTreeMap<(NodeId, NodeId), LinkView> = BTreeMap::new();
+    for &(a, b) in cut {
+        let key = (a.min(b), a.max(b));
+        links.entry(key).or_insert_with(|| LinkView {
+            from: name(key.0),
+            to: name(key.1),
+            clogged: false,
+            held: 0,
+        });
+    }
+    for &(a, b) in world.network().clogged_links() {
+        let key = (a.min(b), a.max(b));
+        links.entry(key).or_insert_with(|| LinkView {
+            from: name(key.0),
+            to: name(key.1),
+            clogged: true,
+            held: 0,
+        });
+    }
+    for (a, b, held) in world.held_on_links() {
+        if let Some(l) = links.get_mut(&(a.min(b), a.max(b))) {
+            l.held += held;
+        }
+    }
+    let mut kinds: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for (_, _, _, m) in world.messages_in_flight() {
+        *kinds.entry(message_kind(m)).or_default() += 1;
+    }
+    let in_flight = ["produce", "fetch", "heartbeat", "metadata", "group", "controller"]
+        .into_iter()
+        .map(|kind| InFlight {
+            kind,
+            count: kinds.get(kind).copied().unwrap_or(0),
+        })
+        .collect();
+    let findings = session
+        .run()
+        .invariants
+        .violations
+        .iter()
+        .map(|v| (v.time.0, format!("{}: {}", v.check, v.detail)))
+        .collect();
+    ClassroomView {
+        time_ms: world.now().0,
+        units: session.moment().units,
+        controller: world.status(NodeId::Controller),
+        brokers: broker_views,
+        partitions,
+        producers,
+        consumers,
+        groups: group_reports(world, scenario),
+        links: links.into_values().collect(),
+        in_flight,
+        findings,
+    }
+}
+
+/// The timeline's lines worth a learner's attention: everything but routine notes, newest
+/// last, at most `limit` of them.
+pub fn timeline(story: &[StoryLine], limit: usize) -> Vec<StoryLine> {
+    let start = story.len().saturating_sub(limit);
+    story[start..].to_vec()
+}
+
+/// A CSS class for a story line's kind.
+pub fn kind_class(kind: StoryKind) -> &'static str {
+    match kind {
+        StoryKind::Event => "event",
+        StoryKind::Fault => "fault",
+        StoryKind::Election => "election",
+        StoryKind::UncleanElection => "unclean",
+        StoryKind::Loss => "loss",
+        StoryKind::CheckFailed => "failed",
+        StoryKind::Note => "note",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::library;
+    use gregor_core::time::Instant;
+    use gregor_sim::scenario::{Action, Link, Target};
+
+    fn view(s: &Session) -> ClassroomView {
+        let mut tally = Tally::default();
+        tally.update(s);
+        classroom_view(s, &tally)
+    }
+
+    #[test]
+    fn the_view_shows_a_crashed_leader_replaced_and_its_replica_out_of_the_isr() {
+        let mut s = Session::new(library::scenario("leader-failover").unwrap(), 1).unwrap();
+        s.play_until(Instant(4_000));
+        let before = view(&s);
+        let p0 = &before.partitions[0];
+        let old = p0.leader.unwrap();
+        assert!(p0.replicas.iter().all(|r| r.in_isr && r.online));
+        assert_eq!(p0.isr.len(), 3);
+        // The strips show the newest records, the same on every in-sync replica below the HW.
+        let leader = p0.replicas.iter().find(|r| r.leader).unwrap();
+        assert_eq!(leader.cells.len() as u64, STRIP.min(leader.log_end_offset));
+        assert_eq!(leader.cells.last().unwrap().offset, leader.log_end_offset - 1);
+        assert!(leader.cells.iter().all(|c| c.producer == "p1" && c.key.is_some()));
+
+        s.act(Action::Crash(Target::Broker(old)));
+        s.play_until(Instant(16_000));
+        let after = view(&s);
+        let p0 = &after.partitions[0];
+        let crashed = after.brokers.iter().find(|b| b.id == old).unwrap();
+        assert_eq!(crashed.status, Status::Crashed);
+        assert!(crashed.fenced);
+        assert_ne!(p0.leader, Some(old));
+        assert!(p0.leader.is_some());
+        assert!(!p0.isr.contains(&old));
+        assert!(p0.leader_epoch > before.partitions[0].leader_epoch);
+        let r = p0.replicas.iter().find(|r| r.broker == old).unwrap();
+        assert!(!r.in_isr && !r.online);
+    }
+
+    #[test]
+    fn producers_count_sends_and_acknowledgements_and_keep_the_last_error() {
+        // min-isr: both followers crash at 5 s; once the ISR is the leader alone, acks=all
+        // produce requests are refused with NOT_ENOUGH_REPLICAS.
+        let mut s = Session::new(library::scenario("min-isr").unwrap(), 1).unwrap();
+        let mut tally = Tally::default();
+        s.play_until(Instant(4_000));
+        tally.update(&s);
+        let early = classroom_view(&s, &tally);
+        let p = &early.producers[0];
+        assert!(p.sent > 0 && p.acknowledged > 0 && p.acknowledged <= p.sent);
+        assert_eq!(p.last_error, None);
+        s.play_until(Instant(40_000));
+        tally.update(&s);
+        let late = classroom_view(&s, &tally);
+        let (_, error) = late.producers[0].last_error.clone().expect("an error");
+        assert!(error.contains("NOT_ENOUGH_REPLICAS from broker"), "{error}");
+        // A rewind shortens the log: the tally starts over and agrees with a fresh one.
+        s.rewind_to_time(Instant(4_000));
+        tally.update(&s);
+        assert_eq!(classroom_view(&s, &tally), early);
+    }
+
+    #[test]
+    fn cut_and_clogged_links_and_messages_in_flight_are_shown() {
+        let mut s = Session::new(library::scenario("leader-failover").unwrap(), 1).unwrap();
+        s.play_until(Instant(3_000));
+        let v = view(&s);
+        let count = |v: &ClassroomView, k: &str| {
+            v.in_flight.iter().find(|f| f.kind == k).unwrap().count
+        };
+        assert!(count(&v, "fetch") > 0, "{:?}", v.in_flight);
+        s.act(Action::Isolate(Target::Broker(BrokerId(3))));
+        s.act(Action::Clog(Link {
+            from: Target::Broker(BrokerId(1)),
+            to: Target::Broker(BrokerId(2)),
+            both_ways: true,
+        }));
+        s.play_until(Instant(3_500));
+        let v = view(&s);
+        assert!(v.brokers[2].isolated);
+        assert!(!v.brokers[0].isolated);
+        let clog = v.links.iter().find(|l| l.clogged).expect("a clogged link");
+        assert_eq!((clog.from.as_str(), clog.to.as_str()), ("broker 1", "broker 2"));
+        assert!(clog.held > 0, "fetches between 1 and 2 wait on the clogged link");
+        assert!(v.links.iter().any(|l| !l.clogged && l.to == "broker 3" || l.from == "broker 3"));
+    }
+
+    #[test]
+    fn consumer_groups_show_members_and_lag() {
+        let mut s = Session::new(library::scenario("group-rebalance").unwrap(), 1).unwrap();
+        s.play_until(Instant(15_000));
+        let v = view(&s);
+        let g = &v.groups[0];
+        assert_eq!(g.group, "billing");
+        assert_eq!(g.members.len(), 3);
+        assert!(g.generation >= 1);
+        let owned: usize = v.consumers.iter().map(|c| c.owns.len()).sum();
+        assert_eq!(owned, 6, "six partitions, each owned once");
+        assert!(v.consumers.iter().all(|c| c.processed > 0));
+    }
+}
