@@ -211,7 +211,10 @@ mod tests {
             ("seed=x", "`seed`"),
             ("scenario=leader-failover&at=12", "`at`"),
             ("actions=1.2", "`actions, item 1`"),
-            ("actions=1.2.crash%20broker%201~x.2.heal", "`actions, item 2`"),
+            (
+                "actions=1.2.crash%20broker%201~x.2.heal",
+                "`actions, item 2`",
+            ),
             ("colour=blue", "`colour` is not known"),
             ("scenario=a%zz", "percent escape"),
             ("seed", "has no value"),

@@ -186,6 +186,8 @@ pub struct ClassroomView {
 pub struct Tally {
     seen: usize,
     producers: BTreeMap<String, ProducerTally>,
+    /// Records acknowledged in each second of virtual time, by second.
+    pub acks_per_second: BTreeMap<u64, u64>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -215,6 +217,7 @@ impl Tally {
                 Event::RecordSent { .. } => self.producers.entry(name()).or_default().sent += 1,
                 Event::RecordAcknowledged { .. } => {
                     self.producers.entry(name()).or_default().acknowledged += 1;
+                    *self.acks_per_second.entry(entry.time.0 / 1000).or_default() += 1;
                 }
                 Event::RecordFailed { .. } => self.producers.entry(name()).or_default().failed += 1,
                 Event::ProduceError {
@@ -283,8 +286,7 @@ fn cell_of(offset: u64, record: &gregor_core::record::Record, epoch: u32) -> Cel
         .rsplit_once('-')
         .map_or(value.as_str(), |(p, _)| p)
         .to_string();
-    let key = text(&record.key)
-        .and_then(|k| k.rsplit_once('-').and_then(|(_, n)| n.parse().ok()));
+    let key = text(&record.key).and_then(|k| k.rsplit_once('-').and_then(|(_, n)| n.parse().ok()));
     Cell {
         offset,
         key,
@@ -370,10 +372,7 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
             fenced: image
                 .and_then(|i| i.brokers.get(&id))
                 .is_none_or(|b| b.fenced),
-            leads: partitions
-                .iter()
-                .filter(|p| p.leader == Some(id))
-                .count(),
+            leads: partitions.iter().filter(|p| p.leader == Some(id)).count(),
             isolated: isolated(id),
         })
         .collect();
@@ -448,13 +447,20 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
     for (_, _, _, m) in world.messages_in_flight() {
         *kinds.entry(message_kind(m)).or_default() += 1;
     }
-    let in_flight = ["produce", "fetch", "heartbeat", "metadata", "group", "controller"]
-        .into_iter()
-        .map(|kind| InFlight {
-            kind,
-            count: kinds.get(kind).copied().unwrap_or(0),
-        })
-        .collect();
+    let in_flight = [
+        "produce",
+        "fetch",
+        "heartbeat",
+        "metadata",
+        "group",
+        "controller",
+    ]
+    .into_iter()
+    .map(|kind| InFlight {
+        kind,
+        count: kinds.get(kind).copied().unwrap_or(0),
+    })
+    .collect();
     let findings = session
         .run()
         .invariants
@@ -522,8 +528,16 @@ mod tests {
         // The strips show the newest records, the same on every in-sync replica below the HW.
         let leader = p0.replicas.iter().find(|r| r.leader).unwrap();
         assert_eq!(leader.cells.len() as u64, STRIP.min(leader.log_end_offset));
-        assert_eq!(leader.cells.last().unwrap().offset, leader.log_end_offset - 1);
-        assert!(leader.cells.iter().all(|c| c.producer == "p1" && c.key.is_some()));
+        assert_eq!(
+            leader.cells.last().unwrap().offset,
+            leader.log_end_offset - 1
+        );
+        assert!(
+            leader
+                .cells
+                .iter()
+                .all(|c| c.producer == "p1" && c.key.is_some())
+        );
 
         s.act(Action::Crash(Target::Broker(old)));
         s.play_until(Instant(16_000));
@@ -568,9 +582,8 @@ mod tests {
         let mut s = Session::new(library::scenario("leader-failover").unwrap(), 1).unwrap();
         s.play_until(Instant(3_000));
         let v = view(&s);
-        let count = |v: &ClassroomView, k: &str| {
-            v.in_flight.iter().find(|f| f.kind == k).unwrap().count
-        };
+        let count =
+            |v: &ClassroomView, k: &str| v.in_flight.iter().find(|f| f.kind == k).unwrap().count;
         assert!(count(&v, "fetch") > 0, "{:?}", v.in_flight);
         s.act(Action::Isolate(Target::Broker(BrokerId(3))));
         s.act(Action::Clog(Link {
@@ -583,9 +596,19 @@ mod tests {
         assert!(v.brokers[2].isolated);
         assert!(!v.brokers[0].isolated);
         let clog = v.links.iter().find(|l| l.clogged).expect("a clogged link");
-        assert_eq!((clog.from.as_str(), clog.to.as_str()), ("broker 1", "broker 2"));
-        assert!(clog.held > 0, "fetches between 1 and 2 wait on the clogged link");
-        assert!(v.links.iter().any(|l| !l.clogged && l.to == "broker 3" || l.from == "broker 3"));
+        assert_eq!(
+            (clog.from.as_str(), clog.to.as_str()),
+            ("broker 1", "broker 2")
+        );
+        assert!(
+            clog.held > 0,
+            "fetches between 1 and 2 wait on the clogged link"
+        );
+        assert!(
+            v.links
+                .iter()
+                .any(|l| !l.clogged && l.to == "broker 3" || l.from == "broker 3")
+        );
     }
 
     #[test]

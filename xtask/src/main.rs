@@ -7,15 +7,24 @@
 //! wasm32, and every shipped scenario through the `gregor` command with its expected verdict. It
 //! stops at the first failure and says which step failed.
 
+mod classroom;
+
 use std::process::{Command, ExitCode};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("scenarios") => scenarios(),
+        Some("classroom") => classroom::classroom(&cargo, &args[1..]),
+        Some("bundle") => classroom::bundle_command(&cargo),
         _ => {
-            eprintln!("usage: cargo xtask test       run every check CI runs");
+            eprintln!("usage: cargo xtask classroom [--port N]  build the classroom and serve it");
+            eprintln!(
+                "       cargo xtask bundle     build the classroom's static files into web/dist/"
+            );
+            eprintln!("       cargo xtask test       run every check CI runs");
             eprintln!(
                 "       cargo xtask scenarios  run every shipped scenario and compare verdicts"
             );

@@ -1,0 +1,855 @@
+//! The classroom's yew app: it holds a [`Session`], plays it on animation frames, turns the
+//! learner's clicks and keys into actions in the scenario's action language, keeps the page's
+//! link in step with the session, and draws [`crate::view`]'s picture of it.
+
+use crate::charts::{self, Series};
+use crate::library::{self, Custom};
+use crate::share::Link;
+use crate::view::{self, ClassroomView, PartitionView, ReplicaView, Tally};
+use gregor_core::time::Instant;
+use gregor_sim::session::Session;
+use gregor_sim::world::Status;
+use std::collections::VecDeque;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use web_sys::{HtmlInputElement, HtmlSelectElement, KeyboardEvent};
+use yew::prelude::*;
+
+/// Virtual milliseconds per real millisecond, from slow motion to fast.
+const SPEEDS: [(f64, &str); 6] = [
+    (0.05, "slow motion (1/20)"),
+    (0.25, "1/4"),
+    (1.0, "real time"),
+    (4.0, "4×"),
+    (16.0, "16×"),
+    (64.0, "64×"),
+];
+
+/// How many frame times the page keeps for the browser test to read.
+const FRAMES_KEPT: usize = 600;
+
+/// What the learner and the browser tell the app.
+pub enum Msg {
+    /// An animation frame at this `performance.now()`.
+    Frame(f64),
+    /// Play or pause.
+    TogglePlay,
+    /// One unit forward.
+    Step,
+    /// One unit back.
+    StepBack,
+    /// Back to the moment the cluster was ready.
+    Restart,
+    /// Virtual ms per real ms.
+    Speed(f64),
+    /// Go to this virtual time (back: a rewind; forward: play there).
+    Scrub(u64),
+    /// Take an action, in the scenario's action language.
+    Act(String),
+    /// Pick a scenario by id.
+    Pick(String),
+    /// A new seed.
+    Seed(u64),
+    /// Copy the link to the clipboard.
+    Share,
+    /// A trace file's text, with its name.
+    Trace(String, String),
+    /// A key was pressed.
+    Key(KeyboardEvent),
+    /// The link changed (the learner pasted another one).
+    HashChanged,
+}
+
+/// The classroom.
+pub struct App {
+    scenario_id: String,
+    session: Option<Session>,
+    error: Option<String>,
+    notice: Option<String>,
+    tally: Tally,
+    playing: bool,
+    speed: f64,
+    last_frame: Option<f64>,
+    furthest_ms: u64,
+    frame: Option<Closure<dyn FnMut(f64)>>,
+    frame_times: VecDeque<f64>,
+    charts_drawn_at: Option<(u64, u64)>,
+    _listeners: Vec<Closure<dyn FnMut(web_sys::Event)>>,
+}
+
+fn window() -> web_sys::Window {
+    web_sys::window().expect("the classroom runs in a browser window")
+}
+
+fn hash() -> String {
+    window().location().hash().unwrap_or_default()
+}
+
+impl App {
+    fn open(&mut self, link: &Link) {
+        match link.open() {
+            Ok(session) => {
+                self.scenario_id = link.scenario.clone();
+                self.furthest_ms = session.moment().time_ms;
+                self.session = Some(session);
+                self.tally = Tally::default();
+                self.error = None;
+                self.charts_drawn_at = None;
+            }
+            Err(e) => self.error = Some(format!("This link could not be opened: {e}")),
+        }
+    }
+
+    fn write_link(&self) {
+        if let Some(s) = &self.session {
+            let text = format!("#{}", Link::of(&self.scenario_id, s).encode());
+            if text != hash()
+                && let Ok(history) = window().history()
+            {
+                let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&text));
+            }
+        }
+    }
+
+    fn request_frame(&mut self, ctx: &Context<Self>) {
+        let link = ctx.link().clone();
+        let callback = Closure::once(move |t: f64| link.send_message(Msg::Frame(t)));
+        let _ = window().request_animation_frame(callback.as_ref().unchecked_ref());
+        self.frame = Some(callback);
+    }
+
+    fn record_frame(&mut self, t: f64) {
+        if let Some(last) = self.last_frame {
+            self.frame_times.push_back(t - last);
+            if self.frame_times.len() > FRAMES_KEPT {
+                self.frame_times.pop_front();
+            }
+            // The browser test reads the frame times from here.
+            let array: js_sys::Array = self.frame_times.iter().map(|&d| JsValue::from(d)).collect();
+            let _ = js_sys::Reflect::set(&window(), &"gregorFrameTimes".into(), &array);
+        }
+        self.last_frame = Some(t);
+    }
+
+    fn act(&mut self, text: &str) {
+        let Some(s) = &mut self.session else { return };
+        match s.scenario().parse_action(text) {
+            Ok(action) => {
+                s.act(action);
+                self.notice = Some(format!("You: {text}"));
+                self.write_link();
+            }
+            Err(e) => self.error = Some(format!("`{text}` cannot be done here: {e}")),
+        }
+    }
+
+    fn draw_charts(&mut self) {
+        let Some(s) = &self.session else { return };
+        let Some(sampler) = s.run().invariants.sampler.as_ref() else {
+            return;
+        };
+        let samples = sampler.samples();
+        let now = s.moment().time_ms;
+        let key = (
+            samples.len() as u64,
+            self.tally.acks_per_second.len() as u64,
+        );
+        if self.charts_drawn_at == Some(key) {
+            return;
+        }
+        self.charts_drawn_at = Some(key);
+        let x0 = s.start().time_ms as f64 / 1000.0;
+        let x1 = now as f64 / 1000.0;
+        let partitions = s.scenario().partitions();
+        let hw: Vec<Series> = partitions
+            .iter()
+            .enumerate()
+            .map(|(i, tp)| Series {
+                name: tp.to_string(),
+                points: samples
+                    .iter()
+                    .filter_map(|x| {
+                        let hw = x.partitions.get(i)?.high_watermark?;
+                        Some((x.time_ms as f64 / 1000.0, hw as f64))
+                    })
+                    .collect(),
+            })
+            .collect();
+        charts::draw("chart-hw", &hw, x0, x1, "high watermark");
+        let groups: Vec<String> = samples
+            .last()
+            .map(|x| x.group_lag.keys().cloned().collect())
+            .unwrap_or_default();
+        let lag: Vec<Series> = groups
+            .iter()
+            .map(|g| Series {
+                name: g.clone(),
+                points: samples
+                    .iter()
+                    .filter_map(|x| {
+                        let lag = (*x.group_lag.get(g)?)?;
+                        Some((x.time_ms as f64 / 1000.0, lag as f64))
+                    })
+                    .collect(),
+            })
+            .collect();
+        if !lag.is_empty() {
+            charts::draw("chart-lag", &lag, x0, x1, "records behind");
+        }
+        let first = s.start().time_ms / 1000;
+        let acks = Series {
+            name: String::new(),
+            points: (first..=now / 1000)
+                .map(|sec| {
+                    let n = self.tally.acks_per_second.get(&sec).copied().unwrap_or(0);
+                    (sec as f64, n as f64)
+                })
+                .collect(),
+        };
+        charts::draw("chart-acks", &[acks], x0, x1, "acks per second");
+    }
+}
+
+impl Component for App {
+    type Message = Msg;
+    type Properties = ();
+
+    fn create(ctx: &Context<Self>) -> Self {
+        let mut app = App {
+            scenario_id: library::SHIPPED[0].id.to_string(),
+            session: None,
+            error: None,
+            notice: None,
+            tally: Tally::default(),
+            playing: false,
+            speed: 1.0,
+            last_frame: None,
+            furthest_ms: 0,
+            frame: None,
+            frame_times: VecDeque::new(),
+            charts_drawn_at: None,
+            _listeners: Vec::new(),
+        };
+        match Link::decode(&hash()) {
+            Ok(link) => app.open(&link),
+            Err(e) => {
+                app.error = Some(format!("This link could not be read: {e}"));
+                app.open(&Link::decode("").expect("the empty link"));
+            }
+        }
+        // Nothing plays until the learner presses play, unless the link asked for a moment.
+        let document = window().document().expect("a document");
+        let link = ctx.link().clone();
+        let keys = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+            if let Ok(k) = e.dyn_into::<KeyboardEvent>() {
+                link.send_message(Msg::Key(k));
+            }
+        });
+        let _ = document.add_event_listener_with_callback("keydown", keys.as_ref().unchecked_ref());
+        let link = ctx.link().clone();
+        let hash_changed = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+            link.send_message(Msg::HashChanged);
+        });
+        let _ = window()
+            .add_event_listener_with_callback("hashchange", hash_changed.as_ref().unchecked_ref());
+        app._listeners = vec![keys, hash_changed];
+        app.request_frame(ctx);
+        app
+    }
+
+    fn update(&mut self, ctx: &Context<Self>, msg: Msg) -> bool {
+        match msg {
+            Msg::Frame(t) => {
+                let elapsed = self.last_frame.map_or(0.0, |last| (t - last).min(100.0));
+                self.record_frame(t);
+                self.request_frame(ctx);
+                if !self.playing {
+                    return false;
+                }
+                if let Some(s) = &mut self.session {
+                    let now = s.moment().time_ms;
+                    let to = now + (elapsed * self.speed).round().max(1.0) as u64;
+                    s.play_until(Instant(to));
+                    self.furthest_ms = self.furthest_ms.max(to);
+                }
+            }
+            Msg::TogglePlay => self.playing = !self.playing,
+            Msg::Step => {
+                self.playing = false;
+                if let Some(s) = &mut self.session {
+                    s.step();
+                    self.furthest_ms = self.furthest_ms.max(s.moment().time_ms);
+                }
+            }
+            Msg::StepBack => {
+                self.playing = false;
+                if let Some(s) = &mut self.session {
+                    s.step_back();
+                }
+            }
+            Msg::Restart => {
+                self.playing = false;
+                if let Some(s) = &mut self.session {
+                    let start = s.start();
+                    s.rewind_to(start);
+                }
+            }
+            Msg::Speed(x) => self.speed = x,
+            Msg::Scrub(t) => {
+                if let Some(s) = &mut self.session {
+                    if t < s.moment().time_ms {
+                        s.rewind_to_time(Instant(t));
+                    } else {
+                        s.play_until(Instant(t));
+                    }
+                }
+            }
+            Msg::Act(text) => self.act(&text),
+            Msg::Pick(id) => {
+                self.playing = false;
+                let seed = self.session.as_ref().map_or(1, Session::seed);
+                self.open(&Link {
+                    scenario: id,
+                    seed,
+                    actions: Vec::new(),
+                    at: None,
+                });
+            }
+            Msg::Seed(seed) => {
+                self.playing = false;
+                let id = self.scenario_id.clone();
+                self.open(&Link {
+                    scenario: id,
+                    seed,
+                    actions: Vec::new(),
+                    at: None,
+                });
+            }
+            Msg::Share => {
+                self.write_link();
+                let href = window().location().href().unwrap_or_default();
+                let _ = window().navigator().clipboard().write_text(&href);
+                self.notice = Some("Link copied: it opens this run at this moment.".into());
+            }
+            Msg::Trace(name, text) => match Session::from_trace(&text) {
+                Ok(session) => {
+                    self.playing = false;
+                    self.scenario_id = "trace".into();
+                    self.furthest_ms = session.moment().time_ms;
+                    self.notice = Some(format!(
+                        "Opened {name}: {} under seed {}. Press play or step through it.",
+                        session.scenario().name,
+                        session.seed()
+                    ));
+                    self.session = Some(session);
+                    self.tally = Tally::default();
+                    self.charts_drawn_at = None;
+                    self.error = None;
+                }
+                Err(e) => self.error = Some(format!("{name}: {e}")),
+            },
+            Msg::Key(k) => {
+                let target_is_input = k
+                    .target()
+                    .and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok())
+                    .is_some_and(|e| matches!(e.tag_name().as_str(), "INPUT" | "SELECT"));
+                if target_is_input {
+                    return false;
+                }
+                let first = self
+                    .session
+                    .as_ref()
+                    .and_then(|s| s.scenario().partitions().first().cloned());
+                match k.key().as_str() {
+                    " " => {
+                        k.prevent_default();
+                        self.playing = !self.playing;
+                    }
+                    "ArrowRight" | "." => return Component::update(self, ctx, Msg::Step),
+                    "ArrowLeft" | "," => return Component::update(self, ctx, Msg::StepBack),
+                    "c" => {
+                        if let Some(tp) = first {
+                            self.act(&format!("crash leader of {tp}"));
+                        }
+                    }
+                    "p" => {
+                        if let Some(tp) = first {
+                            self.act(&format!("pause leader of {tp}"));
+                        }
+                    }
+                    "i" => {
+                        if let Some(tp) = first {
+                            self.act(&format!("isolate leader of {tp}"));
+                        }
+                    }
+                    "h" => self.act("heal"),
+                    "r" => self.act("restart all"),
+                    _ => return false,
+                }
+            }
+            Msg::HashChanged => {
+                let current = self
+                    .session
+                    .as_ref()
+                    .map(|s| format!("#{}", Link::of(&self.scenario_id, s).encode()));
+                if current.as_deref() != Some(hash().as_str()) {
+                    match Link::decode(&hash()) {
+                        Ok(link) => self.open(&link),
+                        Err(e) => self.error = Some(format!("This link could not be read: {e}")),
+                    }
+                }
+            }
+        }
+        if let Some(s) = &self.session {
+            self.tally.update(s);
+        }
+        true
+    }
+
+    fn rendered(&mut self, _ctx: &Context<Self>, _first_render: bool) {
+        self.draw_charts();
+    }
+
+    fn view(&self, ctx: &Context<Self>) -> Html {
+        let link = ctx.link();
+        let Some(session) = &self.session else {
+            return html! {
+                <div class="page">
+                    { self.header(ctx) }
+                    <p class="error">{ self.error.clone().unwrap_or_default() }</p>
+                </div>
+            };
+        };
+        let v = view::classroom_view(session, &self.tally);
+        let ondrop = link.callback_future(|e: DragEvent| async move {
+            e.prevent_default();
+            let file = e
+                .data_transfer()
+                .and_then(|d| d.files())
+                .and_then(|f| f.get(0));
+            read_file(file).await
+        });
+        html! {
+            <div class="page" ondragover={Callback::from(|e: DragEvent| e.prevent_default())} {ondrop}>
+                { self.header(ctx) }
+                { self.controls(ctx, session, &v) }
+                if let Some(e) = &self.error { <p class="error" role="alert">{ e }</p> }
+                if let Some(n) = &self.notice { <p class="notice">{ n }</p> }
+                <main class="grid">
+                    <section class="cluster">
+                        { self.brokers(ctx, &v) }
+                        <h2>{ "Partitions" }</h2>
+                        <div class="partitions">
+                            { for v.partitions.iter().map(|p| self.partition(ctx, p)) }
+                        </div>
+                    </section>
+                    <aside class="side">
+                        { self.clients(ctx, &v) }
+                        { self.network(ctx, &v) }
+                        <h2>{ "Charts" }</h2>
+                        <div class="charts">
+                            <figure><figcaption>{ "High watermark per partition" }</figcaption>
+                                <canvas id="chart-hw" width="440" height="170"></canvas></figure>
+                            if !v.groups.is_empty() {
+                                <figure><figcaption>{ "Lag per consumer group" }</figcaption>
+                                    <canvas id="chart-lag" width="440" height="150"></canvas></figure>
+                            }
+                            <figure><figcaption>{ "Acknowledged records per second" }</figcaption>
+                                <canvas id="chart-acks" width="440" height="150"></canvas></figure>
+                        </div>
+                    </aside>
+                </main>
+                { self.timeline(session, &v) }
+                <footer>
+                    { "Keys: space play/pause · → step · ← step back · c crash the leader of the first partition · p pause it · i isolate it · r restart all · h heal. Drop a trace file anywhere to open it." }
+                </footer>
+            </div>
+        }
+    }
+}
+
+async fn read_file(file: Option<web_sys::File>) -> Msg {
+    let Some(file) = file else {
+        return Msg::Trace("(no file)".into(), String::new());
+    };
+    let name = file.name();
+    let text = wasm_bindgen_futures::JsFuture::from(file.text())
+        .await
+        .ok()
+        .and_then(|t| t.as_string())
+        .unwrap_or_default();
+    Msg::Trace(name, text)
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{}.{:03} s", ms / 1000, ms % 1000)
+}
+
+fn status_name(s: Status) -> &'static str {
+    match s {
+        Status::NotStarted => "not started",
+        Status::Running => "running",
+        Status::Paused => "paused",
+        Status::Crashed => "crashed",
+    }
+}
+
+impl App {
+    fn header(&self, ctx: &Context<Self>) -> Html {
+        let link = ctx.link();
+        let onpick = link.callback(|e: Event| {
+            let select: HtmlSelectElement = e.target_unchecked_into();
+            Msg::Pick(select.value())
+        });
+        let onseed = link.batch_callback(|e: Event| {
+            let input: HtmlInputElement = e.target_unchecked_into();
+            input.value().trim().parse().ok().map(Msg::Seed)
+        });
+        let onfile = link.callback_future(|e: Event| async move {
+            let input: HtmlInputElement = e.target_unchecked_into();
+            read_file(input.files().and_then(|f| f.get(0))).await
+        });
+        let custom = Custom::parse(&self.scenario_id).unwrap_or_default();
+        let seed = self.session.as_ref().map_or(1, Session::seed);
+        let description = self
+            .session
+            .as_ref()
+            .and_then(|s| s.scenario().description.clone())
+            .unwrap_or_default();
+        html! {
+            <header class="top">
+                <div class="brand"><span class="logo">{ "G" }</span><h1>{ "Gregor" }<small>{ " classroom" }</small></h1></div>
+                <label>{ "Scenario " }
+                    <select id="scenario" onchange={onpick}>
+                        { for library::SHIPPED.iter().map(|s| html! {
+                            <option value={s.id} selected={s.id == self.scenario_id}>{ s.id }</option>
+                        }) }
+                        <option value={custom.id()} selected={self.scenario_id.starts_with("custom-")}>{ "your own cluster…" }</option>
+                        if self.scenario_id == "trace" { <option value="trace" selected=true disabled=true>{ "a trace file" }</option> }
+                    </select>
+                </label>
+                if self.scenario_id.starts_with("custom-") { { self.custom_form(ctx, custom) } }
+                <label>{ "Seed " }<input id="seed" type="number" min="0" value={seed.to_string()} onchange={onseed} /></label>
+                <button id="share" onclick={link.callback(|_| Msg::Share)} title="Copy a link that replays this run to this moment">{ "Copy link" }</button>
+                <label class="file">{ "Open trace…" }<input id="trace" type="file" accept=".jsonl,.json,.trace" onchange={onfile} /></label>
+                <p class="description">{ description }</p>
+            </header>
+        }
+    }
+
+    fn custom_form(&self, ctx: &Context<Self>, c: Custom) -> Html {
+        let field = |label: &'static str, value: u32, max: u32, set: fn(Custom, u32) -> Custom| {
+            let onchange = ctx.link().batch_callback(move |e: Event| {
+                let input: HtmlInputElement = e.target_unchecked_into();
+                let n: u32 = input.value().parse().ok()?;
+                Some(Msg::Pick(set(c, n).id()))
+            });
+            html! {
+                <label class="small">{ label }<input type="number" min="1" max={max.to_string()} value={value.to_string()} {onchange} /></label>
+            }
+        };
+        html! {
+            <span class="custom">
+                { field("brokers", c.brokers, 5, |c, n| Custom { brokers: n, replication_factor: c.replication_factor.min(n), min_isr: c.min_isr.min(n), ..c }) }
+                { field("partitions", c.partitions, 8, |c, n| Custom { partitions: n, ..c }) }
+                { field("RF", c.replication_factor, c.brokers, |c, n| Custom { replication_factor: n, min_isr: c.min_isr.min(n), ..c }) }
+                { field("min ISR", c.min_isr, c.replication_factor, |c, n| Custom { min_isr: n, ..c }) }
+            </span>
+        }
+    }
+
+    fn controls(&self, ctx: &Context<Self>, s: &Session, v: &ClassroomView) -> Html {
+        let link = ctx.link();
+        let start = s.start().time_ms;
+        let end = self.furthest_ms.max(v.time_ms).max(start + 1);
+        let onscrub = link.batch_callback(|e: InputEvent| {
+            let input: HtmlInputElement = e.target_unchecked_into();
+            input.value().parse().ok().map(Msg::Scrub)
+        });
+        let onspeed = link.batch_callback(|e: Event| {
+            let select: HtmlSelectElement = e.target_unchecked_into();
+            select.value().parse().ok().map(Msg::Speed)
+        });
+        html! {
+            <section class="controls">
+                <button id="restart" title="Back to the start" onclick={link.callback(|_| Msg::Restart)}>{ "⏮" }</button>
+                <button id="step-back" title="One event back (←)" onclick={link.callback(|_| Msg::StepBack)}>{ "◀" }</button>
+                <button id="play" class="play" title="Play or pause (space)" onclick={link.callback(|_| Msg::TogglePlay)}>
+                    { if self.playing { "⏸ pause" } else { "▶ play" } }
+                </button>
+                <button id="step" title="One event forward (→)" onclick={link.callback(|_| Msg::Step)}>{ "▶|" }</button>
+                <label>{ "Speed " }
+                    <select id="speed" onchange={onspeed}>
+                        { for SPEEDS.iter().map(|(x, name)| html! {
+                            <option value={x.to_string()} selected={*x == self.speed}>{ *name }</option>
+                        }) }
+                    </select>
+                </label>
+                <input id="scrubber" class="scrubber" type="range" min={start.to_string()} max={end.to_string()}
+                    value={v.time_ms.to_string()} oninput={onscrub} title="Drag back to rewind" />
+                <span class="clock" id="clock" data-time={v.time_ms.to_string()}>
+                    { seconds(v.time_ms) }<small>{ format!(" · {} events", v.units) }</small>
+                </span>
+            </section>
+        }
+    }
+
+    fn brokers(&self, ctx: &Context<Self>, v: &ClassroomView) -> Html {
+        let act = |text: String| ctx.link().callback(move |_| Msg::Act(text.clone()));
+        let controller = html! {
+            <div class={classes!("broker", "controller", status_name(v.controller).replace(' ', "-"))}>
+                <div class="name">{ "controller" }<span class="badge">{ "KRaft" }</span></div>
+                <div class="state">{ status_name(v.controller) }</div>
+                <div class="buttons">
+                    if v.controller == Status::Crashed {
+                        <button onclick={act("restart controller".into())}>{ "restart" }</button>
+                    } else {
+                        <button onclick={act("crash controller".into())}>{ "crash" }</button>
+                    }
+                </div>
+            </div>
+        };
+        html! {
+            <div class="brokers">
+                { controller }
+                { for v.brokers.iter().map(|b| {
+                    let name = format!("broker {}", b.id);
+                    let state = match (b.status, b.fenced) {
+                        (Status::Running, true) => "running, fenced",
+                        (s, _) => status_name(s),
+                    };
+                    html! {
+                        <div class={classes!("broker", status_name(b.status).replace(' ', "-"), b.fenced.then_some("fenced"), b.isolated.then_some("isolated"))}
+                             data-broker={b.id.to_string()} data-status={status_name(b.status)}>
+                            <div class="name">{ format!("B{}", b.id) }
+                                if b.leads > 0 { <span class="badge">{ format!("leads {}", b.leads) }</span> }
+                                if b.isolated { <span class="badge warn">{ "isolated" }</span> }
+                            </div>
+                            <div class="state">{ state }</div>
+                            <div class="buttons">
+                                { match b.status {
+                                    Status::Crashed => html! {
+                                        <button class="restart" onclick={act(format!("restart {name}"))}>{ "restart" }</button>
+                                    },
+                                    Status::Paused => html! {
+                                        <button onclick={act(format!("resume {name}"))}>{ "resume" }</button>
+                                    },
+                                    _ => html! { <>
+                                        <button class="crash" onclick={act(format!("crash {name}"))}>{ "crash" }</button>
+                                        <button onclick={act(format!("power_loss {name}"))} title="Crash and lose unflushed writes">{ "power loss" }</button>
+                                        <button onclick={act(format!("pause {name}"))}>{ "pause" }</button>
+                                        if !b.isolated {
+                                            <button onclick={act(format!("isolate {name}"))}>{ "isolate" }</button>
+                                        }
+                                    </> },
+                                } }
+                            </div>
+                        </div>
+                    }
+                }) }
+            </div>
+        }
+    }
+
+    fn partition(&self, ctx: &Context<Self>, p: &PartitionView) -> Html {
+        let act = |text: String| ctx.link().callback(move |_| Msg::Act(text.clone()));
+        let tp = p.topic_partition.to_string();
+        let topic = p.topic_partition.topic.to_string();
+        let isr: Vec<String> = p.isr.iter().map(|b| b.to_string()).collect();
+        let under_min = (p.isr.len() as u64) < p.min_isr;
+        let rf = p.replicas.len() as u64;
+        html! {
+            <div class="partition" data-partition={tp.clone()} data-leader={p.leader.map(|b| b.to_string()).unwrap_or_default()}
+                 data-isr={isr.join(",")} data-epoch={p.leader_epoch.to_string()}>
+                <div class="phead">
+                    <strong>{ &tp }</strong>
+                    <span class={classes!("pill", p.leader.is_none().then_some("bad"))}>
+                        { match p.leader { Some(l) => format!("leader B{l}"), None => "no leader".into() } }
+                    </span>
+                    <span class="pill">{ format!("epoch {}", p.leader_epoch) }</span>
+                    <span class={classes!("pill", under_min.then_some("bad"))} title="in-sync replicas">{ format!("ISR [{}]", isr.join(", ")) }</span>
+                    <span class="config">
+                        { "min ISR " }
+                        { for (1..=rf).map(|m| html! {
+                            <button class={classes!("tiny", (m == p.min_isr).then_some("on"))}
+                                onclick={act(format!("set {topic} min.insync.replicas={m}"))}>{ m }</button>
+                        }) }
+                        { " unclean " }
+                        <button class={classes!("tiny", p.unclean.then_some("on"))}
+                            onclick={act(format!("set {topic} unclean.leader.election.enable={}", !p.unclean))}>
+                            { if p.unclean { "on" } else { "off" } }
+                        </button>
+                        <button class="tiny" onclick={act(format!("elect preferred {tp}"))} title="Preferred leader election">{ "elect preferred" }</button>
+                        <button class="tiny" onclick={act(format!("elect unclean {tp}"))} title="Unclean election: may lose committed records">{ "elect unclean" }</button>
+                    </span>
+                </div>
+                { for p.replicas.iter().map(|r| replica(p, r)) }
+            </div>
+        }
+    }
+
+    fn clients(&self, ctx: &Context<Self>, v: &ClassroomView) -> Html {
+        let act = |text: String| ctx.link().callback(move |_| Msg::Act(text.clone()));
+        html! { <>
+            <h2>{ "Producers" }</h2>
+            { for v.producers.iter().map(|p| html! {
+                <div class="client" data-producer={p.name.clone()}>
+                    <div class="name">{ &p.name }<span class="badge">{ format!("acks={}", p.acks) }</span>
+                        if p.idempotent { <span class="badge">{ "idempotent" }</span> }
+                        <span class="muted">{ format!(" → {}", p.topic) }</span></div>
+                    <div class="stats">
+                        { format!("{} · sent {} · acked {} · failed {} · {} request(s) in flight",
+                            if p.status != Status::Running { status_name(p.status) } else if p.producing { "producing" } else { "idle" },
+                            p.sent, p.acknowledged, p.failed, p.in_flight) }
+                    </div>
+                    if let Some((t, e)) = &p.last_error { <div class="last-error">{ format!("last error at {}: {e}", seconds(*t)) }</div> }
+                    <div class="buttons">
+                        if p.status == Status::Running {
+                            if p.producing { <button onclick={act(format!("stop {}", p.name))}>{ "stop" }</button> }
+                            else { <button onclick={act(format!("start {}", p.name))}>{ "start" }</button> }
+                            <button onclick={act(format!("crash {}", p.name))}>{ "kill" }</button>
+                        } else if p.status == Status::NotStarted {
+                            <button onclick={act(format!("start {}", p.name))}>{ "start" }</button>
+                        } else {
+                            <button onclick={act(format!("restart {}", p.name))}>{ "restart" }</button>
+                        }
+                    </div>
+                </div>
+            }) }
+            if !v.consumers.is_empty() {
+                <h2>{ "Consumers" }</h2>
+                { for v.groups.iter().map(|g| html! {
+                    <div class="group" data-group={g.group.clone()} data-generation={g.generation.to_string()}>
+                        <div class="name">{ format!("group {}", g.group) }
+                            <span class="badge">{ format!("generation {}", g.generation) }</span>
+                            <span class="badge">{ &g.state }</span>
+                            if let Some(p) = &g.protocol { <span class="badge">{ p }</span> }
+                        </div>
+                        <table>
+                            <tr><th>{ "partition" }</th><th>{ "committed" }</th><th>{ "lag" }</th></tr>
+                            { for g.lag.iter().map(|(tp, lag)| html! {
+                                <tr><td>{ tp }</td><td>{ g.committed.get(tp).map(|c| c.to_string()).unwrap_or("-".into()) }</td><td>{ lag }</td></tr>
+                            }) }
+                        </table>
+                    </div>
+                }) }
+                { for v.consumers.iter().map(|c| html! {
+                    <div class="client" data-consumer={c.name.clone()}>
+                        <div class="name">{ &c.name }
+                            if let Some(g) = &c.group { <span class="muted">{ format!(" in {g}") }</span> }
+                        </div>
+                        <div class="stats">{ format!("{} · processed {} · owns {}",
+                            if c.status != Status::Running { status_name(c.status) } else if c.consuming { "consuming" } else { "waiting" },
+                            c.processed, if c.owns.is_empty() { "nothing".to_string() } else { c.owns.join(", ") }) }</div>
+                        <div class="buttons">
+                            if c.status == Status::Running {
+                                if c.group.is_some() { <button onclick={act(format!("leave {}", c.name))}>{ "leave" }</button> }
+                                <button onclick={act(format!("crash {}", c.name))}>{ "kill" }</button>
+                            } else if c.status == Status::NotStarted {
+                                <button onclick={act(format!("start {}", c.name))}>{ "start" }</button>
+                            } else {
+                                <button onclick={act(format!("restart {}", c.name))}>{ "restart" }</button>
+                            }
+                        </div>
+                    </div>
+                }) }
+            }
+        </> }
+    }
+
+    fn network(&self, ctx: &Context<Self>, v: &ClassroomView) -> Html {
+        let act = |text: String| ctx.link().callback(move |_| Msg::Act(text.clone()));
+        let brokers: Vec<String> = v
+            .brokers
+            .iter()
+            .map(|b| format!("broker {}", b.id))
+            .collect();
+        let pairs: Vec<(String, String)> = brokers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, a)| brokers[i + 1..].iter().map(move |b| (a.clone(), b.clone())))
+            .collect();
+        html! { <>
+            <h2>{ "Network" }</h2>
+            <div class="network">
+                <div class="inflight">
+                    { for v.in_flight.iter().map(|f| html! {
+                        <span class={classes!("flight", f.kind)} title="messages on the wire">
+                            <b>{ f.count }</b>{ format!(" {}", f.kind) }</span>
+                    }) }
+                </div>
+                if v.links.is_empty() { <p class="muted">{ "Every link is up." }</p> }
+                <ul class="links">
+                    { for v.links.iter().map(|l| html! {
+                        <li class={if l.clogged { "clogged" } else { "cut" }}>
+                            { format!("{} ⇹ {}: {}", l.from, l.to, if l.clogged { format!("clogged, {} held", l.held) } else { "cut".into() }) }
+                        </li>
+                    }) }
+                </ul>
+                <div class="buttons">
+                    <button id="heal" onclick={act("heal".into())}>{ "heal every link" }</button>
+                    { for pairs.iter().map(|(a, b)| html! {
+                        <button class="tiny" onclick={act(format!("cut {a} <-> {b}"))}>
+                            { format!("cut {}–{}", a.trim_start_matches("broker "), b.trim_start_matches("broker ")) }
+                        </button>
+                    }) }
+                </div>
+            </div>
+        </> }
+    }
+
+    fn timeline(&self, s: &Session, v: &ClassroomView) -> Html {
+        let story = s.story();
+        let lines = view::timeline(&story, 14);
+        html! {
+            <section class="timeline">
+                <h2>{ "Timeline" }</h2>
+                if !v.findings.is_empty() {
+                    <div class="findings" role="alert">
+                        { for v.findings.iter().map(|(t, f)| html! { <p>{ format!("{} — check failed: {f}", seconds(*t)) }</p> }) }
+                    </div>
+                }
+                <ol>
+                    { for lines.iter().rev().map(|l| html! {
+                        <li class={view::kind_class(l.kind)}><time>{ seconds(l.time_ms) }</time>{ &l.text }</li>
+                    }) }
+                </ol>
+            </section>
+        }
+    }
+}
+
+fn replica(p: &PartitionView, r: &ReplicaView) -> Html {
+    let role = if r.leader {
+        "leader"
+    } else if !r.online {
+        "offline"
+    } else if r.in_isr {
+        "follower"
+    } else {
+        "out of ISR"
+    };
+    let cells = (p.strip_start..p.strip_start + view::STRIP).map(|o| {
+        match r.cells.iter().find(|c| c.offset == o) {
+            Some(c) => {
+                let hue = c.key.map_or(0, |k| (k * 47 + 200) % 360);
+                let style = if c.key.is_some() {
+                    format!("background: hsl({hue} 65% 62%)")
+                } else {
+                    "background: #94a3b8".into()
+                };
+                let class = classes!("cell", (o >= r.high_watermark).then_some("uncommitted"));
+                html! { <span {class} {style} title={format!("offset {o} · key {} · {} · epoch {}", c.key.map_or("none".into(), |k| format!("key-{k}")), c.producer, c.epoch)}></span> }
+            }
+            None if o < r.log_start_offset => html! { <span class="cell deleted"></span> },
+            None => html! { <span class="cell empty"></span> },
+        }
+    });
+    html! {
+        <div class={classes!("replica", role.replace(' ', "-"))} data-replica={r.broker.to_string()} data-role={role}>
+            <span class="rname">{ format!("B{}", r.broker) }<small>{ role }</small></span>
+            <span class="strip">{ for cells }</span>
+            <span class="marks">{ format!("HW {} · LEO {}", r.high_watermark, r.log_end_offset) }</span>
+        </div>
+    }
+}

@@ -1,0 +1,238 @@
+//! Building and serving the classroom: `cargo xtask bundle` writes the static bundle into
+//! `web/dist/` (index.html, the JavaScript glue, the wasm), and `cargo xtask classroom` builds it
+//! and serves it on 127.0.0.1.
+//!
+//! Everything comes from the package registries or the system: the wasm target through rustup,
+//! the wasm-bindgen command-line tool through `cargo install` at the exact version in
+//! `Cargo.lock`, `wasm-opt` only if one is installed and works (otherwise the bundle stays
+//! unoptimised, with a note). Nothing is downloaded from elsewhere.
+
+use crate::{output, step};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// Where the bundle goes.
+pub const DIST: &str = "web/dist";
+/// The wasm the build produces.
+const WASM: &str = "target/wasm32-unknown-unknown/wasm/gregor-classroom.wasm";
+
+/// The wasm-bindgen version `Cargo.lock` pins: the CLI must match it exactly.
+fn pinned_wasm_bindgen() -> Option<String> {
+    let lock = std::fs::read_to_string("Cargo.lock").ok()?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == "name = \"wasm-bindgen\"" {
+            let version = lines.next()?.trim().strip_prefix("version = \"")?;
+            return Some(version.trim_end_matches('"').to_string());
+        }
+    }
+    None
+}
+
+/// The wasm-bindgen CLI at the pinned version, installed with cargo when missing.
+fn wasm_bindgen(cargo: &str) -> Option<String> {
+    let Some(version) = pinned_wasm_bindgen() else {
+        eprintln!("Cargo.lock names no wasm-bindgen version");
+        return None;
+    };
+    let installed = output("wasm-bindgen", &["--version"]).unwrap_or_default();
+    if installed.split_whitespace().nth(1) == Some(version.as_str()) {
+        return Some("wasm-bindgen".into());
+    }
+    let exact = format!("={version}");
+    // `--locked` fails here (a locked dependency of the CLI is missing from the registry).
+    if !step(
+        &format!("install the wasm-bindgen CLI {version} (a few minutes, once)"),
+        cargo,
+        &["install", "wasm-bindgen-cli", "--version", &exact],
+        &[],
+    ) {
+        return None;
+    }
+    Some("wasm-bindgen".into())
+}
+
+/// Builds the bundle into `web/dist/`; returns whether it worked.
+pub fn bundle(cargo: &str) -> bool {
+    if !crate::ensure_toolchain() {
+        return false;
+    }
+    let Some(bindgen) = wasm_bindgen(cargo) else {
+        return false;
+    };
+    if !step(
+        "build the classroom for wasm32",
+        cargo,
+        &[
+            "build",
+            "-p",
+            "gregor-web",
+            "--bin",
+            "gregor-classroom",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--profile",
+            "wasm",
+        ],
+        &[],
+    ) {
+        return false;
+    }
+    let _ = std::fs::remove_dir_all(DIST);
+    if std::fs::create_dir_all(DIST).is_err() {
+        eprintln!("cannot create {DIST}");
+        return false;
+    }
+    if !step(
+        "bind the wasm to JavaScript",
+        &bindgen,
+        &[
+            "--target",
+            "web",
+            "--no-typescript",
+            "--remove-name-section",
+            "--out-dir",
+            DIST,
+            WASM,
+        ],
+        &[],
+    ) {
+        return false;
+    }
+    if std::fs::copy("web/static/index.html", Path::new(DIST).join("index.html")).is_err() {
+        eprintln!("cannot copy web/static/index.html into {DIST}");
+        return false;
+    }
+    optimise(&Path::new(DIST).join("gregor-classroom_bg.wasm"));
+    let size = std::fs::metadata(Path::new(DIST).join("gregor-classroom_bg.wasm"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    println!(
+        "classroom bundle in {DIST}/: index.html, gregor-classroom.js, gregor-classroom_bg.wasm ({} KB)",
+        size / 1024
+    );
+    true
+}
+
+/// Runs `wasm-opt -Oz` if one is installed and understands the module; otherwise says so.
+fn optimise(wasm: &Path) {
+    let candidates = ["wasm-opt", "node_modules/.bin/wasm-opt"];
+    let Some(tool) = candidates
+        .iter()
+        .find(|c| output(c, &["--version"]).is_some())
+    else {
+        println!("note: no wasm-opt found (binaryen); the bundle is not optimised further");
+        return;
+    };
+    let optimised = wasm.with_extension("opt.wasm");
+    let ok = Command::new(tool)
+        .args([
+            "-Oz",
+            "--enable-bulk-memory",
+            "--enable-nontrapping-float-to-int",
+        ])
+        .args(["--enable-sign-ext", "--enable-mutable-globals", "-o"])
+        .arg(&optimised)
+        .arg(wasm)
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok && std::fs::rename(&optimised, wasm).is_ok() {
+        println!("optimised the wasm with {tool}");
+    } else {
+        let _ = std::fs::remove_file(&optimised);
+        println!(
+            "note: {tool} could not optimise this module (too old?); the bundle is not optimised further"
+        );
+    }
+}
+
+/// `cargo xtask bundle`.
+pub fn bundle_command(cargo: &str) -> ExitCode {
+    if bundle(cargo) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `cargo xtask classroom [--port N]`: builds the bundle and serves it until stopped.
+pub fn classroom(cargo: &str, args: &[String]) -> ExitCode {
+    let port = match args.iter().position(|a| a == "--port") {
+        Some(i) => match args.get(i + 1).and_then(|p| p.parse::<u16>().ok()) {
+            Some(p) => p,
+            None => {
+                eprintln!("--port needs a port number");
+                return ExitCode::from(2);
+            }
+        },
+        None => 8080,
+    };
+    if !bundle(cargo) {
+        return ExitCode::FAILURE;
+    }
+    let listener = match TcpListener::bind(("127.0.0.1", port)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cannot listen on 127.0.0.1:{port}: {e} (choose another with --port N)");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("\nThe classroom is at http://127.0.0.1:{port}/ (Ctrl-C stops it)");
+    serve(listener, PathBuf::from(DIST));
+    ExitCode::SUCCESS
+}
+
+/// Serves the files of `root` over HTTP/1.0, one request per connection, forever.
+pub fn serve(listener: TcpListener, root: PathBuf) {
+    for stream in listener.incoming().flatten() {
+        let root = root.clone();
+        std::thread::spawn(move || answer(stream, &root));
+    }
+}
+
+fn answer(mut stream: TcpStream, root: &Path) {
+    let mut line = String::new();
+    let Ok(clone) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(clone);
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    // Drain the headers; nothing in them matters for static files.
+    let mut header = String::new();
+    while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+        header.clear();
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("/");
+    let path = path.split(['?', '#']).next().unwrap_or("/");
+    let name = if path == "/" {
+        "index.html"
+    } else {
+        path.trim_start_matches('/')
+    };
+    let file = root.join(name);
+    let (status, body, kind) = if name.contains("..") || !file.is_file() {
+        ("404 Not Found", b"not found".to_vec(), "text/plain")
+    } else {
+        let kind = match file.extension().and_then(|e| e.to_str()) {
+            Some("html") => "text/html; charset=utf-8",
+            Some("js") => "text/javascript",
+            Some("wasm") => "application/wasm",
+            Some("json" | "jsonl") => "application/json",
+            _ => "application/octet-stream",
+        };
+        match std::fs::read(&file) {
+            Ok(body) => ("200 OK", body, kind),
+            Err(_) => ("404 Not Found", b"not found".to_vec(), "text/plain"),
+        }
+    };
+    let head = format!(
+        "HTTP/1.0 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(&body);
+}
