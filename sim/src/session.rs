@@ -248,8 +248,8 @@ impl Session {
         self.run.wait_until(until);
     }
 
-    /// Plays up to `moment` exactly: to its unit count, then its clock.
-    fn play_to(&mut self, moment: Moment) {
+    /// Plays forward to exactly `moment`: to its unit count, then its clock.
+    pub fn play_to(&mut self, moment: Moment) {
         while self.run.units() < moment.units {
             if self.take_due(Instant(moment.time_ms)) {
                 continue;

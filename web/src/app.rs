@@ -91,8 +91,9 @@ impl App {
             Ok(session) => {
                 self.scenario_id = link.scenario.clone();
                 self.furthest_ms = session.moment().time_ms;
-                self.session = Some(session);
                 self.tally = Tally::default();
+                self.tally.update(&session);
+                self.session = Some(session);
                 self.error = None;
                 self.charts_drawn_at = None;
             }
@@ -233,8 +234,10 @@ impl Component for App {
         match Link::decode(&hash()) {
             Ok(link) => app.open(&link),
             Err(e) => {
-                app.error = Some(format!("This link could not be read: {e}"));
                 app.open(&Link::decode("").expect("the empty link"));
+                app.error = Some(format!(
+                    "This link could not be read: {e}. Showing the default scenario instead."
+                ));
             }
         }
         // Nothing plays until the learner presses play, unless the link asked for a moment.
@@ -313,6 +316,7 @@ impl Component for App {
                     seed,
                     actions: Vec::new(),
                     at: None,
+                    time_ms: None,
                 });
             }
             Msg::Seed(seed) => {
@@ -323,6 +327,7 @@ impl Component for App {
                     seed,
                     actions: Vec::new(),
                     at: None,
+                    time_ms: None,
                 });
             }
             Msg::Share => {
@@ -341,8 +346,9 @@ impl Component for App {
                         session.scenario().name,
                         session.seed()
                     ));
-                    self.session = Some(session);
                     self.tally = Tally::default();
+                    self.tally.update(&session);
+                    self.session = Some(session);
                     self.charts_drawn_at = None;
                     self.error = None;
                 }
@@ -572,7 +578,7 @@ impl App {
         });
         html! {
             <section class="controls">
-                <button id="restart" title="Back to the start" onclick={link.callback(|_| Msg::Restart)}>{ "⏮" }</button>
+                <button id="restart" title="Back to the start" onclick={link.callback(|_| Msg::Restart)}>{ "⇤" }</button>
                 <button id="step-back" title="One event back (←)" onclick={link.callback(|_| Msg::StepBack)}>{ "◀" }</button>
                 <button id="play" class="play" title="Play or pause (space)" onclick={link.callback(|_| Msg::TogglePlay)}>
                     { if self.playing { "⏸ pause" } else { "▶ play" } }

@@ -54,7 +54,13 @@ pub fn draw(canvas: &str, series: &[Series], x0: f64, x1: f64, y_label: &str) {
         .bold_line_style(RGBColor(226, 232, 240))
         .x_labels(6)
         .y_labels(5)
-        .x_label_formatter(&|x| format!("{x:.0}s"))
+        .x_label_formatter(&|x| {
+            if x1 - x0 < 10.0 {
+                format!("{x:.1}s")
+            } else {
+                format!("{x:.0}s")
+            }
+        })
         .y_label_formatter(&|y| format!("{y:.0}"))
         .y_desc(y_label)
         .label_style(("sans-serif", 11).into_font().color(&RGBColor(71, 85, 105)))

@@ -7,8 +7,9 @@
 //! (`crash broker 1`, `heal`, ...).
 
 use crate::library;
+use gregor_core::time::Instant;
 use gregor_sim::scenario::Scenario;
-use gregor_sim::session::{Moment, Session, TakenAction};
+use gregor_sim::session::{Moment, Session};
 
 /// What a link holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +22,8 @@ pub struct Link {
     pub actions: Vec<(Moment, String)>,
     /// The moment on screen.
     pub at: Option<Moment>,
+    /// A time to play to, for links written by hand (`t=16000`); `at` wins when both are given.
+    pub time_ms: Option<u64>,
 }
 
 impl Link {
@@ -35,6 +38,7 @@ impl Link {
                 .map(|a| (a.at, a.action.to_string()))
                 .collect(),
             at: Some(session.moment()),
+            time_ms: None,
         }
     }
 
@@ -63,6 +67,7 @@ impl Link {
             seed: 1,
             actions: Vec::new(),
             at: None,
+            time_ms: None,
         };
         let mut seed = None;
         for pair in text.split('&').filter(|p| !p.is_empty()) {
@@ -77,6 +82,11 @@ impl Link {
                     })?);
                 }
                 "at" => link.at = Some(moment(value, "at")?),
+                "t" => {
+                    link.time_ms = Some(value.parse().map_err(|_| {
+                        format!("link field `t`: `{value}` is not a whole number of milliseconds")
+                    })?);
+                }
                 "actions" => {
                     for (i, item) in value.split('~').enumerate() {
                         let field = format!("actions, item {}", i + 1);
@@ -105,22 +115,46 @@ impl Link {
         self.open_with(scenario)
     }
 
-    /// Plays the link on a scenario the caller already has.
+    /// Plays the link on a scenario the caller already has. An action at unit count 0 (a link
+    /// written by hand: `0.2000.crash broker 2`) is taken when the clock reaches its time.
     pub fn open_with(&self, scenario: Scenario) -> Result<Session, String> {
         let mut actions = Vec::new();
         for (i, (at, text)) in self.actions.iter().enumerate() {
             let action = scenario
                 .parse_action(text)
                 .map_err(|e| format!("link field `actions`, item {}: {e}", i + 1))?;
-            actions.push(TakenAction { at: *at, action });
+            actions.push((i, *at, action));
         }
-        let mut session =
-            Session::with_actions(scenario, self.seed, actions).map_err(|e| e.to_string())?;
+        let mut session = Session::new(scenario, self.seed).map_err(|e| e.to_string())?;
+        for (i, at, action) in actions {
+            let now = session.moment();
+            let late = if at.units == 0 {
+                at.time_ms < now.time_ms
+            } else {
+                at < now
+            };
+            if late {
+                return Err(format!(
+                    "link field `actions`, item {}: its moment comes before the one above it or before the cluster was ready",
+                    i + 1
+                ));
+            }
+            if at.units == 0 {
+                session.play_until(Instant(at.time_ms));
+            } else {
+                session.play_to(at);
+            }
+            session.act(action);
+        }
         if let Some(at) = self.at
             && at != session.moment()
         {
             // Before the last action (the author rewound) or after it: play exactly there.
             session.rewind_to(at);
+        } else if let Some(t) = self.time_ms
+            && self.at.is_none()
+        {
+            session.play_until(Instant(t));
         }
         Ok(session)
     }
@@ -184,7 +218,6 @@ fn decode(text: &str, field: &str) -> Result<String, String> {
 mod tests {
     use super::*;
     use gregor_core::ids::BrokerId;
-    use gregor_core::time::Instant;
     use gregor_sim::scenario::{Action, Target};
 
     #[test]
@@ -227,6 +260,26 @@ mod tests {
         assert!(err.contains("item 1") && err.contains("broker 9"), "{err}");
         let link = Link::decode("scenario=nothing").unwrap();
         assert!(link.open().err().unwrap().contains("no scenario"));
+    }
+
+    #[test]
+    fn a_hand_written_link_plays_to_its_time() {
+        let link = Link::decode("scenario=leader-failover&seed=2&t=16000").unwrap();
+        let s = link.open().unwrap();
+        assert_eq!(s.moment().time_ms, 16_000);
+        assert!(Link::decode("t=soon").unwrap_err().contains("`t`"));
+        let link =
+            Link::decode("scenario=min-isr&actions=0.2000.crash%20broker%202&t=3000").unwrap();
+        let s = link.open().unwrap();
+        assert_eq!(s.actions().len(), 1);
+        assert_eq!(s.actions()[0].at.time_ms, 2_000);
+        assert_eq!(
+            s.world()
+                .status(gregor_core::ids::NodeId::Broker(BrokerId(2))),
+            gregor_sim::world::Status::Crashed
+        );
+        let backwards = Link::decode("scenario=min-isr&actions=0.3000.heal~0.2000.heal").unwrap();
+        assert!(backwards.open().err().unwrap().contains("item 2"));
     }
 
     #[test]

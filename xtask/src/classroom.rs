@@ -236,3 +236,121 @@ fn answer(mut stream: TcpStream, root: &Path) {
     let _ = stream.write_all(head.as_bytes());
     let _ = stream.write_all(&body);
 }
+
+/// Chromium from the system, installed with apt when missing and possible.
+fn chromium() -> Option<String> {
+    for c in ["chromium", "chromium-browser"] {
+        if output(c, &["--version"]).is_some() {
+            return Some(c.into());
+        }
+    }
+    if output("apt-get", &["--version"]).is_none() {
+        eprintln!("Chromium is missing: install Debian's `chromium` (apt-get install chromium)");
+        return None;
+    }
+    let _ = step(
+        "update the package lists",
+        "apt-get",
+        &["update", "-qq"],
+        &[],
+    );
+    let installed = step(
+        "install Chromium and a font",
+        "apt-get",
+        &[
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "chromium",
+            "fonts-dejavu-core",
+        ],
+        &[("DEBIAN_FRONTEND", "noninteractive")],
+    );
+    installed.then(|| "chromium".to_string())
+}
+
+/// The page's DOM after the classroom opened `link` and settled, from headless Chromium.
+fn dump_dom(chromium: &str, url: &str) -> Option<String> {
+    let profile = std::env::temp_dir().join(format!("gregor-chromium-{}", std::process::id()));
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--virtual-time-budget=10000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--dump-dom", url])
+        .output()
+        .ok()?;
+    let _ = std::fs::remove_dir_all(profile);
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Builds the bundle, serves it, and opens links in headless Chromium: each must show what
+/// the model does (a crashed leader replaced, a shrunk ISR) or say what is wrong with the link.
+pub fn browser_check(cargo: &str) -> bool {
+    if !bundle(cargo) {
+        return false;
+    }
+    let Some(chromium) = chromium() else {
+        return false;
+    };
+    let Ok(listener) = TcpListener::bind(("127.0.0.1", 0)) else {
+        eprintln!("cannot listen on 127.0.0.1");
+        return false;
+    };
+    let Ok(address) = listener.local_addr() else {
+        return false;
+    };
+    std::thread::spawn(move || serve(listener, PathBuf::from(DIST)));
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "#scenario=leader-failover&seed=1&t=4000",
+            &[
+                r#"data-partition="orders/0" data-leader="1" data-isr="1,2,3""#,
+                r#"data-broker="1" data-status="running""#,
+            ],
+        ),
+        (
+            // The leader of orders/0 crashes at 5 s; the controller fences it 9 s later and
+            // elects broker 2 from the ISR.
+            "#scenario=leader-failover&seed=1&t=16000",
+            &[
+                r#"data-partition="orders/0" data-leader="2" data-isr="2,3""#,
+                r#"data-broker="1" data-status="crashed""#,
+                "broker 1 crashed",
+            ],
+        ),
+        (
+            // A learner's action in the link: broker 2 crashes at 2 s.
+            "#scenario=min-isr&seed=1&actions=0.2000.crash%20broker%202&t=14000",
+            &[
+                r#"data-broker="2" data-status="crashed""#,
+                "broker 2 crashed",
+            ],
+        ),
+        ("#seed=many", &["link field `seed`"]),
+    ];
+    let mut ok = true;
+    for (link, wanted) in cases {
+        let url = format!("http://{address}/{link}");
+        println!("==> browser: {url}");
+        let Some(dom) = dump_dom(&chromium, &url) else {
+            eprintln!("cannot run {chromium}");
+            return false;
+        };
+        for w in *wanted {
+            if !dom.contains(w) {
+                eprintln!("the page at {link} does not show {w}");
+                ok = false;
+            }
+        }
+    }
+    ok
+}

@@ -19,10 +19,20 @@ fn main() -> ExitCode {
         Some("scenarios") => scenarios(),
         Some("classroom") => classroom::classroom(&cargo, &args[1..]),
         Some("bundle") => classroom::bundle_command(&cargo),
+        Some("browser") => {
+            if classroom::browser_check(&cargo) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         _ => {
             eprintln!("usage: cargo xtask classroom [--port N]  build the classroom and serve it");
             eprintln!(
                 "       cargo xtask bundle     build the classroom's static files into web/dist/"
+            );
+            eprintln!(
+                "       cargo xtask browser    open the classroom in headless Chromium and check it"
             );
             eprintln!("       cargo xtask test       run every check CI runs");
             eprintln!(
@@ -65,6 +75,20 @@ fn step_expecting(
             false
         }
     };
+    println!(
+        "<== {name}: {} in {:.1}s",
+        if ok { "ok" } else { "FAILED" },
+        started.elapsed().as_secs_f64()
+    );
+    ok
+}
+
+/// Runs an in-process step, echoing its name; returns whether it succeeded.
+#[allow(clippy::disallowed_methods)] // timing the build steps, not the model
+fn step_named(name: &str, run: impl FnOnce() -> bool) -> bool {
+    println!("\n==> {name}");
+    let started = std::time::Instant::now();
+    let ok = run();
     println!(
         "<== {name}: {} in {:.1}s",
         if ok { "ok" } else { "FAILED" },
@@ -169,6 +193,21 @@ fn test() -> ExitCode {
             &[],
         )
         && step(
+            "clippy of the classroom for wasm32",
+            cargo,
+            &[
+                "clippy",
+                "-p",
+                "gregor-web",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--",
+                "-D",
+                "warnings",
+            ],
+            &[],
+        )
+        && step(
             "docs",
             cargo,
             &["doc", "--workspace", "--no-deps"],
@@ -189,6 +228,9 @@ fn test() -> ExitCode {
             ],
             &[],
         )
+        && step_named("the classroom in headless Chromium", || {
+            classroom::browser_check(cargo)
+        })
         && scenarios_ok(cargo);
     if ok {
         println!("\nall checks passed");
