@@ -775,8 +775,9 @@ fn delivery_findings(b: &mut String, r: &RunReport) {
 /// The font family plotters writes into the SVG; the page's CSS replaces it with its own stack.
 const FONT: &str = "sans-serif";
 
-/// Colours for data series: blues, greens, browns and greys, never red, orange or purple.
-const SERIES: [RGBColor; 8] = [
+/// Colours for data series: blues, greens, browns and greys, never red, orange or purple (those
+/// mark faults and elections). The classroom's live charts use them too.
+pub const SERIES: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(44, 160, 44),
     RGBColor(23, 190, 207),

@@ -48,11 +48,28 @@ fn list(ids: &[gregor_core::ids::BrokerId]) -> String {
 /// again and again) are told once each.
 pub fn story(log: &[Logged], scenario: &Scenario) -> Vec<StoryLine> {
     let mut lines = Vec::new();
-    let mut told: BTreeSet<String> = BTreeSet::new();
-    let mut refused: BTreeSet<NodeId> = BTreeSet::new();
-    for e in log {
-        let who = name_of(e.node, scenario);
-        let text = match &e.event {
+    Storyteller::default().tell(log, scenario, &mut lines);
+    lines
+}
+
+/// Tells a growing log in words a piece at a time, as [`story`] tells it whole: it remembers
+/// what it told (repetitive events are told once) and how far it read. The classroom tells each
+/// frame's new entries this way instead of the whole log again.
+#[derive(Clone, Debug, Default)]
+pub struct Storyteller {
+    told: BTreeSet<String>,
+    refused: BTreeSet<NodeId>,
+    seen: usize,
+}
+
+impl Storyteller {
+    /// Appends to `lines` the story of the entries of `log` not told yet. The log must be the
+    /// one told before, grown; a new log (a rewound run) needs a new storyteller.
+    pub fn tell(&mut self, log: &[Logged], scenario: &Scenario, lines: &mut Vec<StoryLine>) {
+        let (told, refused) = (&mut self.told, &mut self.refused);
+        for e in &log[self.seen.min(log.len())..] {
+            let who = name_of(e.node, scenario);
+            let text = match &e.event {
             WorldEvent::Fault(t) if e.node == NodeId::Admin => Some(t.clone()),
             WorldEvent::Fault(t) => Some(format!("{who} {t}")),
             WorldEvent::Crashed { .. } if matches!(e.node, NodeId::Client(_)) => Some(format!("{who} crashed (what it had polled but not processed or committed is gone)")),
@@ -178,30 +195,31 @@ pub fn story(log: &[Logged], scenario: &Scenario) -> Vec<StoryLine> {
                 _ => None,
             },
         };
-        if let Some(text) = text {
-            let kind = match &e.event {
-                WorldEvent::Fault(_) | WorldEvent::Crashed { .. } => StoryKind::Fault,
-                WorldEvent::Node(Event::PartitionChanged {
-                    leader_changed: true,
-                    unclean,
-                    ..
-                }) => {
-                    if *unclean {
-                        StoryKind::UncleanElection
-                    } else {
-                        StoryKind::Election
+            if let Some(text) = text {
+                let kind = match &e.event {
+                    WorldEvent::Fault(_) | WorldEvent::Crashed { .. } => StoryKind::Fault,
+                    WorldEvent::Node(Event::PartitionChanged {
+                        leader_changed: true,
+                        unclean,
+                        ..
+                    }) => {
+                        if *unclean {
+                            StoryKind::UncleanElection
+                        } else {
+                            StoryKind::Election
+                        }
                     }
-                }
-                _ => StoryKind::Event,
-            };
-            lines.push(StoryLine {
-                time_ms: e.time.0,
-                kind,
-                text,
-            });
+                    _ => StoryKind::Event,
+                };
+                lines.push(StoryLine {
+                    time_ms: e.time.0,
+                    kind,
+                    text,
+                });
+            }
         }
+        self.seen = log.len();
     }
-    lines
 }
 
 /// Partitions as `orders/0, orders/1`.

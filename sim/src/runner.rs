@@ -401,17 +401,6 @@ impl<'a> Run<'a, World> {
         debug_assert!(time <= now || self.next_unit_time().is_none_or(|t| t > time));
         self.world.set_clock(time);
     }
-
-    /// Whether the cluster became ready (and when).
-    pub fn ready_at(&self) -> Option<Instant> {
-        self.ready_at
-    }
-
-    /// The story so far: the World's log in words, notes, failed checks and allowed losses,
-    /// by time.
-    pub fn story_so_far(&self) -> Vec<StoryLine> {
-        self.story()
-    }
 }
 
 impl<'a, D: Driver> Run<'a, D> {
@@ -1578,8 +1567,19 @@ impl<'a, D: Driver> Run<'a, D> {
         checks
     }
 
-    fn story(&self) -> Vec<StoryLine> {
+    /// The story of the run so far: the World's log in words, then [`Run::story_notes`], by
+    /// time.
+    pub fn story(&self) -> Vec<StoryLine> {
         let mut lines = crate::report::story(self.world.cluster().log(), self.scenario);
+        lines.extend(self.story_notes());
+        lines.sort_by_key(|l| l.time_ms);
+        lines
+    }
+
+    /// What the story tells beside the World's log: notes (the swarm's draw, skipped actions),
+    /// failed checks and allowed losses, unsorted.
+    pub fn story_notes(&self) -> Vec<StoryLine> {
+        let mut lines = Vec::new();
         for (t, note) in &self.notes {
             lines.push(StoryLine {
                 time_ms: t.0,
@@ -1606,7 +1606,6 @@ impl<'a, D: Driver> Run<'a, D> {
                 ),
             });
         }
-        lines.sort_by_key(|l| l.time_ms);
         lines
     }
 }

@@ -10,7 +10,7 @@
 //! Playing forward after a rewind takes the recorded actions again as their moments come
 //! (redo); taking a new action there drops the recorded ones after it (a branch).
 
-use crate::runner::{Run, RunOptions, StoryLine};
+use crate::runner::{Run, RunOptions};
 use crate::scenario::{Action, Scenario};
 use crate::trace::{TRACE_FORMAT, TraceHeader};
 use crate::world::World;
@@ -41,9 +41,9 @@ pub struct TakenAction {
 pub enum SessionError {
     /// The cluster never became ready (brokers registered, topics led).
     NotReady,
-    /// The recorded actions are not in the order of their moments, or one comes before the
-    /// cluster was ready.
-    ActionsOutOfOrder {
+    /// A recorded action is not at a moment of this run: before the one above it, before the
+    /// cluster was ready, or at a unit count and clock this seed never reaches together.
+    ActionOutOfPlace {
         /// The index of the first action out of place.
         index: usize,
     },
@@ -59,9 +59,9 @@ impl fmt::Display for SessionError {
             SessionError::NotReady => {
                 f.write_str("the cluster never became ready (brokers registered, topics led)")
             }
-            SessionError::ActionsOutOfOrder { index } => write!(
+            SessionError::ActionOutOfPlace { index } => write!(
                 f,
-                "action {} comes before the one above it or before the cluster was ready",
+                "action {} is not at a moment of this run (it comes before the one above it or before the cluster was ready, or this seed never reaches its moment)",
                 index + 1
             ),
             SessionError::Trace(why) => write!(f, "not a Gregor trace: {why}"),
@@ -108,17 +108,10 @@ impl Session {
         actions: Vec<TakenAction>,
     ) -> Result<Session, SessionError> {
         let mut session = Session::new(scenario, seed)?;
-        let mut previous = session.start;
-        for (index, a) in actions.iter().enumerate() {
-            if a.at.units < previous.units || a.at.time_ms < previous.time_ms {
-                return Err(SessionError::ActionsOutOfOrder { index });
+        for (index, a) in actions.into_iter().enumerate() {
+            if !session.act_at(a.at, a.action) {
+                return Err(SessionError::ActionOutOfPlace { index });
             }
-            previous = a.at;
-        }
-        let end = actions.last().map(|a| a.at);
-        session.actions = actions;
-        if let Some(end) = end {
-            session.play_to(end);
         }
         Ok(session)
     }
@@ -198,11 +191,6 @@ impl Session {
         &self.actions[..self.taken]
     }
 
-    /// The story so far.
-    pub fn story(&self) -> Vec<StoryLine> {
-        self.run.story_so_far()
-    }
-
     /// The next recorded action, if it is due at the current unit count.
     fn due(&self) -> Option<&TakenAction> {
         self.actions
@@ -248,18 +236,50 @@ impl Session {
         self.run.wait_until(until);
     }
 
-    /// Plays forward to exactly `moment`: to its unit count, then its clock.
-    pub fn play_to(&mut self, moment: Moment) {
+    /// Plays forward to exactly `moment`: to its unit count, then its clock. Returns false when
+    /// `moment` is not one of this run (a hand-edited link: the run never reaches that unit
+    /// count, or reaches it with units still due before that clock); the run then stays at the
+    /// unit count it reached, with its own clock.
+    fn play_to(&mut self, moment: Moment) -> bool {
+        let time = Instant(moment.time_ms);
         while self.run.units() < moment.units {
-            if self.take_due(Instant(moment.time_ms)) {
+            if self.take_due(time) {
                 continue;
             }
             if !self.run.step_unit() {
-                break;
+                return false;
             }
         }
-        self.run.wait_until(Instant(moment.time_ms));
-        self.take_due(Instant(moment.time_ms));
+        let now = self.run.world.now();
+        if time > now && self.run.next_unit_time().is_some_and(|t| t <= time) {
+            return false;
+        }
+        self.run.wait_until(time);
+        self.take_due(time);
+        true
+    }
+
+    /// Plays forward to exactly `at` and takes `action` there. Returns false, taking nothing,
+    /// when `at` is already behind (fewer units, or an earlier clock, than now) or is not a
+    /// moment of this run.
+    pub fn act_at(&mut self, at: Moment, action: Action) -> bool {
+        let now = self.moment();
+        if at.units < now.units || at.time_ms < now.time_ms || !self.play_to(at) {
+            return false;
+        }
+        self.act(action);
+        true
+    }
+
+    /// Plays forward to `time` and takes `action` there. Returns false, playing nothing, when
+    /// the clock is already past `time`.
+    pub fn act_at_time(&mut self, time: Instant, action: Action) -> bool {
+        if time.0 < self.moment().time_ms {
+            return false;
+        }
+        self.play_until(time);
+        self.act(action);
+        true
     }
 
     /// Takes an action now, recording it; recorded actions after now are dropped (a branch).
@@ -283,7 +303,8 @@ impl Session {
     /// Goes back to exactly `moment` (or the start, if earlier).
     pub fn rewind_to(&mut self, moment: Moment) {
         self.restart();
-        self.play_to(moment.max(self.start));
+        // A moment not of this run (a hand-edited link) ends at the unit count it names.
+        let _ = self.play_to(moment.max(self.start));
     }
 
     /// Goes back one unit.

@@ -143,25 +143,39 @@ fn stepping_back_undoes_one_unit() {
 }
 
 #[test]
-fn recorded_actions_out_of_order_are_refused() {
+fn recorded_actions_out_of_place_are_refused() {
     let scenario = shipped("min-isr.toml");
-    let late = TakenAction {
-        at: Moment {
-            units: 1_000_000,
-            time_ms: 9_000,
-        },
+    let mut real = Session::new(scenario.clone(), 1).unwrap();
+    let start = real.start();
+    real.play_until(Instant(start.time_ms + 500));
+    real.act(Action::Heal);
+    let first = real.actions()[0].clone();
+    assert!(Session::with_actions(scenario.clone(), 1, vec![first.clone()]).is_ok());
+    let at = |units: u64, time_ms: u64| TakenAction {
+        at: Moment { units, time_ms },
         action: Action::Heal,
     };
-    let early = TakenAction {
-        at: Moment {
-            units: 1_000_001,
-            time_ms: 8_000,
-        },
-        action: Action::Heal,
-    };
+    // More units but an earlier clock than the action above it.
+    let earlier = at(first.at.units + 10, first.at.time_ms - 100);
     assert_eq!(
-        Session::with_actions(scenario, 1, vec![late, early]).err(),
-        Some(SessionError::ActionsOutOfOrder { index: 1 })
+        Session::with_actions(scenario.clone(), 1, vec![first.clone(), earlier]).err(),
+        Some(SessionError::ActionOutOfPlace { index: 1 })
+    );
+    // Before the cluster was ready.
+    assert_eq!(
+        Session::with_actions(
+            scenario.clone(),
+            1,
+            vec![at(start.units - 1, start.time_ms)]
+        )
+        .err(),
+        Some(SessionError::ActionOutOfPlace { index: 0 })
+    );
+    // Fifty units after the start the clock is nowhere near half a second later: a moment this
+    // run never has (a hand-edited link), refused rather than played out of order.
+    assert_eq!(
+        Session::with_actions(scenario, 1, vec![at(start.units + 50, start.time_ms + 500)]).err(),
+        Some(SessionError::ActionOutOfPlace { index: 0 })
     );
 }
 

@@ -373,19 +373,14 @@ impl Component for App {
                     }
                     "ArrowRight" | "." => return Component::update(self, ctx, Msg::Step),
                     "ArrowLeft" | "," => return Component::update(self, ctx, Msg::StepBack),
-                    "c" => {
+                    key @ ("c" | "p" | "i") => {
+                        let verb = match key {
+                            "c" => "crash",
+                            "p" => "pause",
+                            _ => "isolate",
+                        };
                         if let Some(tp) = first {
-                            self.act(&format!("crash leader of {tp}"));
-                        }
-                    }
-                    "p" => {
-                        if let Some(tp) = first {
-                            self.act(&format!("pause leader of {tp}"));
-                        }
-                    }
-                    "i" => {
-                        if let Some(tp) = first {
-                            self.act(&format!("isolate leader of {tp}"));
+                            self.act(&format!("{verb} leader of {tp}"));
                         }
                     }
                     "h" => self.act("heal"),
@@ -601,7 +596,7 @@ impl App {
     }
 
     fn brokers(&self, ctx: &Context<Self>, v: &ClassroomView) -> Html {
-        let act = |text: String| ctx.link().callback(move |_| Msg::Act(text.clone()));
+        let act = |text: String| act(ctx, text);
         let controller = html! {
             <div class={classes!("broker", "controller", status_name(v.controller).replace(' ', "-"))}>
                 <div class="name">{ "controller" }<span class="badge">{ "KRaft" }</span></div>
@@ -658,7 +653,7 @@ impl App {
     }
 
     fn partition(&self, ctx: &Context<Self>, p: &PartitionView) -> Html {
-        let act = |text: String| ctx.link().callback(move |_| Msg::Act(text.clone()));
+        let act = |text: String| act(ctx, text);
         let tp = p.topic_partition.to_string();
         let topic = p.topic_partition.topic.to_string();
         let isr: Vec<String> = p.isr.iter().map(|b| b.to_string()).collect();
@@ -695,7 +690,7 @@ impl App {
     }
 
     fn clients(&self, ctx: &Context<Self>, v: &ClassroomView) -> Html {
-        let act = |text: String| ctx.link().callback(move |_| Msg::Act(text.clone()));
+        let act = |text: String| act(ctx, text);
         html! { <>
             <h2>{ "Producers" }</h2>
             { for v.producers.iter().map(|p| html! {
@@ -709,17 +704,11 @@ impl App {
                             p.sent, p.acknowledged, p.failed, p.in_flight) }
                     </div>
                     if let Some((t, e)) = &p.last_error { <div class="last-error">{ format!("last error at {}: {e}", seconds(*t)) }</div> }
-                    <div class="buttons">
-                        if p.status == Status::Running {
-                            if p.producing { <button onclick={act(format!("stop {}", p.name))}>{ "stop" }</button> }
-                            else { <button onclick={act(format!("start {}", p.name))}>{ "start" }</button> }
-                            <button onclick={act(format!("crash {}", p.name))}>{ "kill" }</button>
-                        } else if p.status == Status::NotStarted {
-                            <button onclick={act(format!("start {}", p.name))}>{ "start" }</button>
-                        } else {
-                            <button onclick={act(format!("restart {}", p.name))}>{ "restart" }</button>
-                        }
-                    </div>
+                    { client_buttons(ctx, &p.name, p.status, if p.producing {
+                        html! { <button onclick={act(format!("stop {}", p.name))}>{ "stop" }</button> }
+                    } else {
+                        html! { <button onclick={act(format!("start {}", p.name))}>{ "start" }</button> }
+                    }) }
                 </div>
             }) }
             if !v.consumers.is_empty() {
@@ -747,16 +736,11 @@ impl App {
                         <div class="stats">{ format!("{} · processed {} · owns {}",
                             if c.status != Status::Running { status_name(c.status) } else if c.consuming { "consuming" } else { "waiting" },
                             c.processed, if c.owns.is_empty() { "nothing".to_string() } else { c.owns.join(", ") }) }</div>
-                        <div class="buttons">
-                            if c.status == Status::Running {
-                                if c.group.is_some() { <button onclick={act(format!("leave {}", c.name))}>{ "leave" }</button> }
-                                <button onclick={act(format!("crash {}", c.name))}>{ "kill" }</button>
-                            } else if c.status == Status::NotStarted {
-                                <button onclick={act(format!("start {}", c.name))}>{ "start" }</button>
-                            } else {
-                                <button onclick={act(format!("restart {}", c.name))}>{ "restart" }</button>
-                            }
-                        </div>
+                        { client_buttons(ctx, &c.name, c.status, if c.group.is_some() {
+                            html! { <button onclick={act(format!("leave {}", c.name))}>{ "leave" }</button> }
+                        } else {
+                            Html::default()
+                        }) }
                     </div>
                 }) }
             }
@@ -764,7 +748,7 @@ impl App {
     }
 
     fn network(&self, ctx: &Context<Self>, v: &ClassroomView) -> Html {
-        let act = |text: String| ctx.link().callback(move |_| Msg::Act(text.clone()));
+        let act = |text: String| act(ctx, text);
         let brokers: Vec<String> = v
             .brokers
             .iter()
@@ -805,8 +789,7 @@ impl App {
     }
 
     fn timeline(&self, s: &Session, v: &ClassroomView) -> Html {
-        let story = s.story();
-        let lines = view::timeline(&story, 14);
+        let lines = view::timeline(s, &self.tally, 14);
         html! {
             <section class="timeline">
                 <h2>{ "Timeline" }</h2>
@@ -822,6 +805,29 @@ impl App {
                 </ol>
             </section>
         }
+    }
+}
+
+/// A callback that takes `text`, an action in the scenario's action language.
+fn act(ctx: &Context<App>, text: String) -> Callback<MouseEvent> {
+    ctx.link().callback(move |_| Msg::Act(text.clone()))
+}
+
+/// A client's buttons: `running` (what a running client can do) and kill while it runs, start
+/// before it started, restart after it was killed.
+fn client_buttons(ctx: &Context<App>, name: &str, status: Status, running: Html) -> Html {
+    let act = |verb: &str| act(ctx, format!("{verb} {name}"));
+    html! {
+        <div class="buttons">
+            { match status {
+                Status::Running => html! { <>
+                    { running }
+                    <button onclick={act("crash")}>{ "kill" }</button>
+                </> },
+                Status::NotStarted => html! { <button onclick={act("start")}>{ "start" }</button> },
+                _ => html! { <button onclick={act("restart")}>{ "restart" }</button> },
+            } }
+        </div>
     }
 }
 

@@ -1,6 +1,7 @@
 //! Live charts on canvases, drawn with plotters: the high watermark per partition, the lag per
 //! consumer group and acknowledged records per second, over virtual time.
 
+use gregor_sim::html::SERIES;
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
 
@@ -11,18 +12,6 @@ pub struct Series {
     /// `(seconds, value)` points.
     pub points: Vec<(f64, f64)>,
 }
-
-/// A colour per series, readable on the page's light background.
-const PALETTE: [RGBColor; 8] = [
-    RGBColor(37, 99, 235),
-    RGBColor(220, 38, 38),
-    RGBColor(22, 163, 74),
-    RGBColor(217, 119, 6),
-    RGBColor(147, 51, 234),
-    RGBColor(8, 145, 178),
-    RGBColor(219, 39, 119),
-    RGBColor(101, 163, 13),
-];
 
 /// Draws `series` on the canvas with id `canvas`, over `[x0, x1]` seconds. Does nothing if the
 /// canvas is not on the page (yet).
@@ -66,7 +55,7 @@ pub fn draw(canvas: &str, series: &[Series], x0: f64, x1: f64, y_label: &str) {
         .label_style(("sans-serif", 11).into_font().color(&RGBColor(71, 85, 105)))
         .draw();
     for (i, s) in series.iter().enumerate() {
-        let colour = PALETTE[i % PALETTE.len()];
+        let colour = SERIES[i % SERIES.len()];
         if let Ok(drawn) = chart.draw_series(LineSeries::new(
             s.points.iter().copied(),
             colour.stroke_width(2),

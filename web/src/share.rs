@@ -127,24 +127,17 @@ impl Link {
         }
         let mut session = Session::new(scenario, self.seed).map_err(|e| e.to_string())?;
         for (i, at, action) in actions {
-            let now = session.moment();
-            let late = if at.units == 0 {
-                at.time_ms < now.time_ms
+            let taken = if at.units == 0 {
+                session.act_at_time(Instant(at.time_ms), action)
             } else {
-                at < now
+                session.act_at(at, action)
             };
-            if late {
+            if !taken {
                 return Err(format!(
-                    "link field `actions`, item {}: its moment comes before the one above it or before the cluster was ready",
+                    "link field `actions`, item {}: not a moment of this run (it comes before the one above it or before the cluster was ready, or this seed never reaches it)",
                     i + 1
                 ));
             }
-            if at.units == 0 {
-                session.play_until(Instant(at.time_ms));
-            } else {
-                session.play_to(at);
-            }
-            session.act(action);
         }
         if let Some(at) = self.at
             && at != session.moment()

@@ -9,7 +9,7 @@ use gregor_core::node::Event;
 use gregor_core::protocol::Message;
 use gregor_sim::cluster::WorldEvent;
 use gregor_sim::groups::{GroupReport, group_reports};
-use gregor_sim::report::name_of;
+use gregor_sim::report::{Storyteller, name_of};
 use gregor_sim::runner::{StoryKind, StoryLine};
 use gregor_sim::session::Session;
 use gregor_sim::world::{Status, World};
@@ -181,13 +181,17 @@ pub struct ClassroomView {
     pub findings: Vec<(u64, String)>,
 }
 
-/// What the view needs from the whole log, read once: counts and last errors per producer.
+/// What the view needs from the whole log, read once as it grows: counts and last errors per
+/// producer, acknowledgements per second, and the story in words.
 #[derive(Clone, Debug, Default)]
 pub struct Tally {
     seen: usize,
     producers: BTreeMap<String, ProducerTally>,
     /// Records acknowledged in each second of virtual time, by second.
     pub acks_per_second: BTreeMap<u64, u64>,
+    storyteller: Storyteller,
+    /// The World's log in words, so far.
+    pub story: Vec<StoryLine>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -200,7 +204,8 @@ struct ProducerTally {
 
 impl Tally {
     /// Reads the log entries it has not seen; starts over if the log is shorter than what it
-    /// saw (a rewind).
+    /// saw. That is enough to notice a rewind: the replay is the same run, so its log is a
+    /// prefix of the one seen, and a branch only grows from there.
     pub fn update(&mut self, session: &Session) {
         let world = session.world();
         let log = world.log();
@@ -208,6 +213,7 @@ impl Tally {
             *self = Tally::default();
         }
         let scenario = session.scenario();
+        self.storyteller.tell(log, scenario, &mut self.story);
         for entry in &log[self.seen..] {
             let WorldEvent::Node(event) = &entry.event else {
                 continue;
@@ -249,6 +255,16 @@ fn image_of(world: &World) -> Option<&MetadataImage> {
             .max_by_key(|i| i.next_offset)
     })
 }
+
+/// The kinds [`message_kind`] sorts messages into, in the order the classroom lists them.
+pub const MESSAGE_KINDS: [&str; 6] = [
+    "produce",
+    "fetch",
+    "heartbeat",
+    "metadata",
+    "group",
+    "controller",
+];
 
 /// The kind of a message, as the classroom counts them.
 pub fn message_kind(message: &Message) -> &'static str {
@@ -483,11 +499,20 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
     }
 }
 
-/// The timeline's lines worth a learner's attention: everything but routine notes, newest
-/// last, at most `limit` of them.
-pub fn timeline(story: &[StoryLine], limit: usize) -> Vec<StoryLine> {
-    let start = story.len().saturating_sub(limit);
-    story[start..].to_vec()
+/// The newest `limit` lines of the timeline: the log's story (kept in order by the tally) with
+/// the run's notes, failed checks and allowed losses merged in by time, as [`Run::story`]
+/// merges them.
+///
+/// [`Run::story`]: gregor_sim::runner::Run::story
+pub fn timeline(session: &Session, tally: &Tally, limit: usize) -> Vec<StoryLine> {
+    let tail = &tally.story[tally.story.len().saturating_sub(limit)..];
+    let mut lines: Vec<StoryLine> = tail
+        .iter()
+        .cloned()
+        .chain(session.run().story_notes())
+        .collect();
+    lines.sort_by_key(|l| l.time_ms);
+    lines.split_off(lines.len().saturating_sub(limit))
 }
 
 /// A CSS class for a story line's kind.
@@ -575,6 +600,30 @@ mod tests {
         s.rewind_to_time(Instant(4_000));
         tally.update(&s);
         assert_eq!(classroom_view(&s, &tally), early);
+    }
+
+    #[test]
+    fn the_timeline_told_a_frame_at_a_time_is_the_story_told_whole() {
+        // min-isr brings crashes, fencing, elections and a stream of NOT_ENOUGH_REPLICAS that
+        // the story tells once: the piecewise telling must remember what it told.
+        let mut s = Session::new(library::scenario("min-isr").unwrap(), 1).unwrap();
+        let mut tally = Tally::default();
+        let mut t = s.moment().time_ms;
+        while t < 40_000 {
+            t += 16;
+            s.play_until(Instant(t));
+            tally.update(&s);
+        }
+        let whole = s.run().story();
+        assert!(whole.len() > 8);
+        assert!(whole.iter().any(|l| l.kind == StoryKind::Fault));
+        let once = |l: &&StoryLine| l.text.contains("NOT_ENOUGH_REPLICAS");
+        assert_eq!(tally.story.iter().filter(once).count(), 1);
+        assert_eq!(timeline(&s, &tally, 8), whole[whole.len() - 8..]);
+        assert_eq!(
+            tally.story,
+            gregor_sim::report::story(s.world().log(), s.scenario())
+        );
     }
 
     #[test]

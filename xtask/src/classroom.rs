@@ -148,15 +148,6 @@ fn optimise(wasm: &Path) {
     }
 }
 
-/// `cargo xtask bundle`.
-pub fn bundle_command(cargo: &str) -> ExitCode {
-    if bundle(cargo) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
-}
-
 /// `cargo xtask classroom [--port N]`: builds the bundle and serves it until stopped.
 pub fn classroom(cargo: &str, args: &[String]) -> ExitCode {
     let port = match args.iter().position(|a| a == "--port") {

@@ -18,14 +18,8 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("scenarios") => scenarios(),
         Some("classroom") => classroom::classroom(&cargo, &args[1..]),
-        Some("bundle") => classroom::bundle_command(&cargo),
-        Some("browser") => {
-            if classroom::browser_check(&cargo) {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
+        Some("bundle") => exit(classroom::bundle(&cargo)),
+        Some("browser") => exit(classroom::browser_check(&cargo)),
         _ => {
             eprintln!("usage: cargo xtask classroom [--port N]  build the classroom and serve it");
             eprintln!(
@@ -43,13 +37,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// The exit code of a command that succeeded or not.
+fn exit(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 /// Runs a command, echoing it; returns whether it succeeded.
 fn step(name: &str, program: &str, args: &[&str], env: &[(&str, &str)]) -> bool {
     step_expecting(name, program, args, env, 0)
 }
 
 /// Runs a command, echoing it; returns whether it exited with `expected`.
-#[allow(clippy::disallowed_methods)] // timing the build steps, not the model
 fn step_expecting(
     name: &str,
     program: &str,
@@ -57,30 +59,24 @@ fn step_expecting(
     env: &[(&str, &str)],
     expected: i32,
 ) -> bool {
-    println!("\n==> {name}: {program} {}", args.join(" "));
-    let started = std::time::Instant::now();
-    let mut cmd = Command::new(program);
-    cmd.args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let ok = match cmd.status() {
-        Ok(s) if s.code() == Some(expected) => true,
-        Ok(s) => {
-            eprintln!("{program} exited with {s}, not {expected}");
-            false
+    step_named(&format!("{name}: {program} {}", args.join(" ")), || {
+        let mut cmd = Command::new(program);
+        cmd.args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
         }
-        Err(e) => {
-            eprintln!("cannot run {program}: {e}");
-            false
+        match cmd.status() {
+            Ok(s) if s.code() == Some(expected) => true,
+            Ok(s) => {
+                eprintln!("{program} exited with {s}, not {expected}");
+                false
+            }
+            Err(e) => {
+                eprintln!("cannot run {program}: {e}");
+                false
+            }
         }
-    };
-    println!(
-        "<== {name}: {} in {:.1}s",
-        if ok { "ok" } else { "FAILED" },
-        started.elapsed().as_secs_f64()
-    );
-    ok
+    })
 }
 
 /// Runs an in-process step, echoing its name; returns whether it succeeded.
@@ -243,11 +239,7 @@ fn test() -> ExitCode {
 
 fn scenarios() -> ExitCode {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    if scenarios_ok(&cargo) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    exit(scenarios_ok(&cargo))
 }
 
 /// Shipped scenarios that fail at their own seed on purpose, with why.
