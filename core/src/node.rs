@@ -50,7 +50,7 @@ pub enum Input {
 }
 
 /// Workload commands for clients, from the scenario's timeline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientCommand {
     /// Start (or resume) the workload.
@@ -59,6 +59,15 @@ pub enum ClientCommand {
     StopWorkload,
     /// A consumer closes: it leaves its group (dynamic members send LeaveGroup) and stops.
     LeaveGroup,
+    /// A producer's application calls `send` once, outside its workload, as a person typing a
+    /// line into `kafka-console-producer` does.
+    Send {
+        /// The record's key (`None`: a keyless record, spread by the sticky partitioner).
+        key: Option<String>,
+        /// Text the value carries after the producer's own `{name}-{i}` prefix, which keeps
+        /// every value unique so the history oracle can tell records apart.
+        text: Option<String>,
+    },
 }
 
 /// What a node emits.

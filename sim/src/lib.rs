@@ -7,6 +7,7 @@
 
 pub mod assign;
 pub mod checker;
+pub mod classroom;
 pub mod cluster;
 pub mod describe;
 pub mod digest;

@@ -6,7 +6,7 @@ use crate::runner::{RunReport, StoryKind, StoryLine};
 use crate::scenario::Scenario;
 use crate::world::{Logged, WorldEvent};
 use gregor_core::error::ErrorCode;
-use gregor_core::ids::{ClientId, NodeId};
+use gregor_core::ids::NodeId;
 use gregor_core::metadata::ChangeReason;
 use gregor_core::node::{Event, IsrChangeKind};
 use gregor_core::protocol::Message;
@@ -20,15 +20,14 @@ pub fn name_of(node: NodeId, scenario: &Scenario) -> String {
         NodeId::Broker(b) => format!("broker {b}"),
         NodeId::Controller => "controller".into(),
         NodeId::Admin => "admin".into(),
-        NodeId::Client(ClientId(i)) => {
-            let i = i as usize;
-            let p = scenario.producers.len();
-            if i < p {
-                scenario.producers[i].name.clone()
-            } else if i < p + scenario.consumers.len() {
-                scenario.consumers[i - p].name.clone()
-            } else {
-                "final reader".into()
+        NodeId::Client(id) => {
+            let (pids, cids, _) = crate::runner::client_ids(scenario);
+            let producer = pids.iter().position(|&p| p == id);
+            let consumer = cids.iter().position(|&c| c == id);
+            match (producer, consumer) {
+                (Some(i), _) => scenario.producers[i].name.clone(),
+                (_, Some(i)) => scenario.consumers[i].name.clone(),
+                _ => "final reader".into(),
             }
         }
     }

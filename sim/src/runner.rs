@@ -216,15 +216,33 @@ impl RunReport {
     }
 }
 
-/// The client ids of a scenario's clients: producers first, then consumers, then the final reader.
+/// The client ids of a scenario's clients, in the order of `scenario.producers` and
+/// `scenario.consumers`, and the final reader's: declared producers first, then declared
+/// consumers, then spare clients (producers, then consumers), then the final reader. Spares come
+/// after every declared client so that adding them shifts no declared client's id, and so none
+/// of their seeds or their order in the World.
 pub fn client_ids(scenario: &Scenario) -> (Vec<ClientId>, Vec<ClientId>, ClientId) {
-    let p = scenario.producers.len() as u32;
-    let c = scenario.consumers.len() as u32;
-    (
-        (0..p).map(ClientId).collect(),
-        (p..p + c).map(ClientId).collect(),
-        ClientId(p + c),
-    )
+    let spare = |s: ClientStart| s == ClientStart::Spare;
+    let mut next = 0;
+    let mut pids = vec![ClientId(0); scenario.producers.len()];
+    let mut cids = vec![ClientId(0); scenario.consumers.len()];
+    let producers = scenario.producers.iter().map(|p| spare(p.start));
+    let consumers = scenario.consumers.iter().map(|c| spare(c.start));
+    for pass in [false, true] {
+        for (id, is_spare) in pids.iter_mut().zip(producers.clone()) {
+            if is_spare == pass {
+                *id = ClientId(next);
+                next += 1;
+            }
+        }
+        for (id, is_spare) in cids.iter_mut().zip(consumers.clone()) {
+            if is_spare == pass {
+                *id = ClientId(next);
+                next += 1;
+            }
+        }
+    }
+    (pids, cids, ClientId(next))
 }
 
 /// Every node a scenario runs, except the final reader.
@@ -815,7 +833,10 @@ impl<'a, D: Driver> Run<'a, D> {
                 let node = NodeId::Client(id);
                 let status = self.world.cluster().status(node);
                 match (action, status) {
-                    (Action::Start(_), Status::NotStarted) => self.world.start(node),
+                    (Action::Start(_), Status::NotStarted) => {
+                        self.create_offsets_topic_for(id);
+                        self.world.start(node);
+                    }
                     (Action::Start(_), _) => self.world.command(id, ClientCommand::StartWorkload),
                     (_, _) => self.world.command(id, ClientCommand::StopWorkload),
                 }
@@ -832,6 +853,30 @@ impl<'a, D: Driver> Run<'a, D> {
                 self.world
                     .note_fault(format!("{name} closes and leaves its group"));
             }
+            Action::Send {
+                producer,
+                key,
+                value,
+            } => {
+                let Some(id) = self.client(producer) else {
+                    return;
+                };
+                let node = NodeId::Client(id);
+                // A console producer starts when its first line is typed; its workload (often
+                // empty) starts with it.
+                if self.world.cluster().status(node) == Status::NotStarted {
+                    self.world.start(node);
+                }
+                if self.world.cluster().status(node) == Status::Running {
+                    self.world.command(
+                        id,
+                        ClientCommand::Send {
+                            key: key.clone(),
+                            text: value.clone(),
+                        },
+                    );
+                }
+            }
             Action::Writeback(t) => {
                 for id in self.targets(t) {
                     if let NodeId::Broker(b) = id {
@@ -840,6 +885,41 @@ impl<'a, D: Driver> Run<'a, D> {
                 }
             }
         }
+    }
+
+    /// A spare group member starting in a scenario that declares no group: Kafka creates
+    /// `__consumer_offsets` on the first FindCoordinator, answering COORDINATOR_NOT_AVAILABLE
+    /// until it is led, and the consumer retries. Here the operator asks the controller for it
+    /// as the member starts (a retry of an existing topic answers TOPIC_ALREADY_EXISTS).
+    fn create_offsets_topic_for(&mut self, client: ClientId) {
+        let (_, cids, _) = client_ids(self.scenario);
+        let in_group = cids
+            .iter()
+            .zip(&self.scenario.consumers)
+            .any(|(&id, c)| id == client && c.config.group_id.is_some());
+        if !in_group || self.scenario.has_groups() {
+            return;
+        }
+        let (name, assignment) = self.scenario.offsets_topic();
+        let exists = self
+            .world
+            .cluster()
+            .controller()
+            .is_some_and(|c| c.image().topic_config(&name).is_some());
+        if exists {
+            return;
+        }
+        self.world.send_admin(
+            NodeId::Controller,
+            Message::CreateTopics(CreateTopicsRequest {
+                correlation: 2,
+                topics: vec![NewTopic {
+                    name,
+                    assignment,
+                    config: self.scenario.broker_config.topic_defaults(),
+                }],
+            }),
+        );
     }
 
     fn producer_saw(

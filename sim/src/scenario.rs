@@ -149,6 +149,16 @@ pub enum Action {
     Stop(String),
     /// A consumer closes: it commits (with auto commit), leaves its group and stops.
     Leave(String),
+    /// A producer's application sends one record now, outside its workload (a line typed into
+    /// `kafka-console-producer`). A producer not started yet starts first.
+    Send {
+        /// The producer.
+        producer: String,
+        /// The record's key; `None` sends a keyless record.
+        key: Option<String>,
+        /// Text for the value, after the producer's unique `{name}-{i}` prefix.
+        value: Option<String>,
+    },
     /// Force the OS to write a broker's dirty pages (`sync`).
     Writeback(Target),
 }
@@ -286,6 +296,11 @@ pub enum ClientStart {
     Ready,
     /// Only when a `start` action names it.
     Manual,
+    /// A client the classroom adds beside the declared ones (see
+    /// [`Scenario::with_classroom_clients`]): it starts only when an action names it, and its
+    /// client id comes after every declared client's, so the declared clients run exactly as
+    /// they would without it.
+    Spare,
 }
 
 /// A producer to run.
@@ -499,6 +514,7 @@ struct RawAt {
     stop: Option<Spanned<String>>,
     leave: Option<Spanned<String>>,
     writeback: Option<Spanned<String>>,
+    send: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -670,9 +686,12 @@ impl Scenario {
         (1..=self.brokers).map(BrokerId).collect()
     }
 
-    /// Whether a consumer is in a group, which needs `__consumer_offsets`.
+    /// Whether a declared consumer is in a group, which needs `__consumer_offsets` from the
+    /// start (spare consumers ask for it when they start).
     pub fn has_groups(&self) -> bool {
-        self.consumers.iter().any(|c| c.config.group_id.is_some())
+        self.consumers
+            .iter()
+            .any(|c| c.config.group_id.is_some() && c.start != ClientStart::Spare)
     }
 
     /// `__consumer_offsets` as a broker would create it on the first FindCoordinator:
@@ -1242,8 +1261,15 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         if let Some(s) = &at.writeback {
             actions.push(Action::Writeback(target(s, "writeback", true, true)?));
         }
+        if let Some(s) = &at.send {
+            let is_producer = |p: &str| producers.iter().any(|x: &ProducerSpec| x.name == p);
+            actions.push(
+                parse_send(&is_producer, s.get_ref())
+                    .or_else(|m| cx.err(s.span(), field("send"), m))?,
+            );
+        }
         match actions.len() {
-            0 => return cx.err(at.time.span(), field("time"), "this entry has no action (crash, power_loss, restart, pause, resume, isolate, cut, split, heal, clog, unclog, set_topic_config, elect, start, stop, leave, writeback)"),
+            0 => return cx.err(at.time.span(), field("time"), "this entry has no action (crash, power_loss, restart, pause, resume, isolate, cut, split, heal, clog, unclog, set_topic_config, elect, start, stop, leave, writeback, send)"),
             1 => timeline.push(TimedAction { time, action: actions.pop().expect("one"), line }),
             _ => return cx.err(at.time.span(), field("time"), "an [[at]] entry holds exactly one action; split them into several entries"),
         }
@@ -1985,8 +2011,54 @@ impl fmt::Display for Action {
             Action::Start(c) => write!(f, "start {c}"),
             Action::Stop(c) => write!(f, "stop {c}"),
             Action::Leave(c) => write!(f, "leave {c}"),
+            Action::Send {
+                producer,
+                key,
+                value,
+            } => {
+                write!(f, "send {producer}")?;
+                if let Some(k) = key {
+                    write!(f, " key={k}")?;
+                }
+                if let Some(v) = value {
+                    write!(f, " value={v}")?;
+                }
+                Ok(())
+            }
         }
     }
+}
+
+/// Reads `PRODUCER [key=KEY] [value=TEXT]`, what follows `send`: a key and a text are one word
+/// each (no spaces), so the one-line form reads back what it writes.
+fn parse_send(is_producer: &dyn Fn(&str) -> bool, rest: &str) -> Result<Action, String> {
+    let mut words = rest.split_whitespace();
+    let Some(producer) = words.next() else {
+        return Err("write `send PRODUCER [key=KEY] [value=TEXT]`".into());
+    };
+    if !is_producer(producer) {
+        return Err(format!("no producer is called `{producer}`"));
+    }
+    let (mut key, mut value) = (None, None);
+    for word in words {
+        let slot = match word.split_once('=') {
+            Some(("key", k)) if !k.is_empty() => (&mut key, k),
+            Some(("value", v)) if !v.is_empty() => (&mut value, v),
+            _ => {
+                return Err(format!(
+                    "`{word}` is not `key=KEY` or `value=TEXT` (one word each, no spaces)"
+                ));
+            }
+        };
+        if slot.0.replace(slot.1.to_string()).is_some() {
+            return Err(format!("`{word}`: the record has one key and one value"));
+        }
+    }
+    Ok(Action::Send {
+        producer: producer.to_string(),
+        key,
+        value,
+    })
 }
 
 impl Scenario {
@@ -2118,8 +2190,9 @@ impl Scenario {
                     ))
                 }
             }
+            "send" => parse_send(&|p| self.producers.iter().any(|s| s.name == p), rest),
             _ => Err(format!(
-                "`{text}` is not an action (crash, power_loss, restart, pause, resume, isolate, writeback, cut, clog, unclog, split, heal, set, elect, start, stop, leave)"
+                "`{text}` is not an action (crash, power_loss, restart, pause, resume, isolate, writeback, cut, clog, unclog, split, heal, set, elect, start, stop, leave, send)"
             )),
         }
     }

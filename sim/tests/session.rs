@@ -235,6 +235,10 @@ fn every_action_reads_back_as_it_is_written() {
         format!("start {consumer}"),
         format!("stop {consumer}"),
         format!("leave {consumer}"),
+        "send p1".to_string(),
+        "send p1 key=k7".to_string(),
+        "send p1 key=k7 value=hello".to_string(),
+        "send p1 value=hello".to_string(),
     ] {
         let action = scenario
             .parse_action(&text)
@@ -252,8 +256,194 @@ fn every_action_reads_back_as_it_is_written() {
         ("elect sideways orders/0", "not an election type"),
         ("start nobody", "no producer or consumer"),
         ("split broker 1", "at least two groups"),
+        ("send c1", "no producer is called"),
+        ("send p1 key=a b", "is not `key=KEY`"),
+        ("send p1 key=a key=b", "one key and one value"),
+        ("send", "write `send PRODUCER"),
     ] {
         let err = scenario.parse_action(bad).unwrap_err();
         assert!(err.contains(why), "{bad}: {err}");
     }
+}
+
+/// The partition the default partitioner picks for a key (murmur2), as a producer would.
+fn partition_of(key: &str, partitions: u32) -> u32 {
+    gregor_core::partitioner::partition_for_key(key.as_bytes(), partitions)
+}
+
+#[test]
+fn classroom_clients_change_nothing_until_used() {
+    // Spare clients take client ids after every declared client, so the declared clients keep
+    // their ids, seeds and order: the run is the same, event for event.
+    for name in ["leader-failover.toml", "group-rebalance.toml"] {
+        let scenario = shipped(name);
+        let mut alone = Session::new(scenario.clone(), 4).unwrap();
+        let mut with = Session::new(scenario.with_classroom_clients(), 4).unwrap();
+        alone.play_until(Instant(25_000));
+        with.play_until(Instant(25_000));
+        assert_eq!(alone.moment(), with.moment(), "{name}");
+        assert_eq!(
+            gregor_sim::report::story(alone.world().log(), alone.scenario()),
+            gregor_sim::report::story(with.world().log(), with.scenario()),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_console_producer_sends_one_record_with_the_key_and_acks_asked_for() {
+    let scenario = shipped("leader-failover.toml").with_classroom_clients();
+    let topic = scenario.topics[0].name.clone();
+    let partitions = scenario.topics[0].assignment.len() as u32;
+    let mut s = Session::new(scenario, 1).unwrap();
+    let send = s
+        .scenario()
+        .parse_action("send console-1 key=k7 value=hello")
+        .unwrap();
+    s.act(send);
+    let t = s.moment().time_ms;
+    s.play_until(Instant(t + 2_000));
+    let tp = gregor_core::ids::TopicPartition {
+        topic,
+        partition: partition_of("k7", partitions),
+    };
+    let leader = s
+        .world()
+        .controller()
+        .and_then(|c| c.image().partition(&tp))
+        .and_then(|p| p.leader)
+        .expect("a leader");
+    let log = s
+        .world()
+        .broker_disk(leader)
+        .and_then(|d| d.logs.get(&tp))
+        .expect("the leader's log");
+    let found: Vec<_> = (0..log.log_end_offset().0)
+        .filter_map(|o| log.record_at(gregor_core::ids::Offset(o)))
+        .filter(|(r, _)| r.key.as_ref().map(|k| k.as_slice()) == Some(b"k7".as_slice()))
+        .map(|(r, _)| String::from_utf8_lossy(r.value.as_ref().unwrap().as_slice()).into_owned())
+        .collect();
+    assert_eq!(
+        found,
+        ["console-1-0:hello"],
+        "the record is in {tp}'s log once"
+    );
+    let producer = s
+        .scenario()
+        .producers
+        .iter()
+        .position(|p| p.name == "console-1")
+        .unwrap();
+    let (pids, _, _) = gregor_sim::runner::client_ids(s.scenario());
+    let p = s
+        .world()
+        .producer(pids[producer])
+        .expect("started by the send");
+    assert_eq!(p.config().config.acks, gregor_core::config::Acks::One);
+    assert!(p.is_done(), "its one record completed");
+    assert!(
+        s.world().log().iter().any(|e| matches!(
+            &e.event,
+            gregor_sim::cluster::WorldEvent::Node(gregor_core::node::Event::RecordAcknowledged { value, .. })
+                if value.as_slice() == b"console-1-0:hello"
+        )),
+        "the producer saw it acknowledged"
+    );
+}
+
+#[test]
+fn a_spare_member_joins_its_group_when_started() {
+    let scenario = shipped("group-rebalance.toml").with_classroom_clients();
+    let spare = gregor_sim::classroom::spare_members(&scenario, "billing")
+        .next()
+        .expect("a spare member of billing")
+        .to_string();
+    assert_eq!(
+        gregor_sim::classroom::spare_members(&scenario, "billing").count(),
+        gregor_sim::classroom::SPARE_MEMBERS
+    );
+    let mut s = Session::new(scenario, 1).unwrap();
+    s.play_until(Instant(12_000));
+    let generation = |s: &Session| {
+        gregor_sim::groups::group_reports(s.world(), s.scenario())
+            .into_iter()
+            .find(|g| g.group == "billing")
+            .map(|g| (g.generation, g.members.len()))
+    };
+    assert_eq!(generation(&s), Some((1, 3)));
+    let start = s
+        .scenario()
+        .parse_action(&format!("start {spare}"))
+        .unwrap();
+    s.act(start);
+    s.play_until(Instant(19_000));
+    assert_eq!(
+        generation(&s),
+        Some((2, 4)),
+        "{spare} joined: a rebalance to generation 2"
+    );
+}
+
+#[test]
+fn a_stopped_workload_resumes_at_its_rate() {
+    // min-isr's producer sends 50 records a second; stopped at 6 s and started at 8 s, it must
+    // send about 50 records in the next second, not wait as if it had never stopped.
+    let scenario = shipped("min-isr.toml");
+    let mut s = Session::new(scenario, 1).unwrap();
+    s.play_until(Instant(6_000));
+    s.act(Action::Stop("p1".into()));
+    s.play_until(Instant(8_000));
+    let (pids, _, _) = gregor_sim::runner::client_ids(s.scenario());
+    let sent = |s: &Session| s.world().producer(pids[0]).unwrap().records_created();
+    let before = sent(&s);
+    s.act(Action::Start("p1".into()));
+    s.play_until(Instant(9_000));
+    let after = sent(&s);
+    assert!(
+        (49..=51).contains(&(after - before)),
+        "{} records in the second after the restart",
+        after - before
+    );
+}
+
+#[test]
+fn a_spare_reader_in_a_scenario_without_groups_gets_its_coordinator_and_reads() {
+    // leader-failover declares no group: the first spare member to start makes the operator
+    // create `__consumer_offsets` (Kafka does it on the first FindCoordinator), and the member
+    // retries until its coordinator is there.
+    let scenario = shipped("leader-failover.toml").with_classroom_clients();
+    let spare = gregor_sim::classroom::spare_members(&scenario, "orders-readers")
+        .next()
+        .expect("a spare reader of orders")
+        .to_string();
+    let mut s = Session::new(scenario, 1).unwrap();
+    s.play_until(Instant(2_000));
+    let start = s
+        .scenario()
+        .parse_action(&format!("start {spare}"))
+        .unwrap();
+    s.act(start);
+    // The scenario crashes broker 1, which leads orders/0 and coordinates the group, at 5 s;
+    // by 25 s it is fenced and the group has moved to another coordinator.
+    s.play_until(Instant(25_000));
+    let group = gregor_sim::groups::group_reports(s.world(), s.scenario())
+        .into_iter()
+        .find(|g| g.group == "orders-readers")
+        .expect("the group exists at its coordinator");
+    assert_eq!((group.state.as_str(), group.generation), ("Stable", 1));
+    assert_eq!(group.members.len(), 1);
+    let (_, cids, _) = gregor_sim::runner::client_ids(s.scenario());
+    let index = s
+        .scenario()
+        .consumers
+        .iter()
+        .position(|c| c.name == spare)
+        .unwrap();
+    let consumer = s.world().consumer(cids[index]).expect("running");
+    assert_eq!(
+        consumer.assignment().count(),
+        3,
+        "one member owns every partition"
+    );
+    assert!(consumer.records_processed() > 500, "it read what p1 wrote");
 }

@@ -1846,6 +1846,7 @@ impl Node for Consumer {
             Input::Timeout | Input::Writeback => {}
             Input::Command(ClientCommand::StartWorkload) => self.consuming = true,
             Input::Command(ClientCommand::StopWorkload) => self.consuming = false,
+            Input::Command(ClientCommand::Send { .. }) => {} // a producer command
             // The application calls `close()` from its poll loop, so it first finishes the
             // records it is processing.
             Input::Command(ClientCommand::LeaveGroup) => {

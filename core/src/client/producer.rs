@@ -1,7 +1,8 @@
 //! The producer: Kafka's `KafkaProducer` reduced to what changes delivery semantics.
 //!
 //! * A workload calls `send` at a fixed rate: record `i` has value `{name}-{i}` and, when the
-//!   workload has keys, key `key-{i mod keys}`.
+//!   workload has keys, key `key-{i mod keys}`. A `Send` command calls `send` once with the
+//!   key asked for; its value is `{name}-{i}`, or `{name}-{i}:{text}` with text.
 //! * The default partitioner picks the partition (murmur2 for keys, KIP-794 sticky otherwise).
 //! * The accumulator batches records per partition until `batch.size` or `linger.ms`.
 //! * The sender drains one batch per partition per request to each leader, with at most
@@ -158,6 +159,13 @@ pub struct Producer {
     created: u64,
     next_record_at: Option<Instant>,
     workload_started_at: Option<Instant>,
+    /// Records of the workload sent so far (`created` also counts one-off sends).
+    workload_sent: u64,
+    /// `workload_sent` when the workload last started: its schedule counts from there.
+    resumed_from: u64,
+    /// Records asked for one at a time (`ClientCommand::Send`): key and value, waiting for the
+    /// topic's metadata as the workload's records do.
+    requested: VecDeque<(Option<Bytes>, Bytes)>,
     metadata: ClientMetadata,
     producer_id: Option<(ProducerId, ProducerEpoch)>,
     init_retry_at: Option<Instant>,
@@ -198,6 +206,9 @@ impl Producer {
             created: 0,
             next_record_at: None,
             workload_started_at: None,
+            workload_sent: 0,
+            resumed_from: 0,
+            requested: VecDeque::new(),
             metadata: ClientMetadata::new(bootstrap),
             producer_id: None,
             init_retry_at: None,
@@ -271,7 +282,9 @@ impl Producer {
 
     /// Whether the workload has sent everything and every record completed.
     pub fn is_done(&self) -> bool {
-        self.created >= self.workload.count && self.records_pending() == 0
+        self.workload_sent >= self.workload.count
+            && self.requested.is_empty()
+            && self.records_pending() == 0
     }
 
     fn correlation(&mut self) -> CorrelationId {
@@ -295,17 +308,50 @@ impl Producer {
     }
 
     fn start_workload(&mut self, now: Instant) {
-        if !self.producing && self.created < self.workload.count {
+        if !self.producing && self.workload_sent < self.workload.count {
             self.producing = true;
-            // Record i is sent at start + i / rate, counted from where the workload resumes.
+            // Record i is sent at start + (i - resumed_from) / rate: counted from where the
+            // workload resumes, so a stopped workload picks up its rate at once.
             self.workload_started_at = Some(now);
+            self.resumed_from = self.workload_sent;
             self.next_record_at = Some(now);
         }
     }
 
     fn record_time(&self, i: u64) -> Instant {
         let rate = self.workload.rate_per_sec.max(1);
-        self.workload_started_at.unwrap_or_default() + Duration(i * 1000 / rate)
+        let since = i.saturating_sub(self.resumed_from);
+        self.workload_started_at.unwrap_or_default() + Duration(since * 1000 / rate)
+    }
+
+    /// The application calls `send` once (`ClientCommand::Send`).
+    fn request(&mut self, now: Instant, key: Option<String>, text: Option<String>) {
+        let i = self.created;
+        self.created += 1;
+        let value = match text {
+            Some(t) => format!("{}-{i}:{t}", self.name),
+            None => format!("{}-{i}", self.name),
+        };
+        self.requested
+            .push_back((key.map(Bytes::from), Bytes::from(value)));
+        self.send_requested(now);
+    }
+
+    /// Sends the records asked for one at a time, once the topic's metadata is known.
+    fn send_requested(&mut self, now: Instant) {
+        if self.requested.is_empty() {
+            return;
+        }
+        let Some(partitions) = self
+            .metadata
+            .partitions(&self.workload.topic)
+            .map(<[_]>::to_vec)
+        else {
+            return; // waits for metadata, as the workload does
+        };
+        while let Some((key, value)) = self.requested.pop_front() {
+            self.send_record(now, &partitions, key, value);
+        }
     }
 
     /// The application's `send` calls that are due.
@@ -323,58 +369,14 @@ impl Producer {
             let key = self
                 .workload
                 .keys
-                .map(|k| Bytes::from(format!("key-{}", i % k.max(1))));
+                .map(|k| Bytes::from(format!("key-{}", self.workload_sent % k.max(1))));
             let value = Bytes::from(format!("{}-{}", self.name, i));
-            let partition = match &key {
-                Some(k) if !self.config.config.partitioner_ignore_keys => {
-                    partition_for_key(k.as_slice(), partitions.len() as u32)
-                }
-                _ => {
-                    let loads: Vec<PartitionLoad> = partitions
-                        .iter()
-                        .map(|p| PartitionLoad {
-                            partition: p.partition,
-                            available: p.leader.is_some(),
-                            queue_size: self
-                                .partitions
-                                .get(&p.partition)
-                                .map_or(0, |s| s.queue.len() as u64),
-                        })
-                        .collect();
-                    self.sticky.partition(
-                        &loads,
-                        self.config.config.partitioner_adaptive_partitioning_enable,
-                        &mut self.rng,
-                    )
-                }
-            };
-            let record = Record {
-                key: key.clone(),
-                value: Some(value.clone()),
-                timestamp: now,
-            };
-            let appended = self.append(now, partition, record);
-            if key.is_none() || self.config.config.partitioner_ignore_keys {
-                let state = &self.partitions[&partition];
-                let last_full = state
-                    .queue
-                    .back()
-                    .is_none_or(|b| b.size >= self.config.config.batch_size || b.frozen.is_some());
-                self.sticky
-                    .record_append(appended, self.config.config.batch_size, last_full);
-            }
-            self.outbox.event(Event::RecordSent {
-                value,
-                key,
-                topic_partition: TopicPartition {
-                    topic: self.workload.topic.clone(),
-                    partition,
-                },
-            });
+            self.send_record(now, &partitions, key, value);
             self.created += 1;
+            self.workload_sent += 1;
             sent_since_start += 1;
-            self.next_record_at = if self.created < self.workload.count {
-                Some(self.record_time(self.created))
+            self.next_record_at = if self.workload_sent < self.workload.count {
+                Some(self.record_time(self.workload_sent))
             } else {
                 self.producing = false;
                 None
@@ -383,6 +385,63 @@ impl Producer {
                 break; // a safety valve: never spin forever inside one input
             }
         }
+    }
+
+    /// `KafkaProducer.send`: the partitioner picks the partition, the accumulator takes the
+    /// record, and the application learns the record was sent.
+    fn send_record(
+        &mut self,
+        now: Instant,
+        partitions: &[PartitionMetadata],
+        key: Option<Bytes>,
+        value: Bytes,
+    ) {
+        let partition = match &key {
+            Some(k) if !self.config.config.partitioner_ignore_keys => {
+                partition_for_key(k.as_slice(), partitions.len() as u32)
+            }
+            _ => {
+                let loads: Vec<PartitionLoad> = partitions
+                    .iter()
+                    .map(|p| PartitionLoad {
+                        partition: p.partition,
+                        available: p.leader.is_some(),
+                        queue_size: self
+                            .partitions
+                            .get(&p.partition)
+                            .map_or(0, |s| s.queue.len() as u64),
+                    })
+                    .collect();
+                self.sticky.partition(
+                    &loads,
+                    self.config.config.partitioner_adaptive_partitioning_enable,
+                    &mut self.rng,
+                )
+            }
+        };
+        let record = Record {
+            key: key.clone(),
+            value: Some(value.clone()),
+            timestamp: now,
+        };
+        let appended = self.append(now, partition, record);
+        if key.is_none() || self.config.config.partitioner_ignore_keys {
+            let state = &self.partitions[&partition];
+            let last_full = state
+                .queue
+                .back()
+                .is_none_or(|b| b.size >= self.config.config.batch_size || b.frozen.is_some());
+            self.sticky
+                .record_append(appended, self.config.config.batch_size, last_full);
+        }
+        self.outbox.event(Event::RecordSent {
+            value,
+            key,
+            topic_partition: TopicPartition {
+                topic: self.workload.topic.clone(),
+                partition,
+            },
+        });
     }
 
     /// `RecordAccumulator.append`: into the open batch of the partition if it fits, else a new
@@ -1091,6 +1150,7 @@ impl Node for Producer {
                 self.next_record_at = None;
             }
             Input::Command(ClientCommand::LeaveGroup) => {} // a consumer command
+            Input::Command(ClientCommand::Send { key, text }) => self.request(now, key, text),
             Input::Disconnected { peer, .. } => {
                 if let NodeId::Broker(b) = peer {
                     self.fail_connection(now, b);
@@ -1140,6 +1200,7 @@ impl Node for Producer {
             }
         }
         self.handle_timers(now);
+        self.send_requested(now);
         self.run_workload(now);
         self.send(now);
     }
