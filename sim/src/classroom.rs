@@ -52,9 +52,17 @@ impl Scenario {
     /// for each topic, console producers with acks=all (idempotent, Kafka's default), acks=1
     /// and acks=0; for each consumer group, [`SPARE_MEMBERS`] spare members configured as its
     /// first declared member; and for each topic no group reads, a group `TOPIC-readers` of
-    /// spare members that commit after processing. `source` stays the file's text: the added
-    /// clients are not part of the file.
+    /// spare members that commit after processing. A scenario that declares no group gets
+    /// `offsets.topic.num.partitions=1` for the group a spare starts. `source` stays the file's
+    /// text: the added clients are not part of the file.
     pub fn with_classroom_clients(mut self) -> Scenario {
+        if !self.has_groups() {
+            // No group yet, so no `__consumer_offsets`: when a spare member starts one, a single
+            // partition keeps the classroom's timeline to one coordinator's story instead of
+            // Kafka's default fifty (the custom cluster does the same). No declared client
+            // reads this setting, so the declared run is unchanged.
+            self.broker_config.offsets_topic_num_partitions = 1;
+        }
         let mut names: BTreeSet<String> = self
             .producers
             .iter()

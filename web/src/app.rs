@@ -7,6 +7,7 @@ use crate::library::{self, Custom};
 use crate::share::Link;
 use crate::view::{self, ClassroomView, PartitionView, ReplicaView, Tally};
 use gregor_core::time::Instant;
+use gregor_sim::classroom;
 use gregor_sim::session::Session;
 use gregor_sim::world::Status;
 use std::collections::VecDeque;
@@ -58,6 +59,12 @@ pub enum Msg {
     Key(KeyboardEvent),
     /// The link changed (the learner pasted another one).
     HashChanged,
+    /// Send the record the produce form describes.
+    Produce,
+    /// The produce form's acks changed.
+    ProduceAcks(String),
+    /// Scroll to a partition's card and flash it.
+    Point(String),
 }
 
 /// The classroom.
@@ -74,6 +81,8 @@ pub struct App {
     frame: Option<Closure<dyn FnMut(f64)>>,
     frame_times: VecDeque<f64>,
     charts_drawn_at: Option<(u64, u64)>,
+    /// The produce form's `acks`, kept here so a redraw never changes the learner's choice.
+    produce_acks: String,
     _listeners: Vec<Closure<dyn FnMut(web_sys::Event)>>,
 }
 
@@ -102,6 +111,10 @@ impl App {
     }
 
     fn write_link(&self) {
+        // A trace's run cannot be rebuilt from a link: its scenario is in the file.
+        if self.scenario_id == "trace" {
+            return;
+        }
         if let Some(s) = &self.session {
             let text = format!("#{}", Link::of(&self.scenario_id, s).encode());
             if text != hash()
@@ -142,6 +155,43 @@ impl App {
             }
             Err(e) => self.error = Some(format!("`{text}` cannot be done here: {e}")),
         }
+    }
+
+    /// The `send` action the produce form describes: the console producer of the chosen topic
+    /// and acks, with the key and value typed (either may be empty).
+    fn produce_action(&self) -> Option<String> {
+        let s = self.session.as_ref()?;
+        let document = window().document()?;
+        let field = |id: &str| -> String {
+            document
+                .get_element_by_id(id)
+                .and_then(|e| e.dyn_into::<HtmlInputElement>().ok().map(|i| i.value()))
+                .or_else(|| {
+                    document
+                        .get_element_by_id(id)
+                        .and_then(|e| e.dyn_into::<HtmlSelectElement>().ok().map(|i| i.value()))
+                })
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        };
+        let topics = &s.scenario().topics;
+        let topic = topics
+            .iter()
+            .find(|t| t.name.as_str() == field("produce-topic"))
+            .or(topics.first())?;
+        let acks = &self.produce_acks;
+        let producer = classroom::console_producer(s.scenario(), &topic.name, acks);
+        let mut text = format!("send {producer}");
+        for (name, value) in [
+            ("key", field("produce-key")),
+            ("value", field("produce-value")),
+        ] {
+            if !value.is_empty() {
+                text.push_str(&format!(" {name}={value}"));
+            }
+        }
+        Some(text)
     }
 
     fn draw_charts(&mut self) {
@@ -197,10 +247,11 @@ impl App {
         if !lag.is_empty() {
             charts::draw("chart-lag", &lag, x0, x1, "records behind");
         }
+        // The second now running is not over: its count would show as a drop.
         let first = s.start().time_ms / 1000;
         let acks = Series {
             name: String::new(),
-            points: (first..=now / 1000)
+            points: (first..(now / 1000).max(first + 1))
                 .map(|sec| {
                     let n = self.tally.acks_per_second.get(&sec).copied().unwrap_or(0);
                     (sec as f64, n as f64)
@@ -229,6 +280,7 @@ impl Component for App {
             frame: None,
             frame_times: VecDeque::new(),
             charts_drawn_at: None,
+            produce_acks: "all".into(),
             _listeners: Vec::new(),
         };
         match Link::decode(&hash()) {
@@ -388,6 +440,19 @@ impl Component for App {
                     _ => return false,
                 }
             }
+            Msg::Produce => {
+                if let Some(text) = self.produce_action() {
+                    self.act(&text);
+                }
+            }
+            Msg::ProduceAcks(acks) => {
+                self.produce_acks = acks;
+                return false;
+            }
+            Msg::Point(tp) => {
+                point_at(&tp);
+                return false;
+            }
             Msg::HashChanged => {
                 let current = self
                     .session
@@ -404,10 +469,20 @@ impl Component for App {
         if let Some(s) = &self.session {
             self.tally.update(s);
         }
+        // The address follows the session whenever it stands still (paused, stepped, rewound),
+        // so the address bar is always a link to what is on screen.
+        if !self.playing {
+            self.write_link();
+        }
         true
     }
 
-    fn rendered(&mut self, _ctx: &Context<Self>, _first_render: bool) {
+    fn rendered(&mut self, _ctx: &Context<Self>, first_render: bool) {
+        if first_render {
+            // The browser test reads when the first view was on screen.
+            let now = window().performance().map_or(0.0, |p| p.now());
+            let _ = js_sys::Reflect::set(&window(), &"gregorFirstRender".into(), &now.into());
+        }
         self.draw_charts();
     }
 
@@ -436,6 +511,7 @@ impl Component for App {
                 { self.controls(ctx, session, &v) }
                 if let Some(e) = &self.error { <p class="error" role="alert">{ e }</p> }
                 if let Some(n) = &self.notice { <p class="notice">{ n }</p> }
+                { self.findings(ctx, &v) }
                 <main class="grid">
                     <section class="cluster">
                         { self.brokers(ctx, &v) }
@@ -460,7 +536,7 @@ impl Component for App {
                         </div>
                     </aside>
                 </main>
-                { self.timeline(session, &v) }
+                { self.timeline(session) }
                 <footer>
                     { "Keys: space play/pause · → step · ← step back · c crash the leader of the first partition · p pause it · i isolate it · r restart all · h heal. Drop a trace file anywhere to open it." }
                 </footer>
@@ -669,6 +745,9 @@ impl App {
                     </span>
                     <span class="pill">{ format!("epoch {}", p.leader_epoch) }</span>
                     <span class={classes!("pill", under_min.then_some("bad"))} title="in-sync replicas">{ format!("ISR [{}]", isr.join(", ")) }</span>
+                    if !p.lost_offsets.is_empty() {
+                        <span class="pill bad lost" title="acknowledged records no longer in the log">{ format!("{} acknowledged lost", p.lost_offsets.len()) }</span>
+                    }
                     <span class="config">
                         { "min ISR " }
                         { for (1..=rf).map(|m| html! {
@@ -694,7 +773,7 @@ impl App {
         html! { <>
             <h2>{ "Producers" }</h2>
             { for v.producers.iter().map(|p| html! {
-                <div class="client" data-producer={p.name.clone()}>
+                <div class="client" data-producer={p.name.clone()} data-acked={p.acknowledged.to_string()} data-sent={p.sent.to_string()}>
                     <div class="name">{ &p.name }<span class="badge">{ format!("acks={}", p.acks) }</span>
                         if p.idempotent { <span class="badge">{ "idempotent" }</span> }
                         <span class="muted">{ format!(" → {}", p.topic) }</span></div>
@@ -711,7 +790,8 @@ impl App {
                     }) }
                 </div>
             }) }
-            if !v.consumers.is_empty() {
+            if let Some(s) = &self.session { { self.produce_form(ctx, s) } }
+            if !v.consumers.is_empty() || !v.joinable.is_empty() {
                 <h2>{ "Consumers" }</h2>
                 { for v.groups.iter().map(|g| html! {
                     <div class="group" data-group={g.group.clone()} data-generation={g.generation.to_string()}>
@@ -720,6 +800,10 @@ impl App {
                             <span class="badge">{ &g.state }</span>
                             if let Some(p) = &g.protocol { <span class="badge">{ p }</span> }
                         </div>
+                        if let Some((_, spare)) = v.joinable.iter().find(|(j, _)| *j == g.group) {
+                            <div class="buttons"><button class="add-member" onclick={act(format!("start {spare}"))}
+                                title={format!("Start {spare}, a new member of {}", g.group)}>{ "add a consumer" }</button></div>
+                        }
                         <table>
                             <tr><th>{ "partition" }</th><th>{ "committed" }</th><th>{ "lag" }</th></tr>
                             { for g.lag.iter().map(|(tp, lag)| html! {
@@ -728,8 +812,15 @@ impl App {
                         </table>
                     </div>
                 }) }
+                { for v.joinable.iter().filter(|(j, _)| !v.groups.iter().any(|g| g.group == *j)).map(|(group, spare)| html! {
+                    <div class="group new" data-group-new={group.clone()}>
+                        <div class="name">{ format!("group {group}") }<span class="muted">{ " (no member yet)" }</span></div>
+                        <div class="buttons"><button class="add-member" onclick={act(format!("start {spare}"))}
+                            title={format!("Start {spare}: it finds the group's coordinator, joins and is assigned partitions")}>{ "add a consumer" }</button></div>
+                    </div>
+                }) }
                 { for v.consumers.iter().map(|c| html! {
-                    <div class="client" data-consumer={c.name.clone()}>
+                    <div class="client" data-consumer={c.name.clone()} data-processed={c.processed.to_string()}>
                         <div class="name">{ &c.name }
                             if let Some(g) = &c.group { <span class="muted">{ format!(" in {g}") }</span> }
                         </div>
@@ -788,16 +879,91 @@ impl App {
         </> }
     }
 
-    fn timeline(&self, s: &Session, v: &ClassroomView) -> Html {
+    /// What the checkers found, where a learner sees it: acknowledged records lost (by
+    /// partition, the first told in full; a click shows the partition) and failed checks.
+    fn findings(&self, ctx: &Context<Self>, v: &ClassroomView) -> Html {
+        if v.losses.is_empty() && v.findings.is_empty() {
+            return Html::default();
+        }
+        let mut by_partition: Vec<(String, Vec<&view::Loss>)> = Vec::new();
+        for l in &v.losses {
+            let tp = l.topic_partition.to_string();
+            match by_partition.iter_mut().find(|(p, _)| *p == tp) {
+                Some((_, list)) => list.push(l),
+                None => by_partition.push((tp, vec![l])),
+            }
+        }
+        html! {
+            <section class="findings" role="alert" id="findings">
+                { for by_partition.into_iter().map(|(tp, list)| {
+                    let first = list[0];
+                    let point = tp.clone();
+                    html! {
+                        <div class="finding loss" data-lost={list.len().to_string()} data-partition-lost={tp.clone()}
+                             onclick={ctx.link().callback(move |_| Msg::Point(point.clone()))} title="Show the partition">
+                            <strong>{ format!("{} acknowledged record{} lost on {tp}", list.len(), if list.len() == 1 { "" } else { "s" }) }</strong>
+                            <span>{ format!(" (seen at {}). First: {}", seconds(first.seen_ms), first.text()) }</span>
+                        </div>
+                    }
+                }) }
+                { for v.findings.iter().map(|(t, f)| html! {
+                    <div class="finding failed">{ format!("{} — check failed: {f}", seconds(*t)) }</div>
+                }) }
+            </section>
+        }
+    }
+
+    /// The form that sends one record through a console producer.
+    fn produce_form(&self, ctx: &Context<Self>, s: &Session) -> Html {
+        let scenario = s.scenario();
+        let topics: Vec<String> = scenario
+            .topics
+            .iter()
+            .filter(|t| {
+                classroom::CONSOLE_ACKS.iter().all(|acks| {
+                    let name = classroom::console_producer(scenario, &t.name, acks);
+                    scenario.producers.iter().any(|p| p.name == name)
+                })
+            })
+            .map(|t| t.name.to_string())
+            .collect();
+        if topics.is_empty() {
+            return Html::default(); // a trace's scenario has no console producers
+        }
+        let onacks = ctx.link().callback(|e: Event| {
+            let select: HtmlSelectElement = e.target_unchecked_into();
+            Msg::ProduceAcks(select.value())
+        });
+        let onkey = ctx
+            .link()
+            .batch_callback(|e: KeyboardEvent| (e.key() == "Enter").then_some(Msg::Produce));
+        html! {
+            <div class="client produce" id="produce">
+                <div class="name">{ "Produce a record" }<span class="muted">{ " as kafka-console-producer does" }</span></div>
+                <div class="form">
+                    if topics.len() > 1 {
+                        <select id="produce-topic" title="topic">
+                            { for topics.iter().map(|t| html! { <option value={t.clone()}>{ t }</option> }) }
+                        </select>
+                    }
+                    <input id="produce-key" type="text" placeholder="key (none: keyless)" title="The key: records with one key go to one partition" onkeydown={onkey.clone()} />
+                    <input id="produce-value" type="text" placeholder="value" title="Text for the value (one word)" onkeydown={onkey} />
+                    <select id="produce-acks" title="acks" onchange={onacks}>
+                        { for classroom::CONSOLE_ACKS.iter().map(|a| html! {
+                            <option value={*a} selected={*a == self.produce_acks}>{ format!("acks={a}") }</option>
+                        }) }
+                    </select>
+                    <button id="produce-send" onclick={ctx.link().callback(|_| Msg::Produce)}>{ "send" }</button>
+                </div>
+            </div>
+        }
+    }
+
+    fn timeline(&self, s: &Session) -> Html {
         let lines = view::timeline(s, &self.tally, 14);
         html! {
             <section class="timeline">
                 <h2>{ "Timeline" }</h2>
-                if !v.findings.is_empty() {
-                    <div class="findings" role="alert">
-                        { for v.findings.iter().map(|(t, f)| html! { <p>{ format!("{} — check failed: {f}", seconds(*t)) }</p> }) }
-                    </div>
-                }
                 <ol>
                     { for lines.iter().rev().map(|l| html! {
                         <li class={view::kind_class(l.kind)}><time>{ seconds(l.time_ms) }</time>{ &l.text }</li>
@@ -806,6 +972,22 @@ impl App {
             </section>
         }
     }
+}
+
+/// Scrolls to the card of partition `tp` and flashes it.
+fn point_at(tp: &str) {
+    let Some(document) = window().document() else {
+        return;
+    };
+    let Ok(Some(card)) = document.query_selector(&format!("[data-partition=\"{tp}\"]")) else {
+        return;
+    };
+    card.scroll_into_view();
+    let classes = card.class_list();
+    let _ = classes.remove_1("flash");
+    // Reading the layout restarts the animation when the class comes back.
+    let _ = card.get_bounding_client_rect();
+    let _ = classes.add_1("flash");
 }
 
 /// A callback that takes `text`, an action in the scenario's action language.
@@ -842,16 +1024,32 @@ fn replica(p: &PartitionView, r: &ReplicaView) -> Html {
         "out of ISR"
     };
     let cells = (p.strip_start..p.strip_start + view::STRIP).map(|o| {
+        let lost = p.lost_offsets.contains(&o);
         match r.cells.iter().find(|c| c.offset == o) {
             Some(c) => {
-                let hue = c.key.map_or(0, |k| (k * 47 + 200) % 360);
-                let style = if c.key.is_some() {
-                    format!("background: hsl({hue} 65% 62%)")
-                } else {
-                    "background: #94a3b8".into()
+                let style = match &c.key {
+                    Some(k) => format!("background: hsl({} 65% 62%)", view::key_hue(k)),
+                    None => "background: #94a3b8".into(),
                 };
-                let class = classes!("cell", (o >= r.high_watermark).then_some("uncommitted"));
-                html! { <span {class} {style} title={format!("offset {o} · key {} · {} · epoch {}", c.key.map_or("none".into(), |k| format!("key-{k}")), c.producer, c.epoch)}></span> }
+                let class = classes!(
+                    "cell",
+                    (o >= r.high_watermark).then_some("uncommitted"),
+                    lost.then_some("lost")
+                );
+                let title = format!(
+                    "offset {o} · {} · value {} · epoch {}{}",
+                    c.key
+                        .as_ref()
+                        .map_or("no key".into(), |k| format!("key {k}")),
+                    c.value,
+                    c.epoch,
+                    if lost {
+                        " · an acknowledged record that was here is lost"
+                    } else {
+                        ""
+                    }
+                );
+                html! { <span {class} {style} {title}></span> }
             }
             None if o < r.log_start_offset => html! { <span class="cell deleted"></span> },
             None => html! { <span class="cell empty"></span> },

@@ -153,7 +153,8 @@ start = "manual"
     }
 }
 
-/// The scenario a link's id names: a shipped one or a custom cluster.
+/// The scenario a link's id names: a shipped one or a custom cluster, with the classroom's
+/// console producers and spare consumers (see [`gregor_sim::classroom`]).
 pub fn scenario(id: &str) -> Result<Scenario, String> {
     let (file, source) = if let Some(s) = SHIPPED.iter().find(|s| s.id == id) {
         (format!("scenarios/{id}.toml"), s.source.to_string())
@@ -162,7 +163,9 @@ pub fn scenario(id: &str) -> Result<Scenario, String> {
     } else {
         return Err(format!("no scenario is called `{id}`"));
     };
-    Scenario::parse(&file, &source).map_err(|e| e.to_string())
+    Scenario::parse(&file, &source)
+        .map(Scenario::with_classroom_clients)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

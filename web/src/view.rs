@@ -3,7 +3,7 @@
 //! log is read once), so it is tested natively and the yew front end only draws it.
 
 use gregor_core::config::Acks;
-use gregor_core::ids::{BrokerId, NodeId, TopicPartition};
+use gregor_core::ids::{BrokerId, ClientId, NodeId, TopicPartition};
 use gregor_core::metadata::MetadataImage;
 use gregor_core::node::Event;
 use gregor_core::protocol::Message;
@@ -11,6 +11,7 @@ use gregor_sim::cluster::WorldEvent;
 use gregor_sim::groups::{GroupReport, group_reports};
 use gregor_sim::report::{Storyteller, name_of};
 use gregor_sim::runner::{StoryKind, StoryLine};
+use gregor_sim::scenario::ClientStart;
 use gregor_sim::session::Session;
 use gregor_sim::world::{Status, World};
 use std::collections::BTreeMap;
@@ -38,12 +39,33 @@ pub struct BrokerView {
 pub struct Cell {
     /// The offset.
     pub offset: u64,
-    /// The record's key (`key-3` is 3), or `None` for a keyless record.
-    pub key: Option<u64>,
+    /// The record's key, or `None` for a keyless record.
+    pub key: Option<String>,
+    /// The record's value.
+    pub value: String,
     /// The producer's name (the value's prefix).
     pub producer: String,
     /// The leader epoch that wrote it.
     pub epoch: u32,
+}
+
+/// The hue (0 to 359) a key's records are coloured with: `key-N` keys, which workloads send,
+/// get hues far apart for neighbouring N; other keys a hue from their bytes (FNV-1a).
+pub fn key_hue(key: &str) -> u32 {
+    if let Some(n) = key.strip_prefix("key-").and_then(|n| n.parse::<u64>().ok()) {
+        return ((n * 47 + 200) % 360) as u32;
+    }
+    let hash = key.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    hash % 360
+}
+
+/// The producer that wrote a value: values are `{producer}-{i}`, or `{producer}-{i}:{text}`
+/// for a record a learner typed.
+pub fn producer_of(value: &str) -> &str {
+    let unique = value.split_once(':').map_or(value, |(u, _)| u);
+    unique.rsplit_once('-').map_or(unique, |(p, _)| p)
 }
 
 /// One replica of a partition: its log strip's marks.
@@ -86,6 +108,56 @@ pub struct PartitionView {
     pub replicas: Vec<ReplicaView>,
     /// The first offset the strips show.
     pub strip_start: u64,
+    /// Offsets where an acknowledged record was lost (see [`Loss`]).
+    pub lost_offsets: Vec<u64>,
+}
+
+/// An acknowledged record that is no longer in its partition: the leader's log holds another
+/// record at its offset, below the high watermark, so no consumer will ever read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Loss {
+    /// When the classroom saw it gone.
+    pub seen_ms: u64,
+    /// The partition.
+    pub topic_partition: TopicPartition,
+    /// The offset it was acknowledged at.
+    pub offset: u64,
+    /// Its value and key.
+    pub value: String,
+    /// Its key.
+    pub key: Option<String>,
+    /// When it was acknowledged, and in which leader epoch.
+    pub acknowledged_ms: u64,
+    /// The leader epoch it was acknowledged in.
+    pub epoch: u32,
+    /// The leader now, its epoch, and the value it holds at that offset.
+    pub now_held: (BrokerId, u32, String),
+    /// What took it, in words.
+    pub cause: String,
+}
+
+impl Loss {
+    /// The finding in words, as a learner reads it.
+    pub fn text(&self) -> String {
+        let key = self
+            .key
+            .as_ref()
+            .map_or("a keyless record".to_string(), |k| format!("record {k}"));
+        let (leader, epoch, other) = &self.now_held;
+        format!(
+            "{key} ({}) acknowledged at offset {} of {} in epoch {} at {} s is lost: broker {leader}, leader in epoch {epoch}, holds {other} there. {}",
+            self.value,
+            self.offset,
+            self.topic_partition,
+            self.epoch,
+            seconds(self.acknowledged_ms),
+            self.cause
+        )
+    }
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{}.{:03}", ms / 1000, ms % 1000)
 }
 
 /// A producer as the classroom shows it.
@@ -177,6 +249,10 @@ pub struct ClassroomView {
     pub links: Vec<LinkView>,
     /// Messages on the wire, by kind.
     pub in_flight: Vec<InFlight>,
+    /// Acknowledged records lost so far, oldest first.
+    pub losses: Vec<Loss>,
+    /// Groups a learner can add a member to: the group and its first spare member not started.
+    pub joinable: Vec<(String, String)>,
     /// Failed checks so far, in words, with their time.
     pub findings: Vec<(u64, String)>,
 }
@@ -192,6 +268,31 @@ pub struct Tally {
     storyteller: Storyteller,
     /// The World's log in words, so far.
     pub story: Vec<StoryLine>,
+    /// The key each record was sent with, by value.
+    sent_keys: BTreeMap<String, Option<String>>,
+    /// Acknowledged records by partition and offset: value, key, time, epoch and producer.
+    /// An offset can have several: a leader acknowledged one, and a later leader another.
+    acked: BTreeMap<TopicPartition, BTreeMap<u64, Vec<Acked>>>,
+    /// Each partition's leader epoch as the controller's changes tell it.
+    epochs: BTreeMap<TopicPartition, u32>,
+    /// Each partition's unclean elections: time, broker elected.
+    unclean: BTreeMap<TopicPartition, Vec<(u64, BrokerId)>>,
+    /// Power losses: time and broker.
+    power_losses: Vec<(u64, BrokerId)>,
+    /// How far each partition's acknowledged records were checked: the leader epoch checked
+    /// under and the offset below which every acknowledged record was found.
+    checked: BTreeMap<TopicPartition, (u32, u64)>,
+    /// Acknowledged records found lost.
+    pub losses: Vec<Loss>,
+}
+
+#[derive(Clone, Debug)]
+struct Acked {
+    value: String,
+    key: Option<String>,
+    time_ms: u64,
+    epoch: u32,
+    producer: String,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -215,12 +316,26 @@ impl Tally {
         let scenario = session.scenario();
         self.storyteller.tell(log, scenario, &mut self.story);
         for entry in &log[self.seen..] {
+            if let WorldEvent::Crashed {
+                power_loss: true, ..
+            } = &entry.event
+                && let NodeId::Broker(b) = entry.node
+            {
+                self.power_losses.push((entry.time.0, b));
+            }
             let WorldEvent::Node(event) = &entry.event else {
                 continue;
             };
             let name = || name_of(entry.node, scenario);
             match event {
-                Event::RecordSent { .. } => self.producers.entry(name()).or_default().sent += 1,
+                Event::RecordSent { value, key, .. } => {
+                    self.producers.entry(name()).or_default().sent += 1;
+                    self.sent_keys.insert(
+                        String::from_utf8_lossy(value.as_slice()).into_owned(),
+                        key.as_ref()
+                            .map(|k| String::from_utf8_lossy(k.as_slice()).into_owned()),
+                    );
+                }
                 Event::RecordAcknowledged { .. } => {
                     self.producers.entry(name()).or_default().acknowledged += 1;
                     *self.acks_per_second.entry(entry.time.0 / 1000).or_default() += 1;
@@ -238,8 +353,134 @@ impl Tally {
                 }
                 _ => {}
             }
+            match &entry.event {
+                WorldEvent::Node(Event::RecordAcknowledged {
+                    value,
+                    topic_partition,
+                    offset: Some(offset),
+                }) => {
+                    let value = String::from_utf8_lossy(value.as_slice()).into_owned();
+                    let key = self.sent_keys.get(&value).cloned().flatten();
+                    self.acked
+                        .entry(topic_partition.clone())
+                        .or_default()
+                        .entry(offset.0)
+                        .or_default()
+                        .push(Acked {
+                            producer: producer_of(&value).to_string(),
+                            value,
+                            key,
+                            time_ms: entry.time.0,
+                            epoch: self.epochs.get(topic_partition).copied().unwrap_or(0),
+                        });
+                }
+                WorldEvent::Node(Event::PartitionChanged {
+                    topic_partition,
+                    leader,
+                    leader_epoch,
+                    unclean,
+                    ..
+                }) if entry.node == NodeId::Controller => {
+                    self.epochs.insert(topic_partition.clone(), leader_epoch.0);
+                    if let (true, Some(b)) = (*unclean, leader) {
+                        self.unclean
+                            .entry(topic_partition.clone())
+                            .or_default()
+                            .push((entry.time.0, *b));
+                    }
+                }
+                _ => {}
+            }
         }
         self.seen = log.len();
+        self.find_losses(session);
+    }
+
+    /// Checks acknowledged records against each partition's leader: one whose offset is below
+    /// the leader's high watermark but holds another record is lost for good. Every record is
+    /// checked again after a change of leader, which is when records go (an unclean election,
+    /// a leader that acknowledged alone, a power loss).
+    fn find_losses(&mut self, session: &Session) {
+        let world = session.world();
+        let Some(image) = image_of(world) else {
+            return;
+        };
+        for (tp, acked) in &self.acked {
+            let Some(p) = image.partition(tp) else {
+                continue;
+            };
+            let Some(leader) = p.leader else { continue };
+            let Some(log) = world.broker_disk(leader).and_then(|d| d.logs.get(tp)) else {
+                continue;
+            };
+            let epoch = p.leader_epoch.0;
+            let hw = log.high_watermark().0;
+            let from = match self.checked.get(tp) {
+                Some(&(e, below)) if e == epoch => below,
+                _ => 0,
+            };
+            if from >= hw {
+                continue;
+            }
+            for (&offset, a) in acked
+                .range(from..hw)
+                .flat_map(|(o, list)| list.iter().map(move |a| (o, a)))
+            {
+                if self
+                    .losses
+                    .iter()
+                    .any(|l| &l.topic_partition == tp && l.offset == offset && l.value == a.value)
+                {
+                    continue;
+                }
+                let held = log
+                    .record_at(gregor_core::ids::Offset(offset))
+                    .and_then(|(r, _)| r.value.as_ref())
+                    .map(|v| String::from_utf8_lossy(v.as_slice()).into_owned());
+                if held.as_deref() == Some(a.value.as_str()) {
+                    continue;
+                }
+                let acks = session
+                    .scenario()
+                    .producers
+                    .iter()
+                    .find(|p| p.name == a.producer)
+                    .map(|p| p.config.config.acks);
+                let cause = if let Some((t, b)) = self
+                    .unclean
+                    .get(tp)
+                    .and_then(|u| u.iter().find(|(t, _)| *t >= a.time_ms))
+                {
+                    format!(
+                        "Broker {b} was elected leader uncleanly at {} s, from outside the ISR, without it (unclean.leader.election.enable).",
+                        seconds(*t)
+                    )
+                } else if acks.is_some_and(|x| x != Acks::All) {
+                    "With acks=1 the leader acknowledged it alone; it lost its leadership before a follower copied it, and the new leader's records took the offset.".to_string()
+                } else if let Some((t, b)) = self.power_losses.iter().find(|(t, _)| *t >= a.time_ms)
+                {
+                    format!(
+                        "Broker {b} lost power at {} s before its page cache reached the disk.",
+                        seconds(*t)
+                    )
+                } else {
+                    "No fault the configuration allows explains it: the checker reports it."
+                        .to_string()
+                };
+                self.losses.push(Loss {
+                    seen_ms: world.now().0,
+                    topic_partition: tp.clone(),
+                    offset,
+                    value: a.value.clone(),
+                    key: a.key.clone(),
+                    acknowledged_ms: a.time_ms,
+                    epoch: a.epoch,
+                    now_held: (leader, epoch, held.unwrap_or_else(|| "nothing".into())),
+                    cause,
+                });
+            }
+            self.checked.insert(tp.clone(), (epoch, hw));
+        }
     }
 }
 
@@ -298,15 +539,11 @@ fn cell_of(offset: u64, record: &gregor_core::record::Record, epoch: u32) -> Cel
             .map(|b| String::from_utf8_lossy(b.as_slice()).into_owned())
     };
     let value = text(&record.value).unwrap_or_default();
-    let producer = value
-        .rsplit_once('-')
-        .map_or(value.as_str(), |(p, _)| p)
-        .to_string();
-    let key = text(&record.key).and_then(|k| k.rsplit_once('-').and_then(|(_, n)| n.parse().ok()));
     Cell {
         offset,
-        key,
-        producer,
+        key: text(&record.key),
+        producer: producer_of(&value).to_string(),
+        value,
         epoch,
     }
 }
@@ -368,6 +605,12 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
                     }
                 })
                 .collect();
+            let lost_offsets: Vec<u64> = tally
+                .losses
+                .iter()
+                .filter(|l| l.topic_partition == tp)
+                .map(|l| l.offset)
+                .collect();
             partitions.push(PartitionView {
                 topic_partition: tp,
                 leader: p.leader,
@@ -377,6 +620,7 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
                 unclean: config.is_some_and(|c| c.unclean_leader_election_enable),
                 replicas,
                 strip_start,
+                lost_offsets,
             });
         }
     }
@@ -393,10 +637,15 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
         })
         .collect();
     let (pids, cids, _) = gregor_sim::runner::client_ids(scenario);
+    // A spare client (a console producer, a spare member) shows once the learner used it.
+    let unused = |start: ClientStart, id: ClientId| {
+        start == ClientStart::Spare && world.status(NodeId::Client(id)) == Status::NotStarted
+    };
     let producers = scenario
         .producers
         .iter()
         .zip(pids)
+        .filter(|(spec, id)| !unused(spec.start, *id))
         .map(|(spec, id)| {
             let node = NodeId::Client(id);
             let live = world.producer(id);
@@ -416,10 +665,21 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
             }
         })
         .collect();
+    let cids_all = cids.clone();
+    let mut joinable: Vec<(String, String)> = Vec::new();
+    for (spec, &id) in scenario.consumers.iter().zip(&cids) {
+        if let Some(g) = &spec.config.group_id
+            && unused(spec.start, id)
+            && !joinable.iter().any(|(j, _)| j == g)
+        {
+            joinable.push((g.clone(), spec.name.clone()));
+        }
+    }
     let consumers = scenario
         .consumers
         .iter()
         .zip(cids)
+        .filter(|(spec, id)| !unused(spec.start, *id))
         .map(|(spec, id)| {
             let live = world.consumer(id);
             ConsumerView {
@@ -492,9 +752,19 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
         partitions,
         producers,
         consumers,
-        groups: group_reports(world, scenario),
+        // A group only spare members would join is not shown until one of them starts.
+        groups: group_reports(world, scenario)
+            .into_iter()
+            .filter(|g| {
+                scenario.consumers.iter().zip(&cids_all).any(|(c, &id)| {
+                    c.config.group_id.as_deref() == Some(g.group.as_str()) && !unused(c.start, id)
+                })
+            })
+            .collect(),
         links: links.into_values().collect(),
         in_flight,
+        losses: tally.losses.clone(),
+        joinable,
         findings,
     }
 }
@@ -561,7 +831,8 @@ mod tests {
             leader
                 .cells
                 .iter()
-                .all(|c| c.producer == "p1" && c.key.is_some())
+                .all(|c| c.producer == "p1"
+                    && c.key.as_deref().is_some_and(|k| k.starts_with("key-")))
         );
 
         s.act(Action::Crash(Target::Broker(old)));
@@ -672,5 +943,113 @@ mod tests {
         let owned: usize = v.consumers.iter().map(|c| c.owns.len()).sum();
         assert_eq!(owned, 6, "six partitions, each owned once");
         assert!(v.consumers.iter().all(|c| c.processed > 0));
+    }
+
+    #[test]
+    fn acknowledged_records_lost_with_acks_one_are_found_as_they_go_with_their_cause() {
+        // acks1-leader-crash: broker 1 leads orders/0 alone behind a split from 5 s and
+        // acknowledges 500 records its followers never get; broker 2 takes over at 17 s and
+        // writes new records at those offsets. The oracle's final count is 500, offsets 497 to
+        // 996; the classroom must find the same ones while the run goes on.
+        let mut s = Session::new(library::scenario("acks1-leader-crash").unwrap(), 1).unwrap();
+        let mut tally = Tally::default();
+        s.play_until(Instant(16_000));
+        tally.update(&s);
+        assert!(
+            classroom_view(&s, &tally).losses.is_empty(),
+            "nothing lost yet"
+        );
+        s.play_until(Instant(30_000));
+        tally.update(&s);
+        let v = classroom_view(&s, &tally);
+        assert_eq!(v.losses.len(), 500);
+        let offsets: Vec<u64> = v.losses.iter().map(|l| l.offset).collect();
+        assert_eq!(offsets, (497..997).collect::<Vec<_>>());
+        let first = &v.losses[0];
+        assert_eq!(first.value, "p1-497");
+        assert_eq!(first.epoch, 0);
+        assert_eq!(first.now_held.0, BrokerId(2));
+        assert_eq!(first.now_held.1, 1);
+        assert!(first.cause.contains("acks=1"), "{}", first.cause);
+        assert!(
+            first
+                .text()
+                .contains("acknowledged at offset 497 of orders/0 in epoch 0")
+        );
+        assert_eq!(v.partitions[0].lost_offsets, offsets);
+        // Told once: later frames add nothing new.
+        s.play_until(Instant(35_000));
+        tally.update(&s);
+        assert_eq!(classroom_view(&s, &tally).losses.len(), 500);
+    }
+
+    #[test]
+    fn an_unclean_election_is_named_as_the_cause_and_a_clean_failover_loses_nothing() {
+        let mut s = Session::new(library::scenario("unclean-election").unwrap(), 1).unwrap();
+        s.play_until(Instant(40_000));
+        let v = view(&s);
+        assert!(!v.losses.is_empty());
+        assert!(
+            v.losses.iter().all(|l| l.cause.contains("uncleanly")),
+            "{}",
+            v.losses[0].cause
+        );
+        let mut s = Session::new(library::scenario("leader-failover").unwrap(), 1).unwrap();
+        s.play_until(Instant(30_000));
+        assert!(view(&s).losses.is_empty());
+    }
+
+    #[test]
+    fn spare_clients_stay_hidden_until_the_learner_uses_them() {
+        let mut s = Session::new(library::scenario("leader-failover").unwrap(), 1).unwrap();
+        s.play_until(Instant(1_000));
+        let v = view(&s);
+        let names: Vec<&str> = v.producers.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["p1"]);
+        assert!(v.consumers.is_empty());
+        assert_eq!(
+            v.joinable,
+            [("orders-readers".to_string(), "c1".to_string())]
+        );
+        let send = s
+            .scenario()
+            .parse_action("send console-all key=k1 value=hi")
+            .unwrap();
+        s.act(send);
+        s.act(s.scenario().parse_action("start c1").unwrap());
+        // p1 writes about 7 records a partition in 200 ms: the learner's record is still on
+        // the 24-offset strip.
+        s.play_until(Instant(1_200));
+        let v = view(&s);
+        let names: Vec<&str> = v.producers.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["p1", "console-all"]);
+        assert_eq!(v.consumers.len(), 1);
+        assert_eq!(
+            v.joinable,
+            [("orders-readers".to_string(), "c2".to_string())]
+        );
+        let cell = v
+            .partitions
+            .iter()
+            .flat_map(|p| &p.replicas)
+            .flat_map(|r| &r.cells)
+            .find(|c| c.key.as_deref() == Some("k1"))
+            .expect("the learner's record on a strip");
+        assert_eq!(
+            (cell.value.as_str(), cell.producer.as_str()),
+            ("console-all-0:hi", "console-all")
+        );
+    }
+
+    #[test]
+    fn keys_get_stable_hues_and_values_name_their_producer() {
+        assert_eq!(key_hue("key-0"), 200);
+        assert_eq!(key_hue("key-1"), 247);
+        assert_eq!(key_hue("k7"), key_hue("k7"));
+        assert_ne!(key_hue("k7"), key_hue("k8"));
+        assert!(key_hue("anything at all") < 360);
+        assert_eq!(producer_of("p1-12"), "p1");
+        assert_eq!(producer_of("console-all-3:hello-world"), "console-all");
+        assert_eq!(producer_of("orders-console-1-0"), "orders-console-1");
     }
 }

@@ -54,11 +54,35 @@ fn wasm_bindgen(cargo: &str) -> Option<String> {
     Some("wasm-bindgen".into())
 }
 
+/// Where the browser test's npm packages live (playwright-core, and binaryen for wasm-opt).
+const E2E: &str = "web/e2e";
+
+/// Installs the browser test's npm packages from the lock file when they are missing; returns
+/// whether they are there. npm installs from the registry only: playwright-core drives the
+/// system's Chromium and downloads no browser.
+fn npm_packages() -> bool {
+    if Path::new(E2E).join("node_modules/playwright-core").is_dir() {
+        return true;
+    }
+    if output("npm", &["--version"]).is_none() {
+        println!("note: npm not found: no wasm-opt from npm, and no browser test");
+        return false;
+    }
+    step(
+        "install the browser test's npm packages",
+        "npm",
+        &["ci", "--prefix", E2E, "--no-audit", "--no-fund"],
+        &[],
+    )
+}
+
 /// Builds the bundle into `web/dist/`; returns whether it worked.
 pub fn bundle(cargo: &str) -> bool {
     if !crate::ensure_toolchain() {
         return false;
     }
+    // For wasm-opt; the bundle is fine without it.
+    let _ = npm_packages();
     let Some(bindgen) = wasm_bindgen(cargo) else {
         return false;
     };
@@ -118,7 +142,9 @@ pub fn bundle(cargo: &str) -> bool {
 
 /// Runs `wasm-opt -Oz` if one is installed and understands the module; otherwise says so.
 fn optimise(wasm: &Path) {
-    let candidates = ["wasm-opt", "node_modules/.bin/wasm-opt"];
+    // The npm package binaryen, installed beside playwright-core for the browser test, has a
+    // wasm-opt new enough for what Rust emits (Debian 12's is too old).
+    let candidates = ["web/e2e/node_modules/.bin/wasm-opt", "wasm-opt"];
     let Some(tool) = candidates
         .iter()
         .find(|c| output(c, &["--version"]).is_some())
@@ -261,6 +287,14 @@ fn chromium() -> Option<String> {
     installed.then(|| "chromium".to_string())
 }
 
+/// The full path of the Chromium command, for playwright-core's `executablePath`.
+fn chromium_path(command: &str) -> String {
+    output("which", &[command])
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| format!("/usr/bin/{command}"))
+}
+
 /// The page's DOM after the classroom opened `link` and settled, from headless Chromium.
 fn dump_dom(chromium: &str, url: &str) -> Option<String> {
     let profile = std::env::temp_dir().join(format!("gregor-chromium-{}", std::process::id()));
@@ -285,6 +319,7 @@ fn dump_dom(chromium: &str, url: &str) -> Option<String> {
 
 /// Builds the bundle, serves it, and opens links in headless Chromium: each must show what
 /// the model does (a crashed leader replaced, a shrunk ISR) or say what is wrong with the link.
+/// Then the end-to-end test (`web/e2e/classroom.mjs`) uses the page as a learner does.
 pub fn browser_check(cargo: &str) -> bool {
     if !bundle(cargo) {
         return false;
@@ -329,6 +364,45 @@ pub fn browser_check(cargo: &str) -> bool {
         ("#seed=many", &["link field `seed`"]),
     ];
     let mut ok = true;
+    let out = Path::new("target/e2e");
+    let trace = out.join("leader-failover.trace.jsonl");
+    let _ = std::fs::create_dir_all(out);
+    let trace_arg = trace.to_string_lossy();
+    let written = step(
+        "a trace for the browser test to open",
+        cargo,
+        &[
+            "run",
+            "--release",
+            "-q",
+            "--bin",
+            "gregor",
+            "--",
+            "run",
+            "scenarios/leader-failover.toml",
+            "--seed",
+            "1",
+            "--trace",
+            &trace_arg,
+        ],
+        &[],
+    );
+    if !written || !npm_packages() {
+        return false;
+    }
+    let base = format!("http://{address}");
+    let e2e = step(
+        "the classroom end to end (playwright-core)",
+        "node",
+        &[
+            "web/e2e/classroom.mjs",
+            &base,
+            &trace_arg,
+            &out.to_string_lossy(),
+        ],
+        &[("CHROMIUM", &chromium_path(&chromium))],
+    );
+    ok &= e2e;
     for (link, wanted) in cases {
         let url = format!("http://{address}/{link}");
         println!("==> browser: {url}");
