@@ -14,6 +14,7 @@ pub mod digest;
 pub mod driver;
 pub mod groups;
 pub mod html;
+pub mod library;
 #[cfg(madsim)]
 pub mod madsim_driver;
 pub mod metrics;

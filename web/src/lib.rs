@@ -3,10 +3,10 @@
 //!
 //! The World knows nothing of the browser (yew's game-of-life pattern): [`view`] turns a
 //! session into what a learner sees, [`share`] turns a session's scenario, seed and actions into
-//! a link and back, and [`library`] holds the scenarios a learner can pick. Only the `app`
-//! module, built for wasm32, touches yew and the DOM.
+//! a link and back, and [`library`] (from the simulator, which the lessons share) holds the
+//! scenarios a learner can pick. Only the `app` module, built for wasm32, touches yew and the
+//! DOM.
 
-pub mod library;
 pub mod share;
 pub mod view;
 
@@ -15,4 +15,5 @@ pub mod app;
 #[cfg(target_arch = "wasm32")]
 mod charts;
 
+pub use gregor_sim::library;
 pub use gregor_sim::session::Session;

@@ -1,7 +1,8 @@
-//! The scenarios a learner can pick: the shipped ones, built into the page, and an empty
-//! cluster of the learner's shape.
+//! The scenarios a learner can pick in the classroom and a lesson can start from: the shipped
+//! ones, built into the program, and an empty cluster of the learner's shape, each with the
+//! classroom's clients (see [`crate::classroom`]).
 
-use gregor_sim::scenario::Scenario;
+use crate::scenario::Scenario;
 
 /// A scenario of the picker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,7 +155,7 @@ start = "manual"
 }
 
 /// The scenario a link's id names: a shipped one or a custom cluster, with the classroom's
-/// console producers and spare consumers (see [`gregor_sim::classroom`]).
+/// console producers and spare consumers (see [`crate::classroom`]).
 pub fn scenario(id: &str) -> Result<Scenario, String> {
     let (file, source) = if let Some(s) = SHIPPED.iter().find(|s| s.id == id) {
         (format!("scenarios/{id}.toml"), s.source.to_string())
