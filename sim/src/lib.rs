@@ -15,6 +15,7 @@ pub mod driver;
 pub mod groups;
 pub mod html;
 pub mod library;
+pub mod losses;
 #[cfg(madsim)]
 pub mod madsim_driver;
 pub mod metrics;

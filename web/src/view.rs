@@ -4,16 +4,17 @@
 
 use gregor_core::config::Acks;
 use gregor_core::ids::{BrokerId, ClientId, NodeId, TopicPartition};
-use gregor_core::metadata::MetadataImage;
 use gregor_core::node::Event;
 use gregor_core::protocol::Message;
 use gregor_sim::cluster::WorldEvent;
 use gregor_sim::groups::{GroupReport, group_reports};
+use gregor_sim::losses::trusted_image;
+pub use gregor_sim::losses::{Loss, LossWatch, producer_of};
 use gregor_sim::report::{Storyteller, name_of};
 use gregor_sim::runner::{StoryKind, StoryLine};
 use gregor_sim::scenario::ClientStart;
 use gregor_sim::session::Session;
-use gregor_sim::world::{Status, World};
+use gregor_sim::world::Status;
 use std::collections::BTreeMap;
 
 /// How many offsets a log strip shows: the newest ones.
@@ -61,13 +62,6 @@ pub fn key_hue(key: &str) -> u32 {
     hash % 360
 }
 
-/// The producer that wrote a value: values are `{producer}-{i}`, or `{producer}-{i}:{text}`
-/// for a record a learner typed.
-pub fn producer_of(value: &str) -> &str {
-    let unique = value.split_once(':').map_or(value, |(u, _)| u);
-    unique.rsplit_once('-').map_or(unique, |(p, _)| p)
-}
-
 /// One replica of a partition: its log strip's marks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplicaView {
@@ -110,54 +104,6 @@ pub struct PartitionView {
     pub strip_start: u64,
     /// Offsets where an acknowledged record was lost (see [`Loss`]).
     pub lost_offsets: Vec<u64>,
-}
-
-/// An acknowledged record that is no longer in its partition: the leader's log holds another
-/// record at its offset, below the high watermark, so no consumer will ever read it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Loss {
-    /// When the classroom saw it gone.
-    pub seen_ms: u64,
-    /// The partition.
-    pub topic_partition: TopicPartition,
-    /// The offset it was acknowledged at.
-    pub offset: u64,
-    /// Its value and key.
-    pub value: String,
-    /// Its key.
-    pub key: Option<String>,
-    /// When it was acknowledged, and in which leader epoch.
-    pub acknowledged_ms: u64,
-    /// The leader epoch it was acknowledged in.
-    pub epoch: u32,
-    /// The leader now, its epoch, and the value it holds at that offset.
-    pub now_held: (BrokerId, u32, String),
-    /// What took it, in words.
-    pub cause: String,
-}
-
-impl Loss {
-    /// The finding in words, as a learner reads it.
-    pub fn text(&self) -> String {
-        let key = self
-            .key
-            .as_ref()
-            .map_or("a keyless record".to_string(), |k| format!("record {k}"));
-        let (leader, epoch, other) = &self.now_held;
-        format!(
-            "{key} ({}) acknowledged at offset {} of {} in epoch {} at {} s is lost: broker {leader}, leader in epoch {epoch}, holds {other} there. {}",
-            self.value,
-            self.offset,
-            self.topic_partition,
-            self.epoch,
-            seconds(self.acknowledged_ms),
-            self.cause
-        )
-    }
-}
-
-fn seconds(ms: u64) -> String {
-    format!("{}.{:03}", ms / 1000, ms % 1000)
 }
 
 /// A producer as the classroom shows it.
@@ -268,31 +214,8 @@ pub struct Tally {
     storyteller: Storyteller,
     /// The World's log in words, so far.
     pub story: Vec<StoryLine>,
-    /// The key each record was sent with, by value.
-    sent_keys: BTreeMap<String, Option<String>>,
-    /// Acknowledged records by partition and offset: value, key, time, epoch and producer.
-    /// An offset can have several: a leader acknowledged one, and a later leader another.
-    acked: BTreeMap<TopicPartition, BTreeMap<u64, Vec<Acked>>>,
-    /// Each partition's leader epoch as the controller's changes tell it.
-    epochs: BTreeMap<TopicPartition, u32>,
-    /// Each partition's unclean elections: time, broker elected.
-    unclean: BTreeMap<TopicPartition, Vec<(u64, BrokerId)>>,
-    /// Power losses: time and broker.
-    power_losses: Vec<(u64, BrokerId)>,
-    /// How far each partition's acknowledged records were checked: the leader epoch checked
-    /// under and the offset below which every acknowledged record was found.
-    checked: BTreeMap<TopicPartition, (u32, u64)>,
-    /// Acknowledged records found lost.
-    pub losses: Vec<Loss>,
-}
-
-#[derive(Clone, Debug)]
-struct Acked {
-    value: String,
-    key: Option<String>,
-    time_ms: u64,
-    epoch: u32,
-    producer: String,
+    /// Acknowledged records found lost, as the run goes.
+    pub losses: LossWatch,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -315,27 +238,14 @@ impl Tally {
         }
         let scenario = session.scenario();
         self.storyteller.tell(log, scenario, &mut self.story);
+        self.losses.update(log, world, scenario);
         for entry in &log[self.seen..] {
-            if let WorldEvent::Crashed {
-                power_loss: true, ..
-            } = &entry.event
-                && let NodeId::Broker(b) = entry.node
-            {
-                self.power_losses.push((entry.time.0, b));
-            }
             let WorldEvent::Node(event) = &entry.event else {
                 continue;
             };
             let name = || name_of(entry.node, scenario);
             match event {
-                Event::RecordSent { value, key, .. } => {
-                    self.producers.entry(name()).or_default().sent += 1;
-                    self.sent_keys.insert(
-                        String::from_utf8_lossy(value.as_slice()).into_owned(),
-                        key.as_ref()
-                            .map(|k| String::from_utf8_lossy(k.as_slice()).into_owned()),
-                    );
-                }
+                Event::RecordSent { .. } => self.producers.entry(name()).or_default().sent += 1,
                 Event::RecordAcknowledged { .. } => {
                     self.producers.entry(name()).or_default().acknowledged += 1;
                     *self.acks_per_second.entry(entry.time.0 / 1000).or_default() += 1;
@@ -353,148 +263,9 @@ impl Tally {
                 }
                 _ => {}
             }
-            match &entry.event {
-                WorldEvent::Node(Event::RecordAcknowledged {
-                    value,
-                    topic_partition,
-                    offset: Some(offset),
-                }) => {
-                    let value = String::from_utf8_lossy(value.as_slice()).into_owned();
-                    let key = self.sent_keys.get(&value).cloned().flatten();
-                    self.acked
-                        .entry(topic_partition.clone())
-                        .or_default()
-                        .entry(offset.0)
-                        .or_default()
-                        .push(Acked {
-                            producer: producer_of(&value).to_string(),
-                            value,
-                            key,
-                            time_ms: entry.time.0,
-                            epoch: self.epochs.get(topic_partition).copied().unwrap_or(0),
-                        });
-                }
-                WorldEvent::Node(Event::PartitionChanged {
-                    topic_partition,
-                    leader,
-                    leader_epoch,
-                    unclean,
-                    ..
-                }) if entry.node == NodeId::Controller => {
-                    self.epochs.insert(topic_partition.clone(), leader_epoch.0);
-                    if let (true, Some(b)) = (*unclean, leader) {
-                        self.unclean
-                            .entry(topic_partition.clone())
-                            .or_default()
-                            .push((entry.time.0, *b));
-                    }
-                }
-                _ => {}
-            }
         }
         self.seen = log.len();
-        self.find_losses(session);
     }
-
-    /// Checks acknowledged records against each partition's leader: one whose offset is below
-    /// the leader's high watermark but holds another record is lost for good. Every record is
-    /// checked again after a change of leader, which is when records go (an unclean election,
-    /// a leader that acknowledged alone, a power loss).
-    fn find_losses(&mut self, session: &Session) {
-        let world = session.world();
-        let Some(image) = image_of(world) else {
-            return;
-        };
-        for (tp, acked) in &self.acked {
-            let Some(p) = image.partition(tp) else {
-                continue;
-            };
-            let Some(leader) = p.leader else { continue };
-            let Some(log) = world.broker_disk(leader).and_then(|d| d.logs.get(tp)) else {
-                continue;
-            };
-            let epoch = p.leader_epoch.0;
-            let hw = log.high_watermark().0;
-            let from = match self.checked.get(tp) {
-                Some(&(e, below)) if e == epoch => below,
-                _ => 0,
-            };
-            if from >= hw {
-                continue;
-            }
-            for (&offset, a) in acked
-                .range(from..hw)
-                .flat_map(|(o, list)| list.iter().map(move |a| (o, a)))
-            {
-                if self
-                    .losses
-                    .iter()
-                    .any(|l| &l.topic_partition == tp && l.offset == offset && l.value == a.value)
-                {
-                    continue;
-                }
-                let held = log
-                    .record_at(gregor_core::ids::Offset(offset))
-                    .and_then(|(r, _)| r.value.as_ref())
-                    .map(|v| String::from_utf8_lossy(v.as_slice()).into_owned());
-                if held.as_deref() == Some(a.value.as_str()) {
-                    continue;
-                }
-                let acks = session
-                    .scenario()
-                    .producers
-                    .iter()
-                    .find(|p| p.name == a.producer)
-                    .map(|p| p.config.config.acks);
-                let cause = if let Some((t, b)) = self
-                    .unclean
-                    .get(tp)
-                    .and_then(|u| u.iter().find(|(t, _)| *t >= a.time_ms))
-                {
-                    format!(
-                        "Broker {b} was elected leader uncleanly at {} s, from outside the ISR, without it (unclean.leader.election.enable).",
-                        seconds(*t)
-                    )
-                } else if acks.is_some_and(|x| x != Acks::All) {
-                    "With acks=1 the leader acknowledged it alone; it lost its leadership before a follower copied it, and the new leader's records took the offset.".to_string()
-                } else if let Some((t, b)) = self.power_losses.iter().find(|(t, _)| *t >= a.time_ms)
-                {
-                    format!(
-                        "Broker {b} lost power at {} s before its page cache reached the disk.",
-                        seconds(*t)
-                    )
-                } else {
-                    "No fault the configuration allows explains it: the checker reports it."
-                        .to_string()
-                };
-                self.losses.push(Loss {
-                    seen_ms: world.now().0,
-                    topic_partition: tp.clone(),
-                    offset,
-                    value: a.value.clone(),
-                    key: a.key.clone(),
-                    acknowledged_ms: a.time_ms,
-                    epoch: a.epoch,
-                    now_held: (leader, epoch, held.unwrap_or_else(|| "nothing".into())),
-                    cause,
-                });
-            }
-            self.checked.insert(tp.clone(), (epoch, hw));
-        }
-    }
-}
-
-/// The metadata the view trusts: the controller's, or while it is down, the newest a running
-/// broker replayed.
-fn image_of(world: &World) -> Option<&MetadataImage> {
-    world.controller().map(|c| c.image()).or_else(|| {
-        world
-            .broker_ids()
-            .into_iter()
-            .filter(|&b| world.status(NodeId::Broker(b)) == Status::Running)
-            .filter_map(|b| world.broker(b).map(|b| b.image()))
-            .max_by_key(|i| i.next_offset)
-    })
 }
 
 /// The kinds [`message_kind`] sorts messages into, in the order the classroom lists them.
@@ -552,7 +323,7 @@ fn cell_of(offset: u64, record: &gregor_core::record::Record, epoch: u32) -> Cel
 pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
     let world = session.world();
     let scenario = session.scenario();
-    let image = image_of(world);
+    let image = trusted_image(world);
     let brokers = world.broker_ids();
     let all_nodes: Vec<NodeId> = world.node_ids().collect();
     let cut = world.network().cut_links();
@@ -606,6 +377,7 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
                 })
                 .collect();
             let lost_offsets: Vec<u64> = tally
+                .losses
                 .losses
                 .iter()
                 .filter(|l| l.topic_partition == tp)
@@ -763,7 +535,7 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
             .collect(),
         links: links.into_values().collect(),
         in_flight,
-        losses: tally.losses.clone(),
+        losses: tally.losses.losses.clone(),
         joinable,
         findings,
     }
