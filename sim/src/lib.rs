@@ -15,7 +15,7 @@ pub mod driver;
 pub mod groups;
 pub mod html;
 pub mod library;
-pub mod losses;
+pub mod live;
 #[cfg(madsim)]
 pub mod madsim_driver;
 pub mod metrics;

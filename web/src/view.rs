@@ -8,8 +8,8 @@ use gregor_core::node::Event;
 use gregor_core::protocol::Message;
 use gregor_sim::cluster::WorldEvent;
 use gregor_sim::groups::{GroupReport, group_reports};
-use gregor_sim::losses::trusted_image;
-pub use gregor_sim::losses::{Loss, LossWatch, producer_of};
+use gregor_sim::live::trusted_image;
+pub use gregor_sim::live::{LiveTally, Loss, producer_of};
 use gregor_sim::report::{Storyteller, name_of};
 use gregor_sim::runner::{StoryKind, StoryLine};
 use gregor_sim::scenario::ClientStart;
@@ -208,22 +208,13 @@ pub struct ClassroomView {
 #[derive(Clone, Debug, Default)]
 pub struct Tally {
     seen: usize,
-    producers: BTreeMap<String, ProducerTally>,
+    /// Producers' counts and lost records.
+    pub live: LiveTally,
     /// Records acknowledged in each second of virtual time, by second.
     pub acks_per_second: BTreeMap<u64, u64>,
     storyteller: Storyteller,
     /// The World's log in words, so far.
     pub story: Vec<StoryLine>,
-    /// Acknowledged records found lost, as the run goes.
-    pub losses: LossWatch,
-}
-
-#[derive(Clone, Debug, Default)]
-struct ProducerTally {
-    sent: u64,
-    acknowledged: u64,
-    failed: u64,
-    last_error: Option<(u64, String)>,
 }
 
 impl Tally {
@@ -238,30 +229,10 @@ impl Tally {
         }
         let scenario = session.scenario();
         self.storyteller.tell(log, scenario, &mut self.story);
-        self.losses.update(log, world, scenario);
+        self.live.update(world, scenario);
         for entry in &log[self.seen..] {
-            let WorldEvent::Node(event) = &entry.event else {
-                continue;
-            };
-            let name = || name_of(entry.node, scenario);
-            match event {
-                Event::RecordSent { .. } => self.producers.entry(name()).or_default().sent += 1,
-                Event::RecordAcknowledged { .. } => {
-                    self.producers.entry(name()).or_default().acknowledged += 1;
-                    *self.acks_per_second.entry(entry.time.0 / 1000).or_default() += 1;
-                }
-                Event::RecordFailed { .. } => self.producers.entry(name()).or_default().failed += 1,
-                Event::ProduceError {
-                    topic_partition,
-                    error,
-                    broker,
-                } => {
-                    self.producers.entry(name()).or_default().last_error = Some((
-                        entry.time.0,
-                        format!("{error} from broker {broker} on {topic_partition}"),
-                    ));
-                }
-                _ => {}
+            if let WorldEvent::Node(Event::RecordAcknowledged { .. }) = &entry.event {
+                *self.acks_per_second.entry(entry.time.0 / 1000).or_default() += 1;
             }
         }
         self.seen = log.len();
@@ -377,6 +348,7 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
                 })
                 .collect();
             let lost_offsets: Vec<u64> = tally
+                .live
                 .losses
                 .losses
                 .iter()
@@ -421,7 +393,12 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
         .map(|(spec, id)| {
             let node = NodeId::Client(id);
             let live = world.producer(id);
-            let t = tally.producers.get(&spec.name).cloned().unwrap_or_default();
+            let t = tally
+                .live
+                .producers
+                .get(&spec.name)
+                .cloned()
+                .unwrap_or_default();
             ProducerView {
                 name: spec.name.clone(),
                 topic: spec.workload.topic.to_string(),
@@ -535,7 +512,7 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
             .collect(),
         links: links.into_values().collect(),
         in_flight,
-        losses: tally.losses.losses.clone(),
+        losses: tally.live.losses.losses.clone(),
         joinable,
         findings,
     }

@@ -1,19 +1,23 @@
-//! Acknowledged records lost, found while a run goes on (the classroom's findings and the
-//! lessons' checks): the history oracle counts losses at the end of a run, against a final
-//! read; a learner needs to see one when it happens, with what took it.
+//! What a live view of a run (the classroom, the lessons' checks) needs from its log, read once
+//! as it grows: each producer's counts, the errors it saw, and acknowledged records that are
+//! lost, found when they go.
 //!
-//! A record acknowledged at an offset is lost for good once the partition's leader holds
-//! another record there below its high watermark: no consumer will ever read it. Every
-//! acknowledged record is checked again after a change of leader, which is when records go.
+//! The history oracle counts losses at the end of a run, against a final read; a learner needs
+//! to see one when it happens, with what took it. A record acknowledged at an offset is lost for
+//! good once the partition's leader holds another record there below its high watermark: no
+//! consumer will ever read it. Every acknowledged record is checked again after a change of
+//! leader, which is when records go.
 
 use crate::cluster::{Logged, WorldEvent};
+use crate::report::name_of;
 use crate::scenario::Scenario;
 use crate::world::{Status, World};
 use gregor_core::config::Acks;
+use gregor_core::error::ErrorCode;
 use gregor_core::ids::{BrokerId, NodeId, Offset, TopicPartition};
 use gregor_core::metadata::MetadataImage;
 use gregor_core::node::Event;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The metadata a live view trusts: the controller's, or while it is down, the newest a running
 /// broker replayed.
@@ -81,6 +85,80 @@ impl Loss {
 
 fn seconds(ms: u64) -> String {
     format!("{}.{:03}", ms / 1000, ms % 1000)
+}
+
+/// A producer's counts, as its application's callbacks tell them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProducerCounts {
+    /// Records sent.
+    pub sent: u64,
+    /// Records acknowledged.
+    pub acknowledged: u64,
+    /// Records whose send failed.
+    pub failed: u64,
+    /// The last error a broker answered: when, and in words.
+    pub last_error: Option<(u64, String)>,
+    /// Every error a broker answered it.
+    pub errors: BTreeSet<ErrorCode>,
+}
+
+/// A run's log read once as it grows: producers' counts and lost acknowledged records.
+#[derive(Clone, Debug, Default)]
+pub struct LiveTally {
+    seen: usize,
+    /// Each producer's counts, by name.
+    pub producers: BTreeMap<String, ProducerCounts>,
+    /// Acknowledged records found lost.
+    pub losses: LossWatch,
+}
+
+impl LiveTally {
+    /// Reads the entries of `world`'s log not seen yet; starts over when the log is shorter
+    /// than what it saw, which is how a rewind shows (the replay is the same run, so its log is
+    /// a prefix of the one seen, and a branch only grows from there).
+    pub fn update(&mut self, world: &World, scenario: &Scenario) {
+        let log = world.log();
+        if log.len() < self.seen {
+            *self = LiveTally::default();
+        }
+        self.losses.update(log, world, scenario);
+        for entry in &log[self.seen..] {
+            let WorldEvent::Node(event) = &entry.event else {
+                continue;
+            };
+            if !matches!(
+                event,
+                Event::RecordSent { .. }
+                    | Event::RecordAcknowledged { .. }
+                    | Event::RecordFailed { .. }
+                    | Event::ProduceError { .. }
+            ) {
+                continue;
+            }
+            let c = self
+                .producers
+                .entry(name_of(entry.node, scenario))
+                .or_default();
+            match event {
+                Event::RecordSent { .. } => c.sent += 1,
+                Event::RecordAcknowledged { .. } => c.acknowledged += 1,
+                Event::RecordFailed { .. } => c.failed += 1,
+                Event::ProduceError {
+                    topic_partition,
+                    error,
+                    broker,
+                } => {
+                    c.last_error = Some((
+                        entry.time.0,
+                        format!("{error} from broker {broker} on {topic_partition}"),
+                    ));
+                    c.errors.insert(*error);
+                }
+                _ => {}
+            }
+        }
+        self.seen = log.len();
+    }
 }
 
 /// Watches a run's log and its leaders for acknowledged records that are lost.
