@@ -14,6 +14,7 @@ pub mod digest;
 pub mod driver;
 pub mod groups;
 pub mod html;
+pub mod lesson;
 pub mod library;
 pub mod live;
 #[cfg(madsim)]

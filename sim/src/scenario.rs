@@ -644,6 +644,18 @@ fn parse_partition(text: &str) -> Option<TopicPartition> {
 }
 
 impl Scenario {
+    /// Reads `topic/N`, checking that the topic is declared and has that partition.
+    pub fn partition_named(&self, text: &str) -> Result<TopicPartition, String> {
+        let none = BTreeSet::new();
+        TargetParser {
+            brokers: self.brokers,
+            topics: &self.topics,
+            clients: &none,
+            groups: &none,
+        }
+        .partition(text)
+    }
+
     /// Reads a scenario file.
     pub fn from_file(path: &std::path::Path) -> Result<Scenario, ScenarioError> {
         let file = path.display().to_string();

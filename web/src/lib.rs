@@ -7,6 +7,7 @@
 //! scenarios a learner can pick. Only the `app` module, built for wasm32, touches yew and the
 //! DOM.
 
+pub mod course;
 pub mod share;
 pub mod view;
 

@@ -1,5 +1,6 @@
 //! `gregor`: run scenarios and sweep them over seeds, replay traces, describe a cluster at a
-//! time, and compute Kafka's default partition for keys.
+//! time, compute Kafka's default partition for keys, run Kafka's assignors, and list and check
+//! the lessons.
 //!
 //! Exit codes: 0 when everything holds, 1 when a run fails a check (or a replay diverges), 2 on
 //! bad input (a malformed scenario or trace, a bad argument).
@@ -92,6 +93,27 @@ enum Command {
         strategy: gregor_core::group::assignor::AssignorName,
         /// The group: `{"topics": {...}, "members": [...]}` (see `gregor_sim::assign`).
         input: PathBuf,
+    },
+    /// The classroom's lessons: list them, or run them headless and check every step.
+    Lessons {
+        #[command(subcommand)]
+        command: LessonsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LessonsCommand {
+    /// List the lessons: number, id, title and concepts.
+    List {
+        /// Print a JSON array of `{number, id, title, concepts}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run lessons headless, taking each step's actions, and check that every step's check
+    /// holds: exit 0 when all do, 1 when one does not, 2 when a lesson file is malformed.
+    Check {
+        /// Lesson files to check instead of the shipped course.
+        files: Vec<PathBuf>,
     },
 }
 
@@ -230,6 +252,7 @@ fn main() -> ExitCode {
             json,
             keys,
         } => partition(partitions, hex, json, &keys),
+        Command::Lessons { command } => lessons(command),
         Command::Assign { strategy, input } => {
             match gregor_sim::assign::run_file(strategy, &input) {
                 Ok(out) => {
@@ -240,6 +263,90 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => bad(e),
+            }
+        }
+    }
+}
+
+fn lessons(command: LessonsCommand) -> ExitCode {
+    use gregor_lessons::Lesson;
+    match command {
+        LessonsCommand::List { json } => {
+            let lessons = match gregor_lessons::shipped() {
+                Ok(l) => l,
+                Err(e) => return bad(e),
+            };
+            if json {
+                let list: Vec<serde_json::Value> = lessons
+                    .iter()
+                    .map(|l| {
+                        serde_json::json!({
+                            "number": l.number,
+                            "id": l.id,
+                            "title": l.title,
+                            "concepts": l.concepts,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else {
+                for l in &lessons {
+                    println!("{:>2}  {:<22} {}", l.number, l.id, l.title);
+                    println!("    {:<22} teaches: {}", "", l.concepts.join(", "));
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        LessonsCommand::Check { files } => {
+            let lessons: Result<Vec<Lesson>, String> = if files.is_empty() {
+                gregor_lessons::shipped().map_err(|e| e.to_string())
+            } else {
+                files
+                    .iter()
+                    .map(|f| {
+                        let name = f.display().to_string();
+                        let text = std::fs::read_to_string(f)
+                            .map_err(|e| format!("{name}: cannot read the lesson: {e}"))?;
+                        Lesson::parse(&name, &text).map_err(|e| e.to_string())
+                    })
+                    .collect()
+            };
+            let lessons = match lessons {
+                Ok(l) => l,
+                Err(e) => return bad(e),
+            };
+            let mut checked = Vec::new();
+            for l in &lessons {
+                match gregor_sim::lesson::check(l) {
+                    Ok(c) => checked.push(c),
+                    Err(e) => return bad(e),
+                }
+            }
+            let mut failed = 0;
+            for c in &checked {
+                match gregor_sim::lesson::run(c) {
+                    Ok(r) => {
+                        println!(
+                            "{} lesson {} ({}): {}",
+                            if r.ok { "ok  " } else { "FAIL" },
+                            c.lesson.number,
+                            c.lesson.id,
+                            c.lesson.title
+                        );
+                        print!("{r}");
+                        failed += usize::from(!r.ok);
+                    }
+                    Err(e) => {
+                        println!("FAIL lesson {} ({}): {e}", c.lesson.number, c.lesson.id);
+                        failed += 1;
+                    }
+                }
+            }
+            println!("\n{} lesson(s) checked, {} failed", checked.len(), failed);
+            if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
             }
         }
     }
