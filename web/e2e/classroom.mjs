@@ -155,7 +155,26 @@ check(await playUntil(page, 16, async () => (await partition(page, "orders/0")).
 await page.screenshot({ path: join(out, "trace.png"), fullPage: true });
 await page.close();
 
-// 8. Frame times with 3 brokers, 6 partitions and 3 consumers at 100 records a second.
+// 8. A lesson, completed by pressing "show me" at every step.
+const lesson = await open(`${base}/#lesson=why-a-log`);
+await lesson.selectOption("#speed", "16");
+const steps = await lesson.$$eval(".stepper li", (ls) => ls.length);
+check(steps >= 3, `the lesson has its steps (${steps})`);
+for (let i = 1; i <= steps; i++) {
+  const at = await lesson.$eval("#lessons", (e) => Number(e.dataset.step));
+  check(at === i, `the lesson is at step ${i}`);
+  await lesson.click("#show-me");
+  const held = await lesson.waitForSelector('#step[data-holds="true"]', { timeout: 60000 }).then(() => true, () => false);
+  check(held, `step ${i}'s check holds after "show me"`);
+  if (i < steps) await lesson.click("#next-step");
+}
+check(await lesson.$("#remember") !== null, "the last step done shows what to remember");
+const stored = await lesson.evaluate(() => localStorage.getItem("gregor.lessons.progress"));
+check(stored === `why-a-log:${[...Array(steps).keys()].join(",")}`, `progress is kept in local storage (${stored})`);
+await lesson.screenshot({ path: join(out, "lesson.png"), fullPage: true });
+await lesson.close();
+
+// 9. Frame times with 3 brokers, 6 partitions and 3 consumers at 100 records a second.
 const busy = await open(`${base}/#scenario=group-rebalance&seed=1`);
 await busy.selectOption("#speed", "1");
 await busy.click("#play");

@@ -3,11 +3,13 @@
 //! link in step with the session, and draws [`crate::view`]'s picture of it.
 
 use crate::charts::{self, Series};
+use crate::course::{self, Progress, StepStatus, Tutor};
 use crate::library::{self, Custom};
 use crate::share::Link;
 use crate::view::{self, ClassroomView, PartitionView, ReplicaView, Tally};
 use gregor_core::time::Instant;
 use gregor_sim::classroom;
+use gregor_sim::lesson::CheckedLesson;
 use gregor_sim::session::Session;
 use gregor_sim::world::Status;
 use std::collections::VecDeque;
@@ -65,7 +67,20 @@ pub enum Msg {
     ProduceAcks(String),
     /// Scroll to a partition's card and flash it.
     Point(String),
+    /// Open or close the lessons panel.
+    ToggleLessons,
+    /// Follow a lesson of the course, from its first step (on its scenario and seed).
+    OpenLesson(usize),
+    /// Stop following the lesson.
+    CloseLesson,
+    /// Go to a step of the lesson followed.
+    GoStep(usize),
+    /// Take the current step's actions and play.
+    ShowMe,
 }
+
+/// Where the learner's progress is kept in the browser.
+const PROGRESS_KEY: &str = "gregor.lessons.progress";
 
 /// The classroom.
 pub struct App {
@@ -85,11 +100,37 @@ pub struct App {
     charts_drawn_real: f64,
     /// The produce form's `acks`, kept here so a redraw never changes the learner's choice.
     produce_acks: String,
+    /// The course, or why it could not be read.
+    course: Result<Vec<CheckedLesson>, String>,
+    /// The lesson followed.
+    tutor: Option<Tutor>,
+    /// The current step's status, after the last update.
+    step_status: Option<StepStatus>,
+    /// Steps done, by lesson.
+    progress: Progress,
+    /// Whether the lessons panel is open.
+    lessons_open: bool,
     _listeners: Vec<Closure<dyn FnMut(web_sys::Event)>>,
 }
 
 fn window() -> web_sys::Window {
     web_sys::window().expect("the classroom runs in a browser window")
+}
+
+fn storage() -> Option<web_sys::Storage> {
+    window().local_storage().ok().flatten()
+}
+
+fn load_progress() -> String {
+    storage()
+        .and_then(|s| s.get_item(PROGRESS_KEY).ok().flatten())
+        .unwrap_or_default()
+}
+
+fn save_progress(text: &str) {
+    if let Some(s) = storage() {
+        let _ = s.set_item(PROGRESS_KEY, text);
+    }
 }
 
 fn hash() -> String {
@@ -98,6 +139,38 @@ fn hash() -> String {
 
 impl App {
     fn open(&mut self, link: &Link) {
+        // A link that names a lesson opens it, on the lesson's scenario and seed unless the
+        // link gives that scenario (with the learner's actions).
+        let mut link = link.clone();
+        self.tutor = None;
+        self.step_status = None;
+        if let Some(id) = &link.lesson {
+            match self
+                .course
+                .as_ref()
+                .ok()
+                .and_then(|c| c.iter().position(|l| &l.lesson.id == id))
+            {
+                Some(index) => {
+                    let course = self.course.as_ref().expect("a course");
+                    let lesson = &course[index].lesson;
+                    if link.scenario != lesson.scenario.value {
+                        link.scenario = lesson.scenario.value.clone();
+                        link.seed = lesson.seed;
+                        link.actions.clear();
+                        link.at = None;
+                    }
+                    let step = link.step.unwrap_or(0).min(lesson.steps.len() - 1);
+                    self.tutor = Some(Tutor {
+                        lesson: index,
+                        step,
+                    });
+                    self.lessons_open = true;
+                }
+                None => self.error = Some(format!("No lesson is called `{id}`.")),
+            }
+        }
+        let link = &link;
         match link.open() {
             Ok(session) => {
                 self.scenario_id = link.scenario.clone();
@@ -118,13 +191,36 @@ impl App {
             return;
         }
         if let Some(s) = &self.session {
-            let text = format!("#{}", Link::of(&self.scenario_id, s).encode());
+            let text = format!("#{}", self.link_of(s).encode());
             if text != hash()
                 && let Ok(history) = window().history()
             {
                 let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&text));
             }
         }
+    }
+
+    /// The link of what is on screen, with the lesson followed.
+    fn link_of(&self, s: &Session) -> Link {
+        let mut link = Link::of(&self.scenario_id, s);
+        if let (Some(t), Ok(course)) = (&self.tutor, &self.course) {
+            link.lesson = Some(t.lesson(course).id.clone());
+            link.step = Some(t.step);
+        }
+        link
+    }
+
+    /// Evaluates the current step's check; a step done is kept in local storage.
+    fn observe_lesson(&mut self) {
+        let (Some(t), Ok(course), Some(s)) = (&self.tutor, &self.course, &self.session) else {
+            self.step_status = None;
+            return;
+        };
+        let (status, new) = t.observe(course, s, &self.tally.live, &mut self.progress);
+        if new {
+            save_progress(&self.progress.encode());
+        }
+        self.step_status = Some(status);
     }
 
     fn request_frame(&mut self, ctx: &Context<Self>) {
@@ -291,6 +387,11 @@ impl Component for App {
             charts_drawn_at: None,
             charts_drawn_real: 0.0,
             produce_acks: "all".into(),
+            course: course::course().map_err(|e| e.to_string()),
+            tutor: None,
+            step_status: None,
+            progress: Progress::decode(&load_progress()),
+            lessons_open: false,
             _listeners: Vec::new(),
         };
         match Link::decode(&hash()) {
@@ -379,6 +480,8 @@ impl Component for App {
                     actions: Vec::new(),
                     at: None,
                     time_ms: None,
+                    lesson: None,
+                    step: None,
                 });
             }
             Msg::Seed(seed) => {
@@ -390,6 +493,8 @@ impl Component for App {
                     actions: Vec::new(),
                     at: None,
                     time_ms: None,
+                    lesson: None,
+                    step: None,
                 });
             }
             Msg::Share => {
@@ -459,6 +564,55 @@ impl Component for App {
                 self.produce_acks = acks;
                 return false;
             }
+            Msg::ToggleLessons => self.lessons_open = !self.lessons_open,
+            Msg::OpenLesson(index) => {
+                self.playing = false;
+                let lesson = self
+                    .course
+                    .as_ref()
+                    .ok()
+                    .and_then(|c| c.get(index))
+                    .map(|l| l.lesson.clone());
+                if let Some(lesson) = lesson {
+                    self.open(&Link {
+                        scenario: lesson.scenario.value.clone(),
+                        seed: lesson.seed,
+                        actions: Vec::new(),
+                        at: None,
+                        time_ms: None,
+                        lesson: Some(lesson.id.clone()),
+                        step: Some(0),
+                    });
+                    self.notice = Some(format!("Lesson {}: {}", lesson.number, lesson.title));
+                }
+            }
+            Msg::CloseLesson => {
+                self.tutor = None;
+                self.step_status = None;
+            }
+            Msg::GoStep(step) => {
+                if let (Some(t), Ok(course)) = (&mut self.tutor, &self.course) {
+                    t.step = step.min(t.lesson(course).steps.len().saturating_sub(1));
+                }
+            }
+            Msg::ShowMe => {
+                let actions: Vec<_> = match (&self.tutor, &self.course) {
+                    (Some(t), Ok(course)) => course[t.lesson]
+                        .steps
+                        .get(t.step)
+                        .map(|(a, _)| a.clone())
+                        .unwrap_or_default(),
+                    _ => Vec::new(),
+                };
+                if let Some(s) = &mut self.session {
+                    for a in actions {
+                        let text = a.to_string();
+                        s.act(a);
+                        self.notice = Some(format!("Shown: {text}"));
+                    }
+                }
+                self.playing = true;
+            }
             Msg::Point(tp) => {
                 point_at(&tp);
                 return false;
@@ -467,7 +621,7 @@ impl Component for App {
                 let current = self
                     .session
                     .as_ref()
-                    .map(|s| format!("#{}", Link::of(&self.scenario_id, s).encode()));
+                    .map(|s| format!("#{}", self.link_of(s).encode()));
                 if current.as_deref() != Some(hash().as_str()) {
                     match Link::decode(&hash()) {
                         Ok(link) => self.open(&link),
@@ -479,6 +633,7 @@ impl Component for App {
         if let Some(s) = &self.session {
             self.tally.update(s);
         }
+        self.observe_lesson();
         // The address follows the session whenever it stands still (paused, stepped, rewound),
         // so the address bar is always a link to what is on screen.
         if !self.playing {
@@ -522,7 +677,8 @@ impl Component for App {
                 if let Some(e) = &self.error { <p class="error" role="alert">{ e }</p> }
                 if let Some(n) = &self.notice { <p class="notice">{ n }</p> }
                 { self.findings(ctx, &v) }
-                <main class="grid">
+                <main class={classes!("grid", self.lessons_open.then_some("with-lessons"))}>
+                    if self.lessons_open { { self.lessons_panel(ctx) } }
                     <section class="cluster">
                         { self.brokers(ctx, &v) }
                         <h2>{ "Partitions" }</h2>
@@ -618,6 +774,8 @@ impl App {
                 if self.scenario_id.starts_with("custom-") { { self.custom_form(ctx, custom) } }
                 <label>{ "Seed " }<input id="seed" type="number" min="0" value={seed.to_string()} onchange={onseed} /></label>
                 <button id="share" onclick={link.callback(|_| Msg::Share)} title="Copy a link that replays this run to this moment">{ "Copy link" }</button>
+                <button id="lessons-toggle" class={classes!("lessons-toggle", self.lessons_open.then_some("on"))}
+                    onclick={link.callback(|_| Msg::ToggleLessons)} title="Lessons: an interactive Kafka course">{ "Lessons" }</button>
                 <label class="file">{ "Open trace…" }<input id="trace" type="file" accept=".jsonl,.json,.trace" onchange={onfile} /></label>
                 <p class="description">{ description }</p>
             </header>
@@ -662,7 +820,7 @@ impl App {
                 <button id="restart" title="Back to the start" onclick={link.callback(|_| Msg::Restart)}>{ "⇤" }</button>
                 <button id="step-back" title="One event back (←)" onclick={link.callback(|_| Msg::StepBack)}>{ "◀" }</button>
                 <button id="play" class="play" title="Play or pause (space)" onclick={link.callback(|_| Msg::TogglePlay)}>
-                    { if self.playing { "⏸ pause" } else { "▶ play" } }
+                    { if self.playing { "❚❚ pause" } else { "▶ play" } }
                 </button>
                 <button id="step" title="One event forward (→)" onclick={link.callback(|_| Msg::Step)}>{ "▶|" }</button>
                 <label>{ "Speed " }
@@ -807,7 +965,7 @@ impl App {
                     <div class="group" data-group={g.group.clone()} data-generation={g.generation.to_string()}>
                         <div class="name">{ format!("group {}", g.group) }
                             <span class="badge">{ format!("generation {}", g.generation) }</span>
-                            <span class="badge">{ &g.state }</span>
+                            <span class="badge">{ if g.state == "Unknown" && g.generation == 0 { "not formed yet" } else { g.state.as_str() } }</span>
                             if let Some(p) = &g.protocol { <span class="badge">{ p }</span> }
                         </div>
                         if let Some((_, spare)) = v.joinable.iter().find(|(j, _)| *j == g.group) {
@@ -889,6 +1047,101 @@ impl App {
         </> }
     }
 
+    /// The lessons: the course with the learner's progress, or the lesson followed, its
+    /// current step (prose, what to do, "show me", whether its check holds) and, at the end,
+    /// what to remember.
+    fn lessons_panel(&self, ctx: &Context<Self>) -> Html {
+        let link = ctx.link();
+        let course = match &self.course {
+            Ok(c) => c,
+            Err(e) => {
+                return html! { <aside class="lessons-panel"><p class="error">{ format!("The lessons could not be read: {e}") }</p></aside> };
+            }
+        };
+        let Some(t) = &self.tutor else {
+            return html! {
+                <aside class="lessons-panel" id="lessons">
+                    <div class="lhead"><h2>{ "Lessons" }</h2>
+                        <button class="tiny" onclick={link.callback(|_| Msg::ToggleLessons)} title="Close">{ "×" }</button></div>
+                    <p class="muted">{ "Each lesson starts a cluster and asks you to do things to it. A step is done when the cluster shows it; \"show me\" does it for you." }</p>
+                    <ol class="course">
+                        { for course.iter().enumerate().map(|(i, l)| {
+                            let l = &l.lesson;
+                            let done = self.progress.done(&l.id);
+                            let all = l.steps.len();
+                            html! {
+                                <li data-lesson={l.id.clone()}>
+                                    <button class="lesson-open" onclick={link.callback(move |_| Msg::OpenLesson(i))}>
+                                        <span class="num">{ l.number }</span>
+                                        <span class="ltitle">{ &l.title }</span>
+                                        <span class={classes!("lprogress", (done == all).then_some("complete"))}>
+                                            { if done == all { "✓".to_string() } else { format!("{done}/{all}") } }
+                                        </span>
+                                    </button>
+                                    <div class="concepts">{ l.concepts.join(" · ") }</div>
+                                </li>
+                            }
+                        }) }
+                    </ol>
+                </aside>
+            };
+        };
+        let lesson = t.lesson(course);
+        let step = &lesson.steps[t.step];
+        let last = t.step + 1 == lesson.steps.len();
+        let holds = self.step_status.as_ref().is_some_and(|s| s.holds);
+        let done = self.progress.is_done(&lesson.id, t.step);
+        let step_index = t.step;
+        html! {
+            <aside class="lessons-panel" id="lessons" data-lesson={lesson.id.clone()} data-step={(t.step + 1).to_string()}>
+                <div class="lhead">
+                    <button class="tiny" onclick={link.callback(|_| Msg::CloseLesson)} title="All lessons">{ "← lessons" }</button>
+                    <button class="tiny" onclick={link.callback(|_| Msg::ToggleLessons)} title="Close the panel">{ "×" }</button>
+                </div>
+                <h2 class="ltitle">{ format!("Lesson {}: {}", lesson.number, lesson.title) }</h2>
+                <details class="intro" open={t.step == 0}><summary>{ "About this lesson" }</summary>{ prose(&lesson.intro) }
+                    <p class="concepts">{ format!("Concepts: {}", lesson.concepts.join(", ")) }</p></details>
+                <ol class="stepper">
+                    { for lesson.steps.iter().enumerate().map(|(i, s)| html! {
+                        <li class={classes!((i == step_index).then_some("current"), self.progress.is_done(&lesson.id, i).then_some("done"))}>
+                            <button onclick={link.callback(move |_| Msg::GoStep(i))} title={s.title.clone()}>{ i + 1 }</button>
+                        </li>
+                    }) }
+                </ol>
+                <section class={classes!("step", holds.then_some("holds"))} id="step" data-holds={holds.to_string()} data-done={done.to_string()}>
+                    <h3>{ format!("{}. {}", t.step + 1, step.title) }</h3>
+                    { prose(&step.prose) }
+                    <p class="instruction"><b>{ "Do: " }</b>{ &step.instruction }</p>
+                    <div class="status">
+                        if holds {
+                            <span class="ok">{ "✓ Done: the cluster shows it." }</span>
+                        } else {
+                            <span class="waiting">{ format!("Waiting for: {}", step.check.value) }</span>
+                            { for self.step_status.iter().flat_map(|s| s.now.iter()).map(|n| html! { <span class="now">{ format!("now {n}") }</span> }) }
+                        }
+                    </div>
+                    <div class="buttons">
+                        if t.step > 0 { <button onclick={link.callback(move |_| Msg::GoStep(step_index - 1))}>{ "back" }</button> }
+                        if !step.actions.is_empty() { <button id="show-me" onclick={link.callback(|_| Msg::ShowMe)}
+                            title={step.actions.iter().map(|a| a.value.clone()).collect::<Vec<_>>().join("; ")}>{ "show me" }</button> }
+                        if !last { <button id="next-step" class={classes!(holds.then_some("primary"))} onclick={link.callback(move |_| Msg::GoStep(step_index + 1))}>{ "next" }</button> }
+                    </div>
+                    { for step.questions.iter().map(|q| html! {
+                        <details class="question"><summary>{ &q.ask }</summary>{ prose(&q.answer) }</details>
+                    }) }
+                </section>
+                if last && done {
+                    <section class="remember" id="remember">
+                        <h3>{ "What to remember" }</h3>
+                        <ul>{ for lesson.remember.iter().map(|r| html! { <li>{ r }</li> }) }</ul>
+                    </section>
+                }
+                <details class="sources"><summary>{ "Sources" }</summary>
+                    <ul>{ for lesson.sources.iter().map(|s| html! { <li>{ s }</li> }) }</ul></details>
+            </aside>
+        }
+    }
+
     /// What the checkers found, where a learner sees it: acknowledged records lost (by
     /// partition, the first told in full; a click shows the partition) and failed checks.
     fn findings(&self, ctx: &Context<Self>, v: &ClassroomView) -> Html {
@@ -956,7 +1209,7 @@ impl App {
                             { for topics.iter().map(|t| html! { <option value={t.clone()}>{ t }</option> }) }
                         </select>
                     }
-                    <input id="produce-key" type="text" placeholder="key (none: keyless)" title="The key: records with one key go to one partition" onkeydown={onkey.clone()} />
+                    <input id="produce-key" type="text" placeholder="key" title="The key: records with one key go to one partition" onkeydown={onkey.clone()} />
                     <input id="produce-value" type="text" placeholder="value" title="Text for the value (one word)" onkeydown={onkey} />
                     <select id="produce-acks" title="acks" onchange={onacks}>
                         { for classroom::CONSOLE_ACKS.iter().map(|a| html! {
@@ -1072,4 +1325,24 @@ fn replica(p: &PartitionView, r: &ReplicaView) -> Html {
             <span class="marks">{ format!("HW {} · LEO {}", r.high_watermark, r.log_end_offset) }</span>
         </div>
     }
+}
+
+/// Lesson text: paragraphs split at blank lines, `code` in backticks.
+fn prose(text: &str) -> Html {
+    let paragraph = |p: &str| {
+        let words = p.split_whitespace().collect::<Vec<_>>().join(" ");
+        let parts: Vec<Html> = words
+            .split('`')
+            .enumerate()
+            .map(|(i, part)| {
+                if i % 2 == 1 {
+                    html! { <code>{ part.to_string() }</code> }
+                } else {
+                    html! { { part.to_string() } }
+                }
+            })
+            .collect();
+        html! { <p>{ for parts }</p> }
+    };
+    html! { <>{ for text.split("\n\n").filter(|p| !p.trim().is_empty()).map(paragraph) }</> }
 }

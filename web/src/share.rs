@@ -4,7 +4,9 @@
 //!
 //! `#scenario=ID&seed=N&at=UNITS.MS&actions=UNITS.MS.ACTION~UNITS.MS.ACTION`, each value
 //! percent-encoded; an action is written in the scenario's one-line action language
-//! (`crash broker 1`, `heal`, ...).
+//! (`crash broker 1`, `heal`, ...). A link may also name a lesson and its step
+//! (`&lesson=why-a-log&step=2`, the step counted from 1); `#lesson=why-a-log` alone opens the
+//! lesson on its own scenario and seed.
 
 use crate::library;
 use gregor_core::time::Instant;
@@ -24,6 +26,10 @@ pub struct Link {
     pub at: Option<Moment>,
     /// A time to play to, for links written by hand (`t=16000`); `at` wins when both are given.
     pub time_ms: Option<u64>,
+    /// The lesson followed, by id.
+    pub lesson: Option<String>,
+    /// Its current step, from 0.
+    pub step: Option<usize>,
 }
 
 impl Link {
@@ -39,6 +45,8 @@ impl Link {
                 .collect(),
             at: Some(session.moment()),
             time_ms: None,
+            lesson: None,
+            step: None,
         }
     }
 
@@ -56,6 +64,12 @@ impl Link {
                 .collect();
             out.push_str(&format!("&actions={}", actions.join("~")));
         }
+        if let Some(lesson) = &self.lesson {
+            out.push_str(&format!("&lesson={}", encode(lesson)));
+            if let Some(step) = self.step {
+                out.push_str(&format!("&step={}", step + 1));
+            }
+        }
         out
     }
 
@@ -68,6 +82,8 @@ impl Link {
             actions: Vec::new(),
             at: None,
             time_ms: None,
+            lesson: None,
+            step: None,
         };
         let mut seed = None;
         for pair in text.split('&').filter(|p| !p.is_empty()) {
@@ -86,6 +102,13 @@ impl Link {
                     link.time_ms = Some(value.parse().map_err(|_| {
                         format!("link field `t`: `{value}` is not a whole number of milliseconds")
                     })?);
+                }
+                "lesson" => link.lesson = Some(decode(value, "lesson")?),
+                "step" => {
+                    let n: usize = value.parse().ok().filter(|&n| n >= 1).ok_or_else(|| {
+                        format!("link field `step`: `{value}` is not a step number (from 1)")
+                    })?;
+                    link.step = Some(n - 1);
                 }
                 "actions" => {
                     for (i, item) in value.split('~').enumerate() {
