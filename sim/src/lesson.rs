@@ -13,12 +13,17 @@
 //! * `p1 saw NOT_ENOUGH_REPLICAS` (a producer got that error from a broker)
 //! * `c1 owns orders/0`, `state of group billing is Stable`
 //! * `key k7 is on orders/2`, `key k7 is only on orders/2` (the leaders' logs)
+//! * `c1 is crashed` (or `running`, `paused`) for a producer or consumer
 //! * a number compared: `QUANTITY is N`, `is at least N`, `is at most N`, `is not N`, where the
-//!   quantity is `hw of TP`, `log end of TP`, `log start of TP`, `epoch of TP`,
+//!   quantity is `hw of TP`, `log end of TP`, `log start of TP` (the leader's; add
+//!   `on broker N` for a replica's own: `log end of orders/0 on broker 3`), `epoch of TP`,
 //!   `isr size of TP`, `records sent by P`, `records acknowledged by P`, `records failed by P`,
 //!   `records processed by C`, `partitions owned by C`, `generation of group G`,
-//!   `members of group G`, `lag of group G`, `lost records`, `lost records on TP`, or `time`
-//!   (then N is a duration: `20s`).
+//!   `members of group G`, `idle members of group G` (members assigned nothing),
+//!   `lag of group G`, `records processed twice in group G`, `lost records`,
+//!   `lost records on TP`, `duplicated records on TP` (values the leader's log holds at more
+//!   than one offset), or `time` (then N is a duration: `20s`)
+//! * a number's growth since the step began: `QUANTITY grew by at least N` (or `at most`)
 
 use crate::groups::group_reports;
 use crate::library;
@@ -64,6 +69,10 @@ pub enum Quantity {
     HighWatermark(TopicPartition),
     /// The leader's log end offset.
     LogEnd(TopicPartition),
+    /// A replica's own high watermark.
+    HighWatermarkOn(TopicPartition, BrokerId),
+    /// A replica's own log end offset.
+    LogEndOn(TopicPartition, BrokerId),
     /// The leader's log start offset.
     LogStart(TopicPartition),
     /// The leader epoch.
@@ -86,6 +95,12 @@ pub enum Quantity {
     Members(String),
     /// A group's lag, summed over its partitions.
     Lag(String),
+    /// Members of a group assigned no partition.
+    IdleMembers(String),
+    /// Records a group processed more than once.
+    ProcessedTwice(String),
+    /// Values the leader's log holds at more than one offset.
+    Duplicated(TopicPartition),
     /// Acknowledged records lost, in all or on one partition.
     Lost(Option<TopicPartition>),
     /// Virtual time in milliseconds.
@@ -137,8 +152,22 @@ pub enum Condition {
     KeyOn(String, TopicPartition, bool),
     /// A number compared.
     Number(Quantity, Compare, u64),
+    /// A number's growth since the step began, compared.
+    Grew(Quantity, Compare, u64),
+    /// `C is STATE` for a client (running, paused or crashed).
+    Client(String, NodeState),
     /// Every one of them.
     All(Vec<Condition>),
+}
+
+/// The values a check's growths count from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Baseline(Vec<(Quantity, u64)>);
+
+impl Baseline {
+    fn of(&self, q: &Quantity) -> u64 {
+        self.0.iter().find(|(x, _)| x == q).map_or(0, |(_, v)| *v)
+    }
 }
 
 /// What a check reads: the session and what its log told so far.
@@ -326,10 +355,28 @@ impl Condition {
             };
             return Ok(Condition::Node(node, state));
         }
-        // A number compared: QUANTITY is [not | at least | at most] N.
-        let (quantity, comparison) = text
-            .split_once(" is ")
-            .ok_or_else(|| format!("`{text}` is not a check (see the check language)"))?;
+        if let Some((subject, state)) = text.rsplit_once(" is ")
+            && let Some(state @ (NodeState::Running | NodeState::Paused | NodeState::Crashed)) =
+                node_state(state.trim())
+            && scenario
+                .producers
+                .iter()
+                .map(|p| &p.name)
+                .chain(scenario.consumers.iter().map(|c| &c.name))
+                .any(|n| n == subject.trim())
+        {
+            return Ok(Condition::Client(subject.trim().to_string(), state));
+        }
+        // A number compared: QUANTITY is [not | at least | at most] N, or its growth since the
+        // step began: QUANTITY grew by [at least | at most] N.
+        let (quantity, comparison, grew) = if let Some((q, c)) = text.split_once(" grew by ") {
+            (q, c, true)
+        } else {
+            let (q, c) = text
+                .split_once(" is ")
+                .ok_or_else(|| format!("`{text}` is not a check (see the check language)"))?;
+            (q, c, false)
+        };
         let (compare, value) = if let Some(v) = comparison.strip_prefix("at least ") {
             (Compare::AtLeast, v)
         } else if let Some(v) = comparison.strip_prefix("at most ") {
@@ -347,9 +394,21 @@ impl Condition {
         } else if let Some(p) = q.strip_prefix("lost records on ") {
             Quantity::Lost(Some(tp(p)?))
         } else if let Some(p) = q.strip_prefix("hw of ") {
-            Quantity::HighWatermark(tp(p)?)
+            match p.split_once(" on ") {
+                Some((p, b)) => Quantity::HighWatermarkOn(tp(p)?, broker_named(scenario, b)?),
+                None => Quantity::HighWatermark(tp(p)?),
+            }
         } else if let Some(p) = q.strip_prefix("log end of ") {
-            Quantity::LogEnd(tp(p)?)
+            match p.split_once(" on ") {
+                Some((p, b)) => Quantity::LogEndOn(tp(p)?, broker_named(scenario, b)?),
+                None => Quantity::LogEnd(tp(p)?),
+            }
+        } else if let Some(p) = q.strip_prefix("duplicated records on ") {
+            Quantity::Duplicated(tp(p)?)
+        } else if let Some(g) = q.strip_prefix("idle members of group ") {
+            Quantity::IdleMembers(group_named(scenario, g)?)
+        } else if let Some(g) = q.strip_prefix("records processed twice in group ") {
+            Quantity::ProcessedTwice(group_named(scenario, g)?)
         } else if let Some(p) = q.strip_prefix("log start of ") {
             Quantity::LogStart(tp(p)?)
         } else if let Some(p) = q.strip_prefix("epoch of ") {
@@ -380,15 +439,40 @@ impl Condition {
         } else {
             number(value)?
         };
+        if grew {
+            if matches!(compare, Compare::Is | Compare::IsNot) {
+                return Err(format!(
+                    "`{text}`: write `grew by at least N` or `grew by at most N`"
+                ));
+            }
+            return Ok(Condition::Grew(quantity, compare, n));
+        }
         Ok(Condition::Number(quantity, compare, n))
     }
 
-    /// Whether it holds now.
-    pub fn holds(&self, cx: &Context<'_>) -> bool {
+    /// What the check's growths count from, read when its step begins.
+    pub fn baseline(&self, cx: &Context<'_>) -> Baseline {
+        let mut b = Baseline::default();
+        self.collect_baseline(cx, &mut b);
+        b
+    }
+
+    fn collect_baseline(&self, cx: &Context<'_>, b: &mut Baseline) {
+        match self {
+            Condition::All(all) => all.iter().for_each(|c| c.collect_baseline(cx, b)),
+            Condition::Grew(q, _, _) => {
+                b.0.push((q.clone(), quantity(cx, q).unwrap_or(0)));
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether it holds now, growths counted from `baseline`.
+    pub fn holds(&self, cx: &Context<'_>, baseline: &Baseline) -> bool {
         let image = trusted_image(cx.world);
         let partition = |tp: &TopicPartition| image.and_then(|i| i.partition(tp));
         match self {
-            Condition::All(all) => all.iter().all(|c| c.holds(cx)),
+            Condition::All(all) => all.iter().all(|c| c.holds(cx, baseline)),
             Condition::Leader {
                 partition: tp,
                 leader,
@@ -430,14 +514,26 @@ impl Condition {
             Condition::Number(q, compare, n) => {
                 quantity(cx, q).is_some_and(|value| compare.holds(value, *n))
             }
+            Condition::Grew(q, compare, n) => quantity(cx, q)
+                .is_some_and(|value| compare.holds(value.saturating_sub(baseline.of(q)), *n)),
+            Condition::Client(name, state) => client_id(cx.scenario, name)
+                .is_some_and(|id| node_state_is(cx.world.status(NodeId::Client(id)), *state)),
         }
     }
 
     /// The numbers it compares, as they are now (`lag of group billing: 34`), for a learner
     /// watching a step that is not done yet.
-    pub fn now(&self, cx: &Context<'_>) -> Vec<String> {
+    pub fn now(&self, cx: &Context<'_>, baseline: &Baseline) -> Vec<String> {
         match self {
-            Condition::All(all) => all.iter().flat_map(|c| c.now(cx)).collect(),
+            Condition::All(all) => all.iter().flat_map(|c| c.now(cx, baseline)).collect(),
+            Condition::Grew(q, _, _) => match quantity(cx, q) {
+                Some(v) => vec![format!(
+                    "{}: {v} (grew by {})",
+                    quantity_name(q),
+                    v.saturating_sub(baseline.of(q))
+                )],
+                None => vec![format!("{}: unknown", quantity_name(q))],
+            },
             Condition::Number(q, _, _) => match quantity(cx, q) {
                 Some(v) if *q == Quantity::Time => {
                     vec![format!("time: {}.{:03} s", v / 1000, v % 1000)]
@@ -454,6 +550,11 @@ fn quantity_name(q: &Quantity) -> String {
     match q {
         Quantity::HighWatermark(tp) => format!("hw of {tp}"),
         Quantity::LogEnd(tp) => format!("log end of {tp}"),
+        Quantity::HighWatermarkOn(tp, b) => format!("hw of {tp} on broker {b}"),
+        Quantity::LogEndOn(tp, b) => format!("log end of {tp} on broker {b}"),
+        Quantity::IdleMembers(g) => format!("idle members of group {g}"),
+        Quantity::ProcessedTwice(g) => format!("records processed twice in group {g}"),
+        Quantity::Duplicated(tp) => format!("duplicated records on {tp}"),
         Quantity::LogStart(tp) => format!("log start of {tp}"),
         Quantity::Epoch(tp) => format!("epoch of {tp}"),
         Quantity::IsrSize(tp) => format!("isr size of {tp}"),
@@ -483,6 +584,15 @@ fn node_state(text: &str) -> Option<NodeState> {
     })
 }
 
+fn node_state_is(status: Status, state: NodeState) -> bool {
+    match state {
+        NodeState::Running => status == Status::Running,
+        NodeState::Paused => status == Status::Paused,
+        NodeState::Crashed => status == Status::Crashed,
+        _ => false,
+    }
+}
+
 fn node_in_state(world: &World, broker: Option<BrokerId>, state: NodeState) -> bool {
     let node = broker.map_or(NodeId::Controller, NodeId::Broker);
     let status = world.status(node);
@@ -507,6 +617,16 @@ fn node_in_state(world: &World, broker: Option<BrokerId>, state: NodeState) -> b
                 .all(|n| cut.contains(&(node, n)) && cut.contains(&(n, node)))
         }
     }
+}
+
+/// The client id of a producer or consumer, by name.
+fn client_id(scenario: &Scenario, name: &str) -> Option<gregor_core::ids::ClientId> {
+    let (pids, cids, _) = client_ids(scenario);
+    let producer = scenario.producers.iter().position(|p| p.name == name);
+    let consumer = scenario.consumers.iter().position(|c| c.name == name);
+    producer
+        .map(|i| pids[i])
+        .or_else(|| consumer.map(|i| cids[i]))
 }
 
 fn consumer<'w>(
@@ -553,6 +673,24 @@ fn quantity(cx: &Context<'_>, q: &Quantity) -> Option<u64> {
     Some(match q {
         Quantity::HighWatermark(tp) => leader_log(tp)?.high_watermark().0,
         Quantity::LogEnd(tp) => leader_log(tp)?.log_end_offset().0,
+        Quantity::HighWatermarkOn(tp, b) => {
+            cx.world.broker_disk(*b)?.logs.get(tp)?.high_watermark().0
+        }
+        Quantity::LogEndOn(tp, b) => cx.world.broker_disk(*b)?.logs.get(tp)?.log_end_offset().0,
+        Quantity::IdleMembers(g) => group(g).map_or(0, |r| {
+            r.members.iter().filter(|m| m.assignment.is_empty()).count() as u64
+        }),
+        Quantity::ProcessedTwice(g) => cx.live.processed_twice.get(g).copied().unwrap_or(0),
+        Quantity::Duplicated(tp) => {
+            let log = leader_log(tp)?;
+            let mut seen = std::collections::BTreeMap::new();
+            for o in log.log_start_offset().0..log.log_end_offset().0 {
+                if let Some(v) = log.record_at(Offset(o)).and_then(|(r, _)| r.value.as_ref()) {
+                    *seen.entry(v.as_slice().to_vec()).or_insert(0u64) += 1;
+                }
+            }
+            seen.values().filter(|&&n| n > 1).count() as u64
+        }
         Quantity::LogStart(tp) => leader_log(tp)?.log_start_offset().0,
         Quantity::Epoch(tp) => u64::from(partition(tp)?.leader_epoch.0),
         Quantity::IsrSize(tp) => partition(tp)?.isr.len() as u64,
@@ -644,6 +782,8 @@ pub fn run(lesson: &CheckedLesson) -> Result<LessonRun, crate::session::SessionE
     let mut live = LiveTally::default();
     let mut steps = Vec::new();
     for (step, (actions, condition)) in lesson.lesson.steps.iter().zip(&lesson.steps) {
+        live.update(session.world(), session.scenario());
+        let baseline = condition.baseline(&Context::of(&session, &live));
         for a in actions {
             session.act(a.clone());
         }
@@ -652,7 +792,7 @@ pub fn run(lesson: &CheckedLesson) -> Result<LessonRun, crate::session::SessionE
         loop {
             live.update(session.world(), session.scenario());
             let cx = Context::of(&session, &live);
-            if condition.holds(&cx) {
+            if condition.holds(&cx, &baseline) {
                 held_at = Some(session.moment().time_ms);
                 break;
             }
@@ -663,7 +803,7 @@ pub fn run(lesson: &CheckedLesson) -> Result<LessonRun, crate::session::SessionE
             session.play_until(Instant((now + LOOK_EVERY_MS).min(deadline)));
         }
         let now = if held_at.is_none() {
-            condition.now(&Context::of(&session, &live))
+            condition.now(&Context::of(&session, &live), &baseline)
         } else {
             Vec::new()
         };

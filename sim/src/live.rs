@@ -102,12 +102,17 @@ pub struct ProducerCounts {
     pub errors: BTreeSet<ErrorCode>,
 }
 
-/// A run's log read once as it grows: producers' counts and lost acknowledged records.
+/// A run's log read once as it grows: producers' counts, what groups processed more than once,
+/// and lost acknowledged records.
 #[derive(Clone, Debug, Default)]
 pub struct LiveTally {
     seen: usize,
     /// Each producer's counts, by name.
     pub producers: BTreeMap<String, ProducerCounts>,
+    /// Records (partition and offset) each group's members processed, by group.
+    processed: BTreeMap<String, BTreeSet<(TopicPartition, u64)>>,
+    /// Records a group processed more than once, by group.
+    pub processed_twice: BTreeMap<String, u64>,
     /// Acknowledged records found lost.
     pub losses: LossWatch,
 }
@@ -126,6 +131,27 @@ impl LiveTally {
             let WorldEvent::Node(event) = &entry.event else {
                 continue;
             };
+            if let Event::RecordsProcessed {
+                topic_partition,
+                records,
+            } = event
+            {
+                let name = name_of(entry.node, scenario);
+                if let Some(group) = scenario
+                    .consumers
+                    .iter()
+                    .find(|c| c.name == name)
+                    .and_then(|c| c.config.group_id.clone())
+                {
+                    let seen = self.processed.entry(group.clone()).or_default();
+                    let twice = records
+                        .iter()
+                        .filter(|(o, _)| !seen.insert((topic_partition.clone(), o.0)))
+                        .count() as u64;
+                    *self.processed_twice.entry(group).or_default() += twice;
+                }
+                continue;
+            }
             if !matches!(
                 event,
                 Event::RecordSent { .. }

@@ -161,10 +161,7 @@ impl App {
                         link.at = None;
                     }
                     let step = link.step.unwrap_or(0).min(lesson.steps.len() - 1);
-                    self.tutor = Some(Tutor {
-                        lesson: index,
-                        step,
-                    });
+                    self.tutor = Some(Tutor::new(index, step));
                     self.lessons_open = true;
                 }
                 None => self.error = Some(format!("No lesson is called `{id}`.")),
@@ -212,7 +209,7 @@ impl App {
 
     /// Evaluates the current step's check; a step done is kept in local storage.
     fn observe_lesson(&mut self) {
-        let (Some(t), Ok(course), Some(s)) = (&self.tutor, &self.course, &self.session) else {
+        let (Some(t), Ok(course), Some(s)) = (&mut self.tutor, &self.course, &self.session) else {
             self.step_status = None;
             return;
         };
@@ -592,7 +589,7 @@ impl Component for App {
             }
             Msg::GoStep(step) => {
                 if let (Some(t), Ok(course)) = (&mut self.tutor, &self.course) {
-                    t.step = step.min(t.lesson(course).steps.len().saturating_sub(1));
+                    t.go(step.min(t.lesson(course).steps.len().saturating_sub(1)));
                 }
             }
             Msg::ShowMe => {

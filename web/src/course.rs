@@ -6,7 +6,7 @@
 //! check on the live session after every update.
 
 use gregor_lessons::{Lesson, LessonError};
-use gregor_sim::lesson::{CheckedLesson, Condition, Context, check};
+use gregor_sim::lesson::{Baseline, CheckedLesson, Condition, Context, check};
 use gregor_sim::live::LiveTally;
 use gregor_sim::session::Session;
 use std::collections::{BTreeMap, BTreeSet};
@@ -73,6 +73,8 @@ pub struct Tutor {
     pub lesson: usize,
     /// The current step.
     pub step: usize,
+    /// What the current step's growths count from: read the first time the step is looked at.
+    pub baseline: Option<Baseline>,
 }
 
 /// Where the current step stands.
@@ -95,10 +97,25 @@ impl Tutor {
         course[self.lesson].steps.get(self.step).map(|(_, c)| c)
     }
 
+    /// A tutor at the first step of a lesson.
+    pub fn new(lesson: usize, step: usize) -> Tutor {
+        Tutor {
+            lesson,
+            step,
+            baseline: None,
+        }
+    }
+
+    /// Moves to another step; its growths count from when it is next looked at.
+    pub fn go(&mut self, step: usize) {
+        self.step = step;
+        self.baseline = None;
+    }
+
     /// Evaluates the current step's check on the session; when it holds, the step is marked
     /// done in `progress` (returns whether that is new).
     pub fn observe(
-        &self,
+        &mut self,
         course: &[CheckedLesson],
         session: &Session,
         live: &LiveTally,
@@ -114,7 +131,11 @@ impl Tutor {
             );
         };
         let cx = Context::of(session, live);
-        let holds = condition.holds(&cx);
+        let baseline = self
+            .baseline
+            .get_or_insert_with(|| condition.baseline(&cx))
+            .clone();
+        let holds = condition.holds(&cx, &baseline);
         let id = &self.lesson(course).id;
         let new = holds && !progress.is_done(id, self.step);
         if new {
@@ -123,7 +144,7 @@ impl Tutor {
         let now = if holds {
             Vec::new()
         } else {
-            condition.now(&cx)
+            condition.now(&cx, &baseline)
         };
         (StepStatus { holds, now }, new)
     }
@@ -156,7 +177,7 @@ mod tests {
     #[test]
     fn a_step_is_marked_done_once_when_its_check_holds() {
         let course = course().unwrap();
-        let tutor = Tutor { lesson: 0, step: 0 };
+        let mut tutor = Tutor::new(0, 0);
         let mut session = Session::new(course[0].scenario.clone(), course[0].lesson.seed).unwrap();
         let mut live = LiveTally::default();
         let mut progress = Progress::default();
