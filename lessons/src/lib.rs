@@ -341,7 +341,14 @@ macro_rules! shipped {
 }
 
 /// The course, in order.
-pub const SHIPPED: &[Shipped] = shipped!["01-why-a-log"];
+pub const SHIPPED: &[Shipped] = shipped![
+    "01-why-a-log",
+    "02-topics-partitions-offsets",
+    "03-keys-and-ordering",
+    "04-brokers-and-metadata",
+    "05-replication",
+    "06-isr-and-high-watermark",
+];
 
 /// Every shipped lesson, read; a shipped file that does not read is an error (the test suite
 /// keeps that from happening).
