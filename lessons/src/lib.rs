@@ -348,6 +348,12 @@ pub const SHIPPED: &[Shipped] = shipped![
     "04-brokers-and-metadata",
     "05-replication",
     "06-isr-and-high-watermark",
+    "07-acks",
+    "08-min-insync-replicas",
+    "09-leader-failover",
+    "10-unclean-leader-election",
+    "11-network-partitions",
+    "12-consumer-groups",
 ];
 
 /// Every shipped lesson, read; a shipped file that does not read is an error (the test suite
