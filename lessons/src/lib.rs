@@ -354,6 +354,11 @@ pub const SHIPPED: &[Shipped] = shipped![
     "10-unclean-leader-election",
     "11-network-partitions",
     "12-consumer-groups",
+    "13-rebalancing",
+    "14-delivery-semantics",
+    "16-consumer-lag",
+    "17-the-controller",
+    "18-coordinator-and-offsets",
 ];
 
 /// Every shipped lesson, read; a shipped file that does not read is an error (the test suite
