@@ -356,6 +356,7 @@ pub const SHIPPED: &[Shipped] = shipped![
     "12-consumer-groups",
     "13-rebalancing",
     "14-delivery-semantics",
+    "15-idempotent-producer",
     "16-consumer-lag",
     "17-the-controller",
     "18-coordinator-and-offsets",
