@@ -1,5 +1,9 @@
 //! Helpers that let tests read like stories: build a scenario from TOML text, play it to a
 //! time, act on it, and ask what the cluster looks like, in the words a Kafka user would use.
+//! [`generate`] and [`property`] are the generators and the runner of the property tests.
+
+pub mod generate;
+pub mod property;
 
 use gregor_core::ids::{BrokerId, NodeId, Offset, TopicPartition};
 use gregor_core::node::Event;
