@@ -93,12 +93,13 @@ pub const SERVER_FAULTS: &[FaultKind] = &[
     FaultKind::Clog,
 ];
 
-/// One fault.
+/// One fault. A fault on a named server is undone on that server; one on a role on every
+/// server (`restart = "all"`), since the role may have moved by the time it is undone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
-    /// `crash = node`, then `restart = "all"`.
+    /// `crash = node`, then `restart`.
     Crash(Node),
-    /// `pause = node`, then `resume = "all"`.
+    /// `pause = node`, then `resume`.
     Pause(Node),
     /// `isolate = node`, then `heal = true`.
     Isolate(Node),
@@ -116,7 +117,7 @@ pub enum Fault {
     Split(u8),
     /// `clog` both ways between two brokers, then `unclog`.
     Clog(u32, u32),
-    /// `power_loss = node`, then `restart = "all"`.
+    /// `power_loss = node`, then `restart`.
     PowerLoss(Node),
     /// `crash = "cN"`, then `restart = "cN"`.
     ConsumerCrash(u32),
@@ -263,7 +264,7 @@ impl Case {
         let _ = writeln!(s, "name = \"generated\"");
         let _ = writeln!(
             s,
-            "description = \"A scenario drawn by a property test (tests/tests/properties.rs).\""
+            "description = \"A scenario drawn by a property test (tests/tests/*properties.rs).\""
         );
         let _ = writeln!(s, "seed = {}", self.seed);
         let _ = writeln!(s, "duration = \"{}ms\"", DURATION_MS);
@@ -410,16 +411,19 @@ impl Fault {
         })
     }
 
-    /// The timeline entry that strikes, and the one that undoes it.
+    /// The timeline entry that strikes, and the one that undoes it. A fault on a named server
+    /// is undone on that server alone; one on a role (`leader of`, `coordinator of`) is undone
+    /// on every server, since the role may have moved by then.
     fn actions(&self) -> (String, Option<String>) {
         let heal = Some("heal = true".to_string());
+        let undo = |verb: &str, n: &Node| match n {
+            Node::Broker(_) | Node::Controller => Some(format!("{verb} = \"{n}\"")),
+            Node::LeaderOf(_) | Node::Coordinator => Some(format!("{verb} = \"all\"")),
+        };
         match self {
-            Fault::Crash(n) => (format!("crash = \"{n}\""), Some("restart = \"all\"".into())),
-            Fault::PowerLoss(n) => (
-                format!("power_loss = \"{n}\""),
-                Some("restart = \"all\"".into()),
-            ),
-            Fault::Pause(n) => (format!("pause = \"{n}\""), Some("resume = \"all\"".into())),
+            Fault::Crash(n) => (format!("crash = \"{n}\""), undo("restart", n)),
+            Fault::PowerLoss(n) => (format!("power_loss = \"{n}\""), undo("restart", n)),
+            Fault::Pause(n) => (format!("pause = \"{n}\""), undo("resume", n)),
             Fault::Isolate(n) => (format!("isolate = \"{n}\""), heal),
             Fault::Cut {
                 from,

@@ -6,8 +6,8 @@
 //! `GREGOR_PROPTEST_CASES=N` runs N cases of every property instead (for a long local search),
 //! and `GREGOR_PROPTEST_SEED=N` draws another sequence of cases (the default seed is fixed, so
 //! that CI is as deterministic as the simulator; `GREGOR_PROPTEST_SEED=random` lets proptest
-//! pick one). Failing seeds are kept in `tests/proptest-regressions/` and tried first on every
-//! later run. Counterexamples go to `target/counterexamples/` unless `GREGOR_COUNTEREXAMPLES`
+//! pick one). Failing seeds are kept in `tests/proptest-regressions/NAME.txt` and tried first
+//! on every later run. Counterexamples go to `target/counterexamples/` unless `GREGOR_COUNTEREXAMPLES`
 //! names another folder.
 
 use crate::generate::Case;
@@ -81,9 +81,9 @@ impl Property {
             cases,
             max_shrink_iters: self.max_shrink_iters,
             source_file: Some(self.source_file),
-            failure_persistence: Some(Box::new(FileFailurePersistence::SourceParallel(
-                "proptest-regressions",
-            ))),
+            failure_persistence: Some(Box::new(FileFailurePersistence::Direct(regressions_file(
+                self.name,
+            )))),
             rng_algorithm: RngAlgorithm::ChaCha,
             rng_seed,
             // A generated scenario never needs another draw: every case is run.
@@ -107,10 +107,10 @@ impl Property {
         match result {
             Ok(()) => {}
             Err(TestError::Fail(why, case)) => {
-                let files = write_counterexample(self.name, &case);
+                let written = write_counterexample(self.name, &case);
                 panic!(
-                    "property `{}` does not hold: {why}\n\nshrunk counterexample:{case:?}\n{files}",
-                    self.name
+                    "property `{}` does not hold: {why}\n\nshrunk counterexample:{case:?}\n{}",
+                    self.name, written.instructions
                 );
             }
             Err(TestError::Abort(why)) => panic!("property `{}` aborted: {why}", self.name),
@@ -119,12 +119,12 @@ impl Property {
 
     /// Searches for a case where `property` fails, which a negative property demands (the
     /// configuration allows the loss, and a search must find it). Returns the shrunk
-    /// counterexample and the complaint; panics if no case fails.
+    /// counterexample, written out as a failing property's is; panics if no case fails.
     pub fn find_counterexample(
         self,
         strategy: BoxedStrategy<Case>,
         property: impl Fn(&Case, &Outcome) -> Verdict,
-    ) -> (Case, String) {
+    ) -> Counterexample {
         let mut runner = self.runner();
         let result = runner.run(&strategy, |case| {
             run_case(&case, |outcome| property(&case, outcome)).map_err(TestCaseError::fail)
@@ -135,12 +135,16 @@ impl Property {
                 self.name
             ),
             Err(TestError::Fail(why, case)) => {
-                let files = write_counterexample(self.name, &case);
+                let written = write_counterexample(self.name, &case);
                 println!(
-                    "`{}` found, as it must: {why}\nshrunk counterexample:{case:?}\n{files}",
-                    self.name
+                    "`{}` found, as it must: {why}\nshrunk counterexample:{case:?}\n{}",
+                    self.name, written.instructions
                 );
-                (case, why.to_string())
+                Counterexample {
+                    case,
+                    why: why.to_string(),
+                    ..written
+                }
             }
             Err(TestError::Abort(why)) => panic!("property `{}` aborted: {why}", self.name),
         }
@@ -165,6 +169,17 @@ pub fn run_case(case: &Case, judge: impl FnOnce(&Outcome) -> Verdict) -> Verdict
     })
 }
 
+/// Where proptest keeps the seeds of a property's failures, one file per property
+/// (`tests/proptest-regressions/NAME.txt`, committed): they are tried first on every run.
+fn regressions_file(name: &str) -> &'static str {
+    let path = format!(
+        "{}/proptest-regressions/{name}.txt",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    // proptest wants a path that lives as long as the program; a test leaks one per property.
+    Box::leak(path.into_boxed_str())
+}
+
 /// Where counterexamples are written.
 fn counterexample_dir() -> PathBuf {
     match std::env::var_os("GREGOR_COUNTEREXAMPLES") {
@@ -173,8 +188,23 @@ fn counterexample_dir() -> PathBuf {
     }
 }
 
+/// A shrunk counterexample and where it was written.
+#[derive(Debug)]
+pub struct Counterexample {
+    /// The case.
+    pub case: Case,
+    /// What the property said about it.
+    pub why: String,
+    /// Its scenario file.
+    pub scenario_path: PathBuf,
+    /// The trace of its run, for `gregor replay` and the classroom.
+    pub trace_path: PathBuf,
+    /// How to replay it, run it and open it, in words (printed with the failure).
+    pub instructions: String,
+}
+
 /// Writes the case's scenario file and the trace of its run, and says how to use them.
-pub fn write_counterexample(name: &str, case: &Case) -> String {
+pub fn write_counterexample(name: &str, case: &Case) -> Counterexample {
     let dir = counterexample_dir();
     let scenario_path = dir.join(format!("{name}.toml"));
     let trace_path = dir.join(format!("{name}.trace.jsonl"));
@@ -193,19 +223,27 @@ pub fn write_counterexample(name: &str, case: &Case) -> String {
     let written = std::fs::create_dir_all(&dir)
         .and_then(|()| std::fs::write(&scenario_path, case.toml()))
         .and_then(|()| std::fs::write(&trace_path, trace));
-    if let Err(e) = written {
-        return format!(
+    let instructions = match written {
+        Err(e) => format!(
             "(could not write the counterexample to {}: {e})",
             dir.display()
-        );
+        ),
+        Ok(()) => {
+            let (scenario, trace) = (scenario_path.display(), trace_path.display());
+            format!(
+                "The counterexample's scenario is {scenario} and its trace {trace}.\n\
+                 Replay the trace:                 cargo run --release --bin gregor -- replay {trace}\n\
+                 Run it again, with a report:      cargo run --release --bin gregor -- run {scenario} --seed {seed} --report target/counterexamples/{name}-report\n\
+                 Step through it in the classroom: `cargo xtask classroom`, then \"Open trace…\" (or drop the file on the page) and pick {trace}\n",
+                seed = case.seed
+            )
+        }
+    };
+    Counterexample {
+        case: case.clone(),
+        why: String::new(),
+        scenario_path,
+        trace_path,
+        instructions,
     }
-    let scenario_path = scenario_path.display();
-    let trace_path = trace_path.display();
-    format!(
-        "The counterexample's scenario is {scenario_path} and its trace {trace_path}.\n\
-         Replay the trace:        cargo run --release --bin gregor -- replay {trace_path}\n\
-         Run it again, with a report: cargo run --release --bin gregor -- run {scenario_path} --seed {seed} --report target/counterexamples/{name}-report\n\
-         Step through it in the classroom: `cargo xtask classroom`, then \"Open trace…\" (or drop the file on the page) and pick {trace_path}.\n",
-        seed = case.seed
-    )
 }
