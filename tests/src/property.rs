@@ -65,7 +65,9 @@ impl Property {
         self
     }
 
-    fn runner(&self) -> TestRunner {
+    /// proptest's runner for the property, with its case count, seed and regressions file
+    /// (for properties that drive proptest themselves, such as state machines).
+    pub fn runner(&self) -> TestRunner {
         let cases = std::env::var("GREGOR_PROPTEST_CASES")
             .ok()
             .and_then(|v| v.parse().ok())
