@@ -604,7 +604,7 @@ pub fn group(commit: Commit) -> BoxedStrategy<GroupShape> {
 }
 
 /// A whole case. Every piece shrinks on its own: the schedule does not depend on the topic or
-/// the group (see [`node`]).
+/// the group (partition and member numbers wrap when the case is rendered).
 pub fn case(
     topic: BoxedStrategy<TopicShape>,
     producers: BoxedStrategy<Vec<ProducerShape>>,
