@@ -2,7 +2,8 @@
 //! turning its shrunk counterexample into something a person can open: the scenario file, the
 //! run's trace (for `gregor replay` and the classroom's "Open trace…"), and the commands.
 //!
-//! Case counts are small by default so that the whole test command stays within CI's budget;
+//! Case counts are small by default so that the whole test command stays within CI's budget (a
+//! debug build, as a plain `cargo test` makes, runs an eighth of them);
 //! `GREGOR_PROPTEST_CASES=N` runs N cases of every property instead (for a long local search),
 //! and `GREGOR_PROPTEST_SEED=N` draws another sequence of cases (the default seed is fixed, so
 //! that CI is as deterministic as the simulator; `GREGOR_PROPTEST_SEED=random` lets proptest
@@ -68,10 +69,17 @@ impl Property {
     /// proptest's runner for the property, with its case count, seed and regressions file
     /// (for properties that drive proptest themselves, such as state machines).
     pub fn runner(&self) -> TestRunner {
+        // A debug build runs the model several times slower: a plain `cargo test` runs an
+        // eighth of the cases, so that it stays quick; CI runs the release build.
+        let default = if cfg!(debug_assertions) {
+            (self.cases / 8).max(4)
+        } else {
+            self.cases
+        };
         let cases = std::env::var("GREGOR_PROPTEST_CASES")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(self.cases);
+            .unwrap_or(default);
         let rng_seed = match std::env::var("GREGOR_PROPTEST_SEED").ok().as_deref() {
             Some("random") => RngSeed::Random,
             Some(v) => RngSeed::Fixed(v.parse().unwrap_or_else(|_| {

@@ -328,7 +328,7 @@ fn the_cluster_keeps_every_acknowledged_record_of_the_model() {
         "the_cluster_keeps_every_acknowledged_record_of_the_model",
         file!(),
     )
-    .cases(64)
+    .cases(128)
     .runner();
     let strategy = ClusterMachine::sequential_strategy(1..24);
     let result = runner.run(&strategy, |(initial, steps, seen)| {

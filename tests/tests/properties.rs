@@ -122,7 +122,7 @@ fn acks_all_with_min_isr_2_loses_no_acknowledged_record() {
         "acks_all_with_min_isr_2_loses_no_acknowledged_record",
         file!(),
     )
-    .cases(192)
+    .cases(384)
     .check(strategy, |case, o| {
         let r = &o.report;
         read_complete(r)?;
@@ -169,7 +169,7 @@ fn idempotent_producers_write_each_record_once_in_send_order() {
         "idempotent_producers_write_each_record_once_in_send_order",
         file!(),
     )
-    .cases(192)
+    .cases(384)
     .check(strategy, |_, o| {
         let r = &o.report;
         read_complete(r)?;
@@ -221,7 +221,7 @@ fn replicas_agree_below_the_hw_which_never_goes_back_with_one_leader_per_epoch()
         "replicas_agree_below_the_hw_which_never_goes_back_with_one_leader_per_epoch",
         file!(),
     )
-    .cases(192)
+    .cases(384)
     .check(strategy, |_, o| {
         held(
             &o.report,
@@ -265,7 +265,7 @@ fn at_least_once_groups_process_every_acknowledged_record() {
         "at_least_once_groups_process_every_acknowledged_record",
         file!(),
     )
-    .cases(96)
+    .cases(192)
     .check(strategy, |_, o| {
         let r = &o.report;
         read_complete(r)?;
@@ -290,7 +290,7 @@ fn at_least_once_groups_process_every_acknowledged_record() {
 fn at_most_once_groups_never_process_a_record_twice() {
     let strategy = durable_case(Commit::BeforeProcessing, SERVER_AND_CONSUMER_FAULTS);
     Property::new("at_most_once_groups_never_process_a_record_twice", file!())
-        .cases(96)
+        .cases(192)
         .check(strategy, |_, o| {
             let r = &o.report;
             held(r, &["at-most-once: no record processed twice"])?;
@@ -321,7 +321,7 @@ fn no_partition_has_two_owners_in_a_group() {
         .prop_flat_map(|c| durable_case(c, SERVER_AND_CONSUMER_FAULTS_AND_LEAVES))
         .boxed();
     Property::new("no_partition_has_two_owners_in_a_group", file!())
-        .cases(96)
+        .cases(192)
         .check(strategy, |_, o| {
             held(
                 &o.report,
@@ -467,7 +467,7 @@ fn consumers_see_each_key_in_send_order_within_a_producer_session() {
         "consumers_see_each_key_in_send_order_within_a_producer_session",
         file!(),
     )
-    .cases(96)
+    .cases(192)
     .check(strategy, |case, o: &Outcome| per_key_order(case, o.world));
 }
 
