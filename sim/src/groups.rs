@@ -3,7 +3,6 @@
 //! at the end of a run.
 
 use crate::cluster::{Cluster, Status};
-use crate::report::name_of;
 use crate::runner::client_ids;
 use crate::scenario::Scenario;
 use gregor_core::group::coordinator::{Group, GroupState};
@@ -157,7 +156,10 @@ pub fn group_reports(w: &Cluster, scenario: &Scenario) -> Vec<GroupReport> {
                 .map(|m| MemberReport {
                     member_id: m.member_id.clone(),
                     instance_id: m.group_instance_id.clone(),
-                    client: name_of(m.node, scenario),
+                    // The member's client id, as Kafka reports it: the node its last request came
+                    // from is unknown for a member replayed from `__consumer_offsets` by a new
+                    // coordinator until it sends a JoinGroup or SyncGroup.
+                    client: m.client_id.clone(),
                     assignment: m.assignment.iter().map(dashed).collect(),
                 })
                 .collect();
@@ -212,7 +214,9 @@ pub fn describe_groups(w: &Cluster, scenario: &Scenario) -> String {
             ]
         };
         for m in &g.members {
-            let client = name_of(m.node, scenario);
+            // As in the reports above: the client id survives a coordinator failover, the node
+            // of the member's last request does not.
+            let client = m.client_id.clone();
             let host = format!("/{client}");
             for tp in &m.assignment {
                 shown.insert(tp.clone());

@@ -1,5 +1,9 @@
 //! Helpers that let tests read like stories: build a scenario from TOML text, play it to a
 //! time, act on it, and ask what the cluster looks like, in the words a Kafka user would use.
+//! [`generate`] and [`property`] are the generators and the runner of the property tests.
+
+pub mod generate;
+pub mod property;
 
 use gregor_core::ids::{BrokerId, NodeId, Offset, TopicPartition};
 use gregor_core::node::Event;
@@ -170,4 +174,47 @@ pub fn failures(r: &RunReport) -> Vec<String> {
         .filter(|c| !c.ok)
         .map(|c| format!("{}: {}", c.name, c.detail))
         .collect()
+}
+
+/// The story of a run as one line per event: virtual time, what kind of line it is, and the
+/// text. Times are the run's virtual clock (never a wall clock), and the lines come in the
+/// order the run produced them, so the rendering is the same for every build of the same model.
+pub fn story_text(lines: &[gregor_sim::runner::StoryLine]) -> String {
+    use gregor_sim::runner::StoryKind;
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for l in lines {
+        let kind = match l.kind {
+            StoryKind::Event => "event",
+            StoryKind::Fault => "fault",
+            StoryKind::Election => "election",
+            StoryKind::UncleanElection => "unclean",
+            StoryKind::Loss => "loss",
+            StoryKind::CheckFailed => "CHECK",
+            StoryKind::Note => "note",
+        };
+        let _ = writeln!(
+            out,
+            "{:>9}  {kind:<8}  {}",
+            Instant(l.time_ms).to_string(),
+            l.text
+        );
+    }
+    out
+}
+
+/// Every shipped scenario file, by name, in name order.
+pub fn shipped_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(scenarios_dir())
+        .expect("the scenarios folder")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    names.sort();
+    names
 }

@@ -32,7 +32,7 @@ fn pinned_wasm_bindgen() -> Option<String> {
 }
 
 /// The wasm-bindgen CLI at the pinned version, installed with cargo when missing.
-fn wasm_bindgen(cargo: &str) -> Option<String> {
+pub(crate) fn wasm_bindgen(cargo: &str) -> Option<String> {
     let Some(version) = pinned_wasm_bindgen() else {
         eprintln!("Cargo.lock names no wasm-bindgen version");
         return None;

@@ -4,10 +4,12 @@
 //! `wasm32-unknown-unknown` target, clippy, rustfmt): formatting, clippy with warnings as errors,
 //! the madsim build (`--cfg madsim`, in `target/madsim`) linted and its tests run, every test of
 //! the workspace, the documentation without warnings, the core and the simulator built for
-//! wasm32, and every shipped scenario through the `gregor` command with its expected verdict. It
-//! stops at the first failure and says which step failed.
+//! wasm32, every shipped scenario run under Node in the World compiled to wasm32 with the same
+//! trace hashes as natively, and every shipped scenario through the `gregor` command with its
+//! expected verdict. It stops at the first failure and says which step failed.
 
 mod classroom;
+mod wasm_determinism;
 
 use std::process::{Command, ExitCode};
 
@@ -20,6 +22,7 @@ fn main() -> ExitCode {
         Some("classroom") => classroom::classroom(&cargo, &args[1..]),
         Some("bundle") => exit(classroom::bundle(&cargo)),
         Some("browser") => exit(classroom::browser_check(&cargo)),
+        Some("wasm-determinism") => exit(ensure_toolchain() && wasm_determinism::check(&cargo)),
         _ => {
             eprintln!("usage: cargo xtask classroom [--port N]  build the classroom and serve it");
             eprintln!(
@@ -27,6 +30,9 @@ fn main() -> ExitCode {
             );
             eprintln!(
                 "       cargo xtask browser    open the classroom in headless Chromium and check it"
+            );
+            eprintln!(
+                "       cargo xtask wasm-determinism  compare native and wasm32 runs under Node"
             );
             eprintln!("       cargo xtask test       run every check CI runs");
             eprintln!(
@@ -224,6 +230,9 @@ fn test() -> ExitCode {
             ],
             &[],
         )
+        && step_named("native and wasm32 give the same runs", || {
+            wasm_determinism::check(cargo)
+        })
         && step_named("the classroom in headless Chromium", || {
             classroom::browser_check(cargo)
         })

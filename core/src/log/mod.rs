@@ -212,7 +212,9 @@ impl PartitionLog {
         self.high_watermark = self.high_watermark.min(self.log_end_offset);
         self.hw_checkpoint = self.hw_checkpoint.min(self.log_end_offset);
         self.recovery_point = self.recovery_point.min(self.log_end_offset);
-        self.unflushed_records = self.unflushed_records.min(self.log_end_offset.0);
+        // Kafka counts the unflushed records as `logEndOffset - recoveryPoint`
+        // (`LocalLog.unflushedMessages`): records truncated away are no longer unflushed.
+        self.unflushed_records = self.log_end_offset.0 - self.recovery_point.0;
         self.epoch_cache.truncate_from_end(self.log_end_offset);
         self.producers = ProducerStateManager::rebuild(&self.batches);
         self.truncations += 1;
