@@ -289,3 +289,58 @@ fn run_with_the_madsim_driver_from_the_ordinary_binary() {
     );
     assert_eq!(report["history"]["acknowledged"], 1000);
 }
+
+#[test]
+fn lessons_list_names_every_lesson_and_its_concepts() {
+    let out = common::gregor(&["lessons", "list", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let list = list.as_array().expect("an array");
+    assert_eq!(list.len(), gregor_lessons::SHIPPED.len());
+    assert_eq!(list[0]["number"], 1);
+    assert_eq!(list[0]["id"], "why-a-log");
+    assert!(
+        list.iter()
+            .all(|l| l["title"].is_string()
+                && l["concepts"].as_array().is_some_and(|c| !c.is_empty()))
+    );
+    let text = common::gregor(&["lessons", "list"]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("teaches: log, asynchronous messaging"));
+}
+
+#[test]
+fn lessons_check_runs_a_lesson_file_and_exits_by_its_verdict() {
+    let good = gregor_lessons::SHIPPED[0];
+    let path = temp("lesson-good.toml", good.text);
+    let out = common::gregor(&["lessons", "check", &path]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("ok   lesson 1 (why-a-log)"), "{stdout}");
+    // A check the model never meets fails the lesson (exit 1) and says what it saw.
+    let never = good.text.replace(
+        "check = \"lag of group readers is at most 5\"",
+        "check = \"records processed by c1 is at least 1000000\"",
+    );
+    let out = common::gregor(&["lessons", "check", &temp("lesson-never.toml", &never)]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "FAIL  step 5: Catch up again: its check never held in time (records processed by c1: "
+        ),
+        "{stdout}"
+    );
+    // A malformed lesson is bad input (exit 2) naming the file, line and field.
+    let bad = good
+        .text
+        .replace("actions = [\"start p1\"]", "actions = [\"start p9\"]");
+    let path = temp("lesson-bad.toml", &bad);
+    let out = common::gregor(&["lessons", "check", &path]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("lesson-bad.toml:")
+            && stderr.contains("step[1].actions[0]: no producer or consumer is called `p9`"),
+        "{stderr}"
+    );
+}

@@ -808,6 +808,15 @@ impl App {
             let input: HtmlInputElement = e.target_unchecked_into();
             input.value().parse().ok().map(Msg::Scrub)
         });
+        let onaction = link.batch_callback(|e: KeyboardEvent| {
+            if e.key() != "Enter" {
+                return None;
+            }
+            let input: HtmlInputElement = e.target_unchecked_into();
+            let text = input.value().trim().to_string();
+            input.set_value("");
+            (!text.is_empty()).then_some(Msg::Act(text))
+        });
         let onspeed = link.batch_callback(|e: Event| {
             let select: HtmlSelectElement = e.target_unchecked_into();
             select.value().parse().ok().map(Msg::Speed)
@@ -827,6 +836,9 @@ impl App {
                         }) }
                     </select>
                 </label>
+                <input id="action" class="action" type="text" onkeydown={onaction}
+                    placeholder="type an action: crash broker 2, clog broker 1 -> console-1, heal …"
+                    title="Any action in the scenario's action language (docs/scenarios.md); Enter takes it" />
                 <input id="scrubber" class="scrubber" type="range" min={start.to_string()} max={end.to_string()}
                     value={v.time_ms.to_string()} oninput={onscrub} title="Drag back to rewind" />
                 <span class="clock" id="clock" data-time={v.time_ms.to_string()}>
@@ -1108,7 +1120,7 @@ impl App {
                 <section class={classes!("step", holds.then_some("holds"))} id="step" data-holds={holds.to_string()} data-done={done.to_string()}>
                     <h3>{ format!("{}. {}", t.step + 1, step.title) }</h3>
                     { prose(&step.prose) }
-                    <p class="instruction"><b>{ "Do: " }</b>{ &step.instruction }</p>
+                    <p class="instruction"><b>{ "Do: " }</b>{ inline(&step.instruction) }</p>
                     <div class="status">
                         if holds {
                             <span class="ok">{ "✓ Done: the cluster shows it." }</span>
@@ -1324,22 +1336,24 @@ fn replica(p: &PartitionView, r: &ReplicaView) -> Html {
     }
 }
 
+/// Lesson text on one line: `code` in backticks.
+fn inline(text: &str) -> Html {
+    let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let parts: Vec<Html> = words
+        .split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                html! { <code>{ part.to_string() }</code> }
+            } else {
+                html! { { part.to_string() } }
+            }
+        })
+        .collect();
+    html! { <>{ for parts }</> }
+}
+
 /// Lesson text: paragraphs split at blank lines, `code` in backticks.
 fn prose(text: &str) -> Html {
-    let paragraph = |p: &str| {
-        let words = p.split_whitespace().collect::<Vec<_>>().join(" ");
-        let parts: Vec<Html> = words
-            .split('`')
-            .enumerate()
-            .map(|(i, part)| {
-                if i % 2 == 1 {
-                    html! { <code>{ part.to_string() }</code> }
-                } else {
-                    html! { { part.to_string() } }
-                }
-            })
-            .collect();
-        html! { <p>{ for parts }</p> }
-    };
-    html! { <>{ for text.split("\n\n").filter(|p| !p.trim().is_empty()).map(paragraph) }</> }
+    html! { <>{ for text.split("\n\n").filter(|p| !p.trim().is_empty()).map(|p| html! { <p>{ inline(p) }</p> }) }</> }
 }
