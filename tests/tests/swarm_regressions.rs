@@ -83,3 +83,16 @@ fn seed_137_a_registration_reply_to_a_dead_incarnation_is_ignored() {
     let r = swarm(137);
     assert!(r.passed(), "{:?}", failures(&r));
 }
+
+/// Seed 593: a metadata response brought a newer leader epoch for orders/2 but no leader (the
+/// election had not happened yet). The consumer marked its position for validation anyway, then
+/// could neither validate it (no leader to ask) nor fetch (a position awaiting validation is not
+/// fetched), and never asked for metadata again: c2 stopped consuming at offset 274. Kafka's
+/// `TopicPartitionState.maybeValidatePosition` leaves a position alone while the leader is
+/// unknown, and the fetcher asks for metadata for a position without a leader.
+#[test]
+fn seed_593_a_position_is_validated_only_against_a_known_leader() {
+    let r = swarm(593);
+    assert!(r.passed(), "{:?}", failures(&r));
+    assert_eq!(r.delivery.unseen, 0, "c2 caught up on orders/2");
+}
