@@ -96,3 +96,21 @@ fn seed_593_a_position_is_validated_only_against_a_known_leader() {
     assert!(r.passed(), "{:?}", failures(&r));
     assert_eq!(r.delivery.unseen, 0, "c2 caught up on orders/2");
 }
+
+/// Seed 775: broker 2 lost power with the records of generation 2 of group billing unflushed,
+/// restarted, and loaded the group from its log as generation 1, which still counted c2 as the
+/// owner of orders/2; c1 owned it in generation 2. The ownership check read that copy as the
+/// coordinator's view, but the broker had not registered again: Kafka opens a restarted broker's
+/// listeners only once it is unfenced (`BrokerServer.startup`), so no member could reach that
+/// copy. The check now reads a coordinator only on a broker that serves requests.
+#[test]
+fn seed_775_a_broker_that_serves_no_requests_is_nobodys_coordinator() {
+    let r = swarm(775);
+    assert!(r.passed(), "{:?}", failures(&r));
+    let owners = r
+        .checks
+        .iter()
+        .find(|c| c.name == "one owner per partition in a group")
+        .expect("the ownership rule is checked");
+    assert!(owners.ok, "{}", owners.detail);
+}
