@@ -196,6 +196,24 @@ pub enum Event {
         /// Where the leader said that epoch ends.
         leader_end_offset: Offset,
     },
+    /// A follower could not append the leader's records: the leader's batch starts below the
+    /// follower's log end, so the two logs hold different records at the same offsets. The
+    /// fetcher stops fetching the partition until a new leader epoch (Kafka's
+    /// `markPartitionFailed`).
+    ReplicaFetchFailed {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// The leader fetched from.
+        leader: BrokerId,
+        /// The leader epoch fetched in.
+        leader_epoch: LeaderEpoch,
+        /// The follower's log end offset (the fetch offset).
+        log_end_offset: Offset,
+        /// The epoch of the follower's last record.
+        last_fetched_epoch: Option<LeaderEpoch>,
+        /// Where the leader's batch holding that offset starts.
+        batch_base_offset: Offset,
+    },
     /// A leader proposed an ISR change to the controller.
     IsrChangeProposed {
         /// The partition.

@@ -75,7 +75,7 @@ impl Storyteller {
             WorldEvent::Crashed { .. } if matches!(e.node, NodeId::Client(_)) => Some(format!("{who} crashed (what it had polled but not processed or committed is gone)")),
             WorldEvent::Crashed { power_loss: false, .. } => Some(format!("{who} crashed (its disk keeps everything)")),
             WorldEvent::Crashed { power_loss: true, lost } => {
-                let lost: Vec<String> = lost.iter().map(|(tp, n)| format!("{n} of {tp}")).collect();
+                let lost: Vec<String> = lost.iter().map(|l| format!("{} of {}", l.records.len(), l.topic_partition)).collect();
                 Some(if lost.is_empty() {
                     format!("{who} lost power; every record was already flushed")
                 } else {
@@ -142,6 +142,9 @@ impl Storyteller {
                 Event::IsrChangeRefused { topic_partition, error } => Some(format!("controller refused {who}'s ISR change for {topic_partition}: {error}")),
                 Event::UnflushedRecordsLost { topic_partition, records, log_end_offset } => Some(format!(
                     "{who} recovered {topic_partition} after the power loss: {records} unflushed record(s) missing, log ends at {log_end_offset}"
+                )),
+                Event::ReplicaFetchFailed { topic_partition, leader, log_end_offset, batch_base_offset, .. } => Some(format!(
+                    "{who} stopped fetching {topic_partition} from broker {leader}: the leader's batch holding offset {log_end_offset}, where its log ends, starts at {batch_base_offset}, so the two logs hold different records there; it waits for a new leader epoch (Kafka's markPartitionFailed)"
                 )),
                 Event::ProducerIdAssigned { producer_id, producer_epoch } => Some(format!("{who} got producer id {producer_id}, epoch {producer_epoch}")),
                 Event::ProducerEpochBumped { producer_id, producer_epoch } => Some(format!("{who} bumped its epoch to {producer_epoch} (producer id {producer_id}) to reset sequences")),

@@ -437,7 +437,7 @@ fn explain(
             },
             NodeId::Broker(b),
         ) = (&e.event, e.node)
-            && lost.iter().any(|(t, _)| t == tp)
+            && lost.iter().any(|l| &l.topic_partition == tp)
         {
             parts.push(format!(
                 "broker {b} lost power and its unflushed records of {tp}"

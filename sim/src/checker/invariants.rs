@@ -13,10 +13,13 @@
 //! What they deliberately do not flag: losses the configuration allows. A committed record lost
 //! through an unclean election, or through a power loss that took unflushed records from the
 //! replica that then led, is recorded as an allowed loss with its reason, not as a violation.
-//! Brokers that lost records to a power loss are exempt from the ISR checks until they have left
-//! and rejoined the ISR. Checks only look at what the last step could have changed, so they cost
-//! little per step.
+//! So is a fork a power loss left (`forks.rs`): two records of one epoch at one offset, where the
+//! broker that led that epoch came back from a power loss leading it again and wrote the offset a
+//! second time. Each allowed record or offset is named with its cause. Brokers that lost records
+//! to a power loss are exempt from the ISR checks until they have left and rejoined the ISR.
+//! Checks only look at what the last step could have changed, so they cost little per step.
 
+use crate::checker::forks::ForkWatch;
 use crate::checker::ownership::OwnershipWatch;
 use crate::cluster::{Cluster, Logged, Step, WorldEvent};
 use crate::metrics::Sampler;
@@ -48,6 +51,22 @@ pub struct AllowedLoss {
     pub topic_partition: TopicPartition,
     /// The lost records: offset, value, and the epoch they were written in.
     pub records: Vec<(Offset, Option<Bytes>, LeaderEpoch)>,
+    /// Why it is allowed, in words.
+    pub reason: String,
+}
+
+/// Replicas holding different records at one offset of one epoch, which a power loss explains
+/// (`forks.rs`): allowed, and reported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllowedFork {
+    /// When it was seen.
+    pub time: Instant,
+    /// The partition.
+    pub topic_partition: TopicPartition,
+    /// The offset.
+    pub offset: Offset,
+    /// The two brokers whose logs differ there.
+    pub brokers: (BrokerId, BrokerId),
     /// Why it is allowed, in words.
     pub reason: String,
 }
@@ -98,6 +117,7 @@ pub struct Invariants {
     /// committed: a deposed leader whose HW still covers them must not re-date them.
     lost_committed: BTreeMap<TopicPartition, BTreeMap<u64, CommittedRecord>>,
     log_seen: usize,
+    forks: ForkWatch,
     ownership: OwnershipWatch,
     /// The report's sampler, when the run writes a report.
     pub sampler: Option<Sampler>,
@@ -105,6 +125,8 @@ pub struct Invariants {
     pub violations: Vec<Violation>,
     /// Allowed losses of committed records.
     pub allowed_losses: Vec<AllowedLoss>,
+    /// Allowed forks below the HW, one per partition, offset and pair of brokers.
+    pub allowed_forks: Vec<AllowedFork>,
 }
 
 fn same(a: &PartitionLog, b: &PartitionLog, offset: Offset) -> Option<bool> {
@@ -153,12 +175,18 @@ impl Invariants {
         }
     }
 
+    /// What the power losses of the run left behind, as far as the checker has read.
+    pub fn forks(&self) -> &ForkWatch {
+        &self.forks
+    }
+
     /// Checks the ownership of partitions in these consumer groups after their members' steps.
     pub fn watch_groups(&mut self, watch: OwnershipWatch) {
         self.ownership = watch;
     }
 
     fn absorb_log(&mut self, log: &[Logged]) {
+        self.forks.absorb(log);
         for entry in &log[self.log_seen..] {
             match (&entry.event, entry.node) {
                 (
@@ -180,7 +208,8 @@ impl Invariants {
                     if !power_loss {
                         continue;
                     }
-                    for (tp, _) in lost {
+                    for l in lost {
+                        let tp = &l.topic_partition;
                         self.power_loss.insert(
                             (b, tp.clone()),
                             PowerLossExemption {
@@ -356,6 +385,30 @@ impl Invariants {
             .max(f.log_start_offset());
         while o < upto {
             if same(l, f, o) == Some(false) {
+                let epochs = (
+                    l.record_at(o).map(|(_, e)| e),
+                    f.record_at(o).map(|(_, e)| e),
+                );
+                let fork = match epochs {
+                    (Some(a), Some(b)) if a == b => self.forks.explain_fork(tp, o, a),
+                    _ => None,
+                };
+                if let Some(fork) = fork {
+                    if !self.allowed_forks.iter().any(|x| {
+                        &x.topic_partition == tp && x.offset == o && x.brokers == (leader, follower)
+                    }) {
+                        let reason = fork.describe();
+                        self.allowed_forks.push(AllowedFork {
+                            time: now,
+                            topic_partition: tp.clone(),
+                            offset: o,
+                            brokers: (leader, follower),
+                            reason,
+                        });
+                    }
+                    o = o.next();
+                    continue;
+                }
                 let detail = format!(
                     "broker {follower} (in the ISR of {tp}) holds a different record than leader {leader} at offset {o}, below the HW {}",
                     l.high_watermark()
@@ -394,6 +447,40 @@ impl Invariants {
                 at,
             });
         }
+    }
+
+    /// Why a new leader lacks each of these committed records (the first at offset `first`),
+    /// record by record, when a power loss explains every one of them: it took the very record
+    /// from this leader (which the old leader had counted as replicated from its fetches before
+    /// the power loss), or the leader holds another record of the same epoch there, written when
+    /// a broker led that epoch again after a power loss. `None` when one is unexplained.
+    fn explain_each(
+        &self,
+        id: BrokerId,
+        tp: &TopicPartition,
+        log: &PartitionLog,
+        lost: &[CommittedRecord],
+        first: usize,
+    ) -> Option<String> {
+        let mut reasons: Vec<String> = Vec::new();
+        for (j, c) in lost.iter().enumerate() {
+            let o = Offset((first + j) as u64);
+            let reason = match log.record_at(o) {
+                Some((r, e)) if e == c.epoch && r.value == c.value => continue,
+                Some((_, e)) if e == c.epoch => self.forks.explain_fork(tp, o, e).map(|f| f.describe()),
+                _ => self
+                    .forks
+                    .taken_by_power_loss(id, tp, o, c.value.as_ref(), c.epoch)
+                    .map(|t| format!(
+                        "broker {id} lost them to a power loss at {t}, and its fetches from before counted them as replicated, so they were committed; then it was the last replica of the ISR and was elected without them (the last-replica-standing case, KAFKA.md 3.8)"
+                    )),
+            };
+            let reason = reason?;
+            if !reasons.contains(&reason) {
+                reasons.push(reason);
+            }
+        }
+        Some(reasons.join("; "))
     }
 
     /// The first time a broker leads a partition in an epoch, its log must hold every committed
@@ -451,7 +538,7 @@ impl Invariants {
                 "a power loss took unflushed records from a replica of {tp} that later led (the last-replica-standing case, KAFKA.md 3.8)"
             ))
         } else {
-            None
+            self.explain_each(id, tp, log, &committed[i..], i)
         };
         let first = &lost[0];
         let summary = format!(
