@@ -264,6 +264,19 @@ pub enum Event {
         /// The partition the partitioner chose.
         topic_partition: TopicPartition,
     },
+    /// An epoch bump renumbered, under the new epoch, a batch still in flight that an earlier
+    /// attempt may already have written (its outcome was unknown). The broker cannot know the
+    /// renumbered batch for a retry, so its records may be written twice: Kafka's idempotent
+    /// producer does the same (`TransactionManager.bumpIdempotentProducerEpoch`,
+    /// `TxnPartitionEntry.startSequencesAtBeginning`).
+    InFlightBatchRenumbered {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// The new epoch.
+        producer_epoch: ProducerEpoch,
+        /// The batch's records.
+        values: Vec<Bytes>,
+    },
     /// A record's send completed successfully.
     RecordAcknowledged {
         /// The record's value.

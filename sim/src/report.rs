@@ -148,6 +148,10 @@ impl Storyteller {
                 )),
                 Event::ProducerIdAssigned { producer_id, producer_epoch } => Some(format!("{who} got producer id {producer_id}, epoch {producer_epoch}")),
                 Event::ProducerEpochBumped { producer_id, producer_epoch } => Some(format!("{who} bumped its epoch to {producer_epoch} (producer id {producer_id}) to reset sequences")),
+                Event::InFlightBatchRenumbered { topic_partition, producer_epoch, values } => told.insert(format!("{who}/renumbered/{topic_partition}")).then(|| {
+                    let first = values.first().map_or_else(String::new, ToString::to_string);
+                    format!("{who} renumbered a batch of {topic_partition} ({} record(s) from {first}) under epoch {producer_epoch}, though an earlier attempt may have written it: the broker cannot know it for a retry, so it may be written twice (further ones not shown)", values.len())
+                }),
                 Event::ProduceError { topic_partition, error, broker } => {
                     told.insert(format!("{who}/{error}/{topic_partition}")).then(|| match error {
                         ErrorCode::NetworkException => format!(

@@ -197,3 +197,31 @@ fn seed_852_records_a_power_loss_took_from_the_next_leader_are_an_allowed_loss()
         kept.detail
     );
 }
+
+/// Seed 625: p1's batch of orders/2 from sequence 48 was appended, its answer lost, and retried
+/// after four later batches, then 113 more records, had been appended too: outside the
+/// broker's five-batch window, so each retry got OUT_OF_ORDER_SEQUENCE_NUMBER until it expired.
+/// The next batch (sequence 330, also written, also retrying) then asked for an epoch bump, which
+/// renumbered it and the batches behind it from sequence 0 under epoch 1; the broker took them
+/// for new batches and wrote 7 records twice. Kafka's idempotent producer does exactly this
+/// (`TransactionManager.canRetry`, `bumpIdempotentProducerEpoch`, KAFKA-14034). The check now
+/// allows such copies, and only them: each renumbered batch that may already have been written
+/// is reported by the producer.
+#[test]
+fn seed_625_an_epoch_bump_may_write_a_batch_again_as_in_kafka() {
+    let r = swarm(625);
+    assert!(r.passed(), "{:?}", failures(&r));
+    assert_eq!(r.history.duplicates, 7);
+    let idempotence = r
+        .checks
+        .iter()
+        .find(|c| c.name == "idempotent producers: no duplicates, send order kept")
+        .expect("idempotence is checked");
+    assert!(
+        idempotence
+            .detail
+            .contains("allowed: 7 duplicated and 1 reordered"),
+        "{}",
+        idempotence.detail
+    );
+}
