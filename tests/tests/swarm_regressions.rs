@@ -225,3 +225,33 @@ fn seed_625_an_epoch_bump_may_write_a_batch_again_as_in_kafka() {
         idempotence.detail
     );
 }
+
+/// Seed 1082: broker 3 caught up on orders/1 and its leader proposed it for the ISR; the power
+/// went at 12.387s, before the controller committed the change at 12.391s, so broker 3 came
+/// back into the ISR with an empty log. Kafka does the same: the AlterPartition carries broker
+/// 3's old broker epoch, which the controller still accepts. The HW check exempts a broker that
+/// lost records until it has left the ISR and rejoined, and counted this stale rejoin as that;
+/// leaving the ISR now counts only once the broker has registered again.
+#[test]
+fn seed_1082_a_rejoin_from_fetches_before_a_power_loss_ends_no_exemption() {
+    let r = swarm(1082);
+    assert!(r.passed(), "{:?}", failures(&r));
+    let within = r
+        .checks
+        .iter()
+        .find(|c| c.name == "HW within the ISR")
+        .expect("the HW is checked");
+    assert!(within.ok, "{}", within.detail);
+}
+
+/// Seed 5130: broker 2, cut off from the controller, still led orders/1 in epoch 0 with its last
+/// ISR and HW 242 after the controller had moved the leadership on (epoch 4, broker 1) and had
+/// then lost power; broker 3 truncated to the new leader's log (104). The check compared the
+/// deposed leader's HW with broker 3's log. A deposed leader's view bounds nothing in Kafka
+/// either: the check now holds a leader to its ISR only while no later epoch exists in the
+/// controller or on any broker.
+#[test]
+fn seed_5130_a_deposed_leaders_stale_isr_is_not_held_to_its_hw() {
+    let r = swarm(5130);
+    assert!(r.passed(), "{:?}", failures(&r));
+}

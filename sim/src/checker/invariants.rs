@@ -4,7 +4,8 @@
 //! * Leader in ISR: the controller never names a leader outside the ISR.
 //! * HW monotonic on a leader: while a broker's process leads a partition in one epoch, its HW
 //!   never drops (a restarted process starts again from its HW checkpoint).
-//! * HW within the ISR: a leader's HW never exceeds the log end of a member of its ISR.
+//! * HW within the ISR: a leader whose epoch is still the latest (in the controller and on every
+//!   broker) never has an HW above the log end of a member of its ISR.
 //! * Log matching below the HW: every ISR member holds the leader's records below the leader's HW.
 //! * Committed records kept: a record that was below some leader's HW is in every later leader's
 //!   log at the same offset.
@@ -25,7 +26,7 @@ use crate::cluster::{Cluster, Logged, Step, WorldEvent};
 use crate::metrics::Sampler;
 use gregor_core::broker::partition::Role;
 use gregor_core::bytes::Bytes;
-use gregor_core::ids::{BrokerId, LeaderEpoch, NodeId, Offset, TopicPartition};
+use gregor_core::ids::{BrokerEpoch, BrokerId, LeaderEpoch, NodeId, Offset, TopicPartition};
 use gregor_core::log::PartitionLog;
 use gregor_core::node::Event;
 use gregor_core::time::Instant;
@@ -99,6 +100,9 @@ struct MatchState {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct PowerLossExemption {
+    /// The broker's registration when the power went.
+    epoch_at_loss: Option<BrokerEpoch>,
+    /// Whether it was seen out of the ISR since it registered again.
     seen_out_of_isr: bool,
 }
 
@@ -112,6 +116,8 @@ pub struct Invariants {
     matching: BTreeMap<(BrokerId, TopicPartition), MatchState>,
     unclean: BTreeMap<TopicPartition, Vec<Instant>>,
     power_loss: BTreeMap<(BrokerId, TopicPartition), PowerLossExemption>,
+    /// Each broker's latest registration, from the controller's events.
+    registered: BTreeMap<BrokerId, BrokerEpoch>,
     power_loss_at: BTreeMap<(BrokerId, TopicPartition), Instant>,
     /// Committed records an allowed loss took, by offset, with the time they were first seen
     /// committed: a deposed leader whose HW still covers them must not re-date them.
@@ -202,6 +208,9 @@ impl Invariants {
                         .or_default()
                         .push(entry.time);
                 }
+                (WorldEvent::Node(Event::BrokerRegistered { broker, epoch }), _) => {
+                    self.registered.insert(*broker, *epoch);
+                }
                 (WorldEvent::Crashed { power_loss, lost }, NodeId::Broker(b)) => {
                     // A restarted broker is a new process; its HW starts again from the checkpoint.
                     self.leader_hw.retain(|(broker, _), _| *broker != b);
@@ -213,6 +222,7 @@ impl Invariants {
                         self.power_loss.insert(
                             (b, tp.clone()),
                             PowerLossExemption {
+                                epoch_at_loss: self.registered.get(&b).copied(),
                                 seen_out_of_isr: false,
                             },
                         );
@@ -239,13 +249,17 @@ impl Invariants {
         for d in problems {
             self.violate(now, "leader in ISR", d);
         }
-        // A broker that lost records leaves the exemption once it has left the ISR and rejoined.
+        // A broker that lost records leaves the exemption once its new incarnation has left the
+        // ISR and rejoined. Out of the ISR counts only once it has registered again: until then
+        // its leader may still add it back on the strength of fetches from before the power
+        // loss (the AlterPartition carries the old broker epoch, which the controller accepts).
         let mut done = Vec::new();
         for ((b, tp), ex) in self.power_loss.iter_mut() {
             let in_isr = image.partition(tp).is_some_and(|p| p.isr.contains(b));
-            if !in_isr {
+            let registered_again = self.registered.get(b).copied() != ex.epoch_at_loss;
+            if !in_isr && registered_again {
                 ex.seen_out_of_isr = true;
-            } else if ex.seen_out_of_isr {
+            } else if in_isr && ex.seen_out_of_isr {
                 done.push((*b, tp.clone()));
             }
         }
@@ -305,8 +319,22 @@ impl Invariants {
                     self.leader_hw.insert(hw_key, (p.leader_epoch, hw));
                     self.check_new_leader(world, id, tp, p.leader_epoch, log, now);
                     self.extend_committed(tp, log, hw, now);
+                    // A leader the controller has since replaced keeps its last ISR and HW until
+                    // it hears of the change; its former followers truncate to the new leader's
+                    // log meanwhile. Its stale view bounds nothing, so a leader is held to its
+                    // ISR only while neither the controller nor another broker has gone past
+                    // its epoch (the controller may be down).
+                    let newer = (tp.clone(), LeaderEpoch(p.leader_epoch.0 + 1));
+                    let deposed = image
+                        .and_then(|i| i.partition(tp))
+                        .is_some_and(|c| c.leader_epoch > p.leader_epoch)
+                        || self
+                            .leaders
+                            .range(newer..)
+                            .next()
+                            .is_some_and(|((t, _), _)| t == tp);
                     for &member in &p.isr {
-                        if member == id || self.exempt(member, tp) {
+                        if member == id || deposed || self.exempt(member, tp) {
                             continue;
                         }
                         if let Some(leo) = world
