@@ -1326,14 +1326,17 @@ impl<'a, D: Driver> Run<'a, D> {
             .iter()
             .all(|p| p.config.config.acks == Acks::All);
         let promised = all_acks && !self.unclean_enabled;
-        let allowed: BTreeMap<(TopicPartition, u64), Option<String>> = self
+        // Every record an allowed loss took, by partition, offset and value: one offset may lose
+        // several records over a run (a record, then the one written there after it).
+        let allowed: BTreeSet<(TopicPartition, u64, Option<String>)> = self
             .invariants
             .allowed_losses
             .iter()
             .flat_map(|l| {
                 l.records.iter().map(|(offset, value, _)| {
                     (
-                        (l.topic_partition.clone(), offset.0),
+                        l.topic_partition.clone(),
+                        offset.0,
                         value.as_ref().map(ToString::to_string),
                     )
                 })
@@ -1343,17 +1346,18 @@ impl<'a, D: Driver> Run<'a, D> {
             .lost_places
             .iter()
             .filter(|(tp, offset, value)| {
-                offset.is_some_and(|o| {
-                    allowed
-                        .get(&(tp.clone(), o.0))
-                        .is_some_and(|v| v.as_deref() == Some(value))
-                })
+                offset.is_some_and(|o| allowed.contains(&(tp.clone(), o.0, Some(value.clone()))))
             })
             .count() as u64;
         let excused_inconsistent = h
             .inconsistent_places
             .iter()
-            .filter(|(tp, offset)| allowed.contains_key(&(tp.clone(), offset.0)))
+            .filter(|(tp, offset)| {
+                allowed
+                    .range((tp.clone(), offset.0, None)..)
+                    .next()
+                    .is_some_and(|(t, o, _)| t == tp && *o == offset.0)
+            })
             .count() as u64;
         let why_allowed = || {
             let mut w = Vec::new();
