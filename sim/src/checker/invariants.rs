@@ -318,12 +318,13 @@ impl Invariants {
                     }
                     self.leader_hw.insert(hw_key, (p.leader_epoch, hw));
                     self.check_new_leader(world, id, tp, p.leader_epoch, log, now);
+                    // A deposed leader that has not heard of it yet still acknowledges what its
+                    // HW covers, as Kafka's does: what it commits counts.
                     self.extend_committed(tp, log, hw, now);
-                    // A leader the controller has since replaced keeps its last ISR and HW until
-                    // it hears of the change; its former followers truncate to the new leader's
-                    // log meanwhile. Its stale view bounds nothing, so a leader is held to its
-                    // ISR only while neither the controller nor another broker has gone past
-                    // its epoch (the controller may be down).
+                    // But it keeps its last ISR and HW while its former followers truncate to the
+                    // new leader's log: its stale view bounds nothing, so a leader is held to its
+                    // ISR only while neither the controller nor another broker has gone past its
+                    // epoch (the controller may be down).
                     let newer = (tp.clone(), LeaderEpoch(p.leader_epoch.0 + 1));
                     let deposed = image
                         .and_then(|i| i.partition(tp))
@@ -493,8 +494,18 @@ impl Invariants {
         let mut reasons: Vec<String> = Vec::new();
         for (j, c) in lost.iter().enumerate() {
             let o = Offset((first + j) as u64);
+            let lost_before = self
+                .lost_committed
+                .get(tp)
+                .and_then(|m| m.get(&o.0))
+                .is_some_and(|p| p.value == c.value && p.epoch == c.epoch);
             let reason = match log.record_at(o) {
                 Some((r, e)) if e == c.epoch && r.value == c.value => continue,
+                // A leader deposed since, whose HW still covered a record an allowed loss had
+                // taken, counted it as committed again (see `lost_committed`): the same loss.
+                _ if lost_before => Some(
+                    "an allowed loss had already taken them, and a leader deposed since still counted them below its HW".to_string(),
+                ),
                 Some((_, e)) if e == c.epoch => self.forks.explain_fork(tp, o, e).map(|f| f.describe()),
                 _ => self
                     .forks
@@ -543,10 +554,18 @@ impl Invariants {
             }
         }
         let Some(i) = first_bad else { return };
+        // The committed records from the first missing one on that this leader does not hold
+        // (after a fork, it may hold the later ones again).
+        let held = |o: Offset, c: &CommittedRecord| {
+            log.record_at(o)
+                .is_some_and(|(r, e)| r.value == c.value && e == c.epoch)
+        };
         let lost: Vec<(Offset, Option<Bytes>, LeaderEpoch)> = committed[i..]
             .iter()
             .enumerate()
-            .map(|(j, c)| (Offset((i + j) as u64), c.value.clone(), c.epoch))
+            .map(|(j, c)| (Offset((i + j) as u64), c))
+            .filter(|(o, c)| !held(*o, c))
+            .map(|(o, c)| (o, c.value.clone(), c.epoch))
             .collect();
         let since = committed[i].at;
         let reason = if self
@@ -583,6 +602,9 @@ impl Invariants {
             let committed = self.committed.get(tp).expect("present");
             let lost_map = self.lost_committed.entry(tp.clone()).or_default();
             for (j, c) in committed.iter().enumerate().skip(i) {
+                if held(Offset(j as u64), c) {
+                    continue;
+                }
                 match lost_map.get(&(j as u64)) {
                     Some(p) if p.value == c.value && p.epoch == c.epoch => {}
                     _ => {
