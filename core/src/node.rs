@@ -205,6 +205,24 @@ pub enum Event {
         /// Where the leader said that epoch ends.
         leader_end_offset: Offset,
     },
+    /// A follower could not append the leader's records: the leader's batch starts below the
+    /// follower's log end, so the two logs hold different records at the same offsets. The
+    /// fetcher stops fetching the partition until a new leader epoch (Kafka's
+    /// `markPartitionFailed`).
+    ReplicaFetchFailed {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// The leader fetched from.
+        leader: BrokerId,
+        /// The leader epoch fetched in.
+        leader_epoch: LeaderEpoch,
+        /// The follower's log end offset (the fetch offset).
+        log_end_offset: Offset,
+        /// The epoch of the follower's last record.
+        last_fetched_epoch: Option<LeaderEpoch>,
+        /// Where the leader's batch holding that offset starts.
+        batch_base_offset: Offset,
+    },
     /// A leader proposed an ISR change to the controller.
     IsrChangeProposed {
         /// The partition.
@@ -254,6 +272,19 @@ pub enum Event {
         key: Option<Bytes>,
         /// The partition the partitioner chose.
         topic_partition: TopicPartition,
+    },
+    /// An epoch bump renumbered, under the new epoch, a batch still in flight that an earlier
+    /// attempt may already have written (its outcome was unknown). The broker cannot know the
+    /// renumbered batch for a retry, so its records may be written twice: Kafka's idempotent
+    /// producer does the same (`TransactionManager.bumpIdempotentProducerEpoch`,
+    /// `TxnPartitionEntry.startSequencesAtBeginning`).
+    InFlightBatchRenumbered {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// The new epoch.
+        producer_epoch: ProducerEpoch,
+        /// The batch's records.
+        values: Vec<Bytes>,
     },
     /// A record's send completed successfully.
     RecordAcknowledged {

@@ -10,10 +10,12 @@ use crate::digest::{Digest, digest_node};
 use crate::nodes::{AnyNode, Disk, NodeSpec};
 use crate::trace::{Crash, TraceLine, TraceRecorder};
 use gregor_core::broker::{Broker, BrokerDisk};
+use gregor_core::bytes::Bytes;
 use gregor_core::client::consumer::Consumer;
 use gregor_core::client::producer::Producer;
 use gregor_core::controller::Controller;
-use gregor_core::ids::{BrokerId, ClientId, NodeId, TopicPartition};
+use gregor_core::ids::{BrokerId, ClientId, LeaderEpoch, NodeId, Offset, TopicPartition};
+use gregor_core::log::PartitionLog;
 use gregor_core::node::{Event, Input, Node, Output};
 use gregor_core::protocol::Message;
 use gregor_core::time::Instant;
@@ -28,14 +30,26 @@ pub enum WorldEvent {
     Crashed {
         /// Whether the machine lost power.
         power_loss: bool,
-        /// Records lost per partition (power loss only).
-        lost: Vec<(TopicPartition, u64)>,
+        /// The records lost, per partition (power loss only).
+        lost: Vec<LostRecords>,
     },
     /// A fault or operator action was applied, in words (after the node's name, unless the
     /// node is the operator).
     Fault(String),
     /// The operator received an answer.
     Admin(Message),
+}
+
+/// What a power loss took from one log: the unflushed records, as they were.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LostRecords {
+    /// The partition.
+    pub topic_partition: TopicPartition,
+    /// The log end offset the log came back with, the offset of the first record lost.
+    pub from: Offset,
+    /// The records lost, from `from` on: each value with the leader epoch of its batch. The
+    /// checkers use them to tell a loss of exactly these records from any other.
+    pub records: Vec<(Option<Bytes>, LeaderEpoch)>,
 }
 
 /// An event with its time and the node it concerns.
@@ -314,11 +328,27 @@ impl Cluster {
         let mut disk = node.into_disk();
         let mut lost = Vec::new();
         if power_loss && let Disk::Broker(d) = &mut disk {
+            // The logs with unflushed records, as they were, to say which records were lost.
+            let before: BTreeMap<TopicPartition, PartitionLog> = d
+                .logs
+                .iter()
+                .filter(|(_, l)| l.recovery_point() < l.log_end_offset())
+                .map(|(tp, l)| (tp.clone(), l.clone()))
+                .collect();
             d.lose_unflushed();
             lost = d
                 .lost_on_power_loss
                 .iter()
-                .map(|(tp, n, _)| (tp.clone(), *n))
+                .map(|(tp, n, leo)| LostRecords {
+                    topic_partition: tp.clone(),
+                    from: *leo,
+                    records: (0..*n)
+                        .filter_map(|i| {
+                            let (r, e) = before.get(tp)?.record_at(leo.plus(i))?;
+                            Some((r.value.clone(), e))
+                        })
+                        .collect(),
+                })
                 .collect();
         }
         self.slots.insert(

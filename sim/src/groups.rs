@@ -5,6 +5,7 @@
 use crate::cluster::{Cluster, Status};
 use crate::runner::client_ids;
 use crate::scenario::Scenario;
+use gregor_core::broker::Lifecycle;
 use gregor_core::group::coordinator::{Group, GroupState};
 use gregor_core::group::coordinator_topic_partition;
 use gregor_core::ids::{ClientId, NodeId, Offset, TopicName, TopicPartition};
@@ -45,7 +46,7 @@ pub fn declared_groups(scenario: &Scenario) -> Vec<DeclaredGroup> {
 }
 
 /// The group as its coordinator holds it now: the leader of the group's `__consumer_offsets`
-/// partition, if that broker runs and has loaded it.
+/// partition, if that broker runs, serves requests and has loaded it.
 pub fn coordinator_group<'w>(
     w: &'w Cluster,
     scenario: &Scenario,
@@ -66,7 +67,17 @@ pub fn coordinator_group_among<'w>(
 ) -> Option<&'w Group> {
     let tp = coordinator_topic_partition(group, offsets_partitions);
     let leader = w.controller()?.image().partition(&tp)?.leader?;
-    w.broker(leader)?.coordinator().group(group)
+    // A broker that restarted replays its metadata and loads the groups of the offsets partitions
+    // it led before it registers again (`BrokerMetadataPublisher` publishes once the metadata log
+    // is caught up), but it opens its listeners only once the controller has unfenced it
+    // (`BrokerServer.startup`). Until then no member can reach that copy, which may be older
+    // than what the members know (a power loss can take its latest records), so it is nobody's
+    // coordinator yet.
+    let broker = w.broker(leader)?;
+    if broker.lifecycle() != Lifecycle::Running {
+        return None;
+    }
+    broker.coordinator().group(group)
 }
 
 /// The high watermark of a partition at the leader the controller names, if it runs.

@@ -74,7 +74,7 @@ impl Storyteller {
             WorldEvent::Crashed { .. } if matches!(e.node, NodeId::Client(_)) => Some(format!("{who} crashed (what it had polled but not processed or committed is gone)")),
             WorldEvent::Crashed { power_loss: false, .. } => Some(format!("{who} crashed (its disk keeps everything)")),
             WorldEvent::Crashed { power_loss: true, lost } => {
-                let lost: Vec<String> = lost.iter().map(|(tp, n)| format!("{n} of {tp}")).collect();
+                let lost: Vec<String> = lost.iter().map(|l| format!("{} of {}", l.records.len(), l.topic_partition)).collect();
                 Some(if lost.is_empty() {
                     format!("{who} lost power; every record was already flushed")
                 } else {
@@ -142,8 +142,15 @@ impl Storyteller {
                 Event::UnflushedRecordsLost { topic_partition, records, log_end_offset } => Some(format!(
                     "{who} recovered {topic_partition} after the power loss: {records} unflushed record(s) missing, log ends at {log_end_offset}"
                 )),
+                Event::ReplicaFetchFailed { topic_partition, leader, log_end_offset, batch_base_offset, .. } => Some(format!(
+                    "{who} stopped fetching {topic_partition} from broker {leader}: the leader's batch holding offset {log_end_offset}, where its log ends, starts at {batch_base_offset}, so the two logs hold different records there; it waits for a new leader epoch (Kafka's markPartitionFailed)"
+                )),
                 Event::ProducerIdAssigned { producer_id, producer_epoch } => Some(format!("{who} got producer id {producer_id}, epoch {producer_epoch}")),
                 Event::ProducerEpochBumped { producer_id, producer_epoch } => Some(format!("{who} bumped its epoch to {producer_epoch} (producer id {producer_id}) to reset sequences")),
+                Event::InFlightBatchRenumbered { topic_partition, producer_epoch, values } => told.insert(format!("{who}/renumbered/{topic_partition}")).then(|| {
+                    let first = values.first().map_or_else(String::new, ToString::to_string);
+                    format!("{who} renumbered a batch of {topic_partition} ({} record(s) from {first}) under epoch {producer_epoch}, though an earlier attempt may have written it: the broker cannot know it for a retry, so it may be written twice (further ones not shown)", values.len())
+                }),
                 Event::ProduceError { topic_partition, error, broker } => {
                     told.insert(format!("{who}/{error}/{topic_partition}")).then(|| match error {
                         ErrorCode::NetworkException => format!(

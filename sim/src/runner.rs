@@ -7,8 +7,9 @@
 //! cluster converges within a bound, then the history oracle over a final read.
 
 use crate::checker::delivery::{self, DeliveryReport};
+use crate::checker::forks::ForkWatch;
 use crate::checker::history::{self, HistoryReport, ProducerInfo};
-use crate::checker::invariants::{INVARIANTS, Invariants};
+use crate::checker::invariants::{AllowedFork, INVARIANTS, Invariants};
 use crate::checker::ownership::OwnershipWatch;
 use crate::cluster::{Cluster, Status, WorldEvent};
 use crate::driver::{Driver, ready};
@@ -316,6 +317,8 @@ pub struct Run<'a, D: Driver = World> {
     swarm: Option<SwarmPlan>,
     /// Why the final phase did not converge, in words, when it did not.
     stall: Option<String>,
+    /// Replicas the final phase converged without, each with why Kafka would leave it out too.
+    excused: Vec<String>,
     /// The timeline (the scenario's actions and timed expectations, and the swarm's faults) in
     /// the order it is played, built once the cluster is ready.
     schedule: Option<Vec<Scheduled>>,
@@ -472,6 +475,7 @@ impl<'a, D: Driver> Run<'a, D> {
                 .any(|t| t.config.unclean_leader_election_enable),
             swarm,
             stall: None,
+            excused: Vec::new(),
             schedule: None,
             played: 0,
         }
@@ -1130,17 +1134,29 @@ impl<'a, D: Driver> Run<'a, D> {
         let bound = self.world.cluster().now() + delivery + Duration::from_secs(60);
         let mut cluster = self.scenario.partitions();
         cluster.extend(self.scenario.offsets_partitions());
+        let mut forks = ForkWatch::new();
         let mut converged = self
-            .run_while(bound, |w| converged(w, &pids, &cluster))
+            .run_while(bound, |w| {
+                forks.absorb(w.log());
+                convergence_gaps(w, &pids, &cluster, &forks).is_empty()
+            })
             .await;
+        forks.absorb(self.world.cluster().log());
         if !converged {
-            let gaps = convergence_gaps(&self.world.cluster(), &pids, &cluster);
+            let gaps = convergence_gaps(&self.world.cluster(), &pids, &cluster, &forks);
             self.stalled(format!(
                 "the cluster did not converge in time: {}",
                 gaps.join("; ")
             ));
-        } else if self.scenario.has_groups() {
-            converged = self.catch_up_consumers().await;
+        } else {
+            let excused = convergence_excuses(&self.world.cluster(), &cluster, &forks);
+            for e in &excused {
+                self.world.note_fault(format!("final phase: {e}"));
+            }
+            self.excused = excused;
+            if self.scenario.has_groups() {
+                converged = self.catch_up_consumers().await;
+            }
         }
         let partitions = self.scenario.partitions();
         self.world.start(NodeId::Client(reader));
@@ -1358,6 +1374,11 @@ impl<'a, D: Driver> Run<'a, D> {
                         )
                     })
                     .collect()
+            } else if name == "log matching below the HW" {
+                allowed_forks(&self.invariants.allowed_forks)
+                    .into_iter()
+                    .map(|(t, text)| format!("at {t}: {text}"))
+                    .collect()
             } else {
                 Vec::new()
             };
@@ -1385,14 +1406,17 @@ impl<'a, D: Driver> Run<'a, D> {
             .iter()
             .all(|p| p.config.config.acks == Acks::All);
         let promised = all_acks && !self.unclean_enabled;
-        let allowed: BTreeMap<(TopicPartition, u64), Option<String>> = self
+        // Every record an allowed loss took, by partition, offset and value: one offset may lose
+        // several records over a run (a record, then the one written there after it).
+        let allowed: BTreeSet<(TopicPartition, u64, Option<String>)> = self
             .invariants
             .allowed_losses
             .iter()
             .flat_map(|l| {
                 l.records.iter().map(|(offset, value, _)| {
                     (
-                        (l.topic_partition.clone(), offset.0),
+                        l.topic_partition.clone(),
+                        offset.0,
                         value.as_ref().map(ToString::to_string),
                     )
                 })
@@ -1402,17 +1426,18 @@ impl<'a, D: Driver> Run<'a, D> {
             .lost_places
             .iter()
             .filter(|(tp, offset, value)| {
-                offset.is_some_and(|o| {
-                    allowed
-                        .get(&(tp.clone(), o.0))
-                        .is_some_and(|v| v.as_deref() == Some(value))
-                })
+                offset.is_some_and(|o| allowed.contains(&(tp.clone(), o.0, Some(value.clone()))))
             })
             .count() as u64;
         let excused_inconsistent = h
             .inconsistent_places
             .iter()
-            .filter(|(tp, offset)| allowed.contains_key(&(tp.clone(), offset.0)))
+            .filter(|(tp, offset)| {
+                allowed
+                    .range((tp.clone(), offset.0, None)..)
+                    .next()
+                    .is_some_and(|(t, o, _)| t == tp && *o == offset.0)
+            })
             .count() as u64;
         let why_allowed = || {
             let mut w = Vec::new();
@@ -1487,14 +1512,42 @@ impl<'a, D: Driver> Run<'a, D> {
         // takes away.
         let reorder = self.scenario.network.reorder;
         let durable = !self.unclean_enabled && !self.power_loss && !reorder;
-        let counts = format!(
+        // An epoch bump renumbers the batches still in flight (KIP-360). One that an earlier
+        // attempt wrote, its outcome unknown to the producer, is then no retry to the broker
+        // and is written again, later in the log: Kafka's idempotent producer does this too
+        // (`TransactionManager.bumpIdempotentProducerEpoch`). Those copies, and the send order
+        // they break, are counted apart.
+        let allowed = |by: &BTreeMap<String, u64>| -> u64 {
+            self.scenario
+                .producers
+                .iter()
+                .filter(|p| p.config.idempotence)
+                .map(|p| by.get(&p.name).copied().unwrap_or(0))
+                .sum()
+        };
+        let renumbered_dups = allowed(&h.renumbered_duplicates_by_producer);
+        let renumbered_reorders = allowed(&h.renumbered_nonmonotonic_by_producer);
+        let mut counts = format!(
             "{idempotent_dups} duplicated and {idempotent_reorders} reordered records from idempotent producers ({} duplicates and {} nonmonotonic sends in all)",
             h.duplicates, h.nonmonotonic_sends
         );
+        if renumbered_dups + renumbered_reorders > 0 {
+            let first = h
+                .renumbered_duplicated
+                .first()
+                .map_or_else(String::new, |(v, offsets)| {
+                    format!(" (first: {v} at offsets {offsets:?})")
+                });
+            counts.push_str(&format!(
+                "; allowed: {renumbered_dups} duplicated and {renumbered_reorders} reordered, written again after an epoch bump renumbered batches whose earlier attempt's outcome was unknown{first}, as Kafka's idempotent producer does (TransactionManager.bumpIdempotentProducerEpoch)"
+            ));
+        }
         checks.push(Check {
             name: "idempotent producers: no duplicates, send order kept".into(),
             class: CheckClass::Safety,
-            ok: !durable || (idempotent_dups == 0 && idempotent_reorders == 0),
+            ok: !durable
+                || (idempotent_dups == renumbered_dups
+                    && idempotent_reorders == renumbered_reorders),
                         detail: if durable {
                 counts
             } else if reorder {
@@ -1513,7 +1566,11 @@ impl<'a, D: Driver> Run<'a, D> {
             ),
         });
         if self.scenario.expect.converged {
-            checks.push(Check { name: "converged after healing".into(), class: CheckClass::Liveness, ok: converged && read, detail: match &self.stall { None => "every partition led with a full ISR; the final read reached every high watermark".into(), Some(why) => why.clone() } });
+            checks.push(Check { name: "converged after healing".into(), class: CheckClass::Liveness, ok: converged && read, detail: match &self.stall {
+                None if self.excused.is_empty() => "every partition led with a full ISR; the final read reached every high watermark".into(),
+                None => format!("every partition led with a full ISR but for replicas Kafka leaves out too; the final read reached every high watermark; allowed: {}", self.excused.join("; ")),
+                Some(why) => why.clone(),
+            } });
         }
         let e = &self.scenario.expect;
         let first_loss = first_loss(h);
@@ -1674,6 +1731,13 @@ impl<'a, D: Driver> Run<'a, D> {
                 text: format!("CHECK FAILED ({}): {}", v.check, v.detail),
             });
         }
+        for (time, text) in allowed_forks(&self.invariants.allowed_forks) {
+            lines.push(StoryLine {
+                time_ms: time.0,
+                kind: StoryKind::Loss,
+                text,
+            });
+        }
         for l in &self.invariants.allowed_losses {
             lines.push(StoryLine {
                 time_ms: l.time.0,
@@ -1688,6 +1752,37 @@ impl<'a, D: Driver> Run<'a, D> {
         }
         lines
     }
+}
+
+/// Allowed forks in words, one line per partition, pair of brokers and cause, with the offsets
+/// and the time the first was seen.
+fn allowed_forks(forks: &[AllowedFork]) -> Vec<(Instant, String)> {
+    let mut groups: Vec<(&AllowedFork, Vec<u64>)> = Vec::new();
+    for f in forks {
+        match groups.iter_mut().find(|(g, _)| {
+            g.topic_partition == f.topic_partition && g.brokers == f.brokers && g.reason == f.reason
+        }) {
+            Some((_, offsets)) => offsets.push(f.offset.0),
+            None => groups.push((f, vec![f.offset.0])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(f, offsets)| {
+            let offsets = match (offsets.iter().min(), offsets.iter().max()) {
+                (Some(a), Some(b)) if a != b => format!("{} offsets from {a} to {b}", offsets.len()),
+                (Some(a), _) => format!("offset {a}"),
+                _ => String::new(),
+            };
+            (
+                f.time,
+                format!(
+                    "leader {} and follower {} hold different records of {} at {offsets}, below the HW; allowed: {}",
+                    f.brokers.0, f.brokers.1, f.topic_partition, f.reason
+                ),
+            )
+        })
+        .collect()
 }
 
 /// The first group of lost acknowledged records, in words: which records, who acknowledged
@@ -1716,17 +1811,56 @@ fn first_loss(h: &HistoryReport) -> Option<String> {
     ))
 }
 
-/// Every producer is idle, and every partition has a running leader whose ISR is all replicas
-/// and whose HW reached its log end.
-fn converged(w: &Cluster, producers: &[ClientId], partitions: &[TopicPartition]) -> bool {
-    convergence_gaps(w, producers, partitions).is_empty()
+/// The replicas of `tp` that are out of its ISR for a reason Kafka has too: a running broker
+/// whose fetcher failed the partition after a power loss forked the logs (Kafka's failed
+/// partitions stay failed until a new leader epoch, and the fork makes them fail again), with
+/// the reason in words.
+fn excused_replicas(
+    w: &Cluster,
+    tp: &TopicPartition,
+    replicas: &[BrokerId],
+    isr: &[BrokerId],
+    forks: &ForkWatch,
+) -> Vec<(BrokerId, String)> {
+    replicas
+        .iter()
+        .filter(|b| !isr.contains(b))
+        .filter(|&&b| w.broker(b).is_some_and(|broker| broker.fetch_failed(tp)))
+        .filter_map(|&b| Some((b, forks.explain_failure(b, tp)?.describe())))
+        .collect()
 }
 
-/// What keeps the cluster from having converged, in words (empty once it has).
+/// The partitions that converged without a replica, each with why Kafka would leave it out too.
+fn convergence_excuses(
+    w: &Cluster,
+    partitions: &[TopicPartition],
+    forks: &ForkWatch,
+) -> Vec<String> {
+    let Some(c) = w.controller() else {
+        return Vec::new();
+    };
+    partitions
+        .iter()
+        .filter_map(|tp| Some((tp, c.image().partition(tp)?)))
+        .flat_map(|(tp, p)| {
+            excused_replicas(w, tp, &p.replicas, &p.isr, forks)
+                .into_iter()
+                .map(move |(b, why)| {
+                    format!("{tp} converged without broker {b}, whose fetcher failed the partition as Kafka's does (UnexpectedAppendOffsetException, markPartitionFailed): {why}")
+                })
+        })
+        .collect()
+}
+
+/// What keeps the cluster from having converged, in words (empty once it has): a producer with
+/// records pending, or a partition without a running leader, with an ISR short of its replicas
+/// (but for replicas a power loss's fork keeps out, see [`excused_replicas`]), or with its HW
+/// below its log end.
 pub fn convergence_gaps(
     w: &Cluster,
     producers: &[ClientId],
     partitions: &[TopicPartition],
+    forks: &ForkWatch,
 ) -> Vec<String> {
     let mut gaps = Vec::new();
     for &p in producers {
@@ -1764,7 +1898,8 @@ pub fn convergence_gaps(
             gaps.push(format!("{tp}: broker {l} does not yet act as leader"));
             continue;
         }
-        if p.isr.len() != p.replicas.len() {
+        let excused = excused_replicas(w, tp, &p.replicas, &p.isr, forks).len();
+        if p.isr.len() + excused != p.replicas.len() {
             gaps.push(format!(
                 "{tp}: ISR {:?} of replicas {:?}",
                 p.isr.iter().map(|b| b.0).collect::<Vec<_>>(),

@@ -12,7 +12,7 @@
 //! links, clog and unclog links.
 
 use crate::cluster::{Cluster, Slot};
-pub use crate::cluster::{Logged, Status, Step, WorldEvent};
+pub use crate::cluster::{Logged, LostRecords, Status, Step, WorldEvent};
 use crate::network::{Conn, Fate, Network, NetworkConfig, connection_of};
 use crate::nodes::NodeSpec;
 use crate::trace::TraceRecorder;

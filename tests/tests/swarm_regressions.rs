@@ -83,3 +83,228 @@ fn seed_137_a_registration_reply_to_a_dead_incarnation_is_ignored() {
     let r = swarm(137);
     assert!(r.passed(), "{:?}", failures(&r));
 }
+
+/// Seed 593: a metadata response brought a newer leader epoch for orders/2 but no leader (the
+/// election had not happened yet). The consumer marked its position for validation anyway, then
+/// could neither validate it (no leader to ask) nor fetch (a position awaiting validation is not
+/// fetched), and never asked for metadata again: c2 stopped consuming at offset 274. Kafka's
+/// `TopicPartitionState.maybeValidatePosition` leaves a position alone while the leader is
+/// unknown, and the fetcher asks for metadata for a position without a leader.
+#[test]
+fn seed_593_a_position_is_validated_only_against_a_known_leader() {
+    let r = swarm(593);
+    assert!(r.passed(), "{:?}", failures(&r));
+    assert_eq!(r.delivery.unseen, 0, "c2 caught up on orders/2");
+}
+
+/// Seed 775: broker 2 lost power with the records of generation 2 of group billing unflushed,
+/// restarted, and loaded the group from its log as generation 1, which still counted c2 as the
+/// owner of orders/2; c1 owned it in generation 2. The ownership check read that copy as the
+/// coordinator's view, but the broker had not registered again: Kafka opens a restarted broker's
+/// listeners only once it is unfenced (`BrokerServer.startup`), so no member could reach that
+/// copy. The check now reads a coordinator only on a broker that serves requests.
+#[test]
+fn seed_775_a_broker_that_serves_no_requests_is_nobodys_coordinator() {
+    let r = swarm(775);
+    assert!(r.passed(), "{:?}", failures(&r));
+    let owners = r
+        .checks
+        .iter()
+        .find(|c| c.name == "one owner per partition in a group")
+        .expect("the ownership rule is checked");
+    assert!(owners.ok, "{}", owners.detail);
+}
+
+/// Seed 126: broker 2 lost power, which took the last 9 records of `__consumer_offsets/1`, and
+/// restarted while the controller was down. Once its metadata had caught up it led the
+/// partition again in epoch 0, as Kafka's broker does before it registers
+/// (`BrokerMetadataPublisher` publishes once the metadata log is caught up; `BrokerServer`
+/// opens the listeners only once it is unfenced), and its group coordinator loaded the group.
+/// No member could reach it, so the members' sessions expired there and the coordinator wrote
+/// the group's new state (`CoordinatorPartitionWriter.append`) at offsets broker 3 holds other
+/// epoch-0 records at. The model's follower then retried the append forever; Kafka's fails the
+/// partition (`UnexpectedAppendOffsetException`, `AbstractFetcherThread.markPartitionFailed`)
+/// until a new leader epoch. The final phase converges without that replica, and says why.
+#[test]
+fn seed_126_a_follower_fails_a_partition_a_power_loss_forked() {
+    let r = swarm(126);
+    assert!(r.passed(), "{:?}", failures(&r));
+    let story: Vec<&str> = r.story.iter().map(|l| l.text.as_str()).collect();
+    assert!(
+        story
+            .iter()
+            .any(|t| t.starts_with("broker 2 stopped fetching __consumer_offsets/1")),
+        "the follower fails the partition"
+    );
+    let converged = r
+        .checks
+        .iter()
+        .find(|c| c.name == "converged after healing")
+        .expect("convergence is checked");
+    assert!(
+        converged
+            .detail
+            .contains("converged without broker 2, whose fetcher failed the partition")
+            && converged.detail.contains("lost power at 11.968s"),
+        "the missing replica is attributed to the power loss: {}",
+        converged.detail
+    );
+}
+
+/// Seed 503: the same hazard, where the batches line up: broker 3 came back from a power loss
+/// leading `__consumer_offsets/1` in epoch 1 again from offset 11 and wrote another record
+/// there, while broker 1 kept the first one. Leader epochs cannot tell them apart (one leader
+/// wrote both), so broker 1 rejoined the ISR holding a different record at offset 11, as
+/// Kafka's follower would. The log-matching check allows exactly that offset, naming the power
+/// loss.
+#[test]
+fn seed_503_a_fork_below_the_hw_is_attributed_offset_by_offset() {
+    let r = swarm(503);
+    assert!(r.passed(), "{:?}", failures(&r));
+    let matching = r
+        .checks
+        .iter()
+        .find(|c| c.name == "log matching below the HW")
+        .expect("log matching is checked");
+    assert!(
+        matching.detail.contains("__consumer_offsets/1 at offset 11, below the HW; allowed: broker 3 lost power at 23.853s"),
+        "{}",
+        matching.detail
+    );
+}
+
+/// Seed 852: broker 2 lost power and with it records 112 and 113 of orders/0, while its old
+/// incarnation was still in the ISR. The leader counted them as replicated from broker 2's
+/// fetches before the power loss and acknowledged them; broker 2 was then the last replica of
+/// the ISR and was elected without them. Kafka 4.0 (eligible leader replicas off) loses them
+/// alike. The checks allowed a power-loss loss only when the power went after the records were
+/// committed; they now also allow it when the power loss took these very records (same offsets,
+/// values and epoch) from the broker that then led.
+#[test]
+fn seed_852_records_a_power_loss_took_from_the_next_leader_are_an_allowed_loss() {
+    let r = swarm(852);
+    assert!(r.passed(), "{:?}", failures(&r));
+    assert_eq!(r.history.lost_acknowledged, 2);
+    let kept = r
+        .checks
+        .iter()
+        .find(|c| c.name == "committed records kept")
+        .expect("committed records are checked");
+    assert!(
+        kept.detail
+            .contains("broker 2 lost them to a power loss at 5.752s"),
+        "{}",
+        kept.detail
+    );
+}
+
+/// Seed 625: p1's batch of orders/2 from sequence 48 was appended, its answer lost, and retried
+/// after four later batches, then 113 more records, had been appended too: outside the
+/// broker's five-batch window, so each retry got OUT_OF_ORDER_SEQUENCE_NUMBER until it expired.
+/// The next batch (sequence 330, also written, also retrying) then asked for an epoch bump, which
+/// renumbered it and the batches behind it from sequence 0 under epoch 1; the broker took them
+/// for new batches and wrote 7 records twice. Kafka's idempotent producer does exactly this
+/// (`TransactionManager.canRetry`, `bumpIdempotentProducerEpoch`, KAFKA-14034). The check now
+/// allows such copies, and only them: each renumbered batch that may already have been written
+/// is reported by the producer.
+#[test]
+fn seed_625_an_epoch_bump_may_write_a_batch_again_as_in_kafka() {
+    let r = swarm(625);
+    assert!(r.passed(), "{:?}", failures(&r));
+    assert_eq!(r.history.duplicates, 7);
+    let idempotence = r
+        .checks
+        .iter()
+        .find(|c| c.name == "idempotent producers: no duplicates, send order kept")
+        .expect("idempotence is checked");
+    assert!(
+        idempotence
+            .detail
+            .contains("allowed: 7 duplicated and 1 reordered"),
+        "{}",
+        idempotence.detail
+    );
+}
+
+/// Seed 1082: broker 3 caught up on orders/1 and its leader proposed it for the ISR; the power
+/// went at 12.387s, before the controller committed the change at 12.391s, so broker 3 came
+/// back into the ISR with an empty log. Kafka does the same: the AlterPartition carries broker
+/// 3's old broker epoch, which the controller still accepts. The HW check exempts a broker that
+/// lost records until it has left the ISR and rejoined, and counted this stale rejoin as that;
+/// leaving the ISR now counts only once the broker has registered again.
+#[test]
+fn seed_1082_a_rejoin_from_fetches_before_a_power_loss_ends_no_exemption() {
+    let r = swarm(1082);
+    assert!(r.passed(), "{:?}", failures(&r));
+    let within = r
+        .checks
+        .iter()
+        .find(|c| c.name == "HW within the ISR")
+        .expect("the HW is checked");
+    assert!(within.ok, "{}", within.detail);
+}
+
+/// Seed 5130: broker 2, cut off from the controller, still led orders/1 in epoch 0 with its last
+/// ISR and HW 242 after the controller had moved the leadership on (epoch 4, broker 1) and had
+/// then lost power; broker 3 truncated to the new leader's log (104). The check compared the
+/// deposed leader's HW with broker 3's log. A deposed leader's view bounds nothing in Kafka
+/// either: the check now holds a leader to its ISR only while no later epoch exists in the
+/// controller or on any broker.
+#[test]
+fn seed_5130_a_deposed_leaders_stale_isr_is_not_held_to_its_hw() {
+    let r = swarm(5130);
+    assert!(r.passed(), "{:?}", failures(&r));
+}
+
+/// Seed 2161: offsets 186 and 187 of orders/2 lost two records over the run, each in a loss
+/// the checks allow: first p1-465 and the record after it (a power loss on the replica that then
+/// led), then the records written there after them. The history oracle kept one allowed record
+/// per offset, the later one, so it no longer recognised p1-465 as allowed. It now keeps every
+/// allowed record.
+#[test]
+fn seed_2161_an_offset_may_lose_two_records_in_two_allowed_losses() {
+    let r = swarm(2161);
+    assert!(r.passed(), "{:?}", failures(&r));
+    assert_eq!(r.history.lost_acknowledged, 10);
+}
+
+/// Seed 9733: a power loss took generation 1's record of group billing from broker 1, which was
+/// then elected without it (an allowed loss); broker 2, a deposed leader that had not heard of it
+/// yet, still counted the record below its HW, so it was counted as committed again, and when
+/// broker 2 itself led later without it the checker found it lost a second time, with no power
+/// loss of broker 2's to explain it. It is the same loss: a record an allowed loss took that
+/// comes back only through a deposed leader's HW is allowed again.
+#[test]
+fn seed_9733_a_record_lost_once_and_recounted_by_a_deposed_leader_is_the_same_loss() {
+    let r = swarm(9733);
+    assert!(r.passed(), "{:?}", failures(&r));
+    let kept = r
+        .checks
+        .iter()
+        .find(|c| c.name == "committed records kept")
+        .expect("committed records are checked");
+    assert!(
+        kept.detail
+            .contains("at 36.809s: 1 committed record(s) of __consumer_offsets/1 lost, allowed: an allowed loss had already taken them"),
+        "{}",
+        kept.detail
+    );
+}
+
+/// Seed 4667: broker 2 lost power with generation 2 of group billing unflushed, and was elected
+/// as the last replica of the ISR, so its coordinator loaded the group at generation 1, where c2
+/// owned orders/2; c1 still owned it from generation 2. Kafka loses the generation alike, and c1
+/// learns on its next heartbeat (ILLEGAL_GENERATION). A member holding a generation newer than
+/// its coordinator's is now a zombie to the ownership check, like an expelled one.
+#[test]
+fn seed_4667_a_member_of_a_generation_its_coordinator_lost_is_a_zombie() {
+    let r = swarm(4667);
+    assert!(r.passed(), "{:?}", failures(&r));
+    let story: Vec<&str> = r.story.iter().map(|l| l.text.as_str()).collect();
+    assert!(
+        story
+            .iter()
+            .any(|t| t.contains("committed record(s) of __consumer_offsets/1 lost; allowed")),
+        "the generation was lost in an allowed loss"
+    );
+}

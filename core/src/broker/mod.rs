@@ -101,6 +101,24 @@ struct FollowerFetch {
     delayed_until: Option<Instant>,
     /// Fenced by the leader: not fetched until new metadata comes.
     failed: bool,
+    /// An append of the leader's records failed: the partition is not fetched until a new
+    /// leader epoch restarts its fetcher (`AbstractFetcherThread.markPartitionFailed`).
+    append_failed: bool,
+}
+
+impl FollowerFetch {
+    fn new(leader_epoch: LeaderEpoch) -> FollowerFetch {
+        FollowerFetch {
+            leader_epoch,
+            delayed_until: None,
+            failed: false,
+            append_failed: false,
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.failed || self.append_failed
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -262,6 +280,14 @@ impl Broker {
     /// Every hosted partition.
     pub fn partitions(&self) -> &BTreeMap<TopicPartition, Partition> {
         &self.partitions
+    }
+
+    /// Whether this broker's replica fetcher stopped fetching a partition after an append it
+    /// could not make (Kafka's failed partitions), until a new leader epoch restarts it.
+    pub fn fetch_failed(&self, tp: &TopicPartition) -> bool {
+        self.fetchers
+            .values()
+            .any(|f| f.partitions.get(tp).is_some_and(|s| s.append_failed))
     }
 
     /// The broker's metadata image.
@@ -601,14 +627,11 @@ impl Broker {
         }
         self.remove_from_fetchers(tp);
         if let Some(leader) = reg.leader.filter(|&l| l != self.id) {
-            self.fetchers.entry(leader).or_default().partitions.insert(
-                tp.clone(),
-                FollowerFetch {
-                    leader_epoch: reg.leader_epoch,
-                    delayed_until: None,
-                    failed: false,
-                },
-            );
+            self.fetchers
+                .entry(leader)
+                .or_default()
+                .partitions
+                .insert(tp.clone(), FollowerFetch::new(reg.leader_epoch));
         }
         self.outbox.event(Event::BecameFollower {
             topic_partition: tp.clone(),
@@ -639,7 +662,7 @@ impl Broker {
             let mut requested = BTreeMap::new();
             let mut partitions = Vec::new();
             for (tp, state) in &fetcher.partitions {
-                if state.failed || state.delayed_until.is_some_and(|t| t > now) {
+                if state.stopped() || state.delayed_until.is_some_and(|t| t > now) {
                     continue;
                 }
                 let Some(log) = self.disk.logs.get(tp) else {
@@ -730,8 +753,22 @@ impl Broker {
                 if batch.next_offset() <= log.log_end_offset() {
                     continue;
                 }
+                let base_offset = batch.base_offset;
                 if log.append_as_follower(batch).is_err() {
-                    state.delayed_until = Some(now + backoff);
+                    // The leader's batch starts below this log's end: the two logs hold
+                    // differently cut batches at the same offsets, which epochs cannot explain.
+                    // Kafka's follower throws `UnexpectedAppendOffsetException` and the fetcher
+                    // stops fetching the partition (`markPartitionFailed`) until new metadata
+                    // restarts it with a new leader epoch.
+                    state.append_failed = true;
+                    self.outbox.event(Event::ReplicaFetchFailed {
+                        topic_partition: tp.clone(),
+                        leader: from,
+                        leader_epoch: state.leader_epoch,
+                        log_end_offset: log.log_end_offset(),
+                        last_fetched_epoch: log.latest_epoch(),
+                        batch_base_offset: base_offset,
+                    });
                     break;
                 }
                 appended = true;
@@ -1812,7 +1849,7 @@ impl Node for Broker {
                 None => at(f
                     .partitions
                     .values()
-                    .filter(|s| !s.failed)
+                    .filter(|s| !s.stopped())
                     .filter_map(|s| s.delayed_until)
                     .min()),
             }

@@ -1349,20 +1349,30 @@ impl Consumer {
             })
             .collect();
         let mut by_leader: BTreeMap<BrokerId, Vec<Validation>> = BTreeMap::new();
+        let mut unled = false;
         for (tp, pos) in &mut self.positions {
             let (Some(position), Some(epoch)) = (pos.position, pos.position_epoch) else {
-                continue;
-            };
-            let Some((leader, current)) = self.metadata.leader(tp) else {
                 continue;
             };
             if pos.validate_epoch.is_none() || validating.contains(tp) {
                 continue;
             }
+            let Some((leader, current)) = self.metadata.leader(tp) else {
+                // The leader a validation was due with is gone from the metadata since. Kafka's
+                // position still names that leader, which answers NOT_LEADER_OR_FOLLOWER, and
+                // the failed validation requests a metadata update
+                // (`OffsetFetcherUtils.onSuccessfulResponseForValidatingPositions`); the model
+                // asks for the update at once.
+                unled = true;
+                continue;
+            };
             by_leader
                 .entry(leader)
                 .or_default()
                 .push((tp.clone(), Some(current), epoch, position));
+        }
+        if unled {
+            self.metadata.update_requested = true;
         }
         for (broker, parts) in by_leader {
             if !self.ensure_connected(broker, now) {
@@ -1731,10 +1741,13 @@ impl Consumer {
                     (self.config.retry_backoff, Duration(1000)),
                     &mut self.rng,
                 );
-                // A new leader epoch means positions must be validated (KIP-320).
+                // A new leader epoch means positions must be validated (KIP-320), against a
+                // leader the metadata names: `TopicPartitionState.maybeValidatePosition` leaves a
+                // position alone while the leader is unknown, so that the fetcher, finding no
+                // leader for it, asks for metadata again.
                 for (tp, pos) in &mut self.positions {
-                    if let (Some(current), Some(epoch)) =
-                        (self.metadata.leader_epoch(tp), pos.position_epoch)
+                    if let (Some((_, current)), Some(epoch)) =
+                        (self.metadata.leader(tp), pos.position_epoch)
                         && current > epoch
                         && pos.position.is_some()
                     {

@@ -753,6 +753,10 @@ impl Producer {
                 .collect();
             state.in_flight_sequences.clear();
             let mut next = Sequence(0);
+            let topic_partition = TopicPartition {
+                topic: self.workload.topic.clone(),
+                partition,
+            };
             for id in ids {
                 let batch = state
                     .in_flight
@@ -767,6 +771,19 @@ impl Producer {
                     b.sequence_reset = true;
                     state.in_flight_sequences.insert((next.0, id));
                     next = next.plus(b.len());
+                    if b.maybe_written {
+                        // Under its new identity a batch an earlier attempt wrote is no retry
+                        // to the broker: it may be written a second time, as in Kafka.
+                        self.outbox.event(Event::InFlightBatchRenumbered {
+                            topic_partition: topic_partition.clone(),
+                            producer_epoch: new.1,
+                            values: b
+                                .records
+                                .iter()
+                                .map(|r| r.value.clone().unwrap_or_else(|| Bytes::from("")))
+                                .collect(),
+                        });
+                    }
                 }
             }
             state.producer = Some(new);

@@ -133,6 +133,16 @@ pub struct HistoryReport {
     pub duplicates_by_producer: BTreeMap<String, u64>,
     /// Nonmonotonic sends by producer name.
     pub nonmonotonic_by_producer: BTreeMap<String, u64>,
+    /// Of the duplicated values, those an idempotent producer wrote again under a bumped epoch
+    /// after an attempt with an unknown outcome (the producer renumbered the batch, so the broker
+    /// could not know it for a retry; Kafka's producer does the same), by producer name.
+    pub renumbered_duplicates_by_producer: BTreeMap<String, u64>,
+    /// Of the nonmonotonic sends, those whose earlier record was acknowledged at the offset of
+    /// such a renumbered second copy, by producer name.
+    pub renumbered_nonmonotonic_by_producer: BTreeMap<String, u64>,
+    /// Records found at several offsets because of such a renumbering (at most 50): value and
+    /// offsets.
+    pub renumbered_duplicated: Vec<(String, Vec<u64>)>,
     /// Inconsistent offsets (at most 50).
     pub inconsistent: Vec<InconsistentOffset>,
     /// Records found at several offsets (at most 50): value and offsets.
@@ -168,6 +178,9 @@ pub fn analyse(
     // (partition, offset) -> values seen there by any poll; value -> offsets in the final read.
     let mut seen_at: BTreeMap<(TopicPartition, Offset), BTreeSet<Bytes>> = BTreeMap::new();
     let mut final_read: BTreeMap<Bytes, BTreeSet<(TopicPartition, Offset)>> = BTreeMap::new();
+    // How many times each record was renumbered under a bumped epoch after an attempt with an
+    // unknown outcome: each may have written one more copy.
+    let mut renumbered: BTreeMap<Bytes, u64> = BTreeMap::new();
     let mut read = 0;
     for entry in log {
         let WorldEvent::Node(event) = &entry.event else {
@@ -199,6 +212,11 @@ pub fn analyse(
             Event::RecordAcknowledged { value, offset, .. } => {
                 if let Some(r) = sent.get_mut(value) {
                     r.acked = Some((entry.time, *offset));
+                }
+            }
+            Event::InFlightBatchRenumbered { values, .. } => {
+                for v in values {
+                    *renumbered.entry(v.clone()).or_default() += 1;
                 }
             }
             Event::RecordFailed {
@@ -309,6 +327,18 @@ pub fn analyse(
                     .duplicates_by_producer
                     .entry(name(r.producer))
                     .or_default() += 1;
+                let copies = renumbered.get(value).copied().unwrap_or(0);
+                if places.len() as u64 <= 1 + copies {
+                    *report
+                        .renumbered_duplicates_by_producer
+                        .entry(name(r.producer))
+                        .or_default() += 1;
+                    if report.renumbered_duplicated.len() < 50 {
+                        report
+                            .renumbered_duplicated
+                            .push((value.to_string(), places.iter().map(|(_, o)| o.0).collect()));
+                    }
+                }
             }
             if report.duplicated.len() < 50 {
                 report
@@ -332,28 +362,44 @@ pub fn analyse(
         }
     }
     // Nonmonotonic sends: per producer and partition, in send order.
-    let mut order: BTreeMap<(ClientId, TopicPartition), Vec<(u64, Offset)>> = BTreeMap::new();
-    for r in sent.values() {
+    let mut order: BTreeMap<(ClientId, TopicPartition), Vec<Acked>> = BTreeMap::new();
+    for (value, r) in &sent {
         if let Some((_, Some(offset))) = r.acked {
             order
                 .entry((r.producer, r.tp.clone()))
                 .or_default()
-                .push((r.index, offset));
+                .push((r.index, offset, value));
         }
     }
     for ((producer, _), mut acks) in order {
         acks.sort();
-        let n = acks.windows(2).filter(|w| w[1].1 < w[0].1).count() as u64;
+        let back: Vec<&[Acked]> = acks.windows(2).filter(|w| w[1].1 < w[0].1).collect();
+        let n = back.len() as u64;
         if n > 0 {
             report.nonmonotonic_sends += n;
             *report
                 .nonmonotonic_by_producer
                 .entry(name(producer))
                 .or_default() += n;
+            // A renumbered batch is acknowledged at its second copy's offset, after the records
+            // sent after it.
+            let renumbered_back = back
+                .iter()
+                .filter(|w| renumbered.contains_key(w[0].2))
+                .count() as u64;
+            if renumbered_back > 0 {
+                *report
+                    .renumbered_nonmonotonic_by_producer
+                    .entry(name(producer))
+                    .or_default() += renumbered_back;
+            }
         }
     }
     report
 }
+
+/// An acknowledged send: its index in the producer's send order, its offset and its value.
+type Acked<'a> = (u64, Offset, &'a Bytes);
 
 /// Adds a lost record to the group of its partition, leader and cause (groups are kept in the
 /// order their first record was met, which is offset order within a partition).
@@ -437,7 +483,7 @@ fn explain(
             },
             NodeId::Broker(b),
         ) = (&e.event, e.node)
-            && lost.iter().any(|(t, _)| t == tp)
+            && lost.iter().any(|l| &l.topic_partition == tp)
         {
             parts.push(format!(
                 "broker {b} lost power and its unflushed records of {tp}"

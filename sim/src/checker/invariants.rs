@@ -4,7 +4,8 @@
 //! * Leader in ISR: the controller never names a leader outside the ISR.
 //! * HW monotonic on a leader: while a broker's process leads a partition in one epoch, its HW
 //!   never drops (a restarted process starts again from its HW checkpoint).
-//! * HW within the ISR: a leader's HW never exceeds the log end of a member of its ISR.
+//! * HW within the ISR: a leader whose epoch is still the latest (in the controller and on every
+//!   broker) never has an HW above the log end of a member of its ISR.
 //! * Log matching below the HW: every ISR member holds the leader's records below the leader's HW.
 //! * Committed records kept: a record that was below some leader's HW is in every later leader's
 //!   log at the same offset.
@@ -13,16 +14,19 @@
 //! What they deliberately do not flag: losses the configuration allows. A committed record lost
 //! through an unclean election, or through a power loss that took unflushed records from the
 //! replica that then led, is recorded as an allowed loss with its reason, not as a violation.
-//! Brokers that lost records to a power loss are exempt from the ISR checks until they have left
-//! and rejoined the ISR. Checks only look at what the last step could have changed, so they cost
-//! little per step.
+//! So is a fork a power loss left (`forks.rs`): two records of one epoch at one offset, where the
+//! broker that led that epoch came back from a power loss leading it again and wrote the offset a
+//! second time. Each allowed record or offset is named with its cause. Brokers that lost records
+//! to a power loss are exempt from the ISR checks until they have left and rejoined the ISR.
+//! Checks only look at what the last step could have changed, so they cost little per step.
 
+use crate::checker::forks::ForkWatch;
 use crate::checker::ownership::OwnershipWatch;
 use crate::cluster::{Cluster, Logged, Step, WorldEvent};
 use crate::metrics::Sampler;
 use gregor_core::broker::partition::Role;
 use gregor_core::bytes::Bytes;
-use gregor_core::ids::{BrokerId, LeaderEpoch, NodeId, Offset, TopicPartition};
+use gregor_core::ids::{BrokerEpoch, BrokerId, LeaderEpoch, NodeId, Offset, TopicPartition};
 use gregor_core::log::PartitionLog;
 use gregor_core::node::Event;
 use gregor_core::time::Instant;
@@ -48,6 +52,22 @@ pub struct AllowedLoss {
     pub topic_partition: TopicPartition,
     /// The lost records: offset, value, and the epoch they were written in.
     pub records: Vec<(Offset, Option<Bytes>, LeaderEpoch)>,
+    /// Why it is allowed, in words.
+    pub reason: String,
+}
+
+/// Replicas holding different records at one offset of one epoch, which a power loss explains
+/// (`forks.rs`): allowed, and reported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllowedFork {
+    /// When it was seen.
+    pub time: Instant,
+    /// The partition.
+    pub topic_partition: TopicPartition,
+    /// The offset.
+    pub offset: Offset,
+    /// The two brokers whose logs differ there.
+    pub brokers: (BrokerId, BrokerId),
     /// Why it is allowed, in words.
     pub reason: String,
 }
@@ -80,6 +100,9 @@ struct MatchState {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct PowerLossExemption {
+    /// The broker's registration when the power went.
+    epoch_at_loss: Option<BrokerEpoch>,
+    /// Whether it was seen out of the ISR since it registered again.
     seen_out_of_isr: bool,
 }
 
@@ -93,11 +116,14 @@ pub struct Invariants {
     matching: BTreeMap<(BrokerId, TopicPartition), MatchState>,
     unclean: BTreeMap<TopicPartition, Vec<Instant>>,
     power_loss: BTreeMap<(BrokerId, TopicPartition), PowerLossExemption>,
+    /// Each broker's latest registration, from the controller's events.
+    registered: BTreeMap<BrokerId, BrokerEpoch>,
     power_loss_at: BTreeMap<(BrokerId, TopicPartition), Instant>,
     /// Committed records an allowed loss took, by offset, with the time they were first seen
     /// committed: a deposed leader whose HW still covers them must not re-date them.
     lost_committed: BTreeMap<TopicPartition, BTreeMap<u64, CommittedRecord>>,
     log_seen: usize,
+    forks: ForkWatch,
     ownership: OwnershipWatch,
     /// The report's sampler, when the run writes a report.
     pub sampler: Option<Sampler>,
@@ -105,6 +131,8 @@ pub struct Invariants {
     pub violations: Vec<Violation>,
     /// Allowed losses of committed records.
     pub allowed_losses: Vec<AllowedLoss>,
+    /// Allowed forks below the HW, one per partition, offset and pair of brokers.
+    pub allowed_forks: Vec<AllowedFork>,
 }
 
 fn same(a: &PartitionLog, b: &PartitionLog, offset: Offset) -> Option<bool> {
@@ -153,12 +181,18 @@ impl Invariants {
         }
     }
 
+    /// What the power losses of the run left behind, as far as the checker has read.
+    pub fn forks(&self) -> &ForkWatch {
+        &self.forks
+    }
+
     /// Checks the ownership of partitions in these consumer groups after their members' steps.
     pub fn watch_groups(&mut self, watch: OwnershipWatch) {
         self.ownership = watch;
     }
 
     fn absorb_log(&mut self, log: &[Logged]) {
+        self.forks.absorb(log);
         for entry in &log[self.log_seen..] {
             match (&entry.event, entry.node) {
                 (
@@ -174,16 +208,21 @@ impl Invariants {
                         .or_default()
                         .push(entry.time);
                 }
+                (WorldEvent::Node(Event::BrokerRegistered { broker, epoch }), _) => {
+                    self.registered.insert(*broker, *epoch);
+                }
                 (WorldEvent::Crashed { power_loss, lost }, NodeId::Broker(b)) => {
                     // A restarted broker is a new process; its HW starts again from the checkpoint.
                     self.leader_hw.retain(|(broker, _), _| *broker != b);
                     if !power_loss {
                         continue;
                     }
-                    for (tp, _) in lost {
+                    for l in lost {
+                        let tp = &l.topic_partition;
                         self.power_loss.insert(
                             (b, tp.clone()),
                             PowerLossExemption {
+                                epoch_at_loss: self.registered.get(&b).copied(),
                                 seen_out_of_isr: false,
                             },
                         );
@@ -210,13 +249,17 @@ impl Invariants {
         for d in problems {
             self.violate(now, "leader in ISR", d);
         }
-        // A broker that lost records leaves the exemption once it has left the ISR and rejoined.
+        // A broker that lost records leaves the exemption once its new incarnation has left the
+        // ISR and rejoined. Out of the ISR counts only once it has registered again: until then
+        // its leader may still add it back on the strength of fetches from before the power
+        // loss (the AlterPartition carries the old broker epoch, which the controller accepts).
         let mut done = Vec::new();
         for ((b, tp), ex) in self.power_loss.iter_mut() {
             let in_isr = image.partition(tp).is_some_and(|p| p.isr.contains(b));
-            if !in_isr {
+            let registered_again = self.registered.get(b).copied() != ex.epoch_at_loss;
+            if !in_isr && registered_again {
                 ex.seen_out_of_isr = true;
-            } else if ex.seen_out_of_isr {
+            } else if in_isr && ex.seen_out_of_isr {
                 done.push((*b, tp.clone()));
             }
         }
@@ -275,9 +318,24 @@ impl Invariants {
                     }
                     self.leader_hw.insert(hw_key, (p.leader_epoch, hw));
                     self.check_new_leader(world, id, tp, p.leader_epoch, log, now);
+                    // A deposed leader that has not heard of it yet still acknowledges what its
+                    // HW covers, as Kafka's does: what it commits counts.
                     self.extend_committed(tp, log, hw, now);
+                    // But it keeps its last ISR and HW while its former followers truncate to the
+                    // new leader's log: its stale view bounds nothing, so a leader is held to its
+                    // ISR only while neither the controller nor another broker has gone past its
+                    // epoch (the controller may be down).
+                    let newer = (tp.clone(), LeaderEpoch(p.leader_epoch.0 + 1));
+                    let deposed = image
+                        .and_then(|i| i.partition(tp))
+                        .is_some_and(|c| c.leader_epoch > p.leader_epoch)
+                        || self
+                            .leaders
+                            .range(newer..)
+                            .next()
+                            .is_some_and(|((t, _), _)| t == tp);
                     for &member in &p.isr {
-                        if member == id || self.exempt(member, tp) {
+                        if member == id || deposed || self.exempt(member, tp) {
                             continue;
                         }
                         if let Some(leo) = world
@@ -356,6 +414,30 @@ impl Invariants {
             .max(f.log_start_offset());
         while o < upto {
             if same(l, f, o) == Some(false) {
+                let epochs = (
+                    l.record_at(o).map(|(_, e)| e),
+                    f.record_at(o).map(|(_, e)| e),
+                );
+                let fork = match epochs {
+                    (Some(a), Some(b)) if a == b => self.forks.explain_fork(tp, o, a),
+                    _ => None,
+                };
+                if let Some(fork) = fork {
+                    if !self.allowed_forks.iter().any(|x| {
+                        &x.topic_partition == tp && x.offset == o && x.brokers == (leader, follower)
+                    }) {
+                        let reason = fork.describe();
+                        self.allowed_forks.push(AllowedFork {
+                            time: now,
+                            topic_partition: tp.clone(),
+                            offset: o,
+                            brokers: (leader, follower),
+                            reason,
+                        });
+                    }
+                    o = o.next();
+                    continue;
+                }
                 let detail = format!(
                     "broker {follower} (in the ISR of {tp}) holds a different record than leader {leader} at offset {o}, below the HW {}",
                     l.high_watermark()
@@ -396,6 +478,50 @@ impl Invariants {
         }
     }
 
+    /// Why a new leader lacks each of these committed records (the first at offset `first`),
+    /// record by record, when a power loss explains every one of them: it took the very record
+    /// from this leader (which the old leader had counted as replicated from its fetches before
+    /// the power loss), or the leader holds another record of the same epoch there, written when
+    /// a broker led that epoch again after a power loss. `None` when one is unexplained.
+    fn explain_each(
+        &self,
+        id: BrokerId,
+        tp: &TopicPartition,
+        log: &PartitionLog,
+        lost: &[CommittedRecord],
+        first: usize,
+    ) -> Option<String> {
+        let mut reasons: Vec<String> = Vec::new();
+        for (j, c) in lost.iter().enumerate() {
+            let o = Offset((first + j) as u64);
+            let lost_before = self
+                .lost_committed
+                .get(tp)
+                .and_then(|m| m.get(&o.0))
+                .is_some_and(|p| p.value == c.value && p.epoch == c.epoch);
+            let reason = match log.record_at(o) {
+                Some((r, e)) if e == c.epoch && r.value == c.value => continue,
+                // A leader deposed since, whose HW still covered a record an allowed loss had
+                // taken, counted it as committed again (see `lost_committed`): the same loss.
+                _ if lost_before => Some(
+                    "an allowed loss had already taken them, and a leader deposed since still counted them below its HW".to_string(),
+                ),
+                Some((_, e)) if e == c.epoch => self.forks.explain_fork(tp, o, e).map(|f| f.describe()),
+                _ => self
+                    .forks
+                    .taken_by_power_loss(id, tp, o, c.value.as_ref(), c.epoch)
+                    .map(|t| format!(
+                        "broker {id} lost them to a power loss at {t}, and its fetches from before counted them as replicated, so they were committed; then it was the last replica of the ISR and was elected without them (the last-replica-standing case, KAFKA.md 3.8)"
+                    )),
+            };
+            let reason = reason?;
+            if !reasons.contains(&reason) {
+                reasons.push(reason);
+            }
+        }
+        Some(reasons.join("; "))
+    }
+
     /// The first time a broker leads a partition in an epoch, its log must hold every committed
     /// record at the same offset.
     fn check_new_leader(
@@ -428,10 +554,18 @@ impl Invariants {
             }
         }
         let Some(i) = first_bad else { return };
+        // The committed records from the first missing one on that this leader does not hold
+        // (after a fork, it may hold the later ones again).
+        let held = |o: Offset, c: &CommittedRecord| {
+            log.record_at(o)
+                .is_some_and(|(r, e)| r.value == c.value && e == c.epoch)
+        };
         let lost: Vec<(Offset, Option<Bytes>, LeaderEpoch)> = committed[i..]
             .iter()
             .enumerate()
-            .map(|(j, c)| (Offset((i + j) as u64), c.value.clone(), c.epoch))
+            .map(|(j, c)| (Offset((i + j) as u64), c))
+            .filter(|(o, c)| !held(*o, c))
+            .map(|(o, c)| (o, c.value.clone(), c.epoch))
             .collect();
         let since = committed[i].at;
         let reason = if self
@@ -451,7 +585,7 @@ impl Invariants {
                 "a power loss took unflushed records from a replica of {tp} that later led (the last-replica-standing case, KAFKA.md 3.8)"
             ))
         } else {
-            None
+            self.explain_each(id, tp, log, &committed[i..], i)
         };
         let first = &lost[0];
         let summary = format!(
@@ -468,6 +602,9 @@ impl Invariants {
             let committed = self.committed.get(tp).expect("present");
             let lost_map = self.lost_committed.entry(tp.clone()).or_default();
             for (j, c) in committed.iter().enumerate().skip(i) {
+                if held(Offset(j as u64), c) {
+                    continue;
+                }
                 match lost_map.get(&(j as u64)) {
                     Some(p) if p.value == c.value && p.epoch == c.epoch => {}
                     _ => {

@@ -11,6 +11,12 @@
 //!   partitions until its next heartbeat or commit tells it. Kafka allows that zombie, even in
 //!   the same generation as its replacement (KIP-345 keeps the generation), and so does the
 //!   check.
+//! * A consumer holding a generation newer than its coordinator's holds one the coordinator has
+//!   lost: a member owns partitions only once the generation's record is committed (SyncGroup
+//!   answers after the write), so only a loss of committed `__consumer_offsets` records (a power
+//!   loss Kafka allows, which the committed-records check attributes) rolls a group back. The
+//!   coordinator no longer counts it, whatever its member id: it is a zombie too, until its next
+//!   heartbeat or commit is told ILLEGAL_GENERATION.
 //! * While no coordinator has the group loaded (its broker crashed), membership is unknown and
 //!   the check falls back to the rule that needs none: no two consumers of one generation own
 //!   the same partition.
@@ -59,7 +65,8 @@ impl OwnershipWatch {
                 continue;
             };
             let Some(g) = c.group() else { continue };
-            let current = members.is_some_and(|m| m.member(&g.member_id).is_some());
+            let current = members
+                .is_some_and(|m| m.member(&g.member_id).is_some() && g.generation <= m.generation);
             for tp in c.assignment() {
                 if !c.workload().subscribe.contains(&tp.topic) {
                     problems.push(format!(
