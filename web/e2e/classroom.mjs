@@ -145,8 +145,12 @@ await second.close();
 
 // 7. A trace file opens and can be stepped through.
 await page.setInputFiles("#trace", tracePath);
-await page.waitForSelector(".notice", { timeout: 30000 });
+// The notice of the learner's last action is still there: wait for the trace's own.
+const opened = await page
+  .waitForFunction(() => document.querySelector(".notice")?.textContent.startsWith("Opened"), null, { timeout: 30000 })
+  .then(() => true, () => false);
 const notice = await page.$eval(".notice", (e) => e.textContent);
+check(opened, "the trace's notice appears");
 check(/^Opened .*under seed/.test(notice), `the trace opens (${notice})`);
 const t0 = await clock(page);
 for (let i = 0; i < 20; i++) await page.click("#step");
