@@ -1030,6 +1030,7 @@ impl App {
         html! { <>
             <h2>{ "Network" }</h2>
             <div class="network">
+                { diagram(v) }
                 <div class="inflight">
                     { for v.in_flight.iter().map(|f| html! {
                         <span class={classes!("flight", f.kind)} title="messages on the wire">
@@ -1260,6 +1261,85 @@ fn point_at(tp: &str) {
     // Reading the layout restarts the animation when the class comes back.
     let _ = card.get_bounding_client_rect();
     let _ = classes.add_1("flash");
+}
+
+/// The cluster as a picture of its network: the controller, the brokers and the clients that
+/// run or ran, cut links dashed red, clogged links orange, and each message on the wire as a
+/// dot on its way (slow the speed down to watch produce, fetch and heartbeat traffic).
+fn diagram(v: &ClassroomView) -> Html {
+    const W: f64 = 430.0;
+    let row = |names: Vec<(String, String, &'static str)>, y: f64| {
+        let n = names.len().max(1) as f64;
+        names
+            .into_iter()
+            .enumerate()
+            .map(move |(i, (name, label, class))| (name, label, class, W * (i as f64 + 0.5) / n, y))
+            .collect::<Vec<_>>()
+    };
+    let status_class = |s: Status| match s {
+        Status::Running => "up",
+        Status::Paused => "paused",
+        Status::Crashed => "down",
+        Status::NotStarted => "idle",
+    };
+    let mut nodes = row(
+        vec![(
+            "controller".into(),
+            "ctl".into(),
+            status_class(v.controller),
+        )],
+        22.0,
+    );
+    nodes.extend(row(
+        v.brokers
+            .iter()
+            .map(|b| {
+                (
+                    format!("broker {}", b.id),
+                    format!("B{}", b.id),
+                    status_class(b.status),
+                )
+            })
+            .collect(),
+        95.0,
+    ));
+    nodes.extend(row(
+        v.producers
+            .iter()
+            .map(|p| (p.name.clone(), p.name.clone(), status_class(p.status)))
+            .chain(
+                v.consumers
+                    .iter()
+                    .map(|c| (c.name.clone(), c.name.clone(), status_class(c.status))),
+            )
+            .collect(),
+        170.0,
+    ));
+    let at = |name: &str| nodes.iter().find(|n| n.0 == name).map(|n| (n.3, n.4));
+    let links = v.links.iter().filter_map(|l| {
+        let ((x1, y1), (x2, y2)) = (at(&l.from)?, at(&l.to)?);
+        let class = if l.clogged { "clogged" } else { "cut" };
+        Some(html! { <line class={classes!("link", class)} x1={x1.to_string()} y1={y1.to_string()} x2={x2.to_string()} y2={y2.to_string()} /> })
+    });
+    let dots = v.wire.iter().filter_map(|m| {
+        let ((x1, y1), (x2, y2)) = (at(&m.from)?, at(&m.to)?);
+        let p = f64::from(m.progress) / 100.0;
+        let (x, y) = (x1 + (x2 - x1) * p, y1 + (y2 - y1) * p);
+        Some(html! { <circle class={classes!("msg", m.kind)} cx={format!("{x:.1}")} cy={format!("{y:.1}")} r="3.5">
+            <title>{ format!("{} → {}: {}", m.from, m.to, m.kind) }</title></circle> })
+    });
+    html! {
+        <svg class="diagram" viewBox={format!("0 0 {W} 190")} role="img" aria-label="the network and the messages on it">
+            { for links }
+            { for dots }
+            { for nodes.iter().map(|(name, label, class, x, y)| html! {
+                <g class={classes!("node", *class)} data-node={name.clone()}>
+                    <circle cx={x.to_string()} cy={y.to_string()} r="15" />
+                    <text x={x.to_string()} y={(y + 4.0).to_string()} text-anchor="middle">{ label }</text>
+                </g>
+            }) }
+        </svg>
+    }
 }
 
 /// A callback that takes `text`, an action in the scenario's action language.

@@ -159,6 +159,23 @@ pub struct InFlight {
     pub count: usize,
 }
 
+/// How many messages on the wire the network diagram draws.
+pub const WIRE_SHOWN: usize = 80;
+
+/// A message on the wire, where it is on its way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WireMessage {
+    /// The sender's name (`broker 1`, `controller`, `p1`).
+    pub from: String,
+    /// The receiver's name.
+    pub to: String,
+    /// Its kind (see [`message_kind`]).
+    pub kind: &'static str,
+    /// How far it has gone, in percent, from 0 (just sent) to 100 (arriving): the time left
+    /// until its delivery against the network's largest latency.
+    pub progress: u8,
+}
+
 /// A link the network breaks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LinkView {
@@ -195,6 +212,8 @@ pub struct ClassroomView {
     pub links: Vec<LinkView>,
     /// Messages on the wire, by kind.
     pub in_flight: Vec<InFlight>,
+    /// Messages on the wire to draw, at most [`WIRE_SHOWN`], oldest first.
+    pub wire: Vec<WireMessage>,
     /// Acknowledged records lost so far, oldest first.
     pub losses: Vec<Loss>,
     /// Groups a learner can add a member to: the group and its first spare member not started.
@@ -469,9 +488,28 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
         }
     }
     let mut kinds: BTreeMap<&'static str, usize> = BTreeMap::new();
-    for (_, _, _, m) in world.messages_in_flight() {
+    let mut wire: Vec<(u64, NodeId, NodeId, &'static str)> = Vec::new();
+    for (at, from, to, m) in world.messages_in_flight() {
         *kinds.entry(message_kind(m)).or_default() += 1;
+        if from != NodeId::Admin && to != NodeId::Admin {
+            wire.push((at.0, from, to, message_kind(m)));
+        }
     }
+    // The queue's order is the heap's: sort by delivery, then ends, for a stable picture.
+    wire.sort();
+    let now = world.now().0;
+    let longest = scenario.network.latency_max.0.max(1) as f64;
+    let wire = wire
+        .into_iter()
+        .take(WIRE_SHOWN)
+        .map(|(at, from, to, kind)| WireMessage {
+            from: name(from),
+            to: name(to),
+            kind,
+            progress: (100.0 * (1.0 - at.saturating_sub(now) as f64 / longest)).clamp(0.0, 100.0)
+                as u8,
+        })
+        .collect();
     let in_flight = [
         "produce",
         "fetch",
@@ -512,6 +550,7 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
             .collect(),
         links: links.into_values().collect(),
         in_flight,
+        wire,
         losses: tally.live.losses.losses.clone(),
         joinable,
         findings,
@@ -654,6 +693,20 @@ mod tests {
         let count =
             |v: &ClassroomView, k: &str| v.in_flight.iter().find(|f| f.kind == k).unwrap().count;
         assert!(count(&v, "fetch") > 0, "{:?}", v.in_flight);
+        // The diagram's dots are the same messages, between named nodes, on their way.
+        let total: usize = v.in_flight.iter().map(|f| f.count).sum();
+        assert_eq!(v.wire.len(), total.min(WIRE_SHOWN));
+        let named = |n: &str| n == "controller" || n.starts_with("broker ") || n == "p1";
+        assert!(
+            v.wire
+                .iter()
+                .all(|m| named(&m.from) && named(&m.to) && m.progress <= 100)
+        );
+        assert!(
+            v.wire
+                .iter()
+                .any(|m| m.kind == "fetch" && m.to.starts_with("broker "))
+        );
         s.act(Action::Isolate(Target::Broker(BrokerId(3))));
         s.act(Action::Clog(Link {
             from: Target::Broker(BrokerId(1)),
