@@ -1854,7 +1854,7 @@ fn convergence_excuses(
 
 /// What keeps the cluster from having converged, in words (empty once it has): a producer with
 /// records pending, or a partition without a running leader, with an ISR short of its replicas
-/// (but for replicas a power loss's fork keeps out, see [`excused_replicas`]), or with its HW
+/// (but for replicas a power loss's fork keeps out, see `excused_replicas`), or with its HW
 /// below its log end.
 pub fn convergence_gaps(
     w: &Cluster,
