@@ -574,7 +574,7 @@ impl Controller {
                 ));
             }
             let mut seen = replicas.clone();
-            seen.sort();
+            crate::sort::sort(&mut seen);
             seen.dedup();
             if seen.len() != replicas.len() {
                 return Err((
@@ -845,7 +845,7 @@ fn validate_alter_partition(
         return Err(ErrorCode::InvalidUpdateVersion);
     }
     let mut members: Vec<BrokerId> = req.new_isr.iter().map(|(b, _)| *b).collect();
-    members.sort();
+    crate::sort::sort(&mut members);
     members.dedup();
     if members.len() != req.new_isr.len() || members.iter().any(|b| !p.replicas.contains(b)) {
         return Err(ErrorCode::InvalidRequest);

@@ -24,4 +24,5 @@ pub mod partitioner;
 pub mod protocol;
 pub mod record;
 pub mod rng;
+pub mod sort;
 pub mod time;

@@ -174,7 +174,7 @@ pub fn group_reports(w: &Cluster, scenario: &Scenario) -> Vec<GroupReport> {
                     assignment: m.assignment.iter().map(dashed).collect(),
                 })
                 .collect();
-            members.sort_by(|a, b| a.member_id.cmp(&b.member_id));
+            gregor_core::sort::sort_by(&mut members, |a, b| a.member_id.cmp(&b.member_id));
             GroupReport {
                 group: d.group.clone(),
                 generation: g.generation,

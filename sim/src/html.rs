@@ -146,7 +146,7 @@ pub fn sweep_page(summary: &SweepSummary, links: &BTreeMap<u64, String>) -> Stri
             // Most frequent first; ties keep the name order of the map.
             let mut items: Vec<(String, u64)> =
                 counts.iter().map(|(k, v)| ((*k).to_string(), *v)).collect();
-            items.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+            gregor_core::sort::sort_by_key(&mut items, |(_, n)| std::cmp::Reverse(*n));
             let _ = write!(
                 b,
                 "<figure class=\"chart\">{}<table><thead><tr><th>{head}</th><th class=\"num\">Seeds</th><th class=\"num\">Share</th></tr></thead><tbody>",
@@ -369,7 +369,7 @@ fn checks_section(b: &mut String, checks: &[Check]) {
         return;
     }
     let mut sorted: Vec<&Check> = checks.iter().collect();
-    sorted.sort_by_key(|c| c.ok);
+    gregor_core::sort::sort_by_key(&mut sorted, |c| c.ok);
     b.push_str(
         "<table><thead><tr><th>Result</th><th>Check</th><th>Detail</th></tr></thead><tbody>",
     );
@@ -1524,7 +1524,7 @@ fn latency_chart(acks: &[Ack]) -> String {
         .iter()
         .map(|a| a.acked_ms.saturating_sub(a.sent_ms))
         .collect();
-    latencies.sort_unstable();
+    gregor_core::sort::sort(&mut latencies);
     let max = latencies.last().copied().unwrap_or(0);
     let edges = latency_edges(max);
     let mut counts = vec![0u64; edges.len() - 1];

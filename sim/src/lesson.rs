@@ -481,8 +481,8 @@ impl Condition {
             Condition::IsrIs(tp, brokers) => partition(tp).is_some_and(|p| {
                 let mut isr = p.isr.clone();
                 let mut want = brokers.clone();
-                isr.sort();
-                want.sort();
+                gregor_core::sort::sort(&mut isr);
+                gregor_core::sort::sort(&mut want);
                 isr == want
             }),
             Condition::IsrIncludes(tp, b, includes) => {

@@ -614,7 +614,9 @@ impl<'a, D: Driver> Run<'a, D> {
             for e in &self.scenario.expect_at {
                 items.push((e.time, true, e.line, Scheduled::Expectation(e.clone())));
             }
-            items.sort_by_key(|(t, expectation, line, _)| (*t, *expectation, *line));
+            gregor_core::sort::sort_by_key(&mut items, |(t, expectation, line, _)| {
+                (*t, *expectation, *line)
+            });
             self.schedule = Some(items.into_iter().map(|(_, _, _, item)| item).collect());
         }
         self.schedule.as_deref().unwrap_or_default()
@@ -1709,7 +1711,7 @@ impl<'a, D: Driver> Run<'a, D> {
     pub fn story(&self) -> Vec<StoryLine> {
         let mut lines = crate::report::story(self.world.cluster().log(), self.scenario);
         lines.extend(self.story_notes());
-        lines.sort_by_key(|l| l.time_ms);
+        gregor_core::sort::sort_by_key(&mut lines, |l| l.time_ms);
         lines
     }
 

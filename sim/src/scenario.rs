@@ -1286,7 +1286,7 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             _ => return cx.err(at.time.span(), field("time"), "an [[at]] entry holds exactly one action; split them into several entries"),
         }
     }
-    timeline.sort_by_key(|a| (a.time, a.line));
+    gregor_core::sort::sort_by_key(&mut timeline, |a| (a.time, a.line));
 
     // Expectations.
     let mut expect = Expectations {
@@ -1603,7 +1603,7 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             line,
         }));
     }
-    expect_at.sort_by_key(|e| (e.time, e.line));
+    gregor_core::sort::sort_by_key(&mut expect_at, |e| (e.time, e.line));
 
     let swarm = raw
         .swarm

@@ -223,7 +223,7 @@ impl SwarmPlan {
             });
         }
         // Actions at one time keep the order they were drawn in: the sort is stable.
-        timeline.sort_by_key(|a| a.time);
+        gregor_core::sort::sort_by_key(&mut timeline, |a| a.time);
         SwarmPlan {
             on: drawn,
             off: allowed

@@ -396,7 +396,7 @@ pub fn merge(parts: &[(String, SweepSummary)]) -> Result<(SweepSummary, Vec<Stri
         merged.failed.extend(s.failed.iter().cloned());
         merged.seeds_per_second += s.seeds_per_second;
     }
-    merged.failed.sort_by_key(|f| f.seed);
+    gregor_core::sort::sort_by_key(&mut merged.failed, |f| f.seed);
     merged.shards = shards
         .iter()
         .map(|(k, (n, _))| {
@@ -521,7 +521,7 @@ lost_acknowledged = 0
                     .collect::<Vec<_>>()
             })
             .collect();
-        all.sort_unstable();
+        gregor_core::sort::sort(&mut all);
         assert_eq!(all, (10..47).collect::<Vec<_>>());
         assert_eq!(
             Shard { index: 2, count: 4 }

@@ -19,7 +19,7 @@ fn shipped() -> Vec<Scenario> {
         .map(|e| e.expect("an entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
-    files.sort();
+    gregor_core::sort::sort(&mut files);
     assert!(files.len() >= 12, "only {} scenarios found", files.len());
     files
         .iter()

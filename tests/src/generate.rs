@@ -336,7 +336,7 @@ impl Case {
             }
         }
         let mut faults: Vec<&TimedFault> = self.faults.iter().collect();
-        faults.sort_by_key(|f| f.at_ms);
+        gregor_core::sort::sort_by_key(&mut faults, |f| f.at_ms);
         let members = self.group.as_ref().map_or(0, |g| g.members);
         for f in faults {
             let Some(fault) = f.fault.fitted(self.topic.partitions, members) else {

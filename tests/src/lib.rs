@@ -215,6 +215,6 @@ pub fn shipped_names() -> Vec<String> {
         })
         .filter(|n| n.ends_with(".toml"))
         .collect();
-    names.sort();
+    gregor_core::sort::sort(&mut names);
     names
 }

@@ -78,9 +78,9 @@ fn want(
 /// Every partition of `partitions` exactly once, each to a member subscribed to its topic.
 fn complete(lists: &Lists, partitions: &[&str], subscriptions: &[(&str, &[&str])]) {
     let mut all: Vec<&str> = lists.values().flatten().map(String::as_str).collect();
-    all.sort_unstable();
+    gregor_core::sort::sort(&mut all);
     let mut expected = partitions.to_vec();
-    expected.sort_unstable();
+    gregor_core::sort::sort(&mut expected);
     assert_eq!(all, expected, "every partition exactly once: {lists:?}");
     for (member, topics) in subscriptions {
         for tp in lists.get(*member).into_iter().flatten() {
@@ -142,7 +142,7 @@ fn a_fresh_group_with_mixed_subscriptions() {
     // The sticky assignors balance the 7 partitions as 3, 2, 2; with nothing owned the
     // cooperative one has nothing to withhold and agrees with the eager one.
     let mut counts: Vec<usize> = all["sticky"].values().map(Vec::len).collect();
-    counts.sort_unstable();
+    gregor_core::sort::sort(&mut counts);
     assert_eq!(counts, [2, 2, 3], "{:?}", all["sticky"]);
     assert_eq!(all["sticky"], all["cooperative-sticky"]);
     insta::assert_snapshot!(rendering(FRESH, &all));

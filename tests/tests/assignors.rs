@@ -122,7 +122,7 @@ fn set_of(xs: &[&str]) -> BTreeSet<String> {
 /// Kafka's `toSortedString`: the partitions as sorted strings joined by ", ".
 fn sorted_string(a: &Assignment, member: &str) -> String {
     let mut v = list(a, member);
-    v.sort();
+    gregor_core::sort::sort(&mut v);
     v.join(", ")
 }
 
@@ -210,8 +210,8 @@ fn assert_complete(
         .flat_map(|(t, &n)| (0..n).map(move |p| TopicPartition::new(t.clone(), p)))
         .collect();
     let mut got: Vec<TopicPartition> = a.members.values().flatten().cloned().collect();
-    want.sort();
-    got.sort();
+    gregor_core::sort::sort(&mut want);
+    gregor_core::sort::sort(&mut got);
     assert_eq!(got, want, "every partition exactly once: {:?}", render(a));
 }
 

@@ -392,9 +392,9 @@ fn cooperative_members_revoke_only_what_moves_and_move_it_in_two_rebalances() {
     let c3 = owns(&live, 3);
     let moved: Vec<String> = revoked.into_iter().flat_map(|(_, p)| p).collect();
     let mut c3_sorted = c3.clone();
-    c3_sorted.sort();
+    gregor_core::sort::sort(&mut c3_sorted);
     let mut moved_sorted = moved.clone();
-    moved_sorted.sort();
+    gregor_core::sort::sort(&mut moved_sorted);
     assert_eq!(
         c3_sorted, moved_sorted,
         "c3 got exactly the revoked partitions"

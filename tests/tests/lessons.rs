@@ -43,7 +43,7 @@ fn the_course_is_numbered_in_order_with_distinct_ids() {
     let numbers: Vec<u32> = lessons.iter().map(|l| l.number).collect();
     assert_eq!(numbers, (1..=lessons.len() as u32).collect::<Vec<_>>());
     let mut ids: Vec<&str> = lessons.iter().map(|l| l.id.as_str()).collect();
-    ids.sort();
+    gregor_core::sort::sort(&mut ids);
     ids.dedup();
     assert_eq!(ids.len(), lessons.len(), "lesson ids are distinct");
     for (s, l) in SHIPPED.iter().zip(&lessons) {

@@ -12,7 +12,7 @@ fn shipped_files() -> Vec<PathBuf> {
         .map(|e| e.expect("an entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
-    files.sort();
+    gregor_core::sort::sort(&mut files);
     files
 }
 

@@ -496,7 +496,7 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
         }
     }
     // The queue's order is the heap's: sort by delivery, then ends, for a stable picture.
-    wire.sort();
+    gregor_core::sort::sort(&mut wire);
     let now = world.now().0;
     let longest = scenario.network.latency_max.0.max(1) as f64;
     let wire = wire
@@ -569,7 +569,7 @@ pub fn timeline(session: &Session, tally: &Tally, limit: usize) -> Vec<StoryLine
         .cloned()
         .chain(session.run().story_notes())
         .collect();
-    lines.sort_by_key(|l| l.time_ms);
+    gregor_core::sort::sort_by_key(&mut lines, |l| l.time_ms);
     lines.split_off(lines.len().saturating_sub(limit))
 }
 

@@ -245,8 +245,9 @@ impl Group {
         self.member_map.insert(member.member_id.clone(), ());
         self.members.push(member);
         let order: Vec<&String> = self.member_map.keys().collect();
-        self.members
-            .sort_by_key(|m| order.iter().position(|k| **k == m.member_id));
+        crate::sort::sort_by_key(&mut self.members, |m| {
+            order.iter().position(|k| **k == m.member_id)
+        });
     }
 
     /// `members.remove`: the others keep their order.

@@ -372,7 +372,7 @@ pub fn analyse(
         }
     }
     for ((producer, _), mut acks) in order {
-        acks.sort();
+        gregor_core::sort::sort(&mut acks);
         let back: Vec<&[Acked]> = acks.windows(2).filter(|w| w[1].1 < w[0].1).collect();
         let n = back.len() as u64;
         if n > 0 {

@@ -483,7 +483,7 @@ mod tests {
         let mut expected = names.clone();
         // A stable sort by bucket index gives Java's order when the insertion order is the
         // within-bucket order, which a split preserves.
-        expected.sort_by_key(|n| spread(string_hash_code(n)) as usize & 31);
+        crate::sort::sort_by_key(&mut expected, |n| spread(string_hash_code(n)) as usize & 31);
         let got: Vec<&String> = map.keys().collect();
         assert_eq!(got, expected.iter().collect::<Vec<_>>());
     }

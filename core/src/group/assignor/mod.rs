@@ -205,12 +205,12 @@ pub fn leader_view(name: AssignorName, member: &MemberSubscription) -> MemberSub
             topics.push(t.clone());
         }
     }
-    topics.sort_by(|a, b| string_compare(a.as_str(), b.as_str()));
+    crate::sort::sort_by(&mut topics, |a, b| string_compare(a.as_str(), b.as_str()));
     let owned = match name {
         AssignorName::Sticky => group_partitions_by_topic(&member.owned),
         _ => {
             let mut owned = member.owned.clone();
-            owned.sort_by(|a, b| {
+            crate::sort::sort_by(&mut owned, |a, b| {
                 string_compare(a.topic.as_str(), b.topic.as_str())
                     .then(a.partition.cmp(&b.partition))
             });
@@ -340,7 +340,7 @@ mod tests {
             member("b", Some("i1")),
             member("0", None),
         ];
-        ms.sort_by(member_info_cmp);
+        crate::sort::sort_by(&mut ms, member_info_cmp);
         let ids: Vec<&str> = ms.iter().map(|m| m.member_id.as_str()).collect();
         assert_eq!(ids, ["b", "z", "0", "a"]);
     }

@@ -26,7 +26,7 @@ pub(super) fn assign(group: &Group<'_>) -> Assignment {
     for (topic, &count) in group.partitions_per_topic.iter() {
         let mut subscribers = consumers_per_topic.remove(topic).unwrap_or_default();
         // `Collections.sort(members)`, a stable sort by `MemberInfo.compareTo`.
-        subscribers.sort_by(|a, b| member_info_cmp(a, b));
+        crate::sort::sort_by(&mut subscribers, |a, b| member_info_cmp(a, b));
         // The `LinkedHashMap` of consumers keeps the first of any repeated member id.
         let mut consumers: Vec<&str> = Vec::new();
         for s in subscribers {

@@ -18,10 +18,10 @@ pub(super) fn assign(group: &Group<'_>) -> Assignment {
         // Kafka's `CircularIterator` throws on an empty group; a group has at least its leader.
         return Assignment { members };
     }
-    order.sort_by(|a, b| member_info_cmp(a, b));
+    crate::sort::sort_by(&mut order, |a, b| member_info_cmp(a, b));
 
     let mut topics: Vec<&TopicName> = order.iter().flat_map(|s| s.topics.iter()).collect();
-    topics.sort_by(|a, b| string_compare(a.as_str(), b.as_str()));
+    crate::sort::sort_by(&mut topics, |a, b| string_compare(a.as_str(), b.as_str()));
     topics.dedup();
 
     let mut next = 0usize;

@@ -325,7 +325,7 @@ fn constrained(
     // decides who gets to keep `maxQuota` partitions (KAFKA.md 2.3).
     for (consumer, owned_list) in current.iter() {
         let mut owned = owned_list.clone();
-        owned.sort_by(|a, b| {
+        crate::sort::sort_by(&mut owned, |a, b| {
             a.partition
                 .cmp(&b.partition)
                 .then_with(|| string_compare(a.topic.as_str(), b.topic.as_str()))
@@ -363,10 +363,8 @@ fn constrained(
     }
 
     let unassigned = constrained_unassigned(group, assigned_partitions);
-    under_min.sort_by(|a, b| string_compare(a, b));
-    exactly_min
-        .make_contiguous()
-        .sort_by(|a, b| string_compare(a, b));
+    crate::sort::sort_by(&mut under_min, |a, b| string_compare(a, b));
+    crate::sort::sort_by(exactly_min.make_contiguous(), |a, b| string_compare(a, b));
 
     // assignRoundRobin. `cursor` and `last_returned` are the state of the Java iterator over
     // `unfilledMembersWithUnderMinQuotaPartitions`, which survives from one partition to the next.
@@ -427,8 +425,10 @@ fn constrained_unassigned(
         .iter()
         .map(|(t, &n)| (t, n))
         .collect();
-    topics.sort_by(|a, b| string_compare(a.0.as_str(), b.0.as_str()));
-    assigned.sort_by(|a, b| {
+    crate::sort::sort_by(&mut topics, |a, b| {
+        string_compare(a.0.as_str(), b.0.as_str())
+    });
+    crate::sort::sort_by(&mut assigned, |a, b| {
         string_compare(a.topic.as_str(), b.topic.as_str()).then(a.partition.cmp(&b.partition))
     });
     two_pointer_difference(
@@ -615,7 +615,7 @@ impl<'g, 'a> General<'g, 'a> {
             }
         }
         let mut sorted_topics: Vec<&TopicName> = topic_consumers.keys().collect();
-        sorted_topics.sort_by(|a, b| {
+        crate::sort::sort_by(&mut sorted_topics, |a, b| {
             topic_consumers[*a]
                 .len()
                 .cmp(&topic_consumers[*b].len())
@@ -733,7 +733,7 @@ impl<'g, 'a> General<'g, 'a> {
             return self.sorted_all_partitions.clone();
         }
         let consumers = |t: &TopicName| self.topic_consumers.get(t).map_or(0, Vec::len);
-        assigned.sort_by(|a, b| {
+        crate::sort::sort_by(&mut assigned, |a, b| {
             consumers(&a.topic)
                 .cmp(&consumers(&b.topic))
                 .then_with(|| string_compare(a.topic.as_str(), b.topic.as_str()))
