@@ -11,12 +11,12 @@
 //! checks on a live World) is checked and run by `gregor_sim::lesson`, which depends on this
 //! crate so that the `gregor` command can list and check the lessons.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use toml::Spanned;
 
 /// A value with where it was written, so a later check of its meaning can name the place.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Located<T> {
     /// The value.
     pub value: T,
@@ -69,7 +69,7 @@ impl fmt::Display for LessonError {
 impl std::error::Error for LessonError {}
 
 /// A question the learner answers for themselves, then reveals the answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Question {
     /// The question.
     pub ask: String,
@@ -78,7 +78,7 @@ pub struct Question {
 }
 
 /// One step of a lesson.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     /// A short title.
     pub title: String,
@@ -98,7 +98,7 @@ pub struct Step {
 }
 
 /// A lesson.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lesson {
     /// The file it came from.
     pub file: String,

@@ -9,6 +9,7 @@ pub mod assign;
 pub mod checker;
 pub mod classroom;
 pub mod cluster;
+pub mod compiled;
 pub mod describe;
 pub mod digest;
 pub mod driver;

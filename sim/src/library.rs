@@ -2,7 +2,7 @@
 //! ones, built into the program, and an empty cluster of the learner's shape, each with the
 //! classroom's clients (see [`crate::classroom`]).
 
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, default_assignment};
 
 /// A scenario of the picker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,12 +111,25 @@ impl Custom {
         Ok(c)
     }
 
+    /// The file name its errors and traces give.
+    pub fn file(&self) -> String {
+        format!("{} (your cluster)", self.id())
+    }
+
+    /// What it shows, as its scenario's `description` says.
+    pub fn description(&self) -> String {
+        format!(
+            "{} brokers; orders has {} partitions, RF {}, min.insync.replicas {}. Start the producer, then break things.",
+            self.brokers, self.partitions, self.replication_factor, self.min_isr
+        )
+    }
+
     /// The scenario: the cluster, the topic, an idempotent acks=all producer that starts
     /// stopped (the learner starts it), and a consumer group of one member.
     pub fn source(&self) -> String {
         format!(
             r#"name = "your cluster"
-description = "{b} brokers; orders has {p} partitions, RF {r}, min.insync.replicas {m}. Start the producer, then break things."
+description = "{d}"
 seed = 1
 duration = "10m"
 
@@ -146,11 +159,41 @@ group = "readers"
 commit = "after-processing"
 start = "manual"
 "#,
+            d = self.description(),
             b = self.brokers,
             p = self.partitions,
             r = self.replication_factor,
             m = self.min_isr,
         )
+    }
+}
+
+impl Custom {
+    /// The scenario of this shape, made from the parsed scenario of another shape (`template`,
+    /// without the classroom's clients) instead of parsing [`Custom::source`]: the classroom
+    /// keeps one custom scenario parsed at build time and no TOML parser (see
+    /// [`crate::compiled`]). Only what the numbers change is redone, the way the scenario
+    /// checks do it; a test compares the result with the parsed source for every shape.
+    pub fn scenario_from(&self, template: &Scenario) -> Scenario {
+        let mut s = template.clone();
+        s.file = self.file();
+        s.source = self.source();
+        s.description = Some(self.description());
+        s.brokers = self.brokers;
+        // Both values are in range: `Custom::parse` checked them.
+        let set = |result: Result<(), gregor_core::config::ConfigError>| {
+            result.expect("a custom cluster's numbers are valid configuration")
+        };
+        let rf = self.replication_factor.to_string();
+        set(s.broker_config.set("offsets.topic.replication.factor", &rf));
+        let assignment =
+            default_assignment(&s.broker_ids(), self.partitions, self.replication_factor);
+        let mut config = s.broker_config.topic_defaults();
+        set(config.set("min.insync.replicas", &self.min_isr.to_string()));
+        let topic = &mut s.topics[0];
+        topic.assignment = assignment;
+        topic.config = config;
+        s
     }
 }
 
@@ -160,7 +203,8 @@ pub fn scenario(id: &str) -> Result<Scenario, String> {
     let (file, source) = if let Some(s) = SHIPPED.iter().find(|s| s.id == id) {
         (format!("scenarios/{id}.toml"), s.source.to_string())
     } else if id.starts_with("custom-") {
-        (format!("{id} (your cluster)"), Custom::parse(id)?.source())
+        let custom = Custom::parse(id)?;
+        (custom.file(), custom.source())
     } else {
         return Err(format!("no scenario is called `{id}`"));
     };

@@ -436,6 +436,7 @@ impl<'a, D: Driver> Run<'a, D> {
                 driver: D::NAME.into(),
                 scenario: scenario.name.clone(),
                 scenario_source: scenario.source.clone(),
+                scenario_compiled: Some(crate::compiled::encode_scenario(scenario)),
             };
             world.set_trace(TraceRecorder::new(&header, true));
         }

@@ -17,7 +17,7 @@ use gregor_core::error::ErrorCode;
 use gregor_core::ids::{BrokerId, ClientId, NodeId, TopicName, TopicPartition};
 use gregor_core::protocol::ElectionType;
 use gregor_core::time::{Duration, Instant};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use toml::Spanned;
@@ -58,7 +58,7 @@ impl fmt::Display for ScenarioError {
 impl std::error::Error for ScenarioError {}
 
 /// A node an action or expectation names.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Target {
     /// `broker N`.
     Broker(BrokerId),
@@ -91,7 +91,7 @@ impl fmt::Display for Target {
 }
 
 /// A directed or two-way link between two nodes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Link {
     /// One end.
     pub from: Target,
@@ -102,7 +102,7 @@ pub struct Link {
 }
 
 /// Something the timeline does.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Action {
     /// The process dies; its disk survives.
     Crash(Target),
@@ -164,7 +164,7 @@ pub enum Action {
 }
 
 /// An action at a time.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimedAction {
     /// When.
     pub time: Instant,
@@ -175,7 +175,7 @@ pub struct TimedAction {
 }
 
 /// A count that must lie in a range.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CountRange {
     /// The least allowed.
     pub min: u64,
@@ -202,7 +202,7 @@ impl fmt::Display for CountRange {
 }
 
 /// What must hold at the end of a run.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expectations {
     /// Acknowledged records lost.
     pub lost_acknowledged: Option<CountRange>,
@@ -225,7 +225,7 @@ pub struct Expectations {
 }
 
 /// What a consumer application's commit discipline promises (KAFKA.md 5.4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DeliverySemantics {
     /// Commit after processing: nothing acknowledged goes unprocessed; a crash may redeliver.
     AtLeastOnce,
@@ -243,7 +243,7 @@ impl fmt::Display for DeliverySemantics {
 }
 
 /// What must hold at a time.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Expectation {
     /// The controller's leader of a partition (`None`: no leader).
     Leader(TopicPartition, Option<BrokerId>),
@@ -268,7 +268,7 @@ pub enum Expectation {
 }
 
 /// An expectation at a time.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimedExpectation {
     /// When.
     pub time: Instant,
@@ -279,7 +279,7 @@ pub struct TimedExpectation {
 }
 
 /// A topic to create.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicSpec {
     /// The name.
     pub name: TopicName,
@@ -290,7 +290,7 @@ pub struct TopicSpec {
 }
 
 /// When a client starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientStart {
     /// As soon as the topics exist.
     Ready,
@@ -304,7 +304,7 @@ pub enum ClientStart {
 }
 
 /// A producer to run.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProducerSpec {
     /// Its name, used in actions and as the prefix of its values.
     pub name: String,
@@ -317,7 +317,7 @@ pub struct ProducerSpec {
 }
 
 /// A consumer to run.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsumerSpec {
     /// Its name.
     pub name: String,
@@ -330,7 +330,7 @@ pub struct ConsumerSpec {
 }
 
 /// A validated scenario.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Scenario {
     /// The file it came from.
     pub file: String,

@@ -12,11 +12,11 @@ use crate::network::NetworkConfig;
 use crate::scenario::{Action, Link, Scenario, Target, TimedAction};
 use gregor_core::rng::Rng;
 use gregor_core::time::{Duration, Instant};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A kind of fault a swarm may turn on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum SwarmFault {
     /// A server's process dies and restarts after an outage; its disk survives.
     Crash,
@@ -92,7 +92,7 @@ impl fmt::Display for SwarmFault {
 }
 
 /// A scenario's `[swarm]` section: what a seed may draw from.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SwarmSpec {
     /// The faults a seed may turn on.
     pub faults: Vec<SwarmFault>,

@@ -33,6 +33,11 @@ pub struct TraceHeader {
     pub scenario: String,
     /// The scenario's TOML text.
     pub scenario_source: String,
+    /// The scenario as parsed, in the compact form of [`crate::compiled::encode_scenario`], so
+    /// that the classroom opens the trace without a TOML parser. Traces written before it
+    /// existed lack it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario_compiled: Option<String>,
 }
 
 /// A crash of a node's process.

@@ -202,6 +202,28 @@ fn a_trace_file_opens_as_the_session_of_its_scenario_and_seed() {
     direct.play_until(Instant(10_000));
     assert_eq!(digest(&from_trace), digest(&direct));
 
+    // The classroom's way, without a TOML parser, gives the same session; a trace whose
+    // header lacks the compiled scenario (an older trace) is refused with a way out.
+    let mut compiled = Session::from_compiled_trace(&text).unwrap();
+    assert_eq!(compiled.scenario(), from_trace.scenario());
+    compiled.play_until(Instant(10_000));
+    assert_eq!(digest(&compiled), digest(&direct));
+    let (header, rest) = text.split_once('\n').unwrap();
+    let mut old: serde_json::Value = serde_json::from_str(header).unwrap();
+    old.as_object_mut()
+        .unwrap()
+        .remove("scenario_compiled")
+        .unwrap();
+    let old = format!("{old}\n{rest}");
+    let refused = Session::from_compiled_trace(&old).err().unwrap();
+    assert!(
+        refused.to_string().contains("scenario_compiled"),
+        "{refused}"
+    );
+    let mut from_toml = Session::from_trace(&old).unwrap();
+    from_toml.play_until(Instant(10_000));
+    assert_eq!(digest(&from_toml), digest(&direct));
+
     let bad = Session::from_trace("{\"format\":\"other\"}").err().unwrap();
     assert!(bad.to_string().contains("line 1"), "{bad}");
     let empty = Session::from_trace("").err().unwrap();

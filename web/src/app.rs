@@ -4,7 +4,7 @@
 
 use crate::charts::{self, Series};
 use crate::course::{self, Progress, StepStatus, Tutor};
-use crate::library::{self, Custom};
+use crate::library::Custom;
 use crate::share::Link;
 use crate::view::{self, ClassroomView, PartitionView, ReplicaView, Tally};
 use gregor_core::time::Instant;
@@ -370,7 +370,10 @@ impl Component for App {
 
     fn create(ctx: &Context<Self>) -> Self {
         let mut app = App {
-            scenario_id: library::SHIPPED[0].id.to_string(),
+            scenario_id: crate::builtin::shipped_ids()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
             session: None,
             error: None,
             notice: None,
@@ -500,7 +503,7 @@ impl Component for App {
                 let _ = window().navigator().clipboard().write_text(&href);
                 self.notice = Some("Link copied: it opens this run at this moment.".into());
             }
-            Msg::Trace(name, text) => match Session::from_trace(&text) {
+            Msg::Trace(name, text) => match Session::from_compiled_trace(&text) {
                 Ok(session) => {
                     self.playing = false;
                     self.scenario_id = "trace".into();
@@ -761,8 +764,8 @@ impl App {
                 <div class="brand"><span class="logo">{ "G" }</span><h1>{ "Gregor" }<small>{ " classroom" }</small></h1></div>
                 <label>{ "Scenario " }
                     <select id="scenario" onchange={onpick}>
-                        { for library::SHIPPED.iter().map(|s| html! {
-                            <option value={s.id} selected={s.id == self.scenario_id}>{ s.id }</option>
+                        { for crate::builtin::shipped_ids().map(|id| html! {
+                            <option value={id} selected={id == self.scenario_id}>{ id }</option>
                         }) }
                         <option value={custom.id()} selected={self.scenario_id.starts_with("custom-")}>{ "your own cluster…" }</option>
                         if self.scenario_id == "trace" { <option value="trace" selected=true disabled=true>{ "a trace file" }</option> }

@@ -3,10 +3,12 @@
 //!
 //! The World knows nothing of the browser (yew's game-of-life pattern): [`view`] turns a
 //! session into what a learner sees, [`share`] turns a session's scenario, seed and actions into
-//! a link and back, and [`library`] (from the simulator, which the lessons share) holds the
-//! scenarios a learner can pick. Only the `app` module, built for wasm32, touches yew and the
+//! a link and back, and [`builtin`] holds the scenarios a learner can pick and the lessons,
+//! parsed when the classroom is built (the page carries no TOML parser; [`library`], from the
+//! simulator, describes the custom clusters). Only the `app` module, built for wasm32, touches yew and the
 //! DOM.
 
+pub mod builtin;
 pub mod course;
 pub mod share;
 pub mod view;

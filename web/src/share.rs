@@ -8,7 +8,6 @@
 //! (`&lesson=why-a-log&step=2`, the step counted from 1); `#lesson=why-a-log` alone opens the
 //! lesson on its own scenario and seed.
 
-use crate::library;
 use gregor_core::time::Instant;
 use gregor_sim::scenario::Scenario;
 use gregor_sim::session::{Moment, Session};
@@ -16,7 +15,7 @@ use gregor_sim::session::{Moment, Session};
 /// What a link holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Link {
-    /// The scenario's id (see [`library::scenario`]).
+    /// The scenario's id (see [`crate::builtin::scenario`]).
     pub scenario: String,
     /// The seed.
     pub seed: u64,
@@ -77,7 +76,10 @@ impl Link {
     pub fn decode(text: &str) -> Result<Link, String> {
         let text = text.strip_prefix('#').unwrap_or(text);
         let mut link = Link {
-            scenario: library::SHIPPED[0].id.to_string(),
+            scenario: crate::builtin::shipped_ids()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
             seed: 1,
             actions: Vec::new(),
             at: None,
@@ -134,7 +136,7 @@ impl Link {
 
     /// Plays the link: its scenario under its seed, its actions at their moments, to its moment.
     pub fn open(&self) -> Result<Session, String> {
-        let scenario = library::scenario(&self.scenario)?;
+        let scenario = crate::builtin::scenario(&self.scenario)?;
         self.open_with(scenario)
     }
 
@@ -238,7 +240,7 @@ mod tests {
 
     #[test]
     fn a_link_opens_the_same_run_at_the_same_moment() {
-        let scenario = library::scenario("leader-failover").unwrap();
+        let scenario = crate::builtin::scenario("leader-failover").unwrap();
         let mut s = Session::new(scenario, 7).unwrap();
         s.play_until(Instant(3_000));
         s.act(Action::Crash(Target::Broker(BrokerId(2))));
@@ -301,7 +303,10 @@ mod tests {
     #[test]
     fn an_empty_link_opens_the_default_scenario() {
         let link = Link::decode("").unwrap();
-        assert_eq!(link.scenario, library::SHIPPED[0].id);
+        assert_eq!(
+            Some(link.scenario.as_str()),
+            crate::builtin::shipped_ids().next()
+        );
         assert_eq!(link.seed, 1);
     }
 }

@@ -589,7 +589,6 @@ pub fn kind_class(kind: StoryKind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::library;
     use gregor_core::time::Instant;
     use gregor_sim::scenario::{Action, Link, Target};
 
@@ -601,7 +600,7 @@ mod tests {
 
     #[test]
     fn the_view_shows_a_crashed_leader_replaced_and_its_replica_out_of_the_isr() {
-        let mut s = Session::new(library::scenario("leader-failover").unwrap(), 1).unwrap();
+        let mut s = Session::new(crate::builtin::scenario("leader-failover").unwrap(), 1).unwrap();
         s.play_until(Instant(4_000));
         let before = view(&s);
         let p0 = &before.partitions[0];
@@ -642,7 +641,7 @@ mod tests {
     fn producers_count_sends_and_acknowledgements_and_keep_the_last_error() {
         // min-isr: both followers crash at 5 s; once the ISR is the leader alone, acks=all
         // produce requests are refused with NOT_ENOUGH_REPLICAS.
-        let mut s = Session::new(library::scenario("min-isr").unwrap(), 1).unwrap();
+        let mut s = Session::new(crate::builtin::scenario("min-isr").unwrap(), 1).unwrap();
         let mut tally = Tally::default();
         s.play_until(Instant(4_000));
         tally.update(&s);
@@ -665,7 +664,7 @@ mod tests {
     fn the_timeline_told_a_frame_at_a_time_is_the_story_told_whole() {
         // min-isr brings crashes, fencing, elections and a stream of NOT_ENOUGH_REPLICAS that
         // the story tells once: the piecewise telling must remember what it told.
-        let mut s = Session::new(library::scenario("min-isr").unwrap(), 1).unwrap();
+        let mut s = Session::new(crate::builtin::scenario("min-isr").unwrap(), 1).unwrap();
         let mut tally = Tally::default();
         let mut t = s.moment().time_ms;
         while t < 40_000 {
@@ -687,7 +686,7 @@ mod tests {
 
     #[test]
     fn cut_and_clogged_links_and_messages_in_flight_are_shown() {
-        let mut s = Session::new(library::scenario("leader-failover").unwrap(), 1).unwrap();
+        let mut s = Session::new(crate::builtin::scenario("leader-failover").unwrap(), 1).unwrap();
         s.play_until(Instant(3_000));
         let v = view(&s);
         let count =
@@ -735,7 +734,7 @@ mod tests {
 
     #[test]
     fn consumer_groups_show_members_and_lag() {
-        let mut s = Session::new(library::scenario("group-rebalance").unwrap(), 1).unwrap();
+        let mut s = Session::new(crate::builtin::scenario("group-rebalance").unwrap(), 1).unwrap();
         s.play_until(Instant(15_000));
         let v = view(&s);
         let g = &v.groups[0];
@@ -753,7 +752,8 @@ mod tests {
         // acknowledges 500 records its followers never get; broker 2 takes over at 17 s and
         // writes new records at those offsets. The oracle's final count is 500, offsets 497 to
         // 996; the classroom must find the same ones while the run goes on.
-        let mut s = Session::new(library::scenario("acks1-leader-crash").unwrap(), 1).unwrap();
+        let mut s =
+            Session::new(crate::builtin::scenario("acks1-leader-crash").unwrap(), 1).unwrap();
         let mut tally = Tally::default();
         s.play_until(Instant(16_000));
         tally.update(&s);
@@ -787,7 +787,7 @@ mod tests {
 
     #[test]
     fn an_unclean_election_is_named_as_the_cause_and_a_clean_failover_loses_nothing() {
-        let mut s = Session::new(library::scenario("unclean-election").unwrap(), 1).unwrap();
+        let mut s = Session::new(crate::builtin::scenario("unclean-election").unwrap(), 1).unwrap();
         s.play_until(Instant(40_000));
         let v = view(&s);
         assert!(!v.losses.is_empty());
@@ -796,14 +796,14 @@ mod tests {
             "{}",
             v.losses[0].cause
         );
-        let mut s = Session::new(library::scenario("leader-failover").unwrap(), 1).unwrap();
+        let mut s = Session::new(crate::builtin::scenario("leader-failover").unwrap(), 1).unwrap();
         s.play_until(Instant(30_000));
         assert!(view(&s).losses.is_empty());
     }
 
     #[test]
     fn spare_clients_stay_hidden_until_the_learner_uses_them() {
-        let mut s = Session::new(library::scenario("leader-failover").unwrap(), 1).unwrap();
+        let mut s = Session::new(crate::builtin::scenario("leader-failover").unwrap(), 1).unwrap();
         s.play_until(Instant(1_000));
         let v = view(&s);
         let names: Vec<&str> = v.producers.iter().map(|p| p.name.as_str()).collect();

@@ -1,0 +1,163 @@
+//! Scenarios and lessons in a compact binary form (postcard), for the browser classroom.
+//!
+//! The classroom's WebAssembly bundle has a size budget, and the TOML parser with the scenario
+//! and lesson checks behind it was about a quarter of the bundle. So the classroom does not
+//! parse TOML: `web/build.rs` parses every shipped scenario and lesson natively at build time
+//! into a [`Bundle`], the page decodes it, and a trace carries its scenario in this form too
+//! ([`encode_scenario`], next to the TOML text people read). Decoding gives exactly the values
+//! parsing gives: postcard keeps every number bit for bit, so a run in the browser is the run
+//! of the command line.
+
+use crate::library::{Custom, SHIPPED};
+use crate::scenario::Scenario;
+use gregor_lessons::Lesson;
+use serde::{Deserialize, Serialize};
+
+/// Everything the classroom would otherwise parse: the shipped scenarios, one custom cluster
+/// to make the others from, and the shipped lessons.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Bundle {
+    /// Each shipped scenario by id, as parsed (without the classroom's clients).
+    pub shipped: Vec<(String, Scenario)>,
+    /// The default custom cluster, as parsed (see [`Custom::scenario_from`]).
+    pub custom: Scenario,
+    /// The shipped lessons.
+    pub lessons: Vec<Lesson>,
+}
+
+impl Bundle {
+    /// Parses every shipped scenario and lesson (natively, at build time).
+    pub fn build() -> Result<Bundle, String> {
+        let shipped = SHIPPED
+            .iter()
+            .map(|s| {
+                let file = format!("scenarios/{}.toml", s.id);
+                Scenario::parse(&file, s.source)
+                    .map(|scenario| (s.id.to_string(), scenario))
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<_, _>>()?;
+        let custom = Custom::default();
+        let custom =
+            Scenario::parse(&custom.file(), &custom.source()).map_err(|e| e.to_string())?;
+        let lessons = gregor_lessons::shipped().map_err(|e| e.to_string())?;
+        Ok(Bundle {
+            shipped,
+            custom,
+            lessons,
+        })
+    }
+
+    /// The bytes the page carries.
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("a bundle encodes")
+    }
+
+    /// Reads the bytes [`Bundle::encode`] wrote.
+    pub fn decode(bytes: &[u8]) -> Result<Bundle, String> {
+        postcard::from_bytes(bytes).map_err(|e| format!("the built-in scenarios do not read: {e}"))
+    }
+
+    /// The scenario a link's id names, exactly as [`crate::library::scenario`] gives it.
+    pub fn scenario(&self, id: &str) -> Result<Scenario, String> {
+        let scenario = if let Some((_, s)) = self.shipped.iter().find(|(sid, _)| sid == id) {
+            s.clone()
+        } else if id.starts_with("custom-") {
+            Custom::parse(id)?.scenario_from(&self.custom)
+        } else {
+            return Err(format!("no scenario is called `{id}`"));
+        };
+        Ok(scenario.with_classroom_clients())
+    }
+}
+
+/// A scenario as text for a trace header: postcard bytes in hexadecimal.
+pub fn encode_scenario(scenario: &Scenario) -> String {
+    let bytes = postcard::to_allocvec(scenario).expect("a scenario encodes");
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        text.push(char::from(HEX[usize::from(b >> 4)]));
+        text.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    text
+}
+
+/// Reads what [`encode_scenario`] wrote.
+pub fn decode_scenario(text: &str) -> Result<Scenario, String> {
+    let digit = |c: u8| -> Result<u8, String> {
+        match c {
+            b'0'..=b'9' => Ok(c - b'0'),
+            b'a'..=b'f' => Ok(c - b'a' + 10),
+            _ => Err(format!("`{}` is not a hexadecimal digit", char::from(c))),
+        }
+    };
+    let text = text.as_bytes();
+    if !text.len().is_multiple_of(2) {
+        return Err("an odd number of hexadecimal digits".into());
+    }
+    let bytes = text
+        .chunks(2)
+        .map(|pair| Ok(digit(pair[0])? << 4 | digit(pair[1])?))
+        .collect::<Result<Vec<u8>, String>>()?;
+    postcard::from_bytes(&bytes).map_err(|e| format!("the scenario does not read: {e}"))
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::library;
+
+    /// The bundle gives what parsing gives, for every shipped scenario and every lesson, and
+    /// survives its own encoding.
+    #[test]
+    fn the_bundle_gives_what_parsing_gives() {
+        let bundle = Bundle::decode(&Bundle::build().unwrap().encode()).unwrap();
+        for s in SHIPPED {
+            assert_eq!(bundle.scenario(s.id), library::scenario(s.id), "{}", s.id);
+        }
+        assert_eq!(bundle.lessons, gregor_lessons::shipped().unwrap());
+        assert_eq!(
+            bundle.scenario("nope").unwrap_err(),
+            library::scenario("nope").unwrap_err()
+        );
+        assert_eq!(
+            bundle.scenario("custom-9-1-1-1").unwrap_err(),
+            library::scenario("custom-9-1-1-1").unwrap_err()
+        );
+    }
+
+    /// Every custom cluster made from the template equals its parsed source.
+    #[test]
+    fn every_custom_cluster_made_from_the_template_equals_its_parsed_source() {
+        let template = Bundle::build().unwrap().custom;
+        let mut shapes = 0;
+        for b in 1..=5 {
+            for p in 1..=8 {
+                for r in 1..=b {
+                    for m in 1..=r {
+                        let id = format!("custom-{b}-{p}-{r}-{m}");
+                        let c = Custom::parse(&id).unwrap();
+                        let parsed = Scenario::parse(&c.file(), &c.source()).unwrap();
+                        assert_eq!(c.scenario_from(&template), parsed, "{id}");
+                        shapes += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(shapes, 280);
+    }
+
+    /// A scenario with a swarm and float rates comes back bit for bit; bad text is an error.
+    #[test]
+    fn a_scenario_survives_a_trace_header() {
+        let s = library::scenario("swarm-unsafe").unwrap();
+        let text = encode_scenario(&s);
+        assert!(text.bytes().all(|c| HEX.contains(&c)));
+        assert_eq!(decode_scenario(&text).unwrap(), s);
+        assert!(decode_scenario("0").unwrap_err().contains("odd"));
+        assert!(decode_scenario("zz").unwrap_err().contains("hexadecimal"));
+        assert!(decode_scenario(&text[..text.len() / 2]).is_err());
+    }
+}
