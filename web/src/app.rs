@@ -31,6 +31,20 @@ const SPEEDS: [(f64, &str); 6] = [
 /// How many frame times the page keeps for the browser test to read.
 const FRAMES_KEPT: usize = 600;
 
+/// The charts a round draws (see `App::draw_charts`).
+const CHARTS: u8 = 3;
+
+/// Keeps `value` among the last [`FRAMES_KEPT`] of `times` and publishes them on `window` as
+/// `name`, where the browser test reads them.
+fn push_kept(times: &mut VecDeque<f64>, value: f64, name: &str) {
+    times.push_back(value);
+    if times.len() > FRAMES_KEPT {
+        times.pop_front();
+    }
+    let array: js_sys::Array = times.iter().map(|&d| JsValue::from(d)).collect();
+    let _ = js_sys::Reflect::set(&window(), &name.into(), &array);
+}
+
 /// What the learner and the browser tell the app.
 pub enum Msg {
     /// An animation frame at this `performance.now()`.
@@ -98,6 +112,12 @@ pub struct App {
     charts_drawn_at: Option<(u64, u64)>,
     /// When the charts were last drawn, in `performance.now()` milliseconds.
     charts_drawn_real: f64,
+    /// Charts of the current round still to draw, one per frame while playing.
+    charts_pending: u8,
+    /// When this frame's work began (`performance.now()`), to time it in `rendered`.
+    frame_began: Option<f64>,
+    /// How long the last frames' work took (update, view and charts), in milliseconds.
+    work_times: VecDeque<f64>,
     /// The produce form's `acks`, kept here so a redraw never changes the learner's choice.
     produce_acks: String,
     /// The course, or why it could not be read.
@@ -229,13 +249,7 @@ impl App {
 
     fn record_frame(&mut self, t: f64) {
         if let Some(last) = self.last_frame {
-            self.frame_times.push_back(t - last);
-            if self.frame_times.len() > FRAMES_KEPT {
-                self.frame_times.pop_front();
-            }
-            // The browser test reads the frame times from here.
-            let array: js_sys::Array = self.frame_times.iter().map(|&d| JsValue::from(d)).collect();
-            let _ = js_sys::Reflect::set(&window(), &"gregorFrameTimes".into(), &array);
+            push_kept(&mut self.frame_times, t - last, "gregorFrameTimes");
         }
         self.last_frame = Some(t);
     }
@@ -295,72 +309,102 @@ impl App {
             return;
         };
         let samples = sampler.samples();
-        let now = s.moment().time_ms;
         let key = (
             samples.len() as u64,
             self.tally.acks_per_second.len() as u64,
         );
-        if self.charts_drawn_at == Some(key) {
-            return;
+        if self.charts_pending == 0 {
+            if self.charts_drawn_at == Some(key) {
+                return;
+            }
+            // Three plotters charts take several milliseconds to draw: while playing, a round
+            // of them at most four times a second of real time, one chart per frame, so that
+            // no single frame carries all three and a replay keeps its frame rate.
+            let real = window().performance().map_or(0.0, |p| p.now());
+            if self.playing && real - self.charts_drawn_real < 250.0 {
+                return;
+            }
+            self.charts_drawn_real = real;
+            self.charts_drawn_at = Some(key);
+            self.charts_pending = CHARTS;
         }
-        // Three plotters charts take a few milliseconds to draw: while playing, at most four
-        // times a second of real time, so a fast replay keeps its frame rate.
-        let real = window().performance().map_or(0.0, |p| p.now());
-        if self.playing && real - self.charts_drawn_real < 250.0 {
-            return;
+        loop {
+            let chart = CHARTS - self.charts_pending;
+            self.charts_pending -= 1;
+            self.draw_chart(chart);
+            // Paused, a learner waits for all three at once.
+            if self.playing || self.charts_pending == 0 {
+                break;
+            }
         }
-        self.charts_drawn_real = real;
-        self.charts_drawn_at = Some(key);
+    }
+
+    /// Draws chart `chart` of [`CHARTS`]: high watermarks, lag per group, acks per second.
+    fn draw_chart(&self, chart: u8) {
+        let Some(s) = &self.session else { return };
+        let Some(sampler) = s.run().invariants.sampler.as_ref() else {
+            return;
+        };
+        let samples = sampler.samples();
+        let now = s.moment().time_ms;
         let x0 = s.start().time_ms as f64 / 1000.0;
         let x1 = now as f64 / 1000.0;
-        let partitions = s.scenario().partitions();
-        let hw: Vec<Series> = partitions
-            .iter()
-            .enumerate()
-            .map(|(i, tp)| Series {
-                name: tp.to_string(),
-                points: samples
+        match chart {
+            0 => {
+                let partitions = s.scenario().partitions();
+                let hw: Vec<Series> = partitions
                     .iter()
-                    .filter_map(|x| {
-                        let hw = x.partitions.get(i)?.high_watermark?;
-                        Some((x.time_ms as f64 / 1000.0, hw as f64))
+                    .enumerate()
+                    .map(|(i, tp)| Series {
+                        name: tp.to_string(),
+                        points: samples
+                            .iter()
+                            .filter_map(|x| {
+                                let hw = x.partitions.get(i)?.high_watermark?;
+                                Some((x.time_ms as f64 / 1000.0, hw as f64))
+                            })
+                            .collect(),
                     })
-                    .collect(),
-            })
-            .collect();
-        charts::draw("chart-hw", &hw, x0, x1, "high watermark");
-        let groups: Vec<String> = samples
-            .last()
-            .map(|x| x.group_lag.keys().cloned().collect())
-            .unwrap_or_default();
-        let lag: Vec<Series> = groups
-            .iter()
-            .map(|g| Series {
-                name: g.clone(),
-                points: samples
+                    .collect();
+                charts::draw("chart-hw", &hw, x0, x1, "high watermark");
+            }
+            1 => {
+                let groups: Vec<String> = samples
+                    .last()
+                    .map(|x| x.group_lag.keys().cloned().collect())
+                    .unwrap_or_default();
+                let lag: Vec<Series> = groups
                     .iter()
-                    .filter_map(|x| {
-                        let lag = (*x.group_lag.get(g)?)?;
-                        Some((x.time_ms as f64 / 1000.0, lag as f64))
+                    .map(|g| Series {
+                        name: g.clone(),
+                        points: samples
+                            .iter()
+                            .filter_map(|x| {
+                                let lag = (*x.group_lag.get(g)?)?;
+                                Some((x.time_ms as f64 / 1000.0, lag as f64))
+                            })
+                            .collect(),
                     })
-                    .collect(),
-            })
-            .collect();
-        if !lag.is_empty() {
-            charts::draw("chart-lag", &lag, x0, x1, "records behind");
+                    .collect();
+                if !lag.is_empty() {
+                    charts::draw("chart-lag", &lag, x0, x1, "records behind");
+                }
+            }
+            _ => {
+                // The second now running is not over: its count would show as a drop.
+                let first = s.start().time_ms / 1000;
+                let acks = Series {
+                    name: String::new(),
+                    points: (first..(now / 1000).max(first + 1))
+                        .map(|sec| {
+                            let n = self.tally.acks_per_second.get(&sec).copied().unwrap_or(0);
+                            (sec as f64, n as f64)
+                        })
+                        .collect(),
+                };
+                charts::draw("chart-acks", &[acks], x0, x1, "acks per second");
+            }
         }
-        // The second now running is not over: its count would show as a drop.
-        let first = s.start().time_ms / 1000;
-        let acks = Series {
-            name: String::new(),
-            points: (first..(now / 1000).max(first + 1))
-                .map(|sec| {
-                    let n = self.tally.acks_per_second.get(&sec).copied().unwrap_or(0);
-                    (sec as f64, n as f64)
-                })
-                .collect(),
-        };
-        charts::draw("chart-acks", &[acks], x0, x1, "acks per second");
     }
 }
 
@@ -386,6 +430,9 @@ impl Component for App {
             frame_times: VecDeque::new(),
             charts_drawn_at: None,
             charts_drawn_real: 0.0,
+            charts_pending: 0,
+            frame_began: None,
+            work_times: VecDeque::new(),
             produce_acks: "all".into(),
             course: course::course().map_err(|e| e.to_string()),
             tutor: None,
@@ -426,6 +473,7 @@ impl Component for App {
     fn update(&mut self, ctx: &Context<Self>, msg: Msg) -> bool {
         match msg {
             Msg::Frame(t) => {
+                self.frame_began = window().performance().map(|p| p.now());
                 let elapsed = self.last_frame.map_or(0.0, |last| (t - last).min(100.0));
                 self.record_frame(t);
                 self.request_frame(ctx);
@@ -649,6 +697,10 @@ impl Component for App {
             let _ = js_sys::Reflect::set(&window(), &"gregorFirstRender".into(), &now.into());
         }
         self.draw_charts();
+        if let Some(began) = self.frame_began.take() {
+            let now = window().performance().map_or(began, |p| p.now());
+            push_kept(&mut self.work_times, now - began, "gregorWorkTimes");
+        }
     }
 
     fn view(&self, ctx: &Context<Self>) -> Html {
