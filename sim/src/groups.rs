@@ -6,6 +6,7 @@ use crate::cluster::{Cluster, Status};
 use crate::runner::client_ids;
 use crate::scenario::Scenario;
 use gregor_core::broker::Lifecycle;
+use gregor_core::client::consumer::MemberState;
 use gregor_core::group::coordinator::{Group, GroupState};
 use gregor_core::group::coordinator_topic_partition;
 use gregor_core::ids::{ClientId, NodeId, Offset, TopicName, TopicPartition};
@@ -313,7 +314,25 @@ pub fn catch_up_gaps(w: &Cluster, scenario: &Scenario) -> Vec<String> {
             continue;
         }
         match coordinator_group(w, scenario, &d.group) {
-            Some(g) if g.state == GroupState::Stable => {}
+            Some(g) if g.state == GroupState::Stable => {
+                // A member that consumes again (restarted, or started by the final phase) must
+                // be in the group's generation: a Stable group it has not joined yet is about
+                // to rebalance, not settled.
+                for (id, name) in &live {
+                    let Some(m) = w.consumer(*id).and_then(|c| c.group()) else {
+                        continue;
+                    };
+                    let joined = m.state == MemberState::Stable
+                        && m.generation == g.generation
+                        && g.members.iter().any(|x| x.member_id == m.member_id);
+                    if !joined {
+                        gaps.push(format!(
+                            "{name} has not joined generation {} of group {}",
+                            g.generation, d.group
+                        ));
+                    }
+                }
+            }
             Some(g) => gaps.push(format!("group {} is {}", d.group, g.state.name())),
             None => gaps.push(format!("group {} has no coordinator", d.group)),
         }
