@@ -121,14 +121,9 @@ impl Session {
     /// A trace holds no actions beyond its scenario's timeline; the World plays it again exactly.
     pub fn from_trace(text: &str) -> Result<Session, SessionError> {
         let header = Self::trace_header(text)?;
-        let scenario = match &header.scenario_compiled {
-            Some(compiled) => decode_scenario(compiled).map_err(SessionError::Scenario)?,
-            None => {
-                let file = format!("{} (from a trace)", header.scenario);
-                Scenario::parse(&file, &header.scenario_source)
-                    .map_err(|e| SessionError::Scenario(e.to_string()))?
-            }
-        };
+        let file = format!("{} (from a trace)", header.scenario);
+        let scenario = Scenario::parse(&file, &header.scenario_source)
+            .map_err(|e| SessionError::Scenario(e.to_string()))?;
         Session::new(scenario, header.seed)
     }
 
@@ -136,14 +131,25 @@ impl Session {
     /// must carry its scenario in compiled form (every trace this version writes does).
     pub fn from_compiled_trace(text: &str) -> Result<Session, SessionError> {
         let header = Self::trace_header(text)?;
-        let compiled = header.scenario_compiled.ok_or_else(|| {
-            SessionError::Trace(
-                "line 1 has no field `scenario_compiled`: the trace was written by an older \
-                 gregor; run its scenario again with `gregor run ... --trace`"
-                    .into(),
-            )
-        })?;
-        let scenario = decode_scenario(&compiled).map_err(SessionError::Scenario)?;
+        let refused = |why: &str| {
+            SessionError::Trace(format!(
+                "line 1, field `scenario_compiled`: {why}; run the scenario again with \
+                 `gregor run SCENARIO --seed {} --trace FILE` and open that",
+                header.seed
+            ))
+        };
+        let compiled = header
+            .scenario_compiled
+            .as_deref()
+            .ok_or_else(|| refused("missing (the trace was written by an older gregor)"))?;
+        // The compact form follows this build's types. A trace from a build whose scenario
+        // types differ may fail to decode, or decode into nonsense: the text kept beside it
+        // (inside the compiled scenario too) tells the two apart.
+        let mut scenario = decode_scenario(compiled)
+            .ok()
+            .filter(|s| s.source == header.scenario_source && s.name == header.scenario)
+            .ok_or_else(|| refused("written by another version of gregor"))?;
+        scenario.file = format!("{} (from a trace)", header.scenario);
         Session::new(scenario, header.seed)
     }
 
