@@ -839,6 +839,13 @@ impl<'a, D: Driver> Run<'a, D> {
                 let Some(id) = self.client(name) else { return };
                 let node = NodeId::Client(id);
                 let status = self.world.cluster().status(node);
+                let verb = if matches!(action, Action::Start(_)) {
+                    "started"
+                } else {
+                    "stopped"
+                };
+                // The action is told before what the client does at once because of it.
+                self.world.note_fault(format!("{name} {verb}"));
                 match (action, status) {
                     (Action::Start(_), Status::NotStarted) => {
                         self.create_offsets_topic_for(id);
@@ -847,18 +854,13 @@ impl<'a, D: Driver> Run<'a, D> {
                     (Action::Start(_), _) => self.world.command(id, ClientCommand::StartWorkload),
                     (_, _) => self.world.command(id, ClientCommand::StopWorkload),
                 }
-                let verb = if matches!(action, Action::Start(_)) {
-                    "started"
-                } else {
-                    "stopped"
-                };
-                self.world.note_fault(format!("{name} {verb}"));
             }
             Action::Leave(name) => {
                 let Some(id) = self.client(name) else { return };
-                self.world.command(id, ClientCommand::LeaveGroup);
+                // Told first: the client revokes and leaves in the same millisecond.
                 self.world
                     .note_fault(format!("{name} closes and leaves its group"));
+                self.world.command(id, ClientCommand::LeaveGroup);
             }
             Action::Send {
                 producer,
