@@ -113,6 +113,8 @@ pub struct LiveTally {
     processed: BTreeMap<String, BTreeSet<(TopicPartition, u64)>>,
     /// Records a group processed more than once, by group.
     pub processed_twice: BTreeMap<String, u64>,
+    /// The errors each consumer's fetches got (OFFSET_OUT_OF_RANGE, ...), by name.
+    pub consumer_errors: BTreeMap<String, BTreeSet<ErrorCode>>,
     /// Acknowledged records found lost.
     pub losses: LossWatch,
 }
@@ -150,6 +152,13 @@ impl LiveTally {
                         .count() as u64;
                     *self.processed_twice.entry(group).or_default() += twice;
                 }
+                continue;
+            }
+            if let Event::ConsumerError { error, .. } = event {
+                self.consumer_errors
+                    .entry(name_of(entry.node, scenario))
+                    .or_default()
+                    .insert(*error);
                 continue;
             }
             if !matches!(
