@@ -859,3 +859,45 @@ config = {{ \"auto.offset.reset\" = \"{reset}\" }}
         assert_eq!(got, expected, "{reset}: {resets:?}");
     }
 }
+
+/// KAFKA.md 6.3: a compacted topic refuses records without a key (`LogValidator.validateKey`,
+/// INVALID_RECORD, not retriable): the producer's send fails and nothing reaches the log, while
+/// keyed records go in as usual.
+#[test]
+fn a_compacted_topic_refuses_records_without_a_key() {
+    let text = r#"
+name = "keyless on a compacted topic"
+[cluster]
+brokers = 3
+[[topic]]
+name = "t"
+partitions = 1
+assignment = [[1, 2, 3]]
+config = { "cleanup.policy" = "compact" }
+[[producer]]
+id = "keyless"
+topic = "t"
+rate_per_sec = 10
+count = 20
+acks = "all"
+[[producer]]
+id = "keyed"
+topic = "t"
+keys = 5
+rate_per_sec = 10
+count = 20
+acks = "all"
+"#;
+    let s = scenario(text);
+    let r = run(&s, 1);
+    let failed = r
+        .story
+        .iter()
+        .filter(|l| l.text.contains("INVALID_RECORD"))
+        .count();
+    assert!(failed > 0, "no INVALID_RECORD in the story");
+    assert_eq!(r.history.acknowledged, 20, "only the keyed records");
+    assert_eq!(r.history.failed, 20, "every keyless record failed");
+    assert_eq!(r.history.read, 20);
+    assert_eq!(r.history.failed_but_present, 0);
+}

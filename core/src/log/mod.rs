@@ -217,6 +217,12 @@ impl PartitionLog {
         if records.is_empty() {
             return Err(ErrorCode::InvalidRequest);
         }
+        // KAFKA.md 6.3, `LogValidator.validateKey`: "Compacted topic cannot accept message
+        // without key". Kafka validates records before it looks at the producer's sequences,
+        // so such a batch is refused even as a duplicate.
+        if self.config.cleanup_policy.compact && records.iter().any(|r| r.key.is_none()) {
+            return Err(ErrorCode::InvalidRecord);
+        }
         if let Some(p) = producer {
             match self.producers.validate(
                 p.producer_id,
@@ -803,10 +809,11 @@ mod tests {
     // (formerly `LogTest`) use single-record batches of one size and `segment.bytes` of five
     // of them, so that fifteen appends make three segments of five records; these do the same.
 
-    /// One record with this timestamp: every such batch has the same size.
+    /// One record with this timestamp: every such batch has the same size. It has a key, as
+    /// Kafka's tests give records for compacted logs.
     fn stamped(ts: u64) -> Arc<[Record]> {
         Arc::from(vec![Record {
-            key: None,
+            key: Some(Bytes::from("test")),
             value: Some(Bytes::from("test")),
             timestamp: Instant(ts),
         }])
@@ -1181,5 +1188,45 @@ mod tests {
             appended(12, 12),
             "sequence 12 follows 11"
         );
+    }
+
+    #[test]
+    fn a_compacted_log_refuses_records_without_a_key() {
+        // KAFKA.md 6.3, `LogValidatorTest.testCompactedTopicWithoutKey`-style: a keyless record
+        // on a compacted topic is INVALID_RECORD and nothing is appended; keyed ones are taken,
+        // and a topic that only deletes takes both.
+        let keyed: Arc<[Record]> = Arc::from(vec![Record {
+            key: Some(Bytes::from("k")),
+            value: Some(Bytes::from("v")),
+            timestamp: Instant(0),
+        }]);
+        for (policy, keyless_ok) in [
+            ("compact", false),
+            ("compact,delete", false),
+            ("delete", true),
+        ] {
+            let mut log = PartitionLog::with_config(&config(-1, -1, policy));
+            let got = log.append_as_leader(records(1), idem(0, 0), LeaderEpoch(0));
+            if keyless_ok {
+                assert_eq!(got, appended(0, 0), "{policy}");
+            } else {
+                assert_eq!(got, Err(ErrorCode::InvalidRecord), "{policy}");
+                assert_eq!(
+                    log.log_end_offset(),
+                    Offset(0),
+                    "{policy}: nothing appended"
+                );
+                assert!(
+                    log.producers().entry(ProducerId(1)).is_none(),
+                    "{policy}: no producer state"
+                );
+            }
+            let next = log.log_end_offset().0;
+            assert_eq!(
+                log.append_as_leader(keyed.clone(), None, LeaderEpoch(0)),
+                appended(next, next),
+                "{policy}"
+            );
+        }
     }
 }
