@@ -1634,6 +1634,13 @@ impl Consumer {
                     {
                         pos.position = Some(offset);
                         pos.position_epoch = None;
+                        // A reset position carries no epoch, so there is nothing to validate
+                        // (KIP-320 validates a position's epoch): a validation a leader change
+                        // asked for before the reset is dropped with the old position, or the
+                        // partition would wait for it forever without fetching. Regression:
+                        // a swarm seed with short retention (an OFFSET_OUT_OF_RANGE during a
+                        // leader change) left a group member stuck below the log start.
+                        pos.validate_epoch = None;
                         let out_of_range = pos.out_of_range.take();
                         self.outbox.event(Event::OffsetReset {
                             topic_partition: tp,
