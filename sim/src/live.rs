@@ -305,10 +305,13 @@ impl LossWatch {
             };
             let epoch = p.leader_epoch.0;
             let hw = log.high_watermark().0;
+            // Below the log start offset retention deleted the records (KAFKA.md 6.2): an
+            // offset there holds nothing, and that is not a loss.
             let from = match self.checked.get(tp) {
                 Some(&(e, below)) if e == epoch => below,
                 _ => 0,
-            };
+            }
+            .max(log.log_start_offset().0);
             if from >= hw {
                 continue;
             }

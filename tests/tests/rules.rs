@@ -901,3 +901,28 @@ acks = "all"
     assert_eq!(r.history.read, 20);
     assert_eq!(r.history.failed_but_present, 0);
 }
+
+/// KAFKA.md 6.2: records below the log start offset were deleted by retention, not lost. The
+/// classroom's live loss watch looks at every acknowledged offset below the HW again after a
+/// leader change; it must start at the new leader's log start offset, or every record
+/// retention deleted would be reported as lost.
+#[test]
+fn records_retention_deleted_are_not_reported_as_lost_after_a_leader_change() {
+    let s = scenario(RETENTION);
+    let mut live = Live::start(&s, 1);
+    live.until("2m").act(Action::Crash(broker(1))).until("140s");
+    assert_ne!(live.leader("t/0"), Some(1), "a new leader was elected");
+    let mut tally = gregor_sim::live::LiveTally::default();
+    tally.update(live.world(), &s);
+    assert!(
+        tally.losses.losses.is_empty(),
+        "{} records reported lost",
+        tally.losses.losses.len()
+    );
+    let start = live
+        .world()
+        .broker_disk(BrokerId(2))
+        .and_then(|d| d.logs.get(&tp("t/0")))
+        .map(|l| l.log_start_offset());
+    assert_eq!(start, Some(Offset(500)), "retention had deleted everything");
+}
