@@ -43,6 +43,13 @@ fn parse_u64(key: &str, value: &str) -> Result<u64, ConfigError> {
     })
 }
 
+fn parse_i64(key: &str, value: &str) -> Result<i64, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| err(key, format!("expected an integer, got `{value}`")))
+}
+
 fn parse_ms(key: &str, value: &str) -> Result<Duration, ConfigError> {
     parse_u64(key, value).map(Duration::from_millis)
 }
@@ -134,6 +141,32 @@ pub struct BrokerConfig {
     /// The join timeout of a new member (`classicGroupNewMemberJoinTimeoutMs`, 300000): a
     /// member that has never completed a join is removed after this long, whatever its session.
     pub group_new_member_join_timeout: Duration,
+    /// `log.segment.bytes` (1073741824): the default `segment.bytes` of topics. Kafka 4.0 refuses
+    /// less than 1 MiB here (KIP-1030, KAFKA-16368).
+    pub log_segment_bytes: u64,
+    /// `log.roll.ms` (unset): the default `segment.ms`; when unset, `log.roll.hours` decides.
+    pub log_roll_ms: Option<Duration>,
+    /// `log.roll.hours` (168).
+    pub log_roll_hours: u64,
+    /// `log.retention.ms` (unset): the default `retention.ms`, -1 for unlimited; when unset,
+    /// `log.retention.minutes` and then `log.retention.hours` decide.
+    pub log_retention_ms: Option<i64>,
+    /// `log.retention.minutes` (unset).
+    pub log_retention_minutes: Option<i64>,
+    /// `log.retention.hours` (168).
+    pub log_retention_hours: i64,
+    /// `log.retention.bytes` (-1, unlimited): the default `retention.bytes`.
+    pub log_retention_bytes: Option<u64>,
+    /// `log.cleanup.policy` (delete): the default `cleanup.policy`.
+    pub log_cleanup_policy: CleanupPolicy,
+    /// `log.retention.check.interval.ms` (300000): how often the retention task looks at every
+    /// log (`LogManager`'s `kafka-log-retention` task).
+    pub log_retention_check_interval: Duration,
+    /// `log.initial.task.delay.ms` (30000, an internal config): how long after its start a broker
+    /// waits before the first run of its periodic log tasks, retention among them.
+    pub log_initial_task_delay: Duration,
+    /// `offsets.topic.segment.bytes` (104857600): `segment.bytes` of `__consumer_offsets`.
+    pub offsets_topic_segment_bytes: u64,
 }
 
 impl Default for BrokerConfig {
@@ -163,6 +196,17 @@ impl Default for BrokerConfig {
             group_min_session_timeout: Duration::from_millis(6000),
             group_max_session_timeout: Duration::from_millis(1_800_000),
             group_new_member_join_timeout: Duration::from_millis(300_000),
+            log_segment_bytes: DEFAULT_SEGMENT_BYTES,
+            log_roll_ms: None,
+            log_roll_hours: 168,
+            log_retention_ms: None,
+            log_retention_minutes: None,
+            log_retention_hours: 168,
+            log_retention_bytes: None,
+            log_cleanup_policy: CleanupPolicy::DELETE,
+            log_retention_check_interval: Duration::from_millis(300_000),
+            log_initial_task_delay: Duration::from_millis(30_000),
+            offsets_topic_segment_bytes: 104_857_600,
         }
     }
 }
@@ -193,6 +237,17 @@ impl BrokerConfig {
         "group.initial.rebalance.delay.ms",
         "group.min.session.timeout.ms",
         "group.max.session.timeout.ms",
+        "log.segment.bytes",
+        "log.roll.ms",
+        "log.roll.hours",
+        "log.retention.ms",
+        "log.retention.minutes",
+        "log.retention.hours",
+        "log.retention.bytes",
+        "log.cleanup.policy",
+        "log.retention.check.interval.ms",
+        "log.initial.task.delay.ms",
+        "offsets.topic.segment.bytes",
     ];
 
     /// Sets one config by its Kafka name.
@@ -259,17 +314,146 @@ impl BrokerConfig {
             "group.max.session.timeout.ms" => {
                 self.group_max_session_timeout = Duration(parse_positive(key, value)?)
             }
+            "log.segment.bytes" => {
+                let v = parse_u64(key, value)?;
+                if v < MIN_BROKER_SEGMENT_BYTES {
+                    return Err(err(
+                        key,
+                        format!(
+                            "must be at least {MIN_BROKER_SEGMENT_BYTES} (1 MiB, Kafka 4.0); a topic's segment.bytes may be smaller"
+                        ),
+                    ));
+                }
+                self.log_segment_bytes = at_most_int(key, v)?;
+            }
+            "log.roll.ms" => self.log_roll_ms = Some(Duration(parse_positive(key, value)?)),
+            "log.roll.hours" => self.log_roll_hours = parse_positive(key, value)?,
+            "log.retention.ms" => self.log_retention_ms = Some(parse_i64(key, value)?),
+            "log.retention.minutes" => self.log_retention_minutes = Some(parse_i64(key, value)?),
+            "log.retention.hours" => self.log_retention_hours = parse_i64(key, value)?,
+            "log.retention.bytes" => self.log_retention_bytes = parse_retention_bytes(key, value)?,
+            "log.cleanup.policy" => self.log_cleanup_policy = CleanupPolicy::parse(key, value)?,
+            "log.retention.check.interval.ms" => {
+                self.log_retention_check_interval = Duration(parse_positive(key, value)?)
+            }
+            "log.initial.task.delay.ms" => self.log_initial_task_delay = parse_ms(key, value)?,
+            "offsets.topic.segment.bytes" => {
+                self.offsets_topic_segment_bytes = at_most_int(key, parse_positive(key, value)?)?
+            }
             _ => return Err(unknown_key(key, Self::KEYS)),
         }
         Ok(())
     }
 
-    /// The defaults a topic inherits from this broker.
+    /// The defaults a topic inherits from this broker (`LogConfig`'s server synonyms:
+    /// `log.segment.bytes` for `segment.bytes`, `log.roll.ms` or `log.roll.hours` for
+    /// `segment.ms`, `log.retention.ms`, `.minutes` or `.hours` for `retention.ms`, ...).
     pub fn topic_defaults(&self) -> TopicConfig {
+        let roll = self
+            .log_roll_ms
+            .unwrap_or(Duration(self.log_roll_hours * 3_600_000));
+        // `KafkaConfig.logRetentionTimeMillis`: the most precise setting wins; a negative value
+        // means unlimited.
+        let retention = self
+            .log_retention_ms
+            .or(self.log_retention_minutes.map(|m| m.saturating_mul(60_000)))
+            .unwrap_or(self.log_retention_hours.saturating_mul(3_600_000));
         TopicConfig {
             min_insync_replicas: self.min_insync_replicas,
             unclean_leader_election_enable: self.unclean_leader_election_enable,
+            cleanup_policy: self.log_cleanup_policy,
+            segment_bytes: self.log_segment_bytes,
+            segment_ms: roll,
+            retention_ms: u64::try_from(retention).ok().map(Duration),
+            retention_bytes: self.log_retention_bytes,
         }
+    }
+
+    /// The configuration `__consumer_offsets` is created with
+    /// (`GroupCoordinatorService.groupMetadataTopicConfigs`): compacted, with segments of
+    /// `offsets.topic.segment.bytes`.
+    pub fn offsets_topic_config(&self) -> TopicConfig {
+        TopicConfig {
+            cleanup_policy: CleanupPolicy::COMPACT,
+            segment_bytes: self.offsets_topic_segment_bytes,
+            ..self.topic_defaults()
+        }
+    }
+}
+
+/// Kafka's default `segment.bytes` (1 GiB).
+pub const DEFAULT_SEGMENT_BYTES: u64 = 1_073_741_824;
+
+/// The smallest `log.segment.bytes` Kafka 4.0 accepts (KIP-1030).
+pub const MIN_BROKER_SEGMENT_BYTES: u64 = 1_048_576;
+
+/// The smallest topic `segment.bytes` Kafka 4.0 accepts: `LegacyRecord.RECORD_OVERHEAD_V0`.
+/// (4.1 raises it to 1 MiB and adds the internal `internal.segment.bytes` for tests, KAFKA-19080.)
+pub const MIN_TOPIC_SEGMENT_BYTES: u64 = 14;
+
+/// Segment sizes are Java `int`s.
+fn at_most_int(key: &str, v: u64) -> Result<u64, ConfigError> {
+    if v > i32::MAX as u64 {
+        return Err(err(key, format!("must be at most {}", i32::MAX)));
+    }
+    Ok(v)
+}
+
+/// `retention.bytes`: any negative value means unlimited.
+fn parse_retention_bytes(key: &str, value: &str) -> Result<Option<u64>, ConfigError> {
+    Ok(u64::try_from(parse_i64(key, value)?).ok())
+}
+
+/// `cleanup.policy`: `delete`, `compact`, or both (`compact,delete`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CleanupPolicy {
+    /// Old segments are deleted by time and size (`retention.ms`, `retention.bytes`).
+    pub delete: bool,
+    /// The log cleaner keeps the latest record of each key.
+    pub compact: bool,
+}
+
+impl CleanupPolicy {
+    /// `delete`, Kafka's default.
+    pub const DELETE: CleanupPolicy = CleanupPolicy {
+        delete: true,
+        compact: false,
+    };
+    /// `compact`.
+    pub const COMPACT: CleanupPolicy = CleanupPolicy {
+        delete: false,
+        compact: true,
+    };
+
+    /// Reads a comma-separated list of `delete` and `compact` (`ValidList.in(compact, delete)`).
+    pub fn parse(key: &str, value: &str) -> Result<CleanupPolicy, ConfigError> {
+        let mut p = CleanupPolicy {
+            delete: false,
+            compact: false,
+        };
+        for v in value.split(',').map(|v| v.trim().to_ascii_lowercase()) {
+            match v.as_str() {
+                "delete" => p.delete = true,
+                "compact" => p.compact = true,
+                _ => {
+                    return Err(err(
+                        key,
+                        format!("expected delete, compact or compact,delete, got `{value}`"),
+                    ));
+                }
+            }
+        }
+        Ok(p)
+    }
+}
+
+impl fmt::Display for CleanupPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match (self.compact, self.delete) {
+            (true, true) => "compact,delete",
+            (true, false) => "compact",
+            _ => "delete",
+        })
     }
 }
 
@@ -285,6 +469,20 @@ pub struct TopicConfig {
     pub min_insync_replicas: u64,
     /// `unclean.leader.election.enable` (false since 0.11).
     pub unclean_leader_election_enable: bool,
+    /// `cleanup.policy` (delete, KAFKA.md 6.2).
+    pub cleanup_policy: CleanupPolicy,
+    /// `segment.bytes` (1073741824): the active segment rolls when an append would take it
+    /// past this size (KAFKA.md 6.1).
+    pub segment_bytes: u64,
+    /// `segment.ms` (604800000, 7 days): the active segment rolls when an append's timestamp is
+    /// this much newer than its first batch's.
+    pub segment_ms: Duration,
+    /// `retention.ms` (604800000, 7 days; -1, here `None`, for unlimited): a segment whose
+    /// newest record is older than this may be deleted (KAFKA.md 6.2).
+    pub retention_ms: Option<Duration>,
+    /// `retention.bytes` (-1, here `None`, for unlimited): the oldest segments are deleted while
+    /// the partition stays at least this large without them.
+    pub retention_bytes: Option<u64>,
 }
 
 impl Default for TopicConfig {
@@ -295,8 +493,15 @@ impl Default for TopicConfig {
 
 impl TopicConfig {
     /// Every key `set` accepts.
-    pub const KEYS: &'static [&'static str] =
-        &["min.insync.replicas", "unclean.leader.election.enable"];
+    pub const KEYS: &'static [&'static str] = &[
+        "min.insync.replicas",
+        "unclean.leader.election.enable",
+        "cleanup.policy",
+        "segment.bytes",
+        "segment.ms",
+        "retention.ms",
+        "retention.bytes",
+    ];
 
     /// Sets one topic config by its Kafka name.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
@@ -305,6 +510,26 @@ impl TopicConfig {
             "unclean.leader.election.enable" => {
                 self.unclean_leader_election_enable = parse_bool(key, value)?
             }
+            "cleanup.policy" => self.cleanup_policy = CleanupPolicy::parse(key, value)?,
+            "segment.bytes" => {
+                let v = parse_u64(key, value)?;
+                if v < MIN_TOPIC_SEGMENT_BYTES {
+                    return Err(err(
+                        key,
+                        format!("must be at least {MIN_TOPIC_SEGMENT_BYTES}"),
+                    ));
+                }
+                self.segment_bytes = at_most_int(key, v)?;
+            }
+            "segment.ms" => self.segment_ms = Duration(parse_positive(key, value)?),
+            "retention.ms" => {
+                self.retention_ms = match parse_i64(key, value)? {
+                    -1 => None,
+                    v if v < -1 => return Err(err(key, "must be at least -1 (unlimited)")),
+                    v => Some(Duration(v as u64)),
+                }
+            }
+            "retention.bytes" => self.retention_bytes = parse_retention_bytes(key, value)?,
             _ => return Err(unknown_key(key, Self::KEYS)),
         }
         Ok(())
@@ -328,6 +553,27 @@ impl TopicConfig {
             out.push(format!(
                 "unclean.leader.election.enable={}",
                 self.unclean_leader_election_enable
+            ));
+        }
+        if self.cleanup_policy != defaults.cleanup_policy {
+            out.push(format!("cleanup.policy={}", self.cleanup_policy));
+        }
+        if self.segment_bytes != defaults.segment_bytes {
+            out.push(format!("segment.bytes={}", self.segment_bytes));
+        }
+        if self.segment_ms != defaults.segment_ms {
+            out.push(format!("segment.ms={}", self.segment_ms.0));
+        }
+        if self.retention_ms != defaults.retention_ms {
+            out.push(format!(
+                "retention.ms={}",
+                self.retention_ms.map_or(-1, |d| d.0 as i64)
+            ));
+        }
+        if self.retention_bytes != defaults.retention_bytes {
+            out.push(format!(
+                "retention.bytes={}",
+                self.retention_bytes.map_or(-1, |b| b as i64)
             ));
         }
         out

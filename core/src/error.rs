@@ -97,6 +97,9 @@ errors! {
     NotController = 41, "NOT_CONTROLLER", true;
     /// The request is malformed or not allowed in this state.
     InvalidRequest = 42, "INVALID_REQUEST", false;
+    /// A record the broker refuses as invalid: a record without a key on a compacted topic
+    /// (`LogValidator.validateKey`).
+    InvalidRecord = 87, "INVALID_RECORD", false;
     /// The producer's sequence number is not the one the broker expects.
     OutOfOrderSequenceNumber = 45, "OUT_OF_ORDER_SEQUENCE_NUMBER", false;
     /// The producer's epoch is older than the broker's.

@@ -12,6 +12,7 @@ use crate::ids::{
     BrokerEpoch, BrokerId, LeaderEpoch, NodeId, Offset, PartitionEpoch, ProducerEpoch, ProducerId,
     TopicName, TopicPartition,
 };
+use crate::log::segment::DeletionReason;
 use crate::metadata::ChangeReason;
 use crate::protocol::{Channel, Message};
 use crate::time::Instant;
@@ -239,6 +240,43 @@ pub enum Event {
         /// Why.
         error: ErrorCode,
     },
+    /// The retention task deleted segments of a log (`UnifiedLog.deleteOldSegments`).
+    SegmentsDeleted {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// Which rule deleted them.
+        reason: DeletionReason,
+        /// How many segments.
+        segments: u64,
+        /// Their bytes.
+        bytes: u64,
+        /// The base offset of the first one deleted.
+        from: Offset,
+        /// The base offset of the first segment left.
+        to: Offset,
+        /// Whether every segment qualified and the active one was rolled first.
+        rolled: bool,
+        /// The log start offset after the deletion.
+        log_start_offset: Offset,
+    },
+    /// A follower's fetch was out of range and it moved its log to the leader's
+    /// (`AbstractFetcherThread.fetchOffsetAndTruncate`).
+    ReplicaOutOfRange {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// The leader.
+        leader: BrokerId,
+        /// The follower's log end offset (its fetch offset).
+        log_end_offset: Offset,
+        /// The leader's log start offset.
+        leader_log_start_offset: Offset,
+        /// The leader's log end offset.
+        leader_log_end_offset: Offset,
+        /// The follower's log start offset after.
+        log_start_offset_after: Offset,
+        /// The follower's log end offset after.
+        log_end_offset_after: Offset,
+    },
     /// A broker restarted after a power loss and found records missing from its logs.
     UnflushedRecordsLost {
         /// The partition.
@@ -337,6 +375,9 @@ pub enum Event {
         topic_partition: TopicPartition,
         /// The new position.
         offset: Offset,
+        /// The position a fetch found out of range, when that is why it was reset (otherwise
+        /// there was no committed offset).
+        out_of_range: Option<Offset>,
     },
     /// The application finished processing records a poll returned (the records' effects are
     /// done: this is what delivery semantics are about).

@@ -602,8 +602,12 @@ pub struct FetchPartitionResponse {
     pub error: Option<ErrorCode>,
     /// The leader's high watermark.
     pub high_watermark: Offset,
-    /// The leader's log start offset.
+    /// The leader's log start offset; a follower's log start follows it.
     pub log_start_offset: Offset,
+    /// The leader's log end offset. Kafka's replica fetcher asks for it with ListOffsets after
+    /// OFFSET_OUT_OF_RANGE (`fetchOffsetAndTruncate`); the model sends it with the answer
+    /// instead (docs/deviations.md).
+    pub log_end_offset: Offset,
     /// Where the fetcher's log diverges: `(epoch, end offset)` (KAFKA.md 3.5).
     pub diverging_epoch: Option<(LeaderEpoch, Offset)>,
     /// The batches.

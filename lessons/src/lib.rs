@@ -360,6 +360,7 @@ pub const SHIPPED: &[Shipped] = shipped![
     "16-consumer-lag",
     "17-the-controller",
     "18-coordinator-and-offsets",
+    "19-retention",
 ];
 
 /// Every shipped lesson, read; a shipped file that does not read is an error (the test suite

@@ -70,6 +70,8 @@ pub fn digest_node(d: &mut Digest, id: NodeId, node: &AnyNode) {
             }
             for (tp, log) in &b.disk().logs {
                 d.u64(u64::from(tp.partition));
+                d.u64(log.log_start_offset().0);
+                d.u64(log.segments().len() as u64);
                 d.u64(log.log_end_offset().0);
                 d.u64(log.high_watermark().0);
                 d.u64(log.recovery_point().0);

@@ -10,6 +10,7 @@ use gregor_core::client::consumer::MemberState;
 use gregor_core::group::coordinator::{Group, GroupState};
 use gregor_core::group::coordinator_topic_partition;
 use gregor_core::ids::{ClientId, NodeId, Offset, TopicName, TopicPartition};
+use gregor_core::log::PartitionLog;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -83,8 +84,13 @@ pub fn coordinator_group_among<'w>(
 
 /// The high watermark of a partition at the leader the controller names, if it runs.
 pub fn high_watermark(w: &Cluster, tp: &TopicPartition) -> Option<Offset> {
+    Some(leader_log(w, tp)?.high_watermark())
+}
+
+/// The log of the partition's leader, as the controller names it, if that broker is up.
+pub fn leader_log<'w>(w: &'w Cluster, tp: &TopicPartition) -> Option<&'w PartitionLog> {
     let leader = w.controller()?.image().partition(tp)?.leader?;
-    Some(w.broker(leader)?.log(tp)?.high_watermark())
+    w.broker(leader)?.log(tp)
 }
 
 /// The partitions of a group's topics, in order.

@@ -10,12 +10,13 @@
 //! * `isr of orders/0 is [2, 3]`, `... includes broker 1`, `... excludes broker 1`
 //! * `broker 1 is running` (or `paused`, `crashed`, `fenced`, `unfenced`, `isolated`),
 //!   `controller is crashed`
-//! * `p1 saw NOT_ENOUGH_REPLICAS` (a producer got that error from a broker)
+//! * `p1 saw NOT_ENOUGH_REPLICAS` (a producer got that error from a broker), `c1 saw
+//!   OFFSET_OUT_OF_RANGE` (a consumer's fetch got it)
 //! * `c1 owns orders/0`, `state of group billing is Stable`
 //! * `key k7 is on orders/2`, `key k7 is only on orders/2` (the leaders' logs)
 //! * `c1 is crashed` (or `running`, `paused`) for a producer or consumer
 //! * a number compared: `QUANTITY is N`, `is at least N`, `is at most N`, `is not N`, where the
-//!   quantity is `hw of TP`, `log end of TP`, `log start of TP` (the leader's; add
+//!   quantity is `hw of TP`, `log end of TP`, `log start of TP`, `segments of TP` (the leader's; add
 //!   `on broker N` for a replica's own: `log end of orders/0 on broker 3`), `epoch of TP`,
 //!   `isr size of TP`, `records sent by P`, `records acknowledged by P`, `records failed by P`,
 //!   `records processed by C`, `partitions owned by C`, `generation of group G`,
@@ -75,6 +76,8 @@ pub enum Quantity {
     LogEndOn(TopicPartition, BrokerId),
     /// The leader's log start offset.
     LogStart(TopicPartition),
+    /// How many segments the leader's log has.
+    Segments(TopicPartition),
     /// The leader epoch.
     Epoch(TopicPartition),
     /// How many replicas are in the ISR.
@@ -144,6 +147,8 @@ pub enum Condition {
     Node(Option<BrokerId>, NodeState),
     /// `P saw ERROR`.
     Saw(String, ErrorCode),
+    /// `C saw ERROR`, for a consumer.
+    ConsumerSaw(String, ErrorCode),
     /// `C owns TP`.
     Owns(String, TopicPartition),
     /// `state of group G is STATE`.
@@ -339,7 +344,13 @@ impl Condition {
         if let Some((who, error)) = text.split_once(" saw ") {
             let error = ErrorCode::from_name(error.trim())
                 .ok_or_else(|| format!("`{}` is not a Kafka error name", error.trim()))?;
-            return Ok(Condition::Saw(producer_named(scenario, who)?, error));
+            // A producer's error from a broker, or a consumer's from a fetch.
+            return match producer_named(scenario, who) {
+                Ok(p) => Ok(Condition::Saw(p, error)),
+                Err(e) => consumer_named(scenario, who)
+                    .map(|c| Condition::ConsumerSaw(c, error))
+                    .map_err(|_| format!("{e}, and no consumer either")),
+            };
         }
         if let Some((who, p)) = text.split_once(" owns ") {
             return Ok(Condition::Owns(consumer_named(scenario, who)?, tp(p)?));
@@ -411,6 +422,8 @@ impl Condition {
             Quantity::ProcessedTwice(group_named(scenario, g)?)
         } else if let Some(p) = q.strip_prefix("log start of ") {
             Quantity::LogStart(tp(p)?)
+        } else if let Some(p) = q.strip_prefix("segments of ") {
+            Quantity::Segments(tp(p)?)
         } else if let Some(p) = q.strip_prefix("epoch of ") {
             Quantity::Epoch(tp(p)?)
         } else if let Some(p) = q.strip_prefix("isr size of ") {
@@ -494,6 +507,11 @@ impl Condition {
                 .producers
                 .get(p)
                 .is_some_and(|c| c.errors.contains(error)),
+            Condition::ConsumerSaw(c, error) => cx
+                .live
+                .consumer_errors
+                .get(c)
+                .is_some_and(|e| e.contains(error)),
             Condition::Owns(c, tp) => {
                 consumer(cx, c).is_some_and(|c| c.assignment().any(|owned| owned == tp))
             }
@@ -556,6 +574,7 @@ fn quantity_name(q: &Quantity) -> String {
         Quantity::ProcessedTwice(g) => format!("records processed twice in group {g}"),
         Quantity::Duplicated(tp) => format!("duplicated records on {tp}"),
         Quantity::LogStart(tp) => format!("log start of {tp}"),
+        Quantity::Segments(tp) => format!("segments of {tp}"),
         Quantity::Epoch(tp) => format!("epoch of {tp}"),
         Quantity::IsrSize(tp) => format!("isr size of {tp}"),
         Quantity::Sent(p) => format!("records sent by {p}"),
@@ -692,6 +711,7 @@ fn quantity(cx: &Context<'_>, q: &Quantity) -> Option<u64> {
             seen.values().filter(|&&n| n > 1).count() as u64
         }
         Quantity::LogStart(tp) => leader_log(tp)?.log_start_offset().0,
+        Quantity::Segments(tp) => leader_log(tp)?.segments().len() as u64,
         Quantity::Epoch(tp) => u64::from(partition(tp)?.leader_epoch.0),
         Quantity::IsrSize(tp) => partition(tp)?.isr.len() as u64,
         Quantity::Sent(p) => counts(p).sent,

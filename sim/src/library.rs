@@ -36,6 +36,7 @@ pub const SHIPPED: &[Shipped] = shipped![
     "coordinator-failover",
     "at-least-once",
     "at-most-once",
+    "retention",
     "swarm",
     "swarm-unsafe",
 ];

@@ -113,6 +113,8 @@ pub struct LiveTally {
     processed: BTreeMap<String, BTreeSet<(TopicPartition, u64)>>,
     /// Records a group processed more than once, by group.
     pub processed_twice: BTreeMap<String, u64>,
+    /// The errors each consumer's fetches got (OFFSET_OUT_OF_RANGE, ...), by name.
+    pub consumer_errors: BTreeMap<String, BTreeSet<ErrorCode>>,
     /// Acknowledged records found lost.
     pub losses: LossWatch,
 }
@@ -150,6 +152,13 @@ impl LiveTally {
                         .count() as u64;
                     *self.processed_twice.entry(group).or_default() += twice;
                 }
+                continue;
+            }
+            if let Event::ConsumerError { error, .. } = event {
+                self.consumer_errors
+                    .entry(name_of(entry.node, scenario))
+                    .or_default()
+                    .insert(*error);
                 continue;
             }
             if !matches!(
@@ -296,10 +305,13 @@ impl LossWatch {
             };
             let epoch = p.leader_epoch.0;
             let hw = log.high_watermark().0;
+            // Below the log start offset retention deleted the records (KAFKA.md 6.2): an
+            // offset there holds nothing, and that is not a loss.
             let from = match self.checked.get(tp) {
                 Some(&(e, below)) if e == epoch => below,
                 _ => 0,
-            };
+            }
+            .max(log.log_start_offset().0);
             if from >= hw {
                 continue;
             }

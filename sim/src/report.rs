@@ -142,6 +142,20 @@ impl Storyteller {
                 Event::UnflushedRecordsLost { topic_partition, records, log_end_offset } => Some(format!(
                     "{who} recovered {topic_partition} after the power loss: {records} unflushed record(s) missing, log ends at {log_end_offset}"
                 )),
+                Event::SegmentsDeleted { topic_partition, reason, segments, bytes, from, to, rolled, log_start_offset } => Some(format!(
+                    "{who} deleted {segments} segment(s) of {topic_partition} under {} (offsets {from} to {}, {bytes} bytes){}; log start offset {log_start_offset}",
+                    reason.name(),
+                    to.0.saturating_sub(1),
+                    if *rolled { ", rolling a new empty active segment first since every segment qualified" } else { "" }
+                )),
+                Event::ReplicaOutOfRange { topic_partition, leader, log_end_offset, leader_log_start_offset, leader_log_end_offset, log_end_offset_after, .. } => Some(if log_end_offset > leader_log_end_offset {
+                    format!("{who}'s log of {topic_partition} ends at {log_end_offset}, past leader broker {leader}'s log end {leader_log_end_offset}: it truncates to {log_end_offset_after} (OFFSET_OUT_OF_RANGE)")
+                } else {
+                    format!("{who}'s log of {topic_partition} ends at {log_end_offset}, below leader broker {leader}'s log start offset {leader_log_start_offset} (retention deleted what it lacks): it empties its log and fetches from {log_end_offset_after} (OFFSET_OUT_OF_RANGE)")
+                }),
+                Event::OffsetReset { topic_partition, offset, out_of_range: Some(position) } => Some(format!(
+                    "{who}: position {position} of {topic_partition} is out of range; auto.offset.reset moves it to {offset}"
+                )),
                 Event::ReplicaFetchFailed { topic_partition, leader, log_end_offset, batch_base_offset, .. } => Some(format!(
                     "{who} stopped fetching {topic_partition} from broker {leader}: the leader's batch holding offset {log_end_offset}, where its log ends, starts at {batch_base_offset}, so the two logs hold different records there; it waits for a new leader epoch (Kafka's markPartitionFailed)"
                 )),
@@ -274,6 +288,13 @@ pub fn render(r: &RunReport) -> String {
         h.nonmonotonic_sends,
         h.failed_but_present
     );
+    if h.deleted_by_retention > 0 {
+        let _ = writeln!(
+            out,
+            "  acknowledged records deleted by retention (below the log start offset): {}",
+            h.deleted_by_retention
+        );
+    }
     if !h.lost_groups.is_empty() {
         let _ = writeln!(out, "Lost acknowledged records:");
         for g in &h.lost_groups {
@@ -308,16 +329,19 @@ pub fn render(r: &RunReport) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "  {}/{}  leader {}  epoch {}  replicas {:?}  isr {:?}  HW {}  LEO {}",
+            "  {}/{}  leader {}  epoch {}  replicas {:?}  isr {:?}  log start {}  HW {}  LEO {}  segments {}",
             p.topic,
             p.partition,
             p.leader.map_or_else(|| "none".into(), |l| l.to_string()),
             p.leader_epoch,
             p.replicas,
             p.isr,
+            p.log_start_offset
+                .map_or_else(|| "-".into(), |o| o.to_string()),
             p.high_watermark
                 .map_or_else(|| "-".into(), |h| h.to_string()),
-            leos.join(" ")
+            leos.join(" "),
+            p.segments.map_or_else(|| "-".into(), |n| n.to_string()),
         );
     }
     if !r.groups.is_empty() {

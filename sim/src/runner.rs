@@ -15,6 +15,7 @@ use crate::cluster::{Cluster, Status, WorldEvent};
 use crate::driver::{Driver, ready};
 use crate::groups::{
     GroupReport, catch_up_gaps, coordinator_group, declared_groups, group_reports, high_watermark,
+    leader_log,
 };
 use crate::metrics::{Charts, Sampler};
 use crate::nodes::NodeSpec;
@@ -124,6 +125,8 @@ pub struct PartitionReport {
     pub high_watermark: Option<u64>,
     /// The leader's log start offset, if the leader is up.
     pub log_start_offset: Option<u64>,
+    /// How many segments the leader's log has, if the leader is up.
+    pub segments: Option<u64>,
     /// Each replica's log end offset, by broker id.
     pub log_end_offsets: BTreeMap<String, u64>,
 }
@@ -539,7 +542,7 @@ impl<'a, D: Driver> Run<'a, D> {
             topics.push(NewTopic {
                 name,
                 assignment,
-                config: self.scenario.broker_config.topic_defaults(),
+                config: self.scenario.broker_config.offsets_topic_config(),
             });
         }
         // Like Kafka's admin client, the operator retries a request that got no answer
@@ -925,13 +928,15 @@ impl<'a, D: Driver> Run<'a, D> {
                 topics: vec![NewTopic {
                     name,
                     assignment,
-                    config: self.scenario.broker_config.topic_defaults(),
+                    config: self.scenario.broker_config.offsets_topic_config(),
                 }],
             }),
         );
     }
 
-    fn producer_saw(
+    /// Whether a producer got this error from a broker or in a send's callback, or a consumer
+    /// got it for a fetch.
+    fn client_saw(
         &self,
         cluster: &Cluster,
         name: &str,
@@ -942,7 +947,7 @@ impl<'a, D: Driver> Run<'a, D> {
         };
         cluster.log().iter().any(|e| {
             e.node == NodeId::Client(id)
-                && matches!(&e.event, WorldEvent::Node(Event::ProduceError { error: x, .. } | Event::RecordFailed { error: x, .. }) if *x == error)
+                && matches!(&e.event, WorldEvent::Node(Event::ProduceError { error: x, .. } | Event::RecordFailed { error: x, .. } | Event::ConsumerError { error: x, .. }) if *x == error)
         })
     }
 
@@ -991,8 +996,24 @@ impl<'a, D: Driver> Run<'a, D> {
                     got.map_or_else(|| "no live leader".into(), |g| g.to_string()),
                 )
             }
-            Expectation::ProducerSawError(p, err) => {
-                let saw = self.producer_saw(&cluster, p, *err);
+            Expectation::LogStartOffset(tp, range) => {
+                let got = leader_log(&cluster, tp).map(|l| l.log_start_offset().0);
+                (
+                    format!("log start offset of {tp} is {range}"),
+                    got.is_some_and(|g| range.contains(g)),
+                    got.map_or_else(|| "no live leader".into(), |g| g.to_string()),
+                )
+            }
+            Expectation::Segments(tp, range) => {
+                let got = leader_log(&cluster, tp).map(|l| l.segments().len() as u64);
+                (
+                    format!("segments of {tp}: {range}"),
+                    got.is_some_and(|g| range.contains(g)),
+                    got.map_or_else(|| "no live leader".into(), |g| g.to_string()),
+                )
+            }
+            Expectation::SawError(p, err) => {
+                let saw = self.client_saw(&cluster, p, *err);
                 (
                     format!("{p} saw {err}"),
                     saw,
@@ -1003,8 +1024,8 @@ impl<'a, D: Driver> Run<'a, D> {
                     },
                 )
             }
-            Expectation::ProducerNeverSawError(p, err) => {
-                let saw = self.producer_saw(&cluster, p, *err);
+            Expectation::NeverSawError(p, err) => {
+                let saw = self.client_saw(&cluster, p, *err);
                 (
                     format!("{p} never saw {err}"),
                     !saw,
@@ -1284,11 +1305,13 @@ impl<'a, D: Driver> Run<'a, D> {
         self.world.record_digest();
         checks.append(&mut self.results_at);
         let (_, _, reader) = client_ids(self.scenario);
+        let log_start = final_log_starts(&self.world.cluster(), self.scenario);
         let history = history::analyse(
             self.world.cluster().log(),
             &self.producer_infos(),
             reader,
             read,
+            &log_start,
         );
         let delivery = delivery::analyse(
             self.world.cluster().log(),
@@ -1944,6 +1967,33 @@ fn read_complete(w: &Cluster, reader: ClientId, partitions: &[TopicPartition]) -
     })
 }
 
+/// Each partition's log start offset as the final reader found it: its leader's, or without a
+/// live leader the largest among its replicas (retention deleted what is below it everywhere
+/// a reader could go).
+fn final_log_starts(
+    w: &Cluster,
+    scenario: &Scenario,
+) -> BTreeMap<TopicPartition, gregor_core::ids::Offset> {
+    scenario
+        .partitions()
+        .into_iter()
+        .filter_map(|tp| {
+            let start = match leader_log(w, &tp) {
+                Some(log) => log.log_start_offset(),
+                None => w
+                    .controller()
+                    .and_then(|c| c.image().partition(&tp))
+                    .map(|p| p.replicas.clone())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|b| Some(w.broker_disk(*b)?.logs.get(&tp)?.log_start_offset()))
+                    .max()?,
+            };
+            Some((tp, start))
+        })
+        .collect()
+}
+
 /// The partitions as the controller and the brokers' disks show them now.
 pub fn partition_reports(w: &Cluster, scenario: &Scenario) -> Vec<PartitionReport> {
     scenario
@@ -1971,6 +2021,7 @@ pub fn partition_reports(w: &Cluster, scenario: &Scenario) -> Vec<PartitionRepor
                     .map_or_else(Vec::new, |r| r.isr.iter().map(|b| b.0).collect()),
                 high_watermark: leader_log.map(|l| l.high_watermark().0),
                 log_start_offset: leader_log.map(|l| l.log_start_offset().0),
+                segments: leader_log.map(|l| l.segments().len() as u64),
                 log_end_offsets: replicas
                     .iter()
                     .filter_map(|b| {

@@ -253,10 +253,14 @@ pub enum Expectation {
     LeaderEpoch(TopicPartition, CountRange),
     /// The leader's high watermark.
     HighWatermark(TopicPartition, CountRange),
-    /// A producer saw this error at least once so far.
-    ProducerSawError(String, ErrorCode),
-    /// A producer never saw this error so far.
-    ProducerNeverSawError(String, ErrorCode),
+    /// The leader's log start offset.
+    LogStartOffset(TopicPartition, CountRange),
+    /// How many segments the leader's log has.
+    Segments(TopicPartition, CountRange),
+    /// A producer or consumer saw this error at least once so far.
+    SawError(String, ErrorCode),
+    /// A producer or consumer never saw this error so far.
+    NeverSawError(String, ErrorCode),
     /// A broker's state: running, paused, crashed, fenced or unfenced.
     BrokerState(BrokerId, String),
     /// A group's state at its coordinator (`Stable`, `PreparingRebalance`, ...).
@@ -547,7 +551,10 @@ struct RawExpectAt {
     isr: Option<Spanned<Vec<i64>>>,
     leader_epoch: Option<Spanned<RawCount>>,
     high_watermark: Option<Spanned<RawCount>>,
+    log_start_offset: Option<Spanned<RawCount>>,
+    segments: Option<Spanned<RawCount>>,
     producer: Option<Spanned<String>>,
+    consumer: Option<Spanned<String>>,
     saw_error: Option<Spanned<String>>,
     never_saw_error: Option<Spanned<String>>,
     broker: Option<Spanned<String>>,
@@ -1461,26 +1468,54 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                 count_range(cx, c, &field("high_watermark"))?,
             ));
         }
+        if let Some(c) = &e.log_start_offset {
+            found.push(Expectation::LogStartOffset(
+                needs_partition(c.span(), "log_start_offset")?,
+                count_range(cx, c, &field("log_start_offset"))?,
+            ));
+        }
+        if let Some(c) = &e.segments {
+            found.push(Expectation::Segments(
+                needs_partition(c.span(), "segments")?,
+                count_range(cx, c, &field("segments"))?,
+            ));
+        }
         for (f, value, saw) in [
             ("saw_error", &e.saw_error, true),
             ("never_saw_error", &e.never_saw_error, false),
         ] {
             if let Some(err) = value {
-                let Some(p) = &e.producer else {
-                    return cx.err(
-                        err.span(),
-                        field(f),
-                        "needs `producer = \"...\"` in the same entry",
-                    );
+                let pname = match (&e.producer, &e.consumer) {
+                    (Some(p), _) => {
+                        let pname = p.get_ref().trim().to_string();
+                        if !producers.iter().any(|x| x.name == pname) {
+                            return cx.err(
+                                p.span(),
+                                field("producer"),
+                                format!("no producer is called `{pname}`"),
+                            );
+                        }
+                        pname
+                    }
+                    (None, Some(c)) => {
+                        let cname = c.get_ref().trim().to_string();
+                        if !consumers.iter().any(|x| x.name == cname) {
+                            return cx.err(
+                                c.span(),
+                                field("consumer"),
+                                format!("no consumer is called `{cname}`"),
+                            );
+                        }
+                        cname
+                    }
+                    (None, None) => {
+                        return cx.err(
+                            err.span(),
+                            field(f),
+                            "needs `producer = \"...\"` or `consumer = \"...\"` in the same entry",
+                        );
+                    }
                 };
-                let pname = p.get_ref().trim().to_string();
-                if !producers.iter().any(|x| x.name == pname) {
-                    return cx.err(
-                        p.span(),
-                        field("producer"),
-                        format!("no producer is called `{pname}`"),
-                    );
-                }
                 let code = ErrorCode::from_name(err.get_ref()).map_or_else(
                     || {
                         cx.err(
@@ -1492,9 +1527,9 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                     Ok,
                 )?;
                 found.push(if saw {
-                    Expectation::ProducerSawError(pname, code)
+                    Expectation::SawError(pname, code)
                 } else {
-                    Expectation::ProducerNeverSawError(pname, code)
+                    Expectation::NeverSawError(pname, code)
                 });
             }
         }
@@ -1595,7 +1630,7 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             );
         }
         if found.is_empty() {
-            return cx.err(e.time.span(), field("time"), "this entry checks nothing (leader, isr, leader_epoch, high_watermark, saw_error, never_saw_error, state, group_state, generation, assignment)");
+            return cx.err(e.time.span(), field("time"), "this entry checks nothing (leader, isr, leader_epoch, high_watermark, log_start_offset, segments, saw_error, never_saw_error, state, group_state, generation, assignment)");
         }
         expect_at.extend(found.into_iter().map(|expectation| TimedExpectation {
             time,

@@ -114,6 +114,18 @@ fn words_that_mean_nothing_in_the_scenario_name_the_file_line_and_field() {
         ),
         (
             "check = \"records acknowledged by p1 is at least 60\"",
+            "check = \"q7 saw OFFSET_OUT_OF_RANGE\"",
+            "step[1].check",
+            "no producer is called `q7`, and no consumer either",
+        ),
+        (
+            "check = \"records acknowledged by p1 is at least 60\"",
+            "check = \"segments of orders/4 is at least 2\"",
+            "step[1].check",
+            "does not exist",
+        ),
+        (
+            "check = \"records acknowledged by p1 is at least 60\"",
             "check = \"the moon is full\"",
             "step[1].check",
             "not something a check can count",

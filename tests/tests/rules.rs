@@ -3,9 +3,10 @@
 //! what Kafka does.
 
 use gregor_core::error::ErrorCode;
-use gregor_core::ids::{BrokerId, NodeId};
+use gregor_core::ids::{BrokerId, NodeId, Offset};
 use gregor_core::node::{Event, IsrChangeKind};
 use gregor_core::protocol::ElectionType;
+use gregor_core::time::Instant;
 use gregor_sim::scenario::{Action, Link, Target};
 use gregor_tests::{Live, at, failures, run, scenario, shipped, tp};
 
@@ -677,4 +678,251 @@ fn a_slow_link_to_the_controller_delays_an_isr_change_only_while_it_is_slow() {
         committed >= at("48s") && committed <= at("48100ms"),
         "committed at {committed}"
     );
+}
+
+/// One partition in segments of about twenty records, kept one minute, with the retention task
+/// every ten seconds (after its first run, 30 s after each broker starts), and a producer that
+/// writes 500 records in the first five seconds.
+const RETENTION: &str = r#"
+name = "retention rules"
+[cluster]
+brokers = 3
+config = { "log.retention.check.interval.ms" = 10000 }
+[[topic]]
+name = "t"
+partitions = 1
+assignment = [[1, 2, 3]]
+config = { "segment.bytes" = 2000, "retention.ms" = 60000 }
+[[producer]]
+id = "p1"
+topic = "t"
+keys = 5
+rate_per_sec = 100
+count = 500
+acks = "all"
+"#;
+
+/// KAFKA.md 6.2: the retention task runs `log.initial.task.delay.ms` (30 s) after a broker
+/// starts and every `log.retention.check.interval.ms` after (`LogManager.startup`), and deletes
+/// a segment at the first run after its newest record is more than `retention.ms` old. Every
+/// replica deletes by its own clock and HW; with every segment due, the active one is rolled
+/// first and the log start offset becomes the log end.
+#[test]
+fn retention_deletes_at_the_first_scheduled_check_after_retention_ms() {
+    let s = scenario(RETENTION);
+    let mut live = Live::start(&s, 1);
+    live.until("2m");
+    let deletions: Vec<(Instant, NodeId, u64, bool)> = live
+        .events()
+        .filter_map(|(t, n, e)| match e {
+            Event::SegmentsDeleted {
+                log_start_offset,
+                rolled,
+                ..
+            } => Some((t, n, log_start_offset.0, *rolled)),
+            _ => None,
+        })
+        .collect();
+    assert!(!deletions.is_empty(), "nothing was deleted");
+    // The newest record of the first segment is written in the first second, so it is due
+    // after 61 s; the checks run at 30 s, 40 s, ... : the first deletion is at 70 s.
+    assert_eq!(deletions[0].0, at("70s"), "{deletions:?}");
+    for (t, _, _, _) in &deletions {
+        assert_eq!(
+            (t.0 - 30_000) % 10_000,
+            0,
+            "{t} is not on the task's schedule"
+        );
+    }
+    for b in 1..=3 {
+        assert!(
+            deletions
+                .iter()
+                .any(|(_, n, start, rolled)| *n == NodeId::Broker(BrokerId(b))
+                    && *start == 500
+                    && *rolled),
+            "broker {b} rolled and deleted everything: {deletions:?}"
+        );
+        let log = live
+            .world()
+            .broker_disk(BrokerId(b))
+            .and_then(|d| d.logs.get(&tp("t/0")))
+            .expect("a log");
+        assert_eq!(log.log_start_offset(), Offset(500));
+        assert_eq!(log.log_end_offset(), Offset(500));
+        assert_eq!(log.segments().len(), 1);
+    }
+    assert!(live.violations().is_empty(), "{:?}", live.violations());
+}
+
+/// KAFKA.md 6.2 and `AbstractFetcherThread.fetchOffsetAndTruncate`: a follower that was down
+/// while the leader deleted what it lacks gets OFFSET_OUT_OF_RANGE (its fetch offset is below
+/// the leader's log start offset, whatever the epochs say: `Partition.readRecords`), deletes
+/// its log, starts again empty at the leader's log start offset and rejoins the ISR from there.
+#[test]
+fn a_follower_behind_the_leaders_log_start_starts_again_there() {
+    let s = scenario(RETENTION);
+    let mut live = Live::start(&s, 1);
+    live.until("2s").act(Action::Crash(broker(3)));
+    let behind = live.log_end(3, "t/0");
+    assert!(behind > 0 && behind < 500, "broker 3 stopped at {behind}");
+    live.until("100s");
+    assert_eq!(live.isr("t/0"), vec![1, 2]);
+    live.act(Action::Restart(broker(3))).until("110s");
+    let reset = live.events().find_map(|(_, n, e)| match e {
+        Event::ReplicaOutOfRange {
+            log_end_offset,
+            leader_log_start_offset,
+            log_start_offset_after,
+            log_end_offset_after,
+            ..
+        } if n == NodeId::Broker(BrokerId(3)) => Some((
+            log_end_offset.0,
+            leader_log_start_offset.0,
+            log_start_offset_after.0,
+            log_end_offset_after.0,
+        )),
+        _ => None,
+    });
+    assert_eq!(reset, Some((behind, 500, 500, 500)));
+    assert_eq!(live.isr("t/0"), vec![1, 2, 3]);
+    assert!(live.violations().is_empty(), "{:?}", live.violations());
+}
+
+/// KAFKA.md 5.4 and 6.2: a consumer whose position is below the log start offset gets
+/// OFFSET_OUT_OF_RANGE and `auto.offset.reset` moves it: `earliest` to the log start offset,
+/// `latest` to the high watermark (`FetchCollector.handleInitializeErrors`, then a ListOffsets
+/// reset).
+#[test]
+fn a_consumer_below_the_log_start_is_reset_by_auto_offset_reset() {
+    for (reset, expected) in [("earliest", 500), ("latest", 600)] {
+        // c1 (assign mode) starts at the log start (`earliest`) or at the end (`latest`, then
+        // 0: nothing is written yet), reads for two seconds, and is paused while retention
+        // deletes all 500 records; p2 then writes 100 more, which retention keeps until 3m10s.
+        // c1 processes each record for a millisecond: that timer is what wakes an assign-mode
+        // consumer for its next fetch once its buffer is drained.
+        let text = format!(
+            "{RETENTION}
+[[producer]]
+id = \"p2\"
+topic = \"t\"
+rate_per_sec = 100
+count = 100
+start = \"manual\"
+[[consumer]]
+id = \"c1\"
+topic = \"t\"
+processing_time = \"1ms\"
+config = {{ \"auto.offset.reset\" = \"{reset}\" }}
+"
+        );
+        let s = scenario(&text);
+        let mut live = Live::start(&s, 1);
+        live.until("2s")
+            .act(Action::Pause(Target::Client("c1".into())))
+            .until("2m")
+            .act(Action::Start("p2".into()))
+            .until("3m")
+            .act(Action::Resume(Target::Client("c1".into())))
+            .until("4m");
+        let resets: Vec<(u64, Option<u64>)> = live
+            .events()
+            .filter_map(|(_, _, e)| match e {
+                Event::OffsetReset {
+                    offset,
+                    out_of_range,
+                    ..
+                } => Some((offset.0, out_of_range.map(|o| o.0))),
+                _ => None,
+            })
+            .collect();
+        let out_of_range = live.events().any(|(_, _, e)| {
+            matches!(
+                e,
+                Event::ConsumerError {
+                    error: ErrorCode::OffsetOutOfRange,
+                    ..
+                }
+            )
+        });
+        assert!(out_of_range, "{reset}: no OFFSET_OUT_OF_RANGE");
+        let after: Vec<(u64, u64)> = resets
+            .iter()
+            .filter_map(|&(to, from)| Some((from?, to)))
+            .collect();
+        assert_eq!(after.len(), 1, "{reset}: {resets:?}");
+        let (from, got) = after[0];
+        assert!(
+            from > 0 && from < 500,
+            "{reset}: the position {from} was below the log start"
+        );
+        assert_eq!(got, expected, "{reset}: {resets:?}");
+    }
+}
+
+/// KAFKA.md 6.3: a compacted topic refuses records without a key (`LogValidator.validateKey`,
+/// INVALID_RECORD, not retriable): the producer's send fails and nothing reaches the log, while
+/// keyed records go in as usual.
+#[test]
+fn a_compacted_topic_refuses_records_without_a_key() {
+    let text = r#"
+name = "keyless on a compacted topic"
+[cluster]
+brokers = 3
+[[topic]]
+name = "t"
+partitions = 1
+assignment = [[1, 2, 3]]
+config = { "cleanup.policy" = "compact" }
+[[producer]]
+id = "keyless"
+topic = "t"
+rate_per_sec = 10
+count = 20
+acks = "all"
+[[producer]]
+id = "keyed"
+topic = "t"
+keys = 5
+rate_per_sec = 10
+count = 20
+acks = "all"
+"#;
+    let s = scenario(text);
+    let r = run(&s, 1);
+    let failed = r
+        .story
+        .iter()
+        .filter(|l| l.text.contains("INVALID_RECORD"))
+        .count();
+    assert!(failed > 0, "no INVALID_RECORD in the story");
+    assert_eq!(r.history.acknowledged, 20, "only the keyed records");
+    assert_eq!(r.history.failed, 20, "every keyless record failed");
+    assert_eq!(r.history.read, 20);
+    assert_eq!(r.history.failed_but_present, 0);
+}
+
+/// KAFKA.md 6.2: records below the log start offset were deleted by retention, not lost. The
+/// classroom's live loss watch looks at every acknowledged offset below the HW again after a
+/// leader change; it must start at the new leader's log start offset, or every record
+/// retention deleted would be reported as lost.
+#[test]
+fn records_retention_deleted_are_not_reported_as_lost_after_a_leader_change() {
+    let s = scenario(RETENTION);
+    let mut live = Live::start(&s, 1);
+    live.until("2m").act(Action::Crash(broker(1))).until("140s");
+    assert_ne!(live.leader("t/0"), Some(1), "a new leader was elected");
+    let mut tally = gregor_sim::live::LiveTally::default();
+    tally.update(live.world(), &s);
+    assert!(
+        tally.losses.losses.is_empty(),
+        "{} records reported lost",
+        tally.losses.losses.len()
+    );
+    let start = live
+        .world()
+        .broker_disk(BrokerId(2))
+        .and_then(|d| d.logs.get(&tp("t/0")))
+        .map(|l| l.log_start_offset());
+    assert_eq!(start, Some(Offset(500)), "retention had deleted everything");
 }

@@ -1,6 +1,7 @@
-//! Seeds of `scenarios/swarm.toml` that revealed real bugs, each kept as a named regression
-//! with what went wrong. A swarm seed is a whole schedule of faults, so the seed alone replays
-//! it: `gregor run scenarios/swarm.toml --seed N --report DIR` shows it with charts.
+//! Seeds of `scenarios/swarm.toml` (as shipped, or with short retention on) that revealed real
+//! bugs, each kept as a named regression with what went wrong. A swarm seed is a whole schedule
+//! of faults, so the seed alone replays it: `gregor run scenarios/swarm.toml --seed N --report
+//! DIR` shows it with charts.
 
 use gregor_sim::runner::RunReport;
 use gregor_tests::{failures, run, shipped};
@@ -306,5 +307,48 @@ fn seed_4667_a_member_of_a_generation_its_coordinator_lost_is_a_zombie() {
             .iter()
             .any(|t| t.contains("committed record(s) of __consumer_offsets/1 lost; allowed")),
         "the generation was lost in an allowed loss"
+    );
+}
+
+/// `scenarios/swarm.toml` with retention on: segments of 1 KiB kept five seconds, the retention
+/// task every second (the first run a second after each broker starts).
+fn swarm_with_retention(seed: u64) -> RunReport {
+    let text = std::fs::read_to_string(gregor_tests::scenarios_dir().join("swarm.toml"))
+        .expect("swarm.toml")
+        .replace(
+            "\"request.timeout.ms\" = 5000 }\npage_cache_writeback",
+            "\"request.timeout.ms\" = 5000, \"log.retention.check.interval.ms\" = 1000, \"log.initial.task.delay.ms\" = 1000 }\npage_cache_writeback",
+        )
+        .replacen(
+            "replication_factor = 3\n",
+            "replication_factor = 3\nconfig = { \"segment.bytes\" = 1024, \"retention.ms\" = 5000 }\n",
+            1,
+        );
+    assert!(
+        text.contains("retention.ms"),
+        "the topic keeps five seconds"
+    );
+    assert!(text.contains("log.retention.check.interval.ms"));
+    run(&gregor_tests::scenario(&text), seed)
+}
+
+/// Seed 805 with retention: c2's position needed a KIP-320 validation after a leader change
+/// when its fetch came back OFFSET_OUT_OF_RANGE (retention had passed it). The reset gave it a
+/// position without an epoch, which cannot be validated, but the pending validation stayed and
+/// kept the partition from fetching: the group never caught up. A reset position now needs no
+/// validation, as in Kafka (a position without an epoch completes validation at once).
+#[test]
+fn seed_805_with_retention_a_reset_position_needs_no_validation() {
+    let r = swarm_with_retention(805);
+    assert!(r.passed(), "{:?}", failures(&r));
+    assert!(
+        r.history.deleted_by_retention > 0,
+        "retention deleted acknowledged records"
+    );
+    assert!(
+        r.story.iter().any(|l| l
+            .text
+            .contains("is out of range; auto.offset.reset moves it")),
+        "a member was reset"
     );
 }

@@ -200,6 +200,12 @@ pub struct Broker {
     next_isr_check: Option<Instant>,
     next_hw_checkpoint: Option<Instant>,
     next_flush: Option<Instant>,
+    /// The first run of the retention task (`kafka-log-retention`): Kafka runs it at this time
+    /// and every `log.retention.check.interval.ms` after. `None` before the broker starts.
+    retention_task_start: Option<Instant>,
+    /// The run of the retention task that the state before the current input called for (see
+    /// `next_retention_check`).
+    retention_due: Option<Instant>,
     next_correlation: CorrelationId,
     /// The time of the last input: deadlines at or before it were handled or are blocked.
     now: Instant,
@@ -236,6 +242,8 @@ impl Broker {
             next_isr_check: None,
             next_hw_checkpoint: None,
             next_flush: None,
+            retention_task_start: None,
+            retention_due: None,
             next_correlation: 0,
             now: Instant::ZERO,
             outbox: Outbox::default(),
@@ -337,6 +345,9 @@ impl Broker {
         self.next_hw_checkpoint =
             Some(now + self.config.replica_high_watermark_checkpoint_interval);
         self.next_flush = self.config.log_flush_interval.map(|d| now + d);
+        // `LogManager.startup` schedules the retention task `log.initial.task.delay.ms` after
+        // the start, then every `log.retention.check.interval.ms`.
+        self.retention_task_start = Some(now + self.config.log_initial_task_delay);
     }
 
     // Lifecycle: registration and heartbeats.
@@ -487,6 +498,7 @@ impl Broker {
                     local.config = config;
                     let local = self.partitions.get(&tp).expect("present");
                     if let Some(log) = self.disk.logs.get_mut(&tp) {
+                        log.set_config(&local.config);
                         maybe_increment_hw(
                             local,
                             log,
@@ -499,7 +511,11 @@ impl Broker {
                 }
                 continue;
             }
-            self.disk.logs.entry(tp.clone()).or_default();
+            self.disk
+                .logs
+                .entry(tp.clone())
+                .or_insert_with(|| PartitionLog::with_config(&config))
+                .set_config(&config);
             if reg.leader == Some(self.id) {
                 self.make_leader(now, &tp, &reg, config);
             } else {
@@ -729,6 +745,22 @@ impl Broker {
             if let Some(error) = pr.error {
                 if error == ErrorCode::FencedLeaderEpoch {
                     state.failed = true; // wait for metadata with a newer epoch
+                } else if error == ErrorCode::OffsetOutOfRange {
+                    let changed = out_of_range_reset(
+                        log,
+                        pr.log_start_offset,
+                        pr.log_end_offset,
+                        from,
+                        &tp,
+                        &mut self.outbox,
+                    );
+                    // Kafka fetches again at once from where the reset left the log. When it
+                    // changed nothing (the leader cannot say where this log's last epoch ends),
+                    // the model backs off instead of asking again in the same millisecond.
+                    if !changed {
+                        state.delayed_until = Some(now + backoff);
+                    }
+                    self.touched.insert(tp);
                 } else {
                     state.delayed_until = Some(now + backoff);
                 }
@@ -773,8 +805,11 @@ impl Broker {
                 }
                 appended = true;
             }
-            // The follower copies the leader's HW, clamped to its own log (it may go down).
+            // The follower copies the leader's HW, clamped to its own log (it may go down), then
+            // its log start offset (`ReplicaFetcherThread.processPartitionData`:
+            // `maybeIncrementLogStartOffset(leaderLogStartOffset, LeaderOffsetIncremented)`).
             log.set_high_watermark(pr.high_watermark);
+            log.maybe_increment_log_start_offset(pr.log_start_offset);
             if appended && log.unflushed_records() >= self.config.log_flush_interval_messages {
                 log.flush();
             }
@@ -961,6 +996,7 @@ impl Broker {
             error: None,
             high_watermark: Offset(0),
             log_start_offset: Offset(0),
+            log_end_offset: Offset(0),
             diverging_epoch: None,
             batches: Vec::new(),
         };
@@ -994,6 +1030,7 @@ impl Broker {
             .expect("a hosted partition has a log");
         response.high_watermark = log.high_watermark();
         response.log_start_offset = log.log_start_offset();
+        response.log_end_offset = log.log_end_offset();
         if let Some((follower, broker_epoch)) = replica {
             let Some(state) = leader.replicas.get(&follower) else {
                 return fail(
@@ -1009,13 +1046,18 @@ impl Broker {
                 return fail(response, ErrorCode::NotLeaderOrFollower);
             }
             if let Some(last) = fp.last_fetched_epoch {
-                match log.end_offset_for_epoch(last) {
-                    None => return fail(response, ErrorCode::OffsetOutOfRange),
-                    Some((epoch, end)) if epoch < last || end < fp.fetch_offset => {
-                        response.diverging_epoch = Some((epoch, end));
-                        return response;
-                    }
-                    Some(_) => {}
+                // `Partition.readRecords`: an undefined epoch, then a fetch offset below the log
+                // start ("regardless of whether epochs are diverging"), are out of range; only
+                // then does the leader look for a divergence.
+                let Some((epoch, end)) = log.end_offset_for_epoch(last) else {
+                    return fail(response, ErrorCode::OffsetOutOfRange);
+                };
+                if fp.fetch_offset < log.log_start_offset() {
+                    return fail(response, ErrorCode::OffsetOutOfRange);
+                }
+                if epoch < last || end < fp.fetch_offset {
+                    response.diverging_epoch = Some((epoch, end));
+                    return response;
                 }
             }
         }
@@ -1671,11 +1713,66 @@ impl Broker {
         if self.coordinator.next_deadline().is_some_and(|t| t <= now) {
             self.with_coordinator(now, |c, log, out| c.on_timers(now, log, out));
         }
+        if self.retention_due.is_some_and(|t| t <= now) {
+            self.retention_due = None;
+            self.delete_old_segments(now);
+        }
         if let (Some(t), Some(interval)) = (self.next_flush, self.config.log_flush_interval)
             && t <= now
         {
             self.next_flush = Some(now + interval);
             self.disk.flush_all();
+        }
+    }
+
+    /// The next run of the retention task after `after` that would delete something, if the
+    /// logs stayed as they are. Kafka runs the task at its start time and every
+    /// `log.retention.check.interval.ms` after (`LogManager.startup`, `scheduleAtFixedRate`);
+    /// the model keeps that schedule but wakes only for a run that would delete a segment
+    /// ([`PartitionLog::next_deletion_at`]). A run that deletes nothing changes nothing, so
+    /// skipping it is exact, and a run with Kafka's defaults (7 days of retention) adds no
+    /// event to a run of minutes. The logs change only at inputs, and every input asks again.
+    fn next_retention_check(&self, after: Instant) -> Option<Instant> {
+        let start = self.retention_task_start?;
+        let due = self
+            .disk
+            .logs
+            .values()
+            .filter(|log| !log.config().cleanup_policy.compact)
+            .filter_map(PartitionLog::next_deletion_at)
+            .min()?;
+        let from = due.max(after + Duration(1)).max(start);
+        let interval = self.config.log_retention_check_interval.0.max(1);
+        let runs = (from - start).0.div_ceil(interval);
+        Some(start + Duration(runs.saturating_mul(interval)))
+    }
+
+    /// The retention task (`LogManager.cleanupLogs`): `deleteOldSegments` on every log whose
+    /// topic is not compacted, leader and follower replicas alike, each against its own HW.
+    /// Compacted logs are the log cleaner's. Fetches waiting on a partition whose log start
+    /// moved are looked at again: one below it is now out of range.
+    fn delete_old_segments(&mut self, now: Instant) {
+        for (tp, log) in &mut self.disk.logs {
+            if log.config().cleanup_policy.compact {
+                continue;
+            }
+            let deletions = log.delete_old_segments(now);
+            if deletions.is_empty() {
+                continue;
+            }
+            for d in deletions {
+                self.outbox.event(Event::SegmentsDeleted {
+                    topic_partition: tp.clone(),
+                    reason: d.reason,
+                    segments: d.segments,
+                    bytes: d.bytes,
+                    from: d.from,
+                    to: d.to,
+                    rolled: d.rolled,
+                    log_start_offset: log.log_start_offset(),
+                });
+            }
+            self.touched.insert(tp.clone());
         }
     }
 
@@ -1760,6 +1857,39 @@ fn is_inbound_api(message: &Message) -> bool {
     message.is_request() && !message.is_controller_request()
 }
 
+/// `AbstractFetcherThread.fetchOffsetAndTruncate`, after OFFSET_OUT_OF_RANGE: a log that ends
+/// beyond the leader's log end is truncated to it (an unclean election left the follower
+/// ahead); a log that ends below the leader's log start offset (the follower was away while
+/// retention deleted what it lacks) is deleted and starts again empty at the leader's log start.
+/// Otherwise the follower fetches again from its own log end. Returns whether the log changed.
+fn out_of_range_reset(
+    log: &mut PartitionLog,
+    leader_log_start: Offset,
+    leader_log_end: Offset,
+    leader: BrokerId,
+    tp: &TopicPartition,
+    outbox: &mut Outbox,
+) -> bool {
+    let leo = log.log_end_offset();
+    if leader_log_end < leo {
+        log.truncate_to(leader_log_end);
+    } else if leader_log_start > leo {
+        log.truncate_fully_and_start_at(leader_log_start);
+    } else {
+        return false;
+    }
+    outbox.event(Event::ReplicaOutOfRange {
+        topic_partition: tp.clone(),
+        leader,
+        log_end_offset: leo,
+        leader_log_start_offset: leader_log_start,
+        leader_log_end_offset: leader_log_end,
+        log_start_offset_after: log.log_start_offset(),
+        log_end_offset_after: log.log_end_offset(),
+    });
+    true
+}
+
 /// Where a follower truncates when the leader reports a diverging epoch (KAFKA.md 3.5 step 3,
 /// `AbstractFetcherThread.getOffsetTruncationState`): to `min(leader end, own end of that
 /// epoch, LEO)` when the follower knows the epoch; to the end of its largest epoch below it when
@@ -1775,6 +1905,9 @@ fn truncation_offset(log: &PartitionLog, epoch: LeaderEpoch, leader_end: Offset)
 
 impl Node for Broker {
     fn handle(&mut self, now: Instant, input: Input) {
+        // Whether the retention task runs at this input is decided by the state before it, the
+        // state `poll_timeout` reported the task's next run from.
+        self.retention_due = self.next_retention_check(self.now);
         self.now = now;
         match input {
             Input::Start => self.start(now),
@@ -1867,6 +2000,7 @@ impl Node for Broker {
         at(self.next_isr_check);
         at(self.next_hw_checkpoint);
         at(self.next_flush);
+        at(self.next_retention_check(self.now));
         at(self.coordinator.next_deadline());
         d.earliest()
     }

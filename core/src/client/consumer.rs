@@ -78,6 +78,9 @@ pub struct PartitionPosition {
     pub backoff_until: Option<Instant>,
     /// `auto.offset.reset=none` found no valid position: the partition is not consumed.
     pub stuck: bool,
+    /// The position a fetch found out of range (below the log start offset or past the log
+    /// end), until `auto.offset.reset` replaces it.
+    pub out_of_range: Option<Offset>,
     /// The committed offset has not been fetched yet (group mode).
     pub needs_committed: bool,
     /// The position must be validated against the leader of this epoch (KIP-320).
@@ -1571,7 +1574,11 @@ impl Consumer {
         };
         match error {
             ErrorCode::OffsetOutOfRange => {
-                // The position is outside the log: reset it (`auto.offset.reset`), or stop.
+                // The position is outside the log, below its start (retention deleted it) or
+                // past its end: `FetchCollector.handleInitializeErrors` asks for a reset with
+                // `auto.offset.reset`, or with `none` raises OffsetOutOfRangeException to the
+                // application, which consumes the partition no more.
+                pos.out_of_range = pos.position;
                 pos.position = None;
                 pos.stuck = self.config.auto_offset_reset == OffsetReset::None;
             }
@@ -1627,9 +1634,18 @@ impl Consumer {
                     {
                         pos.position = Some(offset);
                         pos.position_epoch = None;
+                        // A reset position carries no epoch, so there is nothing to validate
+                        // (KIP-320 validates a position's epoch): a validation a leader change
+                        // asked for before the reset is dropped with the old position, or the
+                        // partition would wait for it forever without fetching. Regression:
+                        // a swarm seed with short retention (an OFFSET_OUT_OF_RANGE during a
+                        // leader change) left a group member stuck below the log start.
+                        pos.validate_epoch = None;
+                        let out_of_range = pos.out_of_range.take();
                         self.outbox.event(Event::OffsetReset {
                             topic_partition: tp,
                             offset,
+                            out_of_range,
                         });
                     }
                 }

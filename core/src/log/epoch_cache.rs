@@ -86,6 +86,34 @@ impl LeaderEpochCache {
     pub fn truncate_from_end(&mut self, end_offset: Offset) {
         self.entries.retain(|e| e.start_offset < end_offset);
     }
+
+    /// `truncateFromStart`: after the log start offset moved to `start_offset`, entries starting
+    /// at or before it are removed, and the last of them comes back starting at `start_offset`,
+    /// so that the epoch of the first remaining record stays known.
+    pub fn truncate_from_start(&mut self, start_offset: Offset) {
+        let removed = self
+            .entries
+            .iter()
+            .take_while(|e| e.start_offset <= start_offset)
+            .count();
+        if removed == 0 {
+            return;
+        }
+        let epoch = self.entries[removed - 1].epoch;
+        self.entries.drain(..removed);
+        self.entries.insert(
+            0,
+            EpochEntry {
+                epoch,
+                start_offset,
+            },
+        );
+    }
+
+    /// `clearAndFlush`: forgets every epoch (a log truncated fully starts again).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
 }
 
 #[cfg(test)]
@@ -148,6 +176,44 @@ mod tests {
         c.assign(LeaderEpoch(3), Offset(7));
         assert_eq!(c.latest_epoch(), Some(LeaderEpoch(3)));
         assert_eq!(c.start_offset_of(LeaderEpoch(3)), Some(Offset(6)));
+    }
+
+    #[test]
+    fn truncate_from_start_keeps_the_epoch_of_the_new_first_offset() {
+        // LeaderEpochFileCacheTest.shouldUpdateOffsetBetweenEpochBoundariesOnClearEarliest:
+        // entries (2, 6), (3, 8), (4, 11); truncating from 9 leaves (3, 9), (4, 11).
+        let mut c = cache(&[(2, 6), (3, 8), (4, 11)]);
+        c.truncate_from_start(Offset(9));
+        assert_eq!(
+            c.entries(),
+            &[
+                EpochEntry {
+                    epoch: LeaderEpoch(3),
+                    start_offset: Offset(9)
+                },
+                EpochEntry {
+                    epoch: LeaderEpoch(4),
+                    start_offset: Offset(11)
+                },
+            ]
+        );
+        // At an epoch boundary the entry stays as it was (shouldRetainLatestEpochOnClearAllEarliest).
+        c.truncate_from_start(Offset(11));
+        assert_eq!(
+            c.entries(),
+            &[EpochEntry {
+                epoch: LeaderEpoch(4),
+                start_offset: Offset(11)
+            }]
+        );
+        // Below the first entry nothing changes (shouldNotClearAnythingIfOffsetToEarly).
+        c.truncate_from_start(Offset(5));
+        assert_eq!(c.entries().len(), 1);
+        // An epoch asked for that is now below every entry ends where the cache starts.
+        assert_eq!(
+            c.end_offset_for(LeaderEpoch(1), Offset(20)),
+            Some((LeaderEpoch(1), Offset(11)))
+        );
     }
 
     #[test]

@@ -542,6 +542,7 @@ mod tests {
                 Event::OffsetReset {
                     topic_partition: tp(),
                     offset: Offset(5),
+                    out_of_range: Some(Offset(2)),
                 },
             ),
             polled(3, C1, &[5, 6, 7, 8, 9]),

@@ -1,7 +1,11 @@
 //! The history oracle: after a run, every send, acknowledgement, failure and poll is compared
 //! with a final read of every partition (Jepsen's Kafka checker, KAFKA.md 7.2).
 //!
-//! * Lost writes: acknowledged, yet absent from the final read.
+//! * Lost writes: acknowledged, yet absent from the final read, at an offset at or above the
+//!   partition's final log start offset. An acknowledged record below it was deleted by
+//!   retention (KAFKA.md 6.2) and is counted apart. The oracle cannot tell a record lost before
+//!   retention passed its offset from one retention deleted: the invariant checker, which
+//!   watches every step, sees such losses when they happen.
 //! * Duplicates: one record at more than one offset.
 //! * Inconsistent offsets: an offset holding a different record than the one acknowledged there,
 //!   or than another poll saw there.
@@ -115,6 +119,9 @@ pub struct HistoryReport {
     pub final_read_complete: bool,
     /// Acknowledged records absent from the final read.
     pub lost_acknowledged: u64,
+    /// Acknowledged records below their partition's final log start offset: retention deleted
+    /// them, which is not a loss.
+    pub deleted_by_retention: u64,
     /// Records present at more than one offset.
     pub duplicates: u64,
     /// Offsets holding more than one record.
@@ -166,12 +173,14 @@ struct SentRecord {
     failed: Option<(ErrorCode, bool)>,
 }
 
-/// Runs the oracle over a run's log. `reader` is the client that made the final read.
+/// Runs the oracle over a run's log. `reader` is the client that made the final read;
+/// `log_start` is each partition's log start offset when it read (missing: 0).
 pub fn analyse(
     log: &[Logged],
     producers: &BTreeMap<ClientId, ProducerInfo>,
     reader: ClientId,
     final_read_complete: bool,
+    log_start: &BTreeMap<TopicPartition, Offset>,
 ) -> HistoryReport {
     let mut sent: BTreeMap<Bytes, SentRecord> = BTreeMap::new();
     let mut per_producer: BTreeMap<ClientId, u64> = BTreeMap::new();
@@ -274,7 +283,15 @@ pub fn analyse(
                 report.failed_but_present += 1;
             }
         }
-        if let Some((at, offset)) = r.acked
+        let deleted = |o: Option<Offset>| {
+            o.is_some_and(|o| log_start.get(&r.tp).is_some_and(|&start| o < start))
+        };
+        if let Some((_, offset)) = r.acked
+            && !final_read.contains_key(value)
+            && deleted(offset)
+        {
+            report.deleted_by_retention += 1;
+        } else if let Some((at, offset)) = r.acked
             && !final_read.contains_key(value)
         {
             report.lost_acknowledged += 1;

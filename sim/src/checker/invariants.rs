@@ -111,7 +111,9 @@ struct PowerLossExemption {
 pub struct Invariants {
     leaders: BTreeMap<(TopicPartition, LeaderEpoch), BrokerId>,
     leader_hw: BTreeMap<(BrokerId, TopicPartition), (LeaderEpoch, Offset)>,
-    committed: BTreeMap<TopicPartition, Vec<CommittedRecord>>,
+    /// What some leader's HW covered, by offset from 0; `None` where retention deleted the
+    /// record before the checker read it (the HW and the deletion came in one step).
+    committed: BTreeMap<TopicPartition, Vec<Option<CommittedRecord>>>,
     checked_leaders: BTreeSet<(TopicPartition, LeaderEpoch, BrokerId)>,
     matching: BTreeMap<(BrokerId, TopicPartition), MatchState>,
     unclean: BTreeMap<TopicPartition, Vec<Instant>>,
@@ -462,6 +464,10 @@ impl Invariants {
         while (committed.len() as u64) < hw.0 {
             let o = Offset(committed.len() as u64);
             let Some((r, epoch)) = log.record_at(o) else {
+                if o < log.log_start_offset() {
+                    committed.push(None);
+                    continue;
+                }
                 break;
             };
             let at = self
@@ -470,11 +476,11 @@ impl Invariants {
                 .and_then(|m| m.get(&o.0))
                 .filter(|c| c.value == r.value && c.epoch == epoch)
                 .map_or(now, |c| c.at);
-            committed.push(CommittedRecord {
+            committed.push(Some(CommittedRecord {
                 value: r.value.clone(),
                 epoch,
                 at,
-            });
+            }));
         }
     }
 
@@ -488,11 +494,12 @@ impl Invariants {
         id: BrokerId,
         tp: &TopicPartition,
         log: &PartitionLog,
-        lost: &[CommittedRecord],
+        lost: &[Option<CommittedRecord>],
         first: usize,
     ) -> Option<String> {
         let mut reasons: Vec<String> = Vec::new();
         for (j, c) in lost.iter().enumerate() {
+            let Some(c) = c else { continue };
             let o = Offset((first + j) as u64);
             let lost_before = self
                 .lost_committed
@@ -542,9 +549,10 @@ impl Invariants {
         let mut first_bad = None;
         for (i, c) in committed.iter().enumerate() {
             let o = Offset(i as u64);
-            if o < log.log_start_offset() {
+            // Below its log start, retention deleted the records: nothing to hold.
+            let Some(c) = c.as_ref().filter(|_| o >= log.log_start_offset()) else {
                 continue;
-            }
+            };
             match log.record_at(o) {
                 Some((r, e)) if r.value == c.value && e == c.epoch => {}
                 _ => {
@@ -563,11 +571,14 @@ impl Invariants {
         let lost: Vec<(Offset, Option<Bytes>, LeaderEpoch)> = committed[i..]
             .iter()
             .enumerate()
-            .map(|(j, c)| (Offset((i + j) as u64), c))
+            .filter_map(|(j, c)| Some((Offset((i + j) as u64), c.as_ref()?)))
             .filter(|(o, c)| !held(*o, c))
             .map(|(o, c)| (o, c.value.clone(), c.epoch))
             .collect();
-        let since = committed[i].at;
+        let since = committed[i]
+            .as_ref()
+            .expect("the first missing record is known")
+            .at;
         let reason = if self
             .unclean
             .get(tp)
@@ -602,6 +613,7 @@ impl Invariants {
             let committed = self.committed.get(tp).expect("present");
             let lost_map = self.lost_committed.entry(tp.clone()).or_default();
             for (j, c) in committed.iter().enumerate().skip(i) {
+                let Some(c) = c else { continue };
                 if held(Offset(j as u64), c) {
                     continue;
                 }
