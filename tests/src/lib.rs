@@ -176,6 +176,14 @@ pub fn failures(r: &RunReport) -> Vec<String> {
         .collect()
 }
 
+/// A report's check by name; a run that lacks it fails the test (the rule was not checked).
+pub fn check_named<'a>(r: &'a RunReport, name: &str) -> &'a gregor_sim::runner::Check {
+    r.checks
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("the run has no check `{name}`"))
+}
+
 /// The story of a run as one line per event: virtual time, what kind of line it is, and the
 /// text. Times are the run's virtual clock (never a wall clock), and the lines come in the
 /// order the run produced them, so the rendering is the same for every build of the same model.

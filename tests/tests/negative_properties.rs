@@ -10,7 +10,7 @@ use gregor_sim::replay::replay;
 use gregor_sim::scenario::Scenario;
 use gregor_tests::generate::{Acks, FaultKind, case, network, producers, topic};
 use gregor_tests::property::{Counterexample, Property, Verdict, run_case};
-use gregor_tests::{failures, run};
+use gregor_tests::{check_named, failures, run};
 use proptest::prelude::*;
 
 /// The claim both searches break: every acknowledged record is in the final read.
@@ -194,11 +194,7 @@ fn acks_1_a_leader_crash_loses_the_records_only_it_had() {
         "{}",
         first.explanation
     );
-    let promise = r
-        .checks
-        .iter()
-        .find(|c| c.name == "no acknowledged record lost")
-        .expect("the promise is checked");
+    let promise = check_named(&r, "no acknowledged record lost");
     assert!(
         promise
             .detail
@@ -297,11 +293,7 @@ fn unclean_election_elects_a_restarted_replica_that_missed_acknowledged_records(
             .any(|l| l.text.contains("elected leader UNCLEANLY")),
         "no unclean election in the story"
     );
-    let kept = r
-        .checks
-        .iter()
-        .find(|c| c.name == "committed records kept")
-        .expect("the invariant is checked");
+    let kept = check_named(&r, "committed records kept");
     assert!(
         kept.detail.contains("allowed: an unclean election"),
         "{}",

@@ -4,7 +4,7 @@
 //! DIR` shows it with charts.
 
 use gregor_sim::runner::RunReport;
-use gregor_tests::{failures, run, shipped};
+use gregor_tests::{check_named, failures, run, shipped};
 
 fn swarm(seed: u64) -> RunReport {
     run(&shipped("swarm.toml"), seed)
@@ -51,11 +51,7 @@ fn seed_100_an_allowed_loss_stays_allowed_when_a_deposed_leader_still_covers_it(
         r.history.lost_acknowledged > 0,
         "the power losses took acknowledged records"
     );
-    let promise = r
-        .checks
-        .iter()
-        .find(|c| c.name == "no acknowledged record lost")
-        .expect("the promise is checked");
+    let promise = check_named(&r, "no acknowledged record lost");
     assert!(
         promise.detail.contains("allowed:") && promise.detail.contains("power loss"),
         "each loss is attributed: {}",
@@ -108,11 +104,7 @@ fn seed_593_a_position_is_validated_only_against_a_known_leader() {
 fn seed_775_a_broker_that_serves_no_requests_is_nobodys_coordinator() {
     let r = swarm(775);
     assert!(r.passed(), "{:?}", failures(&r));
-    let owners = r
-        .checks
-        .iter()
-        .find(|c| c.name == "one owner per partition in a group")
-        .expect("the ownership rule is checked");
+    let owners = check_named(&r, "one owner per partition in a group");
     assert!(owners.ok, "{}", owners.detail);
 }
 
@@ -137,11 +129,7 @@ fn seed_126_a_follower_fails_a_partition_a_power_loss_forked() {
             .any(|t| t.starts_with("broker 2 stopped fetching __consumer_offsets/1")),
         "the follower fails the partition"
     );
-    let converged = r
-        .checks
-        .iter()
-        .find(|c| c.name == "converged after healing")
-        .expect("convergence is checked");
+    let converged = check_named(&r, "converged after healing");
     assert!(
         converged
             .detail
@@ -162,11 +150,7 @@ fn seed_126_a_follower_fails_a_partition_a_power_loss_forked() {
 fn seed_503_a_fork_below_the_hw_is_attributed_offset_by_offset() {
     let r = swarm(503);
     assert!(r.passed(), "{:?}", failures(&r));
-    let matching = r
-        .checks
-        .iter()
-        .find(|c| c.name == "log matching below the HW")
-        .expect("log matching is checked");
+    let matching = check_named(&r, "log matching below the HW");
     assert!(
         matching.detail.contains("__consumer_offsets/1 at offset 11, below the HW; allowed: broker 3 lost power at 23.853s"),
         "{}",
@@ -186,11 +170,7 @@ fn seed_852_records_a_power_loss_took_from_the_next_leader_are_an_allowed_loss()
     let r = swarm(852);
     assert!(r.passed(), "{:?}", failures(&r));
     assert_eq!(r.history.lost_acknowledged, 2);
-    let kept = r
-        .checks
-        .iter()
-        .find(|c| c.name == "committed records kept")
-        .expect("committed records are checked");
+    let kept = check_named(&r, "committed records kept");
     assert!(
         kept.detail
             .contains("broker 2 lost them to a power loss at 5.752s"),
@@ -213,11 +193,7 @@ fn seed_625_an_epoch_bump_may_write_a_batch_again_as_in_kafka() {
     let r = swarm(625);
     assert!(r.passed(), "{:?}", failures(&r));
     assert_eq!(r.history.duplicates, 7);
-    let idempotence = r
-        .checks
-        .iter()
-        .find(|c| c.name == "idempotent producers: no duplicates, send order kept")
-        .expect("idempotence is checked");
+    let idempotence = check_named(&r, "idempotent producers: no duplicates, send order kept");
     assert!(
         idempotence
             .detail
@@ -237,11 +213,7 @@ fn seed_625_an_epoch_bump_may_write_a_batch_again_as_in_kafka() {
 fn seed_1082_a_rejoin_from_fetches_before_a_power_loss_ends_no_exemption() {
     let r = swarm(1082);
     assert!(r.passed(), "{:?}", failures(&r));
-    let within = r
-        .checks
-        .iter()
-        .find(|c| c.name == "HW within the ISR")
-        .expect("the HW is checked");
+    let within = check_named(&r, "HW within the ISR");
     assert!(within.ok, "{}", within.detail);
 }
 
@@ -279,11 +251,7 @@ fn seed_2161_an_offset_may_lose_two_records_in_two_allowed_losses() {
 fn seed_9733_a_record_lost_once_and_recounted_by_a_deposed_leader_is_the_same_loss() {
     let r = swarm(9733);
     assert!(r.passed(), "{:?}", failures(&r));
-    let kept = r
-        .checks
-        .iter()
-        .find(|c| c.name == "committed records kept")
-        .expect("committed records are checked");
+    let kept = check_named(&r, "committed records kept");
     assert!(
         kept.detail
             .contains("at 36.809s: 1 committed record(s) of __consumer_offsets/1 lost, allowed: an allowed loss had already taken them"),
