@@ -12,7 +12,6 @@ use gregor_sim::classroom;
 use gregor_sim::lesson::CheckedLesson;
 use gregor_sim::session::Session;
 use gregor_sim::world::Status;
-use std::collections::VecDeque;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{HtmlInputElement, HtmlSelectElement, KeyboardEvent};
@@ -34,15 +33,24 @@ const FRAMES_KEPT: usize = 600;
 /// The charts a round draws (see `App::draw_charts`).
 const CHARTS: u8 = 3;
 
-/// Keeps `value` among the last [`FRAMES_KEPT`] of `times` and publishes them on `window` as
-/// `name`, where the browser test reads them.
-fn push_kept(times: &mut VecDeque<f64>, value: f64, name: &str) {
-    times.push_back(value);
-    if times.len() > FRAMES_KEPT {
-        times.pop_front();
+/// Times the page publishes on `window` for the browser test: a JavaScript array kept to the
+/// last [`FRAMES_KEPT`] values, appended to in place (a frame must not copy the whole list).
+struct Published(js_sys::Array);
+
+impl Published {
+    /// An empty list published as `window[name]`.
+    fn new(name: &str) -> Published {
+        let array = js_sys::Array::new();
+        let _ = js_sys::Reflect::set(&window(), &name.into(), &array);
+        Published(array)
     }
-    let array: js_sys::Array = times.iter().map(|&d| JsValue::from(d)).collect();
-    let _ = js_sys::Reflect::set(&window(), &name.into(), &array);
+
+    fn push(&self, value: f64) {
+        self.0.push(&JsValue::from(value));
+        if self.0.length() as usize > FRAMES_KEPT {
+            self.0.shift();
+        }
+    }
 }
 
 /// What the learner and the browser tell the app.
@@ -108,7 +116,7 @@ pub struct App {
     last_frame: Option<f64>,
     furthest_ms: u64,
     frame: Option<Closure<dyn FnMut(f64)>>,
-    frame_times: VecDeque<f64>,
+    frame_times: Published,
     charts_drawn_at: Option<(u64, u64)>,
     /// When the charts were last drawn, in `performance.now()` milliseconds.
     charts_drawn_real: f64,
@@ -117,7 +125,7 @@ pub struct App {
     /// When this frame's work began (`performance.now()`), to time it in `rendered`.
     frame_began: Option<f64>,
     /// How long the last frames' work took (update, view and charts), in milliseconds.
-    work_times: VecDeque<f64>,
+    work_times: Published,
     /// The produce form's `acks`, kept here so a redraw never changes the learner's choice.
     produce_acks: String,
     /// The course, or why it could not be read.
@@ -249,7 +257,7 @@ impl App {
 
     fn record_frame(&mut self, t: f64) {
         if let Some(last) = self.last_frame {
-            push_kept(&mut self.frame_times, t - last, "gregorFrameTimes");
+            self.frame_times.push(t - last);
         }
         self.last_frame = Some(t);
     }
@@ -427,12 +435,12 @@ impl Component for App {
             last_frame: None,
             furthest_ms: 0,
             frame: None,
-            frame_times: VecDeque::new(),
+            frame_times: Published::new("gregorFrameTimes"),
             charts_drawn_at: None,
             charts_drawn_real: 0.0,
             charts_pending: 0,
             frame_began: None,
-            work_times: VecDeque::new(),
+            work_times: Published::new("gregorWorkTimes"),
             produce_acks: "all".into(),
             course: course::course().map_err(|e| e.to_string()),
             tutor: None,
@@ -699,7 +707,7 @@ impl Component for App {
         self.draw_charts();
         if let Some(began) = self.frame_began.take() {
             let now = window().performance().map_or(began, |p| p.now());
-            push_kept(&mut self.work_times, now - began, "gregorWorkTimes");
+            self.work_times.push(now - began);
         }
     }
 
