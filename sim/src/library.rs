@@ -37,6 +37,7 @@ pub const SHIPPED: &[Shipped] = shipped![
     "at-least-once",
     "at-most-once",
     "retention",
+    "compaction",
     "swarm",
     "swarm-unsafe",
 ];
