@@ -125,8 +125,15 @@ pub struct PartitionReport {
     pub high_watermark: Option<u64>,
     /// The leader's log start offset, if the leader is up.
     pub log_start_offset: Option<u64>,
+    /// The leader's last stable offset, if the leader is up: a `read_committed` consumer reads
+    /// below it. Without transactions it is the high watermark.
+    pub last_stable_offset: Option<u64>,
     /// How many segments the leader's log has, if the leader is up.
     pub segments: Option<u64>,
+    /// Where the leader's log cleaner last stopped, for a compacted topic it has cleaned: the
+    /// log below it holds only the latest record of each key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleaned_up_to: Option<u64>,
     /// Each replica's log end offset, by broker id.
     pub log_end_offsets: BTreeMap<String, u64>,
 }
@@ -2047,7 +2054,9 @@ pub fn partition_reports(w: &Cluster, scenario: &Scenario) -> Vec<PartitionRepor
                     .map_or_else(Vec::new, |r| r.isr.iter().map(|b| b.0).collect()),
                 high_watermark: leader_log.map(|l| l.high_watermark().0),
                 log_start_offset: leader_log.map(|l| l.log_start_offset().0),
+                last_stable_offset: leader_log.map(|l| l.last_stable_offset().0),
                 segments: leader_log.map(|l| l.segments().len() as u64),
+                cleaned_up_to: leader_log.and_then(|l| l.cleaner_checkpoint()).map(|o| o.0),
                 log_end_offsets: replicas
                     .iter()
                     .filter_map(|b| {

@@ -312,6 +312,15 @@ impl PartitionLog {
                 segment.add(batch.size_in_bytes(), batch.max_timestamp());
                 cleaned_batches.push(batch);
             }
+            if segment.batches == 0 {
+                // `LogSegment.largestTimestamp` falls back to the file's modification time when
+                // a segment holds no batch; the cleaned file takes the last original's, whose
+                // last write is its newest record here (CreateTime is the append time).
+                segment.largest_timestamp = self.segments[from..to]
+                    .iter()
+                    .filter_map(|s| s.largest_timestamp)
+                    .max();
+            }
             out.bytes_after += segment.size;
             new_segments.push(segment);
         }
