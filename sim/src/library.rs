@@ -40,6 +40,7 @@ pub const SHIPPED: &[Shipped] = shipped![
     "compaction",
     "swarm",
     "swarm-unsafe",
+    "swarm-compaction",
 ];
 
 /// The shape of an empty cluster a learner starts from.

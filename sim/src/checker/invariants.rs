@@ -551,14 +551,25 @@ impl Invariants {
         let Some(committed) = self.committed.get(tp) else {
             return;
         };
-        // KAFKA.md 6.3: on a compacted topic the cleaner keeps the latest record of each key
-        // and removes the older ones (and tombstones, after their delete horizon). A committed
-        // record this leader's cleaner removed is held if a later committed record has its key.
-        let mut last_of_key: BTreeMap<&Bytes, usize> = BTreeMap::new();
+        // KAFKA.md 6.3: on a compacted topic each broker's cleaner keeps the latest record of
+        // each key and removes older ones (and tombstones, after their delete horizon), only
+        // below its own HW. A committed record this leader's cleaner removed is held if a later
+        // record of its key is committed or in this leader's log. The log counts too because a
+        // deposed leader that has not heard of it yet may advance the HW its followers copy in
+        // the step that also tells it, so the checker never sees it commit those records.
+        let mut last_of_key: BTreeMap<&Bytes, u64> = BTreeMap::new();
         if log.config().cleanup_policy.compact {
             for (i, c) in committed.iter().enumerate() {
                 if let Some(k) = c.as_ref().and_then(|c| c.key.as_ref()) {
-                    last_of_key.insert(k, i);
+                    last_of_key.insert(k, i as u64);
+                }
+            }
+            for batch in log.batches() {
+                for (o, r) in batch.records_with_offsets() {
+                    if let Some(k) = r.key.as_ref() {
+                        let last = last_of_key.entry(k).or_insert(o.0);
+                        *last = (*last).max(o.0);
+                    }
                 }
             }
         }
@@ -569,7 +580,7 @@ impl Invariants {
                         || c.key
                             .as_ref()
                             .and_then(|k| last_of_key.get(k))
-                            .is_some_and(|&last| last as u64 > o.0))
+                            .is_some_and(|&last| last > o.0))
             };
             log.record_at(o)
                 .is_some_and(|(r, e)| r.value == c.value && e == c.epoch)
