@@ -190,7 +190,10 @@ impl PartitionLog {
     /// depend on time, and both only make a log more cleanable as time passes, so the answer
     /// is the first of `after` and the moments a lag runs out at which the log is cleanable.
     pub fn next_cleanable_at(&self, after: Instant) -> Option<Instant> {
-        if !self.config.cleanup_policy.compact {
+        // A log of one segment has nothing below its active segment to clean. Brokers ask
+        // after every input, and `__consumer_offsets` (compacted, 100 MiB segments) is such a
+        // log in every run, so this answer must be cheap.
+        if !self.config.cleanup_policy.compact || self.segments.len() < 2 {
             return None;
         }
         let mut moments = vec![after];
