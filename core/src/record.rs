@@ -62,7 +62,8 @@ pub struct CleanedBatch {
     pub offset_deltas: Vec<u32>,
     /// The last offset delta as appended: the batch still spans its whole offset range.
     pub last_offset_delta: u32,
-    /// The largest timestamp as appended.
+    /// The largest timestamp of the records left, or, for a batch left empty, the header's
+    /// as appended.
     pub max_timestamp: Instant,
     /// Set by the first cleaning that kept a tombstone of the batch: the time plus
     /// `delete.retention.ms`. A cleaning after it removes the batch's tombstones.
@@ -157,7 +158,7 @@ impl RecordBatch {
         }
     }
 
-    /// The largest record timestamp (as appended: cleaning keeps the header's).
+    /// The largest record timestamp (for a cleaned batch, of the records it kept).
     pub fn max_timestamp(&self) -> Instant {
         match &self.cleaned {
             Some(c) => c.max_timestamp,

@@ -1797,8 +1797,8 @@ impl Broker {
     }
 
     /// One wake-up of the log cleaner thread (`CleanerThread.doWork`): it cleans the dirtiest
-    /// cleanable compacted log, again and again until none is left, and after each look deletes
-    /// what retention may delete from compacted logs (`LogCleanerManager.deletableLogs`: under
+    /// cleanable compacted log, again and again until none is left, and after each look (the
+    /// last, which found nothing, too) deletes what retention may delete from compacted logs (`LogCleanerManager.deletableLogs`: under
     /// `compact,delete` by time and size, under `compact` only below the log start offset).
     fn run_cleaner(&mut self, now: Instant) {
         loop {
@@ -1818,22 +1818,23 @@ impl Broker {
                         _ => Some((tp, ltc)),
                     },
                 );
-            let Some((tp, ltc)) = filthiest else { break };
-            let tp = tp.clone();
-            let log = self
-                .disk
-                .logs
-                .get_mut(&tp)
-                .expect("a log the cleaner chose");
-            let cleaning = log.clean(now, &ltc);
-            self.outbox.event(Event::LogCleaned {
-                topic_partition: tp.clone(),
-                dirty_percent: ltc.dirty_percent(),
-                cleaning,
-            });
-            self.touched.insert(tp);
+            let chosen = filthiest.map(|(tp, ltc)| (tp.clone(), ltc));
+            if let Some((tp, ltc)) = &chosen {
+                let log = self.disk.logs.get_mut(tp).expect("a log the cleaner chose");
+                let cleaning = log.clean(now, ltc);
+                self.outbox.event(Event::LogCleaned {
+                    topic_partition: tp.clone(),
+                    dirty_percent: ltc.dirty_percent(),
+                    cleaning,
+                });
+                self.touched.insert(tp.clone());
+            }
+            // `cleanFilthiestLog` runs the compacted logs' retention after every look.
+            self.delete_old_segments_where(now, true);
+            if chosen.is_none() {
+                break;
+            }
         }
-        self.delete_old_segments_where(now, true);
     }
 
     /// The retention task (`LogManager.cleanupLogs`): `deleteOldSegments` on every log whose

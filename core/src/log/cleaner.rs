@@ -241,7 +241,6 @@ impl PartitionLog {
         let upper = ltc.first_uncleanable_offset;
         // The offset map: the latest offset of each key in the dirty segments.
         let mut latest: BTreeMap<Bytes, Offset> = BTreeMap::new();
-        let mut latest_offset = None;
         let dirty_start = self
             .batches
             .partition_point(|b| b.last_offset() < first_dirty);
@@ -252,10 +251,12 @@ impl PartitionLog {
                     latest.insert(k.clone(), o);
                 }
             }
-            latest_offset = Some(b.last_offset());
         }
-        let end = latest_offset.map_or(upper, Offset::next);
-        let map_end = latest_offset;
+        // `buildOffsetMapForSegment` ends each dirty segment by moving the map's latest offset
+        // to the offset before the next segment ("in the case of offsets gap, fast forward"),
+        // so a pass always ends at the cleanable section's end, past any gap before it.
+        let end = upper;
+        let map_end = upper.0.checked_sub(1).map(Offset);
         let n_segments = self.segments.partition_point(|s| s.base_offset < end);
         let delete_retention = self.config.delete_retention_ms;
         let mut out = Cleaning {
@@ -383,10 +384,17 @@ fn clean_batch(
     if stamp {
         out.tombstones_stamped += kept.iter().filter(|(_, r)| r.value.is_none()).count() as u64;
     }
+    // `MemoryRecords.filterTo` rebuilds the batch from the records kept, so its max timestamp
+    // is theirs; an emptied batch keeps its header's.
+    let max_timestamp = kept
+        .iter()
+        .map(|(_, r)| r.timestamp)
+        .max()
+        .unwrap_or_else(|| batch.max_timestamp());
     let cleaned = CleanedBatch {
         offset_deltas: kept.iter().map(|(d, _)| *d).collect(),
         last_offset_delta: (batch.offset_count() - 1) as u32,
-        max_timestamp: batch.max_timestamp(),
+        max_timestamp,
         delete_horizon: if stamp {
             Some(now + delete_retention)
         } else {
@@ -696,6 +704,67 @@ mod tests {
             log.append_as_leader(one("c", Some("5"), 1), idem(2), LeaderEpoch(0))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn a_follower_rolls_at_the_batch_and_a_pass_ends_past_the_gap() {
+        // `UnifiedLog.maybeRoll` rolls at the incoming batch's first offset, and
+        // `buildOffsetMapForSegment` fast-forwards over a gap before the next segment
+        // (LogCleanerTest.testCleaningBeyondMissingOffsets): the checkpoint passes the gap.
+        let mut log = PartitionLog::with_config(&compacted(1));
+        let batch = |o: u64, k: &str| {
+            RecordBatch::new(Offset(o), LeaderEpoch(0), None, one(k, Some("1"), 1))
+        };
+        log.append_as_follower(batch(0, "a")).unwrap();
+        log.append_as_follower(batch(5, "a")).unwrap(); // the leader's cleaner removed 1..4
+        log.append_as_follower(batch(9, "b")).unwrap();
+        assert_eq!(
+            log.segments()
+                .iter()
+                .map(|s| s.base_offset.0)
+                .collect::<Vec<_>>(),
+            vec![0, 5, 9]
+        );
+        log.set_high_watermark(log.log_end_offset());
+        let c = clean_now(&mut log, 5).unwrap();
+        assert_eq!(
+            c.end_offset,
+            Offset(9),
+            "the pass ends at the active segment's base"
+        );
+        assert_eq!(c.records_removed, 1);
+        assert_eq!(log.cleaner_checkpoint(), Some(Offset(9)));
+    }
+
+    #[test]
+    fn a_cleaned_batch_takes_its_kept_records_max_timestamp() {
+        // `MemoryRecords.filterTo` rebuilds a batch from the records it keeps; the segment's
+        // largest timestamp, which time retention reads, follows.
+        let mut log = PartitionLog::with_config(&TopicConfig {
+            segment_bytes: 10_000,
+            ..compacted(1)
+        });
+        let two: Arc<[Record]> = vec![
+            one("a", Some("1"), 100)[0].clone(),
+            one("b", Some("2"), 900)[0].clone(),
+        ]
+        .into();
+        log.append_as_leader(two, None, LeaderEpoch(0)).unwrap();
+        log.append_as_leader(one("b", Some("3"), 950), None, LeaderEpoch(0))
+            .unwrap();
+        log.roll();
+        write(&mut log, &[("c", Some("4"))], 1000);
+        clean_now(&mut log, 2000).unwrap();
+        assert_eq!(
+            log.batch_at(Offset(0)).unwrap().max_timestamp(),
+            Instant(100)
+        );
+        assert_eq!(log.segments()[0].largest_timestamp, Some(Instant(950)));
+        // A truncation below the active segment pulls the checkpoint back to the new active
+        // segment's base (`LogManager.truncateTo`).
+        assert_eq!(log.cleaner_checkpoint(), Some(Offset(3)));
+        log.truncate_to(Offset(1));
+        assert_eq!(log.cleaner_checkpoint(), Some(Offset(0)));
     }
 
     #[test]

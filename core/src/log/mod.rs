@@ -296,7 +296,9 @@ impl PartitionLog {
             self.config.segment_bytes,
             self.config.segment_ms.0,
         ) {
-            self.roll();
+            // `UnifiedLog.maybeRoll` rolls at the batch's first offset: on a follower copying
+            // a cleaned leader it may be past the log end.
+            self.roll_at(batch.base_offset.max(self.log_end_offset));
         }
         self.segments
             .last_mut()
@@ -314,7 +316,11 @@ impl PartitionLog {
     /// flush immediately: its fsync takes milliseconds, and a power loss in between is not
     /// modelled.
     pub fn roll(&mut self) {
-        let base = self.log_end_offset;
+        self.roll_at(self.log_end_offset);
+    }
+
+    /// [`Self::roll`] with the new segment at `base`, at or past the log end.
+    fn roll_at(&mut self, base: Offset) {
         let active = self.segments.last().expect("a log has a segment");
         if !(active.base_offset == base && active.batches == 0) {
             self.segments.push(Segment::empty(base));
@@ -345,6 +351,11 @@ impl PartitionLog {
             self.truncate_fully_and_start_at(offset);
             return self.log_end_offset;
         }
+        let old_active_base = self
+            .segments
+            .last()
+            .expect("a log has a segment")
+            .base_offset;
         let keep = self.batches.partition_point(|b| b.next_offset() <= offset);
         self.batches.truncate(keep);
         // `LocalLog.truncateTo`: segments starting after the offset go, and the one holding it
@@ -377,8 +388,16 @@ impl PartitionLog {
         self.unflushed_records = self.log_end_offset.0 - self.recovery_point.0;
         self.epoch_cache.truncate_from_end(self.log_end_offset);
         self.rebuild_producers();
-        // `LogCleanerManager.maybeTruncateCheckpoint`: the checkpoint never stays past the end.
-        self.cleaner_checkpoint = self.cleaner_checkpoint.map(|c| c.min(self.log_end_offset));
+        // `LogManager.truncateTo`: a truncation below the active segment pulls the cleaner
+        // checkpoint back to the new active segment's base (`maybeTruncateCheckpoint`).
+        if offset < old_active_base {
+            let active_base = self
+                .segments
+                .last()
+                .expect("a log has a segment")
+                .base_offset;
+            self.cleaner_checkpoint = self.cleaner_checkpoint.map(|c| c.min(active_base));
+        }
         self.truncations += 1;
         self.log_end_offset
     }
