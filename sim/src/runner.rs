@@ -29,13 +29,13 @@ use crate::world::World;
 use gregor_core::client::consumer::{CommitMode, ConsumerWorkload};
 use gregor_core::config::{Acks, ConsumerConfig, OffsetReset};
 use gregor_core::ids::{BrokerId, ClientId, NodeId, TopicPartition};
+use gregor_core::map::{VecMap, VecSet};
 use gregor_core::node::{ClientCommand, Event};
 use gregor_core::protocol::{
     AlterTopicConfigRequest, CreateTopicsRequest, ElectLeadersRequest, Message, NewTopic,
 };
 use gregor_core::time::{Duration, Instant};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
 
 /// How long the cluster may take to register brokers and create topics.
 const BOOTSTRAP_BOUND: Duration = Duration::from_secs(30);
@@ -128,7 +128,7 @@ pub struct PartitionReport {
     /// How many segments the leader's log has, if the leader is up.
     pub segments: Option<u64>,
     /// Each replica's log end offset, by broker id.
-    pub log_end_offsets: BTreeMap<String, u64>,
+    pub log_end_offsets: VecMap<String, u64>,
 }
 
 /// What a line of the story tells, for a reader that shows kinds apart (the HTML report).
@@ -968,7 +968,7 @@ impl<'a, D: Driver> Run<'a, D> {
                 )
             }
             Expectation::Isr(tp, want) => {
-                let got: std::collections::BTreeSet<BrokerId> = partition(tp)
+                let got: gregor_core::map::VecSet<BrokerId> = partition(tp)
                     .map(|p| p.isr.iter().copied().collect())
                     .unwrap_or_default();
                 (
@@ -1081,7 +1081,7 @@ impl<'a, D: Driver> Run<'a, D> {
                 )
             }
             Expectation::GroupAssignment(group, want) => {
-                let show = |m: &BTreeMap<String, BTreeSet<TopicPartition>>| {
+                let show = |m: &VecMap<String, VecSet<TopicPartition>>| {
                     m.iter()
                         .map(|(c, tps)| {
                             let list: Vec<String> = tps.iter().map(ToString::to_string).collect();
@@ -1090,7 +1090,7 @@ impl<'a, D: Driver> Run<'a, D> {
                         .collect::<Vec<_>>()
                         .join("; ")
                 };
-                let got: BTreeMap<String, BTreeSet<TopicPartition>> = want
+                let got: VecMap<String, VecSet<TopicPartition>> = want
                     .keys()
                     .map(|name| {
                         let owned = self
@@ -1358,7 +1358,7 @@ impl<'a, D: Driver> Run<'a, D> {
         }
     }
 
-    fn producer_infos(&self) -> BTreeMap<ClientId, ProducerInfo> {
+    fn producer_infos(&self) -> VecMap<ClientId, ProducerInfo> {
         let (pids, _, _) = client_ids(self.scenario);
         self.scenario
             .producers
@@ -1436,7 +1436,7 @@ impl<'a, D: Driver> Run<'a, D> {
         let promised = all_acks && !self.unclean_enabled;
         // Every record an allowed loss took, by partition, offset and value: one offset may lose
         // several records over a run (a record, then the one written there after it).
-        let allowed: BTreeSet<(TopicPartition, u64, Option<String>)> = self
+        let allowed: VecSet<(TopicPartition, u64, Option<String>)> = self
             .invariants
             .allowed_losses
             .iter()
@@ -1545,7 +1545,7 @@ impl<'a, D: Driver> Run<'a, D> {
         // and is written again, later in the log: Kafka's idempotent producer does this too
         // (`TransactionManager.bumpIdempotentProducerEpoch`). Those copies, and the send order
         // they break, are counted apart.
-        let allowed = |by: &BTreeMap<String, u64>| -> u64 {
+        let allowed = |by: &VecMap<String, u64>| -> u64 {
             self.scenario
                 .producers
                 .iter()
@@ -1973,7 +1973,7 @@ fn read_complete(w: &Cluster, reader: ClientId, partitions: &[TopicPartition]) -
 fn final_log_starts(
     w: &Cluster,
     scenario: &Scenario,
-) -> BTreeMap<TopicPartition, gregor_core::ids::Offset> {
+) -> VecMap<TopicPartition, gregor_core::ids::Offset> {
     scenario
         .partitions()
         .into_iter()

@@ -18,6 +18,7 @@ use crate::groups::DeclaredGroup;
 use crate::world::{Logged, WorldEvent};
 use gregor_core::bytes::Bytes;
 use gregor_core::ids::{ClientId, NodeId, Offset, TopicPartition};
+use gregor_core::map::VecMap;
 use gregor_core::node::Event;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -129,12 +130,12 @@ pub struct DeliveryReport {
 }
 
 /// What one member last polled of one partition, forgotten when its ownership changes.
-type LastPolled = BTreeMap<(ClientId, TopicPartition), Offset>;
+type LastPolled = VecMap<(ClientId, TopicPartition), Offset>;
 
 /// Runs the consumer side of the oracle over a run's log; `reader` made the final read.
 pub fn analyse(log: &[Logged], groups: &[DeclaredGroup], reader: ClientId) -> DeliveryReport {
     // The final read (partition -> offset -> value) and the acknowledged values.
-    let mut final_read: BTreeMap<TopicPartition, BTreeMap<Offset, Option<Bytes>>> = BTreeMap::new();
+    let mut final_read: VecMap<TopicPartition, BTreeMap<Offset, Option<Bytes>>> = VecMap::new();
     let mut acknowledged: BTreeSet<Bytes> = BTreeSet::new();
     for entry in log {
         match &entry.event {
@@ -187,12 +188,12 @@ fn keep(findings: &mut Vec<DeliveryFinding>, f: DeliveryFinding) {
 fn analyse_group(
     log: &[Logged],
     g: &DeclaredGroup,
-    final_read: &BTreeMap<TopicPartition, BTreeMap<Offset, Option<Bytes>>>,
+    final_read: &VecMap<TopicPartition, BTreeMap<Offset, Option<Bytes>>>,
     acknowledged: &BTreeSet<Bytes>,
     out: &mut GroupDelivery,
     findings: &mut Vec<DeliveryFinding>,
 ) {
-    let name: BTreeMap<ClientId, &str> = g
+    let name: VecMap<ClientId, &str> = g
         .consumers
         .iter()
         .map(|(id, n)| (*id, n.as_str()))
@@ -200,9 +201,9 @@ fn analyse_group(
     // (partition, offset) -> the members that processed it, in order.
     let mut processed: BTreeMap<(TopicPartition, Offset), (Option<Bytes>, Vec<String>)> =
         BTreeMap::new();
-    let mut last: LastPolled = BTreeMap::new();
+    let mut last: LastPolled = VecMap::new();
     // A restarted consumer is a new session of the same name: "c1", then "c1 (session 2)".
-    let mut sessions: BTreeMap<ClientId, u32> = BTreeMap::new();
+    let mut sessions: VecMap<ClientId, u32> = VecMap::new();
     let label = |client: ClientId, session: u32| {
         if session == 0 {
             name[&client].to_string()
@@ -328,8 +329,12 @@ fn analyse_group(
     // Unseen: acknowledged records the final read holds in the group's topics, never processed
     // (a record processed at another offset, after a producer retry wrote it twice, counts as
     // seen).
-    let seen_values: BTreeSet<&Bytes> =
-        processed.values().filter_map(|(v, _)| v.as_ref()).collect();
+    // Filled by inserts rather than `collect`, which would build the set with a sort of its own
+    // in the classroom's WebAssembly bundle.
+    let mut seen_values: BTreeSet<&Bytes> = BTreeSet::new();
+    for v in processed.values().filter_map(|(v, _)| v.as_ref()) {
+        seen_values.insert(v);
+    }
     for (tp, records) in final_read {
         if !g.topics.contains(&tp.topic) {
             continue;
