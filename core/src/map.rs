@@ -19,16 +19,25 @@
 use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Borrow;
+use std::cmp::Ordering;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::iter::FusedIterator;
+use std::iter::Zip;
 use std::marker::PhantomData;
 use std::ops::{Bound, Index, RangeBounds};
 
-/// An ordered map on a vector of entries sorted by key; see the module documentation.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// An ordered map on a vector of keys in ascending order and a vector of their values; see the
+/// module documentation. The keys are kept apart from the values so that a lookup's binary
+/// search reads only keys, packed together, as a B-tree node's search does: with the values
+/// beside them every probe lands on another cache line, which made lookups in maps of large
+/// values (a broker's partitions, the checkers' state) slower than the B-tree's.
+#[derive(Clone)]
 pub struct VecMap<K, V> {
-    /// Sorted by key, keys distinct.
-    entries: Vec<(K, V)>,
+    /// Ascending, distinct.
+    keys: Vec<K>,
+    /// `values[i]` belongs to `keys[i]`.
+    values: Vec<V>,
 }
 
 impl<K, V> Default for VecMap<K, V> {
@@ -37,9 +46,30 @@ impl<K, V> Default for VecMap<K, V> {
     }
 }
 
-/// Where `key` is in `entries`: `Ok(index)` if present, `Err(index)` where it would go.
-fn search<K: Borrow<Q>, V, Q: Ord + ?Sized>(entries: &[(K, V)], key: &Q) -> Result<usize, usize> {
-    entries.binary_search_by(|(k, _)| k.borrow().cmp(key))
+/// Where `key` is in the ascending `keys`: `Ok(index)` if present, `Err(index)` where it would go
+/// (what `binary_search` answers). Halves the window while it is wide, then scans it, as a
+/// B-tree node is scanned: a scan's comparisons go the same way until the end, so the processor
+/// predicts them, where a binary search's late comparisons are coin flips. With a plain binary
+/// search the per-step checkers' lookups by (broker, partition) made a run with 50 offsets
+/// partitions slower than with B-trees; the scan brings it back.
+fn search<K: Borrow<Q>, Q: Ord + ?Sized>(keys: &[K], key: &Q) -> Result<usize, usize> {
+    let (mut low, mut high) = (0, keys.len());
+    while high - low > 8 {
+        let mid = low + (high - low) / 2;
+        match keys[mid].borrow().cmp(key) {
+            Ordering::Less => low = mid + 1,
+            Ordering::Greater => high = mid,
+            Ordering::Equal => return Ok(mid),
+        }
+    }
+    for (i, k) in keys[low..high].iter().enumerate() {
+        match k.borrow().cmp(key) {
+            Ordering::Less => {}
+            Ordering::Equal => return Ok(low + i),
+            Ordering::Greater => return Err(low + i),
+        }
+    }
+    Err(high)
 }
 
 /// The index range of the sorted `items` whose keys (what `key` reads) lie within `range`.
@@ -78,87 +108,110 @@ impl<K, V> VecMap<K, V> {
     /// An empty map.
     pub const fn new() -> Self {
         Self {
-            entries: Vec::new(),
+            keys: Vec::new(),
+            values: Vec::new(),
         }
     }
 
     /// The number of entries.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.keys.len()
     }
 
     /// Whether the map has no entries.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.keys.is_empty()
     }
 
     /// Removes every entry.
     pub fn clear(&mut self) {
-        self.entries.clear();
+        self.keys.clear();
+        self.values.clear();
     }
 
     /// The entries in ascending key order.
     pub fn iter(&self) -> Iter<'_, K, V> {
-        Iter(self.entries.iter())
+        Iter(self.keys.iter().zip(self.values.iter()))
     }
 
     /// The entries in ascending key order, values mutable.
     pub fn iter_mut(&mut self) -> IterMut<'_, K, V> {
-        IterMut(self.entries.iter_mut())
+        IterMut(self.keys.iter().zip(self.values.iter_mut()))
     }
 
     /// The keys in ascending order.
-    pub fn keys(&self) -> Keys<'_, K, V> {
-        Keys(self.entries.iter())
+    pub fn keys(&self) -> std::slice::Iter<'_, K> {
+        self.keys.iter()
     }
 
     /// The values in ascending key order.
-    pub fn values(&self) -> Values<'_, K, V> {
-        Values(self.entries.iter())
+    pub fn values(&self) -> std::slice::Iter<'_, V> {
+        self.values.iter()
     }
 
     /// The values in ascending key order, mutable.
-    pub fn values_mut(&mut self) -> ValuesMut<'_, K, V> {
-        ValuesMut(self.entries.iter_mut())
+    pub fn values_mut(&mut self) -> std::slice::IterMut<'_, V> {
+        self.values.iter_mut()
     }
 
     /// The keys in ascending order, consuming the map.
-    pub fn into_keys(self) -> IntoKeys<K, V> {
-        IntoKeys(self.entries.into_iter())
+    pub fn into_keys(self) -> std::vec::IntoIter<K> {
+        self.keys.into_iter()
     }
 
     /// The values in ascending key order, consuming the map.
-    pub fn into_values(self) -> IntoValues<K, V> {
-        IntoValues(self.entries.into_iter())
+    pub fn into_values(self) -> std::vec::IntoIter<V> {
+        self.values.into_iter()
     }
 
     /// The entry with the smallest key.
     pub fn first_key_value(&self) -> Option<(&K, &V)> {
-        self.entries.first().map(|(k, v)| (k, v))
+        self.keys.first().zip(self.values.first())
     }
 
     /// The entry with the largest key.
     pub fn last_key_value(&self) -> Option<(&K, &V)> {
-        self.entries.last().map(|(k, v)| (k, v))
+        self.keys.last().zip(self.values.last())
     }
 
     /// Removes and returns the entry with the smallest key.
     pub fn pop_first(&mut self) -> Option<(K, V)> {
-        if self.entries.is_empty() {
+        if self.keys.is_empty() {
             None
         } else {
-            Some(self.entries.remove(0))
+            Some(self.remove_at(0))
         }
     }
 
     /// Removes and returns the entry with the largest key.
     pub fn pop_last(&mut self) -> Option<(K, V)> {
-        self.entries.pop()
+        self.keys.pop().zip(self.values.pop())
     }
 
     /// Keeps only the entries for which `keep` returns true, visiting them in key order.
     pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
-        self.entries.retain_mut(|(k, v)| keep(k, v));
+        // Kept entries move down over the dropped ones, in order; what is left past `kept`
+        // at the end is what was dropped.
+        let mut kept = 0;
+        for i in 0..self.keys.len() {
+            if keep(&self.keys[i], &mut self.values[i]) {
+                self.keys.swap(kept, i);
+                self.values.swap(kept, i);
+                kept += 1;
+            }
+        }
+        self.keys.truncate(kept);
+        self.values.truncate(kept);
+    }
+
+    fn remove_at(&mut self, index: usize) -> (K, V) {
+        (self.keys.remove(index), self.values.remove(index))
+    }
+
+    fn insert_at(&mut self, index: usize, key: K, value: V) -> &mut V {
+        self.keys.insert(index, key);
+        self.values.insert(index, value);
+        &mut self.values[index]
     }
 }
 
@@ -168,7 +221,7 @@ impl<K: Ord, V> VecMap<K, V> {
     where
         K: Borrow<Q>,
     {
-        search(&self.entries, key).ok().map(|i| &self.entries[i].1)
+        search(&self.keys, key).ok().map(|i| &self.values[i])
     }
 
     /// The stored key and value for `key`.
@@ -176,10 +229,9 @@ impl<K: Ord, V> VecMap<K, V> {
     where
         K: Borrow<Q>,
     {
-        search(&self.entries, key).ok().map(|i| {
-            let (k, v) = &self.entries[i];
-            (k, v)
-        })
+        search(&self.keys, key)
+            .ok()
+            .map(|i| (&self.keys[i], &self.values[i]))
     }
 
     /// The value for `key`, mutable.
@@ -187,8 +239,8 @@ impl<K: Ord, V> VecMap<K, V> {
     where
         K: Borrow<Q>,
     {
-        match search(&self.entries, key) {
-            Ok(i) => Some(&mut self.entries[i].1),
+        match search(&self.keys, key) {
+            Ok(i) => Some(&mut self.values[i]),
             Err(_) => None,
         }
     }
@@ -198,16 +250,16 @@ impl<K: Ord, V> VecMap<K, V> {
     where
         K: Borrow<Q>,
     {
-        search(&self.entries, key).is_ok()
+        search(&self.keys, key).is_ok()
     }
 
     /// Sets the value for `key`, returning the value it replaced. As in `BTreeMap`, a replaced
     /// entry keeps its original key.
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
-        match search(&self.entries, &key) {
-            Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
+        match search(&self.keys, &key) {
+            Ok(i) => Some(std::mem::replace(&mut self.values[i], value)),
             Err(i) => {
-                self.entries.insert(i, (key, value));
+                self.insert_at(i, key, value);
                 None
             }
         }
@@ -226,21 +278,18 @@ impl<K: Ord, V> VecMap<K, V> {
     where
         K: Borrow<Q>,
     {
-        match search(&self.entries, key) {
-            Ok(i) => Some(self.entries.remove(i)),
+        match search(&self.keys, key) {
+            Ok(i) => Some(self.remove_at(i)),
             Err(_) => None,
         }
     }
 
     /// The entry for `key`, to read, insert or change in place.
     pub fn entry(&mut self, key: K) -> Entry<'_, K, V> {
-        match search(&self.entries, &key) {
-            Ok(index) => Entry::Occupied(OccupiedEntry {
-                entries: &mut self.entries,
-                index,
-            }),
+        match search(&self.keys, &key) {
+            Ok(index) => Entry::Occupied(OccupiedEntry { map: self, index }),
             Err(index) => Entry::Vacant(VacantEntry {
-                entries: &mut self.entries,
+                map: self,
                 index,
                 key,
             }),
@@ -252,8 +301,12 @@ impl<K: Ord, V> VecMap<K, V> {
     where
         K: Borrow<Q>,
     {
-        let (start, end) = span(&self.entries, |(k, _)| k.borrow(), &range);
-        Iter(self.entries[start..end].iter())
+        let (start, end) = span(&self.keys, |k| k.borrow(), &range);
+        Iter(
+            self.keys[start..end]
+                .iter()
+                .zip(self.values[start..end].iter()),
+        )
     }
 
     /// The entries whose keys lie within `range`, in ascending key order, values mutable.
@@ -261,15 +314,17 @@ impl<K: Ord, V> VecMap<K, V> {
     where
         K: Borrow<Q>,
     {
-        let (start, end) = span(&self.entries, |(k, _)| k.borrow(), &range);
-        IterMut(self.entries[start..end].iter_mut())
+        let (start, end) = span(&self.keys, |k| k.borrow(), &range);
+        IterMut(
+            self.keys[start..end]
+                .iter()
+                .zip(self.values[start..end].iter_mut()),
+        )
     }
 
     /// Moves every entry of `other` into `self`; on equal keys `other`'s value wins.
     pub fn append(&mut self, other: &mut Self) {
-        for (k, v) in std::mem::take(&mut other.entries) {
-            self.insert(k, v);
-        }
+        self.extend(std::mem::take(other));
     }
 
     /// Splits off the entries with keys at or after `key`.
@@ -277,9 +332,40 @@ impl<K: Ord, V> VecMap<K, V> {
     where
         K: Borrow<Q>,
     {
-        let at = self.entries.partition_point(|(k, _)| k.borrow() < key);
+        let at = self.keys.partition_point(|k| k.borrow() < key);
         Self {
-            entries: self.entries.split_off(at),
+            keys: self.keys.split_off(at),
+            values: self.values.split_off(at),
+        }
+    }
+}
+
+// Equality, order and hash as `BTreeMap`'s: over the entries, in key order.
+impl<K: PartialEq, V: PartialEq> PartialEq for VecMap<K, V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.keys == other.keys && self.values == other.values
+    }
+}
+
+impl<K: Eq, V: Eq> Eq for VecMap<K, V> {}
+
+impl<K: PartialOrd, V: PartialOrd> PartialOrd for VecMap<K, V> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        self.iter().partial_cmp(other.iter())
+    }
+}
+
+impl<K: Ord, V: Ord> Ord for VecMap<K, V> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.iter().cmp(other.iter())
+    }
+}
+
+impl<K: Hash, V: Hash> Hash for VecMap<K, V> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_usize(self.len());
+        for entry in self.iter() {
+            entry.hash(state);
         }
     }
 }
@@ -333,7 +419,7 @@ impl<K, V> IntoIterator for VecMap<K, V> {
     type IntoIter = IntoIter<K, V>;
 
     fn into_iter(self) -> IntoIter<K, V> {
-        IntoIter(self.entries.into_iter())
+        IntoIter(self.keys.into_iter().zip(self.values))
     }
 }
 
@@ -396,14 +482,14 @@ pub enum Entry<'a, K, V> {
 
 /// A key with no value in a [`VecMap`] yet.
 pub struct VacantEntry<'a, K, V> {
-    entries: &'a mut Vec<(K, V)>,
+    map: &'a mut VecMap<K, V>,
     index: usize,
     key: K,
 }
 
 /// A key's entry in a [`VecMap`].
 pub struct OccupiedEntry<'a, K, V> {
-    entries: &'a mut Vec<(K, V)>,
+    map: &'a mut VecMap<K, V>,
     index: usize,
 }
 
@@ -476,30 +562,29 @@ impl<'a, K, V> VacantEntry<'a, K, V> {
 
     /// Inserts `value` for the key.
     pub fn insert(self, value: V) -> &'a mut V {
-        self.entries.insert(self.index, (self.key, value));
-        &mut self.entries[self.index].1
+        self.map.insert_at(self.index, self.key, value)
     }
 }
 
 impl<'a, K, V> OccupiedEntry<'a, K, V> {
     /// The key.
     pub fn key(&self) -> &K {
-        &self.entries[self.index].0
+        &self.map.keys[self.index]
     }
 
     /// The value.
     pub fn get(&self) -> &V {
-        &self.entries[self.index].1
+        &self.map.values[self.index]
     }
 
     /// The value, mutable.
     pub fn get_mut(&mut self) -> &mut V {
-        &mut self.entries[self.index].1
+        &mut self.map.values[self.index]
     }
 
     /// The value, mutable for as long as the map is borrowed.
     pub fn into_mut(self) -> &'a mut V {
-        &mut self.entries[self.index].1
+        &mut self.map.values[self.index]
     }
 
     /// Replaces the value, returning the old one.
@@ -514,14 +599,14 @@ impl<'a, K, V> OccupiedEntry<'a, K, V> {
 
     /// Removes the entry, returning it.
     pub fn remove_entry(self) -> (K, V) {
-        self.entries.remove(self.index)
+        self.map.remove_at(self.index)
     }
 }
 
-/// Declares an iterator over a slice or vector iterator of entries that maps each entry with
-/// `$map`, with the double-ended, exact-size and fused behaviour of the one it wraps.
+/// Declares an iterator over the map's entries that wraps a zip of its keys and values, with
+/// the double-ended, exact-size and fused behaviour of the slices and vectors it reads.
 macro_rules! entry_iterator {
-    ($(#[$doc:meta])* $name:ident<$($lt:lifetime,)? $($p:ident),*>, $inner:ty, $item:ty, $map:expr) => {
+    ($(#[$doc:meta])* $name:ident<$($lt:lifetime,)? $($p:ident),*>, $inner:ty, $item:ty) => {
         $(#[$doc])*
         pub struct $name<$($lt,)? $($p),*>($inner);
 
@@ -529,7 +614,7 @@ macro_rules! entry_iterator {
             type Item = $item;
 
             fn next(&mut self) -> Option<$item> {
-                self.0.next().map($map)
+                self.0.next()
             }
 
             fn size_hint(&self) -> (usize, Option<usize>) {
@@ -539,7 +624,7 @@ macro_rules! entry_iterator {
 
         impl<$($lt,)? $($p),*> DoubleEndedIterator for $name<$($lt,)? $($p),*> {
             fn next_back(&mut self) -> Option<$item> {
-                self.0.next_back().map($map)
+                self.0.next_back()
             }
         }
 
@@ -551,35 +636,15 @@ macro_rules! entry_iterator {
 
 entry_iterator!(
     /// The entries of a [`VecMap`] in key order.
-    Iter<'a, K, V>, std::slice::Iter<'a, (K, V)>, (&'a K, &'a V), |(k, v)| (k, v)
+    Iter<'a, K, V>, Zip<std::slice::Iter<'a, K>, std::slice::Iter<'a, V>>, (&'a K, &'a V)
 );
 entry_iterator!(
     /// The entries of a [`VecMap`] in key order, values mutable.
-    IterMut<'a, K, V>, std::slice::IterMut<'a, (K, V)>, (&'a K, &'a mut V), |(k, v)| (&*k, v)
-);
-entry_iterator!(
-    /// The keys of a [`VecMap`] in order.
-    Keys<'a, K, V>, std::slice::Iter<'a, (K, V)>, &'a K, |(k, _)| k
-);
-entry_iterator!(
-    /// The values of a [`VecMap`] in key order.
-    Values<'a, K, V>, std::slice::Iter<'a, (K, V)>, &'a V, |(_, v)| v
-);
-entry_iterator!(
-    /// The values of a [`VecMap`] in key order, mutable.
-    ValuesMut<'a, K, V>, std::slice::IterMut<'a, (K, V)>, &'a mut V, |(_, v)| v
+    IterMut<'a, K, V>, Zip<std::slice::Iter<'a, K>, std::slice::IterMut<'a, V>>, (&'a K, &'a mut V)
 );
 entry_iterator!(
     /// The entries of a [`VecMap`] in key order, owned.
-    IntoIter<K, V>, std::vec::IntoIter<(K, V)>, (K, V), |e| e
-);
-entry_iterator!(
-    /// The keys of a [`VecMap`] in order, owned.
-    IntoKeys<K, V>, std::vec::IntoIter<(K, V)>, K, |(k, _)| k
-);
-entry_iterator!(
-    /// The values of a [`VecMap`] in key order, owned.
-    IntoValues<K, V>, std::vec::IntoIter<(K, V)>, V, |(_, v)| v
+    IntoIter<K, V>, Zip<std::vec::IntoIter<K>, std::vec::IntoIter<V>>, (K, V)
 );
 
 impl<K, V> Clone for Iter<'_, K, V> {
@@ -588,20 +653,8 @@ impl<K, V> Clone for Iter<'_, K, V> {
     }
 }
 
-impl<K, V> Clone for Keys<'_, K, V> {
-    fn clone(&self) -> Self {
-        Keys(self.0.clone())
-    }
-}
-
-impl<K, V> Clone for Values<'_, K, V> {
-    fn clone(&self) -> Self {
-        Values(self.0.clone())
-    }
-}
-
 /// An ordered set on a sorted vector; see the module documentation.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct VecSet<T> {
     /// Sorted, distinct.
     items: Vec<T>,
@@ -674,7 +727,7 @@ impl<T: Ord> VecSet<T> {
     where
         T: Borrow<Q>,
     {
-        self.items.binary_search_by(|t| t.borrow().cmp(value))
+        search(&self.items, value)
     }
 
     /// Whether the set holds `value`.
@@ -762,6 +815,17 @@ impl<T: Ord> VecSet<T> {
     pub fn append(&mut self, other: &mut Self) {
         for t in std::mem::take(&mut other.items) {
             self.insert(t);
+        }
+    }
+}
+
+// Hashed as `BTreeSet` hashes: the length, then each element on its own (a vector of integers
+// would hash its elements as one block of bytes instead).
+impl<T: Hash> Hash for VecSet<T> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_usize(self.len());
+        for t in self.iter() {
+            t.hash(state);
         }
     }
 }
@@ -888,6 +952,18 @@ mod tests {
         assert_eq!(ours.last_key_value(), theirs.last_key_value());
     }
 
+    /// The halving-then-scanning search answers what `binary_search` answers, for every length
+    /// around its switch-over and every key present or between two present ones.
+    #[test]
+    fn search_agrees_with_binary_search() {
+        for len in 0..100u32 {
+            let keys: Vec<u32> = (0..len).map(|k| k * 2 + 1).collect();
+            for key in 0..=len * 2 + 1 {
+                assert_eq!(search(&keys, &key), keys.binary_search(&key), "{len} {key}");
+            }
+        }
+    }
+
     #[test]
     fn iterates_in_ascending_key_order_whatever_the_insertion_order() {
         let map: VecMap<i32, &str> = [(3, "c"), (1, "a"), (2, "b"), (1, "z")].into();
@@ -999,6 +1075,37 @@ mod tests {
         let back: VecMap<u32, u32> = serde_json::from_str(r#"{"2":1,"1":2}"#).unwrap();
         assert_eq!(serde_json::to_string(&back).unwrap(), r#"{"1":2,"2":1}"#);
         assert_eq!(format!("{ours:#?}"), format!("{theirs:#?}"));
+    }
+
+    /// Comparisons and hashes agree with the B-trees', entry by entry in key order.
+    #[test]
+    fn order_and_hash_match_btree_collections() {
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        fn hash_of(x: &impl Hash) -> u64 {
+            let mut h = DefaultHasher::new();
+            x.hash(&mut h);
+            h.finish()
+        }
+        let pairs = [
+            vec![(1u8, 9u8), (2, 0)],
+            vec![(1, 9), (3, 0)],
+            vec![(1, 8), (2, 5)],
+            vec![(1, 9)],
+        ];
+        for a in &pairs {
+            let (ours_a, theirs_a): (VecMap<u8, u8>, BTreeMap<u8, u8>) =
+                (a.iter().copied().collect(), a.iter().copied().collect());
+            assert_eq!(hash_of(&ours_a), hash_of(&theirs_a));
+            let keys_a: VecSet<u8> = a.iter().map(|e| e.0).collect();
+            let std_keys_a: BTreeSet<u8> = a.iter().map(|e| e.0).collect();
+            assert_eq!(hash_of(&keys_a), hash_of(&std_keys_a));
+            for b in &pairs {
+                let (ours_b, theirs_b): (VecMap<u8, u8>, BTreeMap<u8, u8>) =
+                    (b.iter().copied().collect(), b.iter().copied().collect());
+                assert_eq!(ours_a.cmp(&ours_b), theirs_a.cmp(&theirs_b));
+                assert_eq!(ours_a == ours_b, theirs_a == theirs_b);
+            }
+        }
     }
 
     #[test]
