@@ -167,6 +167,20 @@ pub struct BrokerConfig {
     pub log_initial_task_delay: Duration,
     /// `offsets.topic.segment.bytes` (104857600): `segment.bytes` of `__consumer_offsets`.
     pub offsets_topic_segment_bytes: u64,
+    /// `log.cleaner.enable` (true): whether the broker runs its log cleaner.
+    pub log_cleaner_enable: bool,
+    /// `log.cleaner.backoff.ms` (15000): how long the cleaner sleeps when no log needs cleaning.
+    pub log_cleaner_backoff: Duration,
+    /// `log.cleaner.delete.retention.ms` (86400000): the default `delete.retention.ms`.
+    pub log_cleaner_delete_retention: Duration,
+    /// `log.cleaner.min.compaction.lag.ms` (0): the default `min.compaction.lag.ms`.
+    pub log_cleaner_min_compaction_lag: Duration,
+    /// `log.cleaner.max.compaction.lag.ms` (Long.MAX_VALUE, here `None`): the default
+    /// `max.compaction.lag.ms`.
+    pub log_cleaner_max_compaction_lag: Option<Duration>,
+    /// `log.cleaner.min.cleanable.ratio` (0.5), in millionths: the default
+    /// `min.cleanable.dirty.ratio`.
+    pub log_cleaner_min_cleanable_ratio: u32,
 }
 
 impl Default for BrokerConfig {
@@ -207,6 +221,12 @@ impl Default for BrokerConfig {
             log_retention_check_interval: Duration::from_millis(300_000),
             log_initial_task_delay: Duration::from_millis(30_000),
             offsets_topic_segment_bytes: 104_857_600,
+            log_cleaner_enable: true,
+            log_cleaner_backoff: Duration::from_millis(15_000),
+            log_cleaner_delete_retention: Duration::from_millis(86_400_000),
+            log_cleaner_min_compaction_lag: Duration(0),
+            log_cleaner_max_compaction_lag: None,
+            log_cleaner_min_cleanable_ratio: 500_000,
         }
     }
 }
@@ -248,6 +268,12 @@ impl BrokerConfig {
         "log.retention.check.interval.ms",
         "log.initial.task.delay.ms",
         "offsets.topic.segment.bytes",
+        "log.cleaner.enable",
+        "log.cleaner.backoff.ms",
+        "log.cleaner.delete.retention.ms",
+        "log.cleaner.min.compaction.lag.ms",
+        "log.cleaner.max.compaction.lag.ms",
+        "log.cleaner.min.cleanable.ratio",
     ];
 
     /// Sets one config by its Kafka name.
@@ -340,6 +366,20 @@ impl BrokerConfig {
             "offsets.topic.segment.bytes" => {
                 self.offsets_topic_segment_bytes = at_most_int(key, parse_positive(key, value)?)?
             }
+            "log.cleaner.enable" => self.log_cleaner_enable = parse_bool(key, value)?,
+            "log.cleaner.backoff.ms" => self.log_cleaner_backoff = parse_ms(key, value)?,
+            "log.cleaner.delete.retention.ms" => {
+                self.log_cleaner_delete_retention = parse_ms(key, value)?
+            }
+            "log.cleaner.min.compaction.lag.ms" => {
+                self.log_cleaner_min_compaction_lag = parse_ms(key, value)?
+            }
+            "log.cleaner.max.compaction.lag.ms" => {
+                self.log_cleaner_max_compaction_lag = parse_max_compaction_lag(key, value)?
+            }
+            "log.cleaner.min.cleanable.ratio" => {
+                self.log_cleaner_min_cleanable_ratio = parse_ratio(key, value)?
+            }
             _ => return Err(unknown_key(key, Self::KEYS)),
         }
         Ok(())
@@ -366,6 +406,10 @@ impl BrokerConfig {
             segment_ms: roll,
             retention_ms: u64::try_from(retention).ok().map(Duration),
             retention_bytes: self.log_retention_bytes,
+            delete_retention_ms: self.log_cleaner_delete_retention,
+            min_compaction_lag_ms: self.log_cleaner_min_compaction_lag,
+            max_compaction_lag_ms: self.log_cleaner_max_compaction_lag,
+            min_cleanable_dirty_ratio: self.log_cleaner_min_cleanable_ratio,
         }
     }
 
@@ -397,6 +441,27 @@ fn at_most_int(key: &str, v: u64) -> Result<u64, ConfigError> {
         return Err(err(key, format!("must be at most {}", i32::MAX)));
     }
     Ok(v)
+}
+
+/// `max.compaction.lag.ms`: at least 1; Java's `Long.MAX_VALUE`, the default, is `None`.
+fn parse_max_compaction_lag(key: &str, value: &str) -> Result<Option<Duration>, ConfigError> {
+    let v = parse_positive(key, value)?;
+    Ok((v < i64::MAX as u64).then_some(Duration(v)))
+}
+
+/// A ratio between 0 and 1 (`min.cleanable.dirty.ratio`), kept in millionths so that the
+/// configuration stays exact and comparable.
+fn parse_ratio(key: &str, value: &str) -> Result<u32, ConfigError> {
+    let v: f64 = value.trim().parse().map_err(|_| {
+        err(
+            key,
+            format!("expected a number between 0 and 1, got `{value}`"),
+        )
+    })?;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(err(key, format!("must be between 0 and 1, got `{value}`")));
+    }
+    Ok((v * 1_000_000.0).round() as u32)
 }
 
 /// `retention.bytes`: any negative value means unlimited.
@@ -483,6 +548,17 @@ pub struct TopicConfig {
     /// `retention.bytes` (-1, here `None`, for unlimited): the oldest segments are deleted while
     /// the partition stays at least this large without them.
     pub retention_bytes: Option<u64>,
+    /// `delete.retention.ms` (86400000, 1 day): how long a tombstone survives after the first
+    /// cleaning that kept it (KAFKA.md 6.3).
+    pub delete_retention_ms: Duration,
+    /// `min.compaction.lag.ms` (0): a segment whose newest record is younger is not cleaned.
+    pub min_compaction_lag_ms: Duration,
+    /// `max.compaction.lag.ms` (Long.MAX_VALUE, here `None`): a log whose oldest dirty segment
+    /// started longer ago is cleaned whatever its dirty ratio.
+    pub max_compaction_lag_ms: Option<Duration>,
+    /// `min.cleanable.dirty.ratio` (0.5), in millionths: a log is cleaned when its dirty bytes
+    /// are more than this share of its bytes.
+    pub min_cleanable_dirty_ratio: u32,
 }
 
 impl Default for TopicConfig {
@@ -501,6 +577,10 @@ impl TopicConfig {
         "segment.ms",
         "retention.ms",
         "retention.bytes",
+        "delete.retention.ms",
+        "min.compaction.lag.ms",
+        "max.compaction.lag.ms",
+        "min.cleanable.dirty.ratio",
     ];
 
     /// Sets one topic config by its Kafka name.
@@ -530,6 +610,14 @@ impl TopicConfig {
                 }
             }
             "retention.bytes" => self.retention_bytes = parse_retention_bytes(key, value)?,
+            "delete.retention.ms" => self.delete_retention_ms = parse_ms(key, value)?,
+            "min.compaction.lag.ms" => self.min_compaction_lag_ms = parse_ms(key, value)?,
+            "max.compaction.lag.ms" => {
+                self.max_compaction_lag_ms = parse_max_compaction_lag(key, value)?
+            }
+            "min.cleanable.dirty.ratio" => {
+                self.min_cleanable_dirty_ratio = parse_ratio(key, value)?
+            }
             _ => return Err(unknown_key(key, Self::KEYS)),
         }
         Ok(())
@@ -574,6 +662,30 @@ impl TopicConfig {
             out.push(format!(
                 "retention.bytes={}",
                 self.retention_bytes.map_or(-1, |b| b as i64)
+            ));
+        }
+        if self.delete_retention_ms != defaults.delete_retention_ms {
+            out.push(format!(
+                "delete.retention.ms={}",
+                self.delete_retention_ms.0
+            ));
+        }
+        if self.min_compaction_lag_ms != defaults.min_compaction_lag_ms {
+            out.push(format!(
+                "min.compaction.lag.ms={}",
+                self.min_compaction_lag_ms.0
+            ));
+        }
+        if self.max_compaction_lag_ms != defaults.max_compaction_lag_ms {
+            out.push(format!(
+                "max.compaction.lag.ms={}",
+                self.max_compaction_lag_ms.map_or(i64::MAX, |d| d.0 as i64)
+            ));
+        }
+        if self.min_cleanable_dirty_ratio != defaults.min_cleanable_dirty_ratio {
+            out.push(format!(
+                "min.cleanable.dirty.ratio={}",
+                self.min_cleanable_dirty_ratio as f64 / 1_000_000.0
             ));
         }
         out

@@ -12,6 +12,7 @@ use crate::ids::{
     BrokerEpoch, BrokerId, LeaderEpoch, NodeId, Offset, PartitionEpoch, ProducerEpoch, ProducerId,
     TopicName, TopicPartition,
 };
+use crate::log::cleaner::Cleaning;
 use crate::log::segment::DeletionReason;
 use crate::metadata::ChangeReason;
 use crate::protocol::{Channel, Message};
@@ -258,6 +259,15 @@ pub enum Event {
         rolled: bool,
         /// The log start offset after the deletion.
         log_start_offset: Offset,
+    },
+    /// The log cleaner cleaned a compacted log (`Cleaner.doClean`, KAFKA.md 6.3).
+    LogCleaned {
+        /// The partition.
+        topic_partition: TopicPartition,
+        /// The dirty ratio that chose it, in percent.
+        dirty_percent: u64,
+        /// What the pass did.
+        cleaning: Cleaning,
     },
     /// A follower's fetch was out of range and it moved its log to the leader's
     /// (`AbstractFetcherThread.fetchOffsetAndTruncate`).

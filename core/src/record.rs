@@ -33,63 +33,164 @@ pub struct ProducerFields {
     pub base_sequence: Sequence,
 }
 
-/// A record batch as it sits in a log: records with consecutive offsets, stamped with the
-/// leader epoch under which the leader appended them.
+/// A record batch as it sits in a log: records stamped with the leader epoch under which the
+/// leader appended them. As appended, its records have consecutive offsets from the base offset.
+/// Log compaction may remove records from it (KAFKA.md 6.3): the batch then keeps its offset
+/// range (Kafka's header keeps `lastOffsetDelta`, so offsets are never renumbered) and the
+/// offsets of the records left, which may be none.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordBatch {
-    /// The offset of the first record.
+    /// The offset of the first record as appended (the header's base offset).
     pub base_offset: Offset,
     /// The leader epoch of the leader that appended the batch.
     pub leader_epoch: LeaderEpoch,
     /// Idempotence fields, when the producer is idempotent.
     pub producer: Option<ProducerFields>,
-    /// The records (never empty).
+    /// The records: never empty as appended; after cleaning, those left.
     pub records: Arc<[Record]>,
+    /// What the log cleaner changed in the batch, if it rewrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleaned: Option<Arc<CleanedBatch>>,
+}
+
+/// The header facts a cleaned batch keeps from the batch as appended, and what cleaning added
+/// (`DefaultRecordBatch`'s `lastOffsetDelta`, `maxTimestamp` and, since KIP-534, the delete
+/// horizon in its base timestamp).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CleanedBatch {
+    /// The offset delta of each record left, ascending, one per record of the batch.
+    pub offset_deltas: Vec<u32>,
+    /// The last offset delta as appended: the batch still spans its whole offset range.
+    pub last_offset_delta: u32,
+    /// The largest timestamp as appended.
+    pub max_timestamp: Instant,
+    /// Set by the first cleaning that kept a tombstone of the batch: the time plus
+    /// `delete.retention.ms`. A cleaning after it removes the batch's tombstones.
+    pub delete_horizon: Option<Instant>,
 }
 
 impl RecordBatch {
-    /// The offset of the last record.
+    /// A batch as appended: records at consecutive offsets from `base_offset`.
+    pub fn new(
+        base_offset: Offset,
+        leader_epoch: LeaderEpoch,
+        producer: Option<ProducerFields>,
+        records: Arc<[Record]>,
+    ) -> RecordBatch {
+        RecordBatch {
+            base_offset,
+            leader_epoch,
+            producer,
+            records,
+            cleaned: None,
+        }
+    }
+
+    /// How many offsets the batch spans, records removed by cleaning included.
+    pub fn offset_count(&self) -> u64 {
+        self.cleaned
+            .as_ref()
+            .map_or(self.records.len() as u64, |c| {
+                c.last_offset_delta as u64 + 1
+            })
+    }
+
+    /// The last offset of the batch's range (its last record's, as appended).
     pub fn last_offset(&self) -> Offset {
-        Offset(self.base_offset.0 + self.records.len() as u64 - 1)
+        Offset(self.base_offset.0 + self.offset_count() - 1)
     }
 
-    /// The offset after the last record.
+    /// The offset after the batch's range.
     pub fn next_offset(&self) -> Offset {
-        Offset(self.base_offset.0 + self.records.len() as u64)
+        Offset(self.base_offset.0 + self.offset_count())
     }
 
-    /// The sequence of the last record, if the batch is idempotent.
+    /// The offset of the `i`th record left in the batch.
+    pub fn offset_of(&self, i: usize) -> Offset {
+        match &self.cleaned {
+            None => self.base_offset.plus(i as u64),
+            Some(c) => self.base_offset.plus(c.offset_deltas[i] as u64),
+        }
+    }
+
+    /// The records with their offsets, in offset order.
+    pub fn records_with_offsets(&self) -> impl Iterator<Item = (Offset, &Record)> {
+        self.records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (self.offset_of(i), r))
+    }
+
+    /// The record at `offset`, if the batch holds it (cleaning may have removed it).
+    pub fn record_at(&self, offset: Offset) -> Option<&Record> {
+        if offset < self.base_offset || offset >= self.next_offset() {
+            return None;
+        }
+        let delta = offset.0 - self.base_offset.0;
+        match &self.cleaned {
+            None => self.records.get(delta as usize),
+            Some(c) => c
+                .offset_deltas
+                .binary_search(&(delta as u32))
+                .ok()
+                .map(|i| &self.records[i]),
+        }
+    }
+
+    /// The sequence of the last record as appended, if the batch is idempotent (cleaning keeps
+    /// the header's sequences).
     pub fn last_sequence(&self) -> Option<Sequence> {
         self.producer
-            .map(|p| p.base_sequence.plus(self.records.len() as u32 - 1))
+            .map(|p| p.base_sequence.plus(self.offset_count() as u32 - 1))
     }
 
     /// The bytes the batch takes on disk and on the wire (v2 format, uncompressed).
     pub fn size_in_bytes(&self) -> u64 {
-        batch_size_in_bytes(&self.records)
+        match &self.cleaned {
+            None => batch_size_in_bytes(&self.records),
+            Some(c) => records_size_in_bytes(
+                self.records
+                    .iter()
+                    .zip(&c.offset_deltas)
+                    .map(|(r, &d)| (d as u64, r)),
+            ),
+        }
     }
 
-    /// The largest record timestamp.
+    /// The largest record timestamp (as appended: cleaning keeps the header's).
     pub fn max_timestamp(&self) -> Instant {
-        self.records
-            .iter()
-            .map(|r| r.timestamp)
-            .max()
-            .unwrap_or_default()
+        match &self.cleaned {
+            Some(c) => c.max_timestamp,
+            None => self
+                .records
+                .iter()
+                .map(|r| r.timestamp)
+                .max()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The delete horizon a cleaning stamped on the batch, if any.
+    pub fn delete_horizon(&self) -> Option<Instant> {
+        self.cleaned.as_ref().and_then(|c| c.delete_horizon)
     }
 }
 
 /// The bytes a batch of `records` takes: the batch overhead plus each record's encoding.
 pub fn batch_size_in_bytes(records: &[Record]) -> u64 {
-    let first_ts = records.first().map_or(0, |r| r.timestamp.0 as i64);
+    records_size_in_bytes(records.iter().enumerate().map(|(i, r)| (i as u64, r)))
+}
+
+/// The bytes a batch takes whose records sit at these offset deltas.
+fn records_size_in_bytes<'a>(records: impl Iterator<Item = (u64, &'a Record)>) -> u64 {
+    let mut first_ts = None;
     RECORD_BATCH_OVERHEAD
         + records
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
+            .map(|(delta, r)| {
+                let first = *first_ts.get_or_insert(r.timestamp.0 as i64);
                 record_size_in_bytes(
-                    i as u64,
-                    r.timestamp.0 as i64 - first_ts,
+                    delta,
+                    r.timestamp.0 as i64 - first,
                     r.key.as_ref().map(Bytes::as_slice),
                     r.value.as_ref().map(Bytes::as_slice),
                 )

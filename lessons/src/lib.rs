@@ -361,6 +361,7 @@ pub const SHIPPED: &[Shipped] = shipped![
     "17-the-controller",
     "18-coordinator-and-offsets",
     "19-retention",
+    "20-compaction",
 ];
 
 /// Every shipped lesson, read; a shipped file that does not read is an error (the test suite

@@ -426,6 +426,9 @@ fn findings_section(b: &mut String, r: &RunReport) {
         ("nonmonotonic sends", h.nonmonotonic_sends),
         ("failed yet present", h.failed_but_present),
     ];
+    if h.compacted_away > 0 {
+        tiles.push(("compacted away", h.compacted_away));
+    }
     if h.deleted_by_retention > 0 {
         tiles.push(("deleted by retention", h.deleted_by_retention));
     }

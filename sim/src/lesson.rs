@@ -16,7 +16,7 @@
 //! * `key k7 is on orders/2`, `key k7 is only on orders/2` (the leaders' logs)
 //! * `c1 is crashed` (or `running`, `paused`) for a producer or consumer
 //! * a number compared: `QUANTITY is N`, `is at least N`, `is at most N`, `is not N`, where the
-//!   quantity is `hw of TP`, `log end of TP`, `log start of TP`, `segments of TP` (the leader's; add
+//!   quantity is `hw of TP`, `log end of TP`, `log start of TP`, `segments of TP`, `records in TP` (the leader's; add
 //!   `on broker N` for a replica's own: `log end of orders/0 on broker 3`), `epoch of TP`,
 //!   `isr size of TP`, `records sent by P`, `records acknowledged by P`, `records failed by P`,
 //!   `records processed by C`, `partitions owned by C`, `generation of group G`,
@@ -78,6 +78,9 @@ pub enum Quantity {
     LogStart(TopicPartition),
     /// How many segments the leader's log has.
     Segments(TopicPartition),
+    /// How many records the leader's log holds from its log start on (a compacted topic's
+    /// cleaner removes records, never offsets).
+    Records(TopicPartition),
     /// The leader epoch.
     Epoch(TopicPartition),
     /// How many replicas are in the ISR.
@@ -424,6 +427,8 @@ impl Condition {
             Quantity::LogStart(tp(p)?)
         } else if let Some(p) = q.strip_prefix("segments of ") {
             Quantity::Segments(tp(p)?)
+        } else if let Some(p) = q.strip_prefix("records in ") {
+            Quantity::Records(tp(p)?)
         } else if let Some(p) = q.strip_prefix("epoch of ") {
             Quantity::Epoch(tp(p)?)
         } else if let Some(p) = q.strip_prefix("isr size of ") {
@@ -575,6 +580,7 @@ fn quantity_name(q: &Quantity) -> String {
         Quantity::Duplicated(tp) => format!("duplicated records on {tp}"),
         Quantity::LogStart(tp) => format!("log start of {tp}"),
         Quantity::Segments(tp) => format!("segments of {tp}"),
+        Quantity::Records(tp) => format!("records in {tp}"),
         Quantity::Epoch(tp) => format!("epoch of {tp}"),
         Quantity::IsrSize(tp) => format!("isr size of {tp}"),
         Quantity::Sent(p) => format!("records sent by {p}"),
@@ -712,6 +718,14 @@ fn quantity(cx: &Context<'_>, q: &Quantity) -> Option<u64> {
         }
         Quantity::LogStart(tp) => leader_log(tp)?.log_start_offset().0,
         Quantity::Segments(tp) => leader_log(tp)?.segments().len() as u64,
+        Quantity::Records(tp) => {
+            let log = leader_log(tp)?;
+            log.batches()
+                .iter()
+                .flat_map(|b| b.records_with_offsets())
+                .filter(|(o, _)| *o >= log.log_start_offset())
+                .count() as u64
+        }
         Quantity::Epoch(tp) => u64::from(partition(tp)?.leader_epoch.0),
         Quantity::IsrSize(tp) => partition(tp)?.isr.len() as u64,
         Quantity::Sent(p) => counts(p).sent,

@@ -37,8 +37,10 @@ pub const SHIPPED: &[Shipped] = shipped![
     "at-least-once",
     "at-most-once",
     "retention",
+    "compaction",
     "swarm",
     "swarm-unsafe",
+    "swarm-compaction",
 ];
 
 /// The shape of an empty cluster a learner starts from.

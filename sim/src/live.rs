@@ -316,6 +316,16 @@ impl LossWatch {
             if from >= hw {
                 continue;
             }
+            // KAFKA.md 6.3: on a compacted topic the cleaner removes a record once a later
+            // record of its key is in the log; that is not a loss.
+            let mut last_of_key: BTreeMap<&str, u64> = BTreeMap::new();
+            if log.config().cleanup_policy.compact {
+                for (&o, list) in acked {
+                    for k in list.iter().filter_map(|a| a.key.as_deref()) {
+                        last_of_key.insert(k, o);
+                    }
+                }
+            }
             for (&offset, a) in acked
                 .range(from..hw)
                 .flat_map(|(o, list)| list.iter().map(move |a| (o, a)))
@@ -325,6 +335,14 @@ impl LossWatch {
                     .iter()
                     .any(|l| &l.topic_partition == tp && l.offset == offset && l.value == a.value)
                 {
+                    continue;
+                }
+                let replaced = a
+                    .key
+                    .as_deref()
+                    .and_then(|k| last_of_key.get(k))
+                    .is_some_and(|&last| last > offset);
+                if replaced && log.cleaned_away(Offset(offset)) {
                     continue;
                 }
                 let held = log

@@ -142,6 +142,18 @@ impl Storyteller {
                 Event::UnflushedRecordsLost { topic_partition, records, log_end_offset } => Some(format!(
                     "{who} recovered {topic_partition} after the power loss: {records} unflushed record(s) missing, log ends at {log_end_offset}"
                 )),
+                Event::LogCleaned { topic_partition, dirty_percent, cleaning: c } => Some(format!(
+                    "{who} cleaned {topic_partition} up to offset {} ({dirty_percent}% dirty from offset {}): {} record(s) with a newer record of their key removed{}{}; {} segment(s) of {} bytes became {} of {} bytes",
+                    c.end_offset.0.saturating_sub(1),
+                    c.first_dirty_offset,
+                    c.records_removed,
+                    if c.tombstones_removed > 0 { format!(", {} tombstone(s) past their delete horizon removed", c.tombstones_removed) } else { String::new() },
+                    if c.tombstones_stamped > 0 { format!(", {} tombstone(s) given a delete horizon", c.tombstones_stamped) } else { String::new() },
+                    c.segments_before,
+                    c.bytes_before,
+                    c.segments_after,
+                    c.bytes_after,
+                )),
                 Event::SegmentsDeleted { topic_partition, reason, segments, bytes, from, to, rolled, log_start_offset } => Some(format!(
                     "{who} deleted {segments} segment(s) of {topic_partition} under {} (offsets {from} to {}, {bytes} bytes){}; log start offset {log_start_offset}",
                     reason.name(),
@@ -293,6 +305,13 @@ pub fn render(r: &RunReport) -> String {
             out,
             "  acknowledged records deleted by retention (below the log start offset): {}",
             h.deleted_by_retention
+        );
+    }
+    if h.compacted_away > 0 {
+        let _ = writeln!(
+            out,
+            "  acknowledged records the cleaner replaced with a later record of their key (compacted topics): {}",
+            h.compacted_away
         );
     }
     if !h.lost_groups.is_empty() {

@@ -125,8 +125,15 @@ pub struct PartitionReport {
     pub high_watermark: Option<u64>,
     /// The leader's log start offset, if the leader is up.
     pub log_start_offset: Option<u64>,
+    /// The leader's last stable offset, if the leader is up: a `read_committed` consumer reads
+    /// below it. Without transactions it is the high watermark.
+    pub last_stable_offset: Option<u64>,
     /// How many segments the leader's log has, if the leader is up.
     pub segments: Option<u64>,
+    /// Where the leader's log cleaner last stopped, for a compacted topic it has cleaned: the
+    /// log below it holds only the latest record of each key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleaned_up_to: Option<u64>,
     /// Each replica's log end offset, by broker id.
     pub log_end_offsets: VecMap<String, u64>,
 }
@@ -1012,6 +1019,20 @@ impl<'a, D: Driver> Run<'a, D> {
                     got.map_or_else(|| "no live leader".into(), |g| g.to_string()),
                 )
             }
+            Expectation::Records(tp, range) => {
+                let got = leader_log(&cluster, tp).map(|l| {
+                    l.batches()
+                        .iter()
+                        .flat_map(|b| b.records_with_offsets())
+                        .filter(|(o, _)| *o >= l.log_start_offset())
+                        .count() as u64
+                });
+                (
+                    format!("records in {tp}: {range}"),
+                    got.is_some_and(|g| range.contains(g)),
+                    got.map_or_else(|| "no live leader".into(), |g| g.to_string()),
+                )
+            }
             Expectation::SawError(p, err) => {
                 let saw = self.client_saw(&cluster, p, *err);
                 (
@@ -1305,18 +1326,24 @@ impl<'a, D: Driver> Run<'a, D> {
         self.world.record_digest();
         checks.append(&mut self.results_at);
         let (_, _, reader) = client_ids(self.scenario);
-        let log_start = final_log_starts(&self.world.cluster(), self.scenario);
+        let finals = final_logs(&self.world.cluster(), self.scenario);
         let history = history::analyse(
             self.world.cluster().log(),
             &self.producer_infos(),
             reader,
             read,
-            &log_start,
+            &finals,
         );
+        let compacted = finals
+            .iter()
+            .filter(|(_, f)| f.compacted)
+            .map(|(tp, _)| tp.clone())
+            .collect();
         let delivery = delivery::analyse(
             self.world.cluster().log(),
             &declared_groups(self.scenario),
             reader,
+            &compacted,
         );
         checks.extend(self.judge(&history, converged, read));
         checks.extend(self.judge_delivery(&delivery, converged && read));
@@ -1967,29 +1994,35 @@ fn read_complete(w: &Cluster, reader: ClientId, partitions: &[TopicPartition]) -
     })
 }
 
-/// Each partition's log start offset as the final reader found it: its leader's, or without a
-/// live leader the largest among its replicas (retention deleted what is below it everywhere
-/// a reader could go).
-fn final_log_starts(
-    w: &Cluster,
-    scenario: &Scenario,
-) -> VecMap<TopicPartition, gregor_core::ids::Offset> {
+/// Each partition's log as the final reader found it: its log start offset (its leader's, or
+/// without a live leader the largest among its replicas: retention deleted what is below it
+/// everywhere a reader could go) and whether its topic is compacted.
+fn final_logs(w: &Cluster, scenario: &Scenario) -> VecMap<TopicPartition, history::FinalLog> {
     scenario
         .partitions()
         .into_iter()
         .filter_map(|tp| {
-            let start = match leader_log(w, &tp) {
-                Some(log) => log.log_start_offset(),
-                None => w
-                    .controller()
+            let replicas = || {
+                w.controller()
                     .and_then(|c| c.image().partition(&tp))
                     .map(|p| p.replicas.clone())
                     .unwrap_or_default()
-                    .iter()
-                    .filter_map(|b| Some(w.broker_disk(*b)?.logs.get(&tp)?.log_start_offset()))
-                    .max()?,
             };
-            Some((tp, start))
+            let log = match leader_log(w, &tp) {
+                Some(log) => log,
+                None => replicas()
+                    .iter()
+                    .filter_map(|b| w.broker_disk(*b)?.logs.get(&tp))
+                    .max_by_key(|l| l.log_start_offset())?,
+            };
+            let compacted = log.config().cleanup_policy.compact;
+            Some((
+                tp,
+                history::FinalLog {
+                    log_start: log.log_start_offset(),
+                    compacted,
+                },
+            ))
         })
         .collect()
 }
@@ -2021,7 +2054,9 @@ pub fn partition_reports(w: &Cluster, scenario: &Scenario) -> Vec<PartitionRepor
                     .map_or_else(Vec::new, |r| r.isr.iter().map(|b| b.0).collect()),
                 high_watermark: leader_log.map(|l| l.high_watermark().0),
                 log_start_offset: leader_log.map(|l| l.log_start_offset().0),
+                last_stable_offset: leader_log.map(|l| l.last_stable_offset().0),
                 segments: leader_log.map(|l| l.segments().len() as u64),
+                cleaned_up_to: leader_log.and_then(|l| l.cleaner_checkpoint()).map(|o| o.0),
                 log_end_offsets: replicas
                     .iter()
                     .filter_map(|b| {

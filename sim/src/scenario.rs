@@ -257,6 +257,9 @@ pub enum Expectation {
     LogStartOffset(TopicPartition, CountRange),
     /// How many segments the leader's log has.
     Segments(TopicPartition, CountRange),
+    /// How many records the leader's log holds: the offsets between its log start and end,
+    /// less those the log cleaner emptied (KAFKA.md 6.3).
+    Records(TopicPartition, CountRange),
     /// A producer or consumer saw this error at least once so far.
     SawError(String, ErrorCode),
     /// A producer or consumer never saw this error so far.
@@ -553,6 +556,7 @@ struct RawExpectAt {
     high_watermark: Option<Spanned<RawCount>>,
     log_start_offset: Option<Spanned<RawCount>>,
     segments: Option<Spanned<RawCount>>,
+    records: Option<Spanned<RawCount>>,
     producer: Option<Spanned<String>>,
     consumer: Option<Spanned<String>>,
     saw_error: Option<Spanned<String>>,
@@ -1480,6 +1484,12 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                 count_range(cx, c, &field("segments"))?,
             ));
         }
+        if let Some(c) = &e.records {
+            found.push(Expectation::Records(
+                needs_partition(c.span(), "records")?,
+                count_range(cx, c, &field("records"))?,
+            ));
+        }
         for (f, value, saw) in [
             ("saw_error", &e.saw_error, true),
             ("never_saw_error", &e.never_saw_error, false),
@@ -1630,7 +1640,7 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             );
         }
         if found.is_empty() {
-            return cx.err(e.time.span(), field("time"), "this entry checks nothing (leader, isr, leader_epoch, high_watermark, log_start_offset, segments, saw_error, never_saw_error, state, group_state, generation, assignment)");
+            return cx.err(e.time.span(), field("time"), "this entry checks nothing (leader, isr, leader_epoch, high_watermark, log_start_offset, segments, records, saw_error, never_saw_error, state, group_state, generation, assignment)");
         }
         expect_at.extend(found.into_iter().map(|expectation| TimedExpectation {
             time,

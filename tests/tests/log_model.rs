@@ -488,6 +488,7 @@ impl StateMachineTest for LogTest {
                     leader_epoch: LeaderEpoch(epoch),
                     producer: None,
                     records: values.iter().map(|v| record(v)).collect(),
+                    cleaned: None,
                 };
                 log.append_as_follower(batch)
                     .expect("a batch at the log end is accepted");

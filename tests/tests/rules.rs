@@ -680,6 +680,125 @@ fn a_slow_link_to_the_controller_delays_an_isr_change_only_while_it_is_slow() {
     );
 }
 
+/// A compacted partition in segments of about twenty records, keys rewritten over and over,
+/// with `compact,delete` and a one-minute `retention.ms` on a second topic.
+const COMPACTION: &str = r#"
+name = "compaction rules"
+[cluster]
+brokers = 3
+[[topic]]
+name = "t"
+partitions = 1
+assignment = [[1, 2, 3]]
+config = { "cleanup.policy" = "compact", "segment.bytes" = 2000 }
+[[topic]]
+name = "u"
+partitions = 1
+assignment = [[1, 2, 3]]
+config = { "cleanup.policy" = "compact,delete", "segment.bytes" = 2000, "retention.ms" = 60000 }
+[[producer]]
+id = "p1"
+topic = "t"
+keys = 5
+rate_per_sec = 100
+count = 500
+acks = "all"
+[[producer]]
+id = "p2"
+topic = "u"
+keys = 5
+rate_per_sec = 100
+count = 500
+acks = "all"
+"#;
+
+/// KAFKA.md 6.3: every broker's cleaner thread looks for work at its start and every
+/// `log.cleaner.backoff.ms` (15 s) after; each cleans its own replica, keeping the latest record
+/// of each key below the active segment, never renumbering offsets. Under `compact,delete` the
+/// cleaner thread also runs retention (`LogCleanerManager.deletableLogs`): once every record is
+/// older than `retention.ms`, everything goes, as under `delete`.
+#[test]
+fn each_broker_cleans_its_own_replica_on_the_cleaner_schedule() {
+    let s = scenario(COMPACTION);
+    let mut live = Live::start(&s, 1);
+    live.until("3m");
+    let cleanings: Vec<(Instant, NodeId, String)> = live
+        .events()
+        .filter_map(|(t, n, e)| match e {
+            Event::LogCleaned {
+                topic_partition, ..
+            } => Some((t, n, topic_partition.to_string())),
+            _ => None,
+        })
+        .collect();
+    // p1 writes its 500 records in the first five seconds: the first look after that, at
+    // 15 s, cleans both topics on every broker, and nothing is dirty enough after.
+    for b in 1..=3 {
+        let mine: Vec<_> = cleanings
+            .iter()
+            .filter(|(_, n, _)| *n == NodeId::Broker(BrokerId(b)))
+            .collect();
+        assert_eq!(mine.len(), 2, "broker {b}: {cleanings:?}");
+        assert!(mine.iter().all(|(t, _, _)| *t == at("15s")), "{mine:?}");
+        let log = live
+            .world()
+            .broker_disk(BrokerId(b))
+            .and_then(|d| d.logs.get(&tp("t/0")))
+            .expect("a log");
+        let active = log.segments().last().unwrap().base_offset;
+        // Below the active segment, each key once, at its latest offset there.
+        let mut keys = std::collections::BTreeMap::new();
+        for batch in log.batches() {
+            for (o, r) in batch.records_with_offsets() {
+                if o < active {
+                    assert!(
+                        keys.insert(r.key.clone(), o).is_none(),
+                        "broker {b}: {:?} twice below {active}",
+                        r.key
+                    );
+                }
+            }
+        }
+        assert_eq!(keys.len(), 5, "broker {b}: {keys:?}");
+        assert_eq!(
+            log.log_end_offset(),
+            Offset(500),
+            "offsets are not renumbered"
+        );
+        assert_eq!(log.log_start_offset(), Offset(0));
+        // compact,delete: retention by time deleted everything and rolled.
+        let u = live
+            .world()
+            .broker_disk(BrokerId(b))
+            .and_then(|d| d.logs.get(&tp("u/0")))
+            .expect("a log");
+        assert_eq!(
+            (u.log_start_offset(), u.log_end_offset(), u.segments().len()),
+            (Offset(500), Offset(500), 1),
+            "broker {b}"
+        );
+    }
+    let retention: Vec<(Instant, NodeId)> = live
+        .events()
+        .filter_map(|(t, n, e)| match e {
+            Event::SegmentsDeleted {
+                topic_partition, ..
+            } => {
+                assert_eq!(topic_partition, &tp("u/0"), "only the compact,delete topic");
+                Some((t, n))
+            }
+            _ => None,
+        })
+        .collect();
+    // The last records are written before 5 s; more than 60 s later means the cleaner's look
+    // at 75 s (on the 15 s grid from each broker's start).
+    assert!(
+        retention.iter().all(|(t, _)| *t == at("75s")),
+        "{retention:?}"
+    );
+    assert!(live.violations().is_empty(), "{:?}", live.violations());
+}
+
 /// One partition in segments of about twenty records, kept one minute, with the retention task
 /// every ten seconds (after its first run, 30 s after each broker starts), and a producer that
 /// writes 500 records in the first five seconds.

@@ -320,3 +320,23 @@ fn seed_805_with_retention_a_reset_position_needs_no_validation() {
         "a member was reset"
     );
 }
+
+/// Compacted swarm seed 1304: broker 3, a deposed leader paused before it heard of it, resumed
+/// and in one step advanced its HW from 87 to 353 (what its followers copied) and learned it
+/// was a follower, so the checker never saw those records committed. Every cleaner then removed
+/// records below 353 that later records of their keys replaced, and the next leader lacked four
+/// committed records whose newer versions the checker had not counted as committed. A cleaned
+/// record is now held when a later record of its key is committed or in the new leader's log.
+#[test]
+fn compacted_seed_1304_a_record_replaced_in_the_leaders_log_is_held() {
+    let r = run(&shipped("swarm-compaction.toml"), 1304);
+    assert!(r.passed(), "{:?}", failures(&r));
+    assert!(
+        r.history.compacted_away > 0,
+        "the cleaners replaced records"
+    );
+    assert!(
+        r.story.iter().any(|l| l.text.contains("broker 3 paused")),
+        "the pause that hid the commit"
+    );
+}

@@ -1467,6 +1467,10 @@ fn replica(p: &PartitionView, r: &ReplicaView) -> Html {
                 html! { <span {class} {style} {title}></span> }
             }
             None if o < r.log_start_offset => html! { <span class="cell deleted"></span> },
+            // An offset the log cleaner emptied: offsets are never renumbered, so the slot stays.
+            None if o < r.log_end_offset => html! {
+                <span class="cell cleaned" title={format!("offset {o} · removed by the log cleaner: a later record has its key")}></span>
+            },
             None => html! { <span class="cell empty"></span> },
         }
     });

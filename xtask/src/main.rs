@@ -257,8 +257,12 @@ const FAILING_ON_PURPOSE: &[(&str, &str)] = &[(
     "it demands no loss from acks=1 with unclean election, and its seed loses records",
 )];
 
-/// Sweeps CI runs: the unsafe swarm must find losses (exit 1).
-const SWEEPS: &[(&str, &str, i32)] = &[("scenarios/swarm-unsafe.toml", "1..201", 1)];
+/// Sweeps CI runs: the unsafe swarm must find losses (exit 1); the compacted swarm must pass
+/// every seed (exit 0).
+const SWEEPS: &[(&str, &str, i32)] = &[
+    ("scenarios/swarm-unsafe.toml", "1..201", 1),
+    ("scenarios/swarm-compaction.toml", "1..301", 0),
+];
 
 /// The safe swarm's sweep, and the file listing its seeds known to fail (each a model bug under
 /// investigation, with a note). A seed failing that is not listed fails CI; a listed seed that

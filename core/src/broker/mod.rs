@@ -17,6 +17,7 @@ use crate::group::{OFFSETS_TOPIC, coordinator_topic_partition};
 use crate::ids::{
     BrokerEpoch, BrokerId, LeaderEpoch, NodeId, Offset, ProducerEpoch, ProducerId, TopicPartition,
 };
+use crate::log::cleaner::LogToClean;
 use crate::log::{LeaderAppend, PartitionLog};
 use crate::map::{VecMap, VecSet};
 use crate::metadata::{LeaderRecoveryState, MetadataImage, PartitionRegistration};
@@ -206,6 +207,13 @@ pub struct Broker {
     /// The run of the retention task that the state before the current input called for (see
     /// `next_retention_check`).
     retention_due: Option<Instant>,
+    /// When the log cleaner thread started (`LogCleaner.startup`, with the log manager): it
+    /// looks for work then and, whenever it finds none, again `log.cleaner.backoff.ms` later.
+    /// `None` before the broker starts or with `log.cleaner.enable=false`.
+    cleaner_start: Option<Instant>,
+    /// The run of the cleaner that the state before the current input called for (see
+    /// `next_cleaner_run`).
+    cleaner_due: Option<Instant>,
     next_correlation: CorrelationId,
     /// The time of the last input: deadlines at or before it were handled or are blocked.
     now: Instant,
@@ -244,6 +252,8 @@ impl Broker {
             next_flush: None,
             retention_task_start: None,
             retention_due: None,
+            cleaner_start: None,
+            cleaner_due: None,
             next_correlation: 0,
             now: Instant::ZERO,
             outbox: Outbox::default(),
@@ -348,6 +358,12 @@ impl Broker {
         // `LogManager.startup` schedules the retention task `log.initial.task.delay.ms` after
         // the start, then every `log.retention.check.interval.ms`.
         self.retention_task_start = Some(now + self.config.log_initial_task_delay);
+        self.cleaner_start = self.config.log_cleaner_enable.then_some(now);
+        if self.cleaner_start.is_some() {
+            // The cleaner thread looks for work as soon as it starts: a restarted broker may
+            // find logs that were dirty enough before it stopped.
+            self.run_cleaner(now);
+        }
     }
 
     // Lifecycle: registration and heartbeats.
@@ -1717,6 +1733,10 @@ impl Broker {
             self.retention_due = None;
             self.delete_old_segments(now);
         }
+        if self.cleaner_due.is_some_and(|t| t <= now) {
+            self.cleaner_due = None;
+            self.run_cleaner(now);
+        }
         if let (Some(t), Some(interval)) = (self.next_flush, self.config.log_flush_interval)
             && t <= now
         {
@@ -1747,13 +1767,87 @@ impl Broker {
         Some(start + Duration(runs.saturating_mul(interval)))
     }
 
+    /// The next run of the log cleaner thread after `after` that would clean a log or delete a
+    /// segment of a compacted log, if the logs stayed as they are. The thread wakes at its start
+    /// and, finding nothing to do, sleeps `log.cleaner.backoff.ms`; a cleaning takes no virtual
+    /// time here, so its wake-ups stay on that grid, and the model wakes only for one that has
+    /// work ([`PartitionLog::next_cleanable_at`], [`PartitionLog::next_deletion_at`]).
+    fn next_cleaner_run(&self, after: Instant) -> Option<Instant> {
+        let start = self.cleaner_start?;
+        let first = (after + Duration(1)).max(start);
+        let interval = self.config.log_cleaner_backoff.0.max(1);
+        let due = self
+            .disk
+            .logs
+            .values()
+            .filter(|log| log.config().cleanup_policy.compact)
+            .filter_map(|log| {
+                let run = |t: Instant| {
+                    let runs = (t.max(start) - start).0.div_ceil(interval);
+                    start + Duration(runs.saturating_mul(interval))
+                };
+                // The first grid point at or after the first moment with work. Cleanability
+                // only grows with time, so looking from that grid point is enough.
+                let clean = log.next_cleanable_at(run(first)).map(run);
+                let delete = log.next_deletion_at().map(|t| run(t.max(first)));
+                clean.into_iter().chain(delete).min()
+            })
+            .min()?;
+        Some(due)
+    }
+
+    /// One wake-up of the log cleaner thread (`CleanerThread.doWork`): it cleans the dirtiest
+    /// cleanable compacted log, again and again until none is left, and after each look deletes
+    /// what retention may delete from compacted logs (`LogCleanerManager.deletableLogs`: under
+    /// `compact,delete` by time and size, under `compact` only below the log start offset).
+    fn run_cleaner(&mut self, now: Instant) {
+        loop {
+            let filthiest = self
+                .disk
+                .logs
+                .iter()
+                .filter_map(|(tp, log)| {
+                    let ltc = log.to_clean(now)?;
+                    ltc.is_cleanable(log.config().min_cleanable_dirty_ratio)
+                        .then_some((tp, ltc))
+                })
+                .fold(
+                    None,
+                    |best: Option<(&TopicPartition, LogToClean)>, (tp, ltc)| match best {
+                        Some((_, b)) if !ltc.dirtier_than(&b) => best,
+                        _ => Some((tp, ltc)),
+                    },
+                );
+            let Some((tp, ltc)) = filthiest else { break };
+            let tp = tp.clone();
+            let log = self
+                .disk
+                .logs
+                .get_mut(&tp)
+                .expect("a log the cleaner chose");
+            let cleaning = log.clean(now, &ltc);
+            self.outbox.event(Event::LogCleaned {
+                topic_partition: tp.clone(),
+                dirty_percent: ltc.dirty_percent(),
+                cleaning,
+            });
+            self.touched.insert(tp);
+        }
+        self.delete_old_segments_where(now, true);
+    }
+
     /// The retention task (`LogManager.cleanupLogs`): `deleteOldSegments` on every log whose
     /// topic is not compacted, leader and follower replicas alike, each against its own HW.
     /// Compacted logs are the log cleaner's. Fetches waiting on a partition whose log start
     /// moved are looked at again: one below it is now out of range.
     fn delete_old_segments(&mut self, now: Instant) {
+        self.delete_old_segments_where(now, false);
+    }
+
+    /// `deleteOldSegments` on every log whose topic is compacted or not, as `compacted` says.
+    fn delete_old_segments_where(&mut self, now: Instant, compacted: bool) {
         for (tp, log) in &mut self.disk.logs {
-            if log.config().cleanup_policy.compact {
+            if log.config().cleanup_policy.compact != compacted {
                 continue;
             }
             let deletions = log.delete_old_segments(now);
@@ -1908,6 +2002,7 @@ impl Node for Broker {
         // Whether the retention task runs at this input is decided by the state before it, the
         // state `poll_timeout` reported the task's next run from.
         self.retention_due = self.next_retention_check(self.now);
+        self.cleaner_due = self.next_cleaner_run(self.now);
         self.now = now;
         match input {
             Input::Start => self.start(now),
@@ -2001,6 +2096,7 @@ impl Node for Broker {
         at(self.next_hw_checkpoint);
         at(self.next_flush);
         at(self.next_retention_check(self.now));
+        at(self.next_cleaner_run(self.now));
         at(self.coordinator.next_deadline());
         d.earliest()
     }
@@ -2028,6 +2124,7 @@ mod tests {
                     leader_epoch: LeaderEpoch(epoch),
                     producer: None,
                     records,
+                    cleaned: None,
                 })
                 .unwrap();
             }

@@ -216,8 +216,19 @@ type Polled = Vec<(TopicPartition, Vec<(Offset, Option<Bytes>)>)>;
 /// A partition to validate: current leader epoch, epoch of the position, the position.
 type Validation = (TopicPartition, Option<LeaderEpoch>, LeaderEpoch, Offset);
 
-/// A buffered record: offset, value and the leader epoch of its batch.
-type Buffered = (Offset, Option<Bytes>, LeaderEpoch);
+/// A step of a partition's position, fetched and not yet polled: a record, or the end of a
+/// batch the log cleaner left without records at its end.
+#[derive(Debug)]
+struct Buffered {
+    /// The position this step continues from: the step is stale unless the position is here.
+    from: Offset,
+    /// The offset of the record; the position moves past it.
+    offset: Offset,
+    /// The record's value, or `None` for a skip over offsets that hold no record any more.
+    record: Option<Option<Bytes>>,
+    /// The leader epoch of the batch.
+    epoch: LeaderEpoch,
+}
 
 /// A consumer node.
 #[derive(Debug)]
@@ -1231,15 +1242,17 @@ impl Consumer {
             };
             let mut taken = Vec::new();
             while left > 0
-                && let Some((offset, value, epoch)) = buffered.pop_front()
+                && let Some(step) = buffered.pop_front()
             {
-                if Some(offset) != pos.position {
+                if Some(step.from) != pos.position {
                     continue; // stale data from before a seek
                 }
-                pos.position = Some(offset.next());
-                pos.position_epoch = Some(epoch);
-                taken.push((offset, value));
-                left -= 1;
+                pos.position = Some(step.offset.next());
+                pos.position_epoch = Some(step.epoch);
+                if let Some(value) = step.record {
+                    taken.push((step.offset, value));
+                    left -= 1;
+                }
             }
             if !taken.is_empty() {
                 records.push((tp.clone(), taken));
@@ -1611,15 +1624,32 @@ impl Consumer {
             let pos = self.positions.get_mut(&tp).expect("assigned");
             pos.high_watermark = Some(pr.high_watermark);
             let buffer = self.buffer.entry(tp).or_default();
+            // Offsets the log cleaner removed are skipped (KAFKA.md 6.3: a read from a removed
+            // offset returns the next record), and after a batch whose last records were removed
+            // the position moves to the batch's end, as `CompletedFetch` sets the next fetch
+            // offset from the last batch's header.
             let mut next = fetched_at;
             for batch in &pr.batches {
-                for (i, record) in batch.records.iter().enumerate() {
-                    let offset = batch.base_offset.plus(i as u64);
+                for (offset, record) in batch.records_with_offsets() {
                     if offset < next {
                         continue;
                     }
-                    buffer.push_back((offset, record.value.clone(), batch.leader_epoch));
+                    buffer.push_back(Buffered {
+                        from: next,
+                        offset,
+                        record: Some(record.value.clone()),
+                        epoch: batch.leader_epoch,
+                    });
                     next = offset.next();
+                }
+                if batch.next_offset() > next {
+                    buffer.push_back(Buffered {
+                        from: next,
+                        offset: batch.last_offset(),
+                        record: None,
+                        epoch: batch.leader_epoch,
+                    });
+                    next = batch.next_offset();
                 }
             }
         }

@@ -26,6 +26,7 @@
 //!   from its leader, ahead of what it had flushed), the log starts again empty at the log start
 //!   offset, as `LogLoader` does when it finds the log end below the checkpointed log start.
 
+pub mod cleaner;
 pub mod epoch_cache;
 pub mod producer_state;
 pub mod segment;
@@ -80,6 +81,9 @@ pub struct PartitionLog {
     /// The idempotence state of the batches retention deleted: Kafka keeps it in its producer
     /// snapshots, so rebuilding the state after a truncation starts from it.
     retained_producers: ProducerStateManager,
+    /// Where the log cleaner's last pass ended (`cleaner-offset-checkpoint`): the log below it
+    /// is clean. `None` until the first pass.
+    cleaner_checkpoint: Option<Offset>,
     truncations: u64,
 }
 
@@ -98,6 +102,7 @@ impl Default for PartitionLog {
             unflushed_records: 0,
             producers: ProducerStateManager::default(),
             retained_producers: ProducerStateManager::default(),
+            cleaner_checkpoint: None,
             truncations: 0,
         }
     }
@@ -197,13 +202,20 @@ impl PartitionLog {
         self.batches.get(i).filter(|b| b.base_offset <= offset)
     }
 
-    /// The record at `offset` with its batch's leader epoch, if the log has it.
+    /// The record at `offset` with its batch's leader epoch, if the log has it (cleaning may
+    /// have removed it: see [`Self::cleaned_away`]).
     pub fn record_at(&self, offset: Offset) -> Option<(&Record, LeaderEpoch)> {
         let b = self.batch_at(offset)?;
-        Some((
-            &b.records[(offset.0 - b.base_offset.0) as usize],
-            b.leader_epoch,
-        ))
+        Some((b.record_at(offset)?, b.leader_epoch))
+    }
+
+    /// Whether the log cleaner removed the record at `offset`: the log covers the offset (at or
+    /// above its log start, below its end) but holds no record there. Offsets are never
+    /// renumbered, so a reader simply skips it (KAFKA.md 6.3, guarantee 3).
+    pub fn cleaned_away(&self, offset: Offset) -> bool {
+        offset >= self.log_start_offset
+            && offset < self.log_end_offset
+            && self.record_at(offset).is_none()
     }
 
     /// Appends a client's batch as leader in `epoch` (`UnifiedLog.appendAsLeader`): validates
@@ -247,6 +259,7 @@ impl PartitionLog {
             leader_epoch: epoch,
             producer,
             records,
+            cleaned: None,
         };
         let (first, last) = (batch.base_offset, batch.last_offset());
         self.epoch_cache.assign(epoch, first);
@@ -255,9 +268,14 @@ impl PartitionLog {
     }
 
     /// Appends a batch copied from the leader, with the leader's offsets and epoch
-    /// (`UnifiedLog.appendAsFollower`). The batch must start at this log's end.
+    /// (`UnifiedLog.appendAsFollower`). The batch must not start below this log's end; it may
+    /// start above it when the leader's cleaner removed whole batches there (Kafka throws
+    /// `UnexpectedAppendOffsetException` only for a batch below the log end). A batch the
+    /// cleaner emptied is copied as it is.
     pub fn append_as_follower(&mut self, batch: RecordBatch) -> Result<(), ErrorCode> {
-        if batch.base_offset != self.log_end_offset || batch.records.is_empty() {
+        if batch.base_offset < self.log_end_offset
+            || (batch.records.is_empty() && batch.cleaned.is_none())
+        {
             return Err(ErrorCode::InvalidRequest);
         }
         self.epoch_cache
@@ -359,6 +377,8 @@ impl PartitionLog {
         self.unflushed_records = self.log_end_offset.0 - self.recovery_point.0;
         self.epoch_cache.truncate_from_end(self.log_end_offset);
         self.rebuild_producers();
+        // `LogCleanerManager.maybeTruncateCheckpoint`: the checkpoint never stays past the end.
+        self.cleaner_checkpoint = self.cleaner_checkpoint.map(|c| c.min(self.log_end_offset));
         self.truncations += 1;
         self.log_end_offset
     }
@@ -379,6 +399,7 @@ impl PartitionLog {
         self.epoch_cache.clear();
         self.producers = ProducerStateManager::default();
         self.retained_producers = ProducerStateManager::default();
+        self.cleaner_checkpoint = None;
         self.truncations += 1;
     }
 
@@ -1136,6 +1157,7 @@ mod tests {
             leader_epoch: LeaderEpoch(3),
             producer: None,
             records: stamped(10),
+            cleaned: None,
         };
         log.append_as_follower(batch).unwrap();
         assert_eq!(log.log_end_offset(), Offset(41));
@@ -1152,6 +1174,7 @@ mod tests {
                 leader_epoch: LeaderEpoch(0),
                 producer: None,
                 records: stamped(10),
+                cleaned: None,
             };
             log.append_as_follower(batch).unwrap();
         }

@@ -120,7 +120,7 @@ impl ProducerStateManager {
         let Some(p) = batch.producer else { return };
         let meta = BatchMetadata {
             first_seq: p.base_sequence,
-            last_seq: p.base_sequence.plus(batch.records.len() as u32 - 1),
+            last_seq: p.base_sequence.plus(batch.offset_count() as u32 - 1),
             first_offset: batch.base_offset,
             last_offset: batch.last_offset(),
         };

@@ -6,6 +6,9 @@
 //!   retention (KAFKA.md 6.2) and is counted apart. The oracle cannot tell a record lost before
 //!   retention passed its offset from one retention deleted: the invariant checker, which
 //!   watches every step, sees such losses when they happen.
+//!   On a compacted topic, an acknowledged record absent from the final read whose key was
+//!   acknowledged again at a later offset was removed by the cleaner (KAFKA.md 6.3): counted
+//!   apart too, while the latest record of each key must be there.
 //! * Duplicates: one record at more than one offset.
 //! * Inconsistent offsets: an offset holding a different record than the one acknowledged there,
 //!   or than another poll saw there.
@@ -123,6 +126,10 @@ pub struct HistoryReport {
     /// Acknowledged records below their partition's final log start offset: retention deleted
     /// them, which is not a loss.
     pub deleted_by_retention: u64,
+    /// Acknowledged records absent from the final read of a compacted partition, where a
+    /// record of the same key was acknowledged at a later offset: the cleaner may remove them,
+    /// which is not a loss.
+    pub compacted_away: u64,
     /// Records present at more than one offset.
     pub duplicates: u64,
     /// Offsets holding more than one record.
@@ -174,14 +181,24 @@ struct SentRecord {
     failed: Option<(ErrorCode, bool)>,
 }
 
+/// What the oracle needs to know of a partition's log when the final read read it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FinalLog {
+    /// Its log start offset: retention deleted what is below.
+    pub log_start: Offset,
+    /// Whether its topic is compacted: the cleaner may have removed records a later record of
+    /// the same key replaced.
+    pub compacted: bool,
+}
+
 /// Runs the oracle over a run's log. `reader` is the client that made the final read;
-/// `log_start` is each partition's log start offset when it read (missing: 0).
+/// `finals` tells each partition's log as it read it (missing: log start 0, not compacted).
 pub fn analyse(
     log: &[Logged],
     producers: &VecMap<ClientId, ProducerInfo>,
     reader: ClientId,
     final_read_complete: bool,
-    log_start: &VecMap<TopicPartition, Offset>,
+    finals: &VecMap<TopicPartition, FinalLog>,
 ) -> HistoryReport {
     let mut sent: BTreeMap<Bytes, SentRecord> = BTreeMap::new();
     let mut per_producer: VecMap<ClientId, u64> = VecMap::new();
@@ -266,6 +283,14 @@ pub fn analyse(
             .get(&c)
             .map_or_else(|| format!("client-{c}"), |p| p.name.clone())
     };
+    // The latest acknowledged offset of each key of each partition.
+    let mut latest_acked: BTreeMap<(TopicPartition, Bytes), Offset> = BTreeMap::new();
+    for r in sent.values() {
+        if let (Some((_, Some(o))), Some(k)) = (r.acked, &r.key) {
+            let latest = latest_acked.entry((r.tp.clone(), k.clone())).or_insert(o);
+            *latest = (*latest).max(o);
+        }
+    }
     let mut report = HistoryReport {
         sent: sent.len() as u64,
         read,
@@ -285,13 +310,29 @@ pub fn analyse(
             }
         }
         let deleted = |o: Option<Offset>| {
-            o.is_some_and(|o| log_start.get(&r.tp).is_some_and(|&start| o < start))
+            o.is_some_and(|o| finals.get(&r.tp).is_some_and(|f| o < f.log_start))
+        };
+        // KAFKA.md 6.3: the cleaner keeps at least the latest record of every key, so an
+        // acknowledged record is allowed to be gone when a record of its key was acknowledged
+        // at a later offset of the same compacted partition (which is itself checked).
+        let superseded = |o: Option<Offset>| {
+            o.zip(r.key.as_ref()).is_some_and(|(o, k)| {
+                finals.get(&r.tp).is_some_and(|f| f.compacted)
+                    && latest_acked
+                        .get(&(r.tp.clone(), k.clone()))
+                        .is_some_and(|&latest| latest > o)
+            })
         };
         if let Some((_, offset)) = r.acked
             && !final_read.contains_key(value)
             && deleted(offset)
         {
             report.deleted_by_retention += 1;
+        } else if let Some((_, offset)) = r.acked
+            && !final_read.contains_key(value)
+            && superseded(offset)
+        {
+            report.compacted_away += 1;
         } else if let Some((at, offset)) = r.acked
             && !final_read.contains_key(value)
         {

@@ -86,6 +86,7 @@ pub const INVARIANTS: [&str; 7] = [
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct CommittedRecord {
+    key: Option<Bytes>,
     value: Option<Bytes>,
     epoch: LeaderEpoch,
     at: Instant,
@@ -465,7 +466,10 @@ impl Invariants {
         while (committed.len() as u64) < hw.0 {
             let o = Offset(committed.len() as u64);
             let Some((r, epoch)) = log.record_at(o) else {
-                if o < log.log_start_offset() {
+                // Below the log start, retention deleted the record; at an offset the cleaner
+                // emptied, it was replaced by a later record of its key (checked when a leader
+                // lacks that one). Either way nothing is known to hold there.
+                if o < log.log_start_offset() || log.cleaned_away(o) {
                     committed.push(None);
                     continue;
                 }
@@ -478,6 +482,7 @@ impl Invariants {
                 .filter(|c| c.value == r.value && c.epoch == epoch)
                 .map_or(now, |c| c.at);
             committed.push(Some(CommittedRecord {
+                key: r.key.clone(),
                 value: r.value.clone(),
                 epoch,
                 at,
@@ -547,6 +552,41 @@ impl Invariants {
         let Some(committed) = self.committed.get(tp) else {
             return;
         };
+        // KAFKA.md 6.3: on a compacted topic each broker's cleaner keeps the latest record of
+        // each key and removes older ones (and tombstones, after their delete horizon), only
+        // below its own HW. A committed record this leader's cleaner removed is held if a later
+        // record of its key is committed or in this leader's log. The log counts too because a
+        // deposed leader that has not heard of it yet may advance the HW its followers copy in
+        // the step that also tells it, so the checker never sees it commit those records.
+        let mut last_of_key: BTreeMap<&Bytes, u64> = BTreeMap::new();
+        if log.config().cleanup_policy.compact {
+            for (i, c) in committed.iter().enumerate() {
+                if let Some(k) = c.as_ref().and_then(|c| c.key.as_ref()) {
+                    last_of_key.insert(k, i as u64);
+                }
+            }
+            for batch in log.batches() {
+                for (o, r) in batch.records_with_offsets() {
+                    if let Some(k) = r.key.as_ref() {
+                        let last = last_of_key.entry(k).or_insert(o.0);
+                        *last = (*last).max(o.0);
+                    }
+                }
+            }
+        }
+        let held = |o: Offset, c: &CommittedRecord| {
+            let replaced = || {
+                log.cleaned_away(o)
+                    && (c.value.is_none()
+                        || c.key
+                            .as_ref()
+                            .and_then(|k| last_of_key.get(k))
+                            .is_some_and(|&last| last > o.0))
+            };
+            log.record_at(o)
+                .is_some_and(|(r, e)| r.value == c.value && e == c.epoch)
+                || (!last_of_key.is_empty() && replaced())
+        };
         let mut first_bad = None;
         for (i, c) in committed.iter().enumerate() {
             let o = Offset(i as u64);
@@ -554,21 +594,14 @@ impl Invariants {
             let Some(c) = c.as_ref().filter(|_| o >= log.log_start_offset()) else {
                 continue;
             };
-            match log.record_at(o) {
-                Some((r, e)) if r.value == c.value && e == c.epoch => {}
-                _ => {
-                    first_bad = Some(i);
-                    break;
-                }
+            if !held(o, c) {
+                first_bad = Some(i);
+                break;
             }
         }
         let Some(i) = first_bad else { return };
         // The committed records from the first missing one on that this leader does not hold
         // (after a fork, it may hold the later ones again).
-        let held = |o: Offset, c: &CommittedRecord| {
-            log.record_at(o)
-                .is_some_and(|(r, e)| r.value == c.value && e == c.epoch)
-        };
         let lost: Vec<(Offset, Option<Bytes>, LeaderEpoch)> = committed[i..]
             .iter()
             .enumerate()
