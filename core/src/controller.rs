@@ -11,6 +11,7 @@
 use crate::config::{BrokerConfig, TopicConfig};
 use crate::error::ErrorCode;
 use crate::ids::{BrokerEpoch, BrokerId, NodeId, Offset, ProducerId, TopicName, TopicPartition};
+use crate::map::VecMap;
 use crate::metadata::{
     ChangeReason, Election, LeaderRecoveryState, MetadataImage, MetadataRecord,
     PartitionRegistration, partition_change,
@@ -18,7 +19,6 @@ use crate::metadata::{
 use crate::node::{Deadlines, Event, Input, Node, Outbox, Output};
 use crate::protocol::*;
 use crate::time::{Duration, Instant};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// How many producer ids the controller hands a broker at once (`ProducerIdsBlock` size).
@@ -58,7 +58,7 @@ pub struct Controller {
     config: BrokerConfig,
     disk: ControllerDisk,
     image: MetadataImage,
-    sessions: BTreeMap<BrokerId, Session>,
+    sessions: VecMap<BrokerId, Session>,
     parked_fetches: Vec<ParkedFetch>,
     next_unclean_check: Option<Instant>,
     next_balance_check: Option<Instant>,
@@ -75,7 +75,7 @@ impl Controller {
             config,
             disk,
             image: MetadataImage::default(),
-            sessions: BTreeMap::new(),
+            sessions: VecMap::new(),
             parked_fetches: Vec::new(),
             next_unclean_check: None,
             next_balance_check: None,

@@ -18,6 +18,7 @@ pub mod error;
 pub mod group;
 pub mod ids;
 pub mod log;
+pub mod map;
 pub mod metadata;
 pub mod node;
 pub mod partitioner;

@@ -12,8 +12,8 @@ use crate::ids::{
     BrokerEpoch, BrokerId, LeaderEpoch, Offset, PartitionEpoch, ProducerId, TopicName,
     TopicPartition,
 };
+use crate::map::VecMap;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// Whether a leader elected uncleanly has finished recovering (KIP-704).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,9 +190,9 @@ pub struct TopicImage {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetadataImage {
     /// Registered brokers.
-    pub brokers: BTreeMap<BrokerId, BrokerRegistration>,
+    pub brokers: VecMap<BrokerId, BrokerRegistration>,
     /// Topics by name.
-    pub topics: BTreeMap<TopicName, TopicImage>,
+    pub topics: VecMap<TopicName, TopicImage>,
     /// The next producer id the controller hands out.
     pub next_producer_id: ProducerId,
     /// The offset of the next record to apply.

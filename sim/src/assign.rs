@@ -30,7 +30,7 @@
 
 use gregor_core::group::assignor::{Assignment, AssignorName, MemberSubscription, assign};
 use gregor_core::ids::{TopicName, TopicPartition};
-use std::collections::BTreeMap;
+use gregor_core::map::VecMap;
 use std::fmt;
 use std::path::Path;
 
@@ -71,7 +71,7 @@ impl std::error::Error for AssignInputError {}
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AssignInput {
     /// topic -> partition count.
-    pub partitions_per_topic: BTreeMap<TopicName, u32>,
+    pub partitions_per_topic: VecMap<TopicName, u32>,
     /// The members, in the file's order.
     pub members: Vec<MemberSubscription>,
     /// Things Kafka accepts but the user may not have meant, each with its place in the file.
@@ -125,7 +125,7 @@ pub fn run(
 
 /// The output JSON: `{"assignment": {member: ["topic-partition", ...]}}`, members sorted.
 pub fn render(assignment: &Assignment) -> String {
-    let members: BTreeMap<&str, Vec<String>> = assignment
+    let members: VecMap<&str, Vec<String>> = assignment
         .members
         .iter()
         .map(|(m, tps)| {
@@ -383,7 +383,7 @@ impl Checker<'_> {
         field: &str,
         required: &[&str],
         optional: &[&str],
-    ) -> Result<BTreeMap<String, &'v Spanned>, AssignInputError> {
+    ) -> Result<VecMap<String, &'v Spanned>, AssignInputError> {
         let Json::Object(entries) = &v.value else {
             return Err(self.error(
                 v,
@@ -391,7 +391,7 @@ impl Checker<'_> {
                 format!("expected an object, found {}", v.value.kind()),
             ));
         };
-        let mut out: BTreeMap<String, &Spanned> = BTreeMap::new();
+        let mut out: VecMap<String, &Spanned> = VecMap::new();
         for (key, value) in entries {
             let Json::String(name) = &key.value else {
                 continue;
@@ -432,7 +432,7 @@ impl Checker<'_> {
         })
     }
 
-    fn topics(&self, v: &Spanned) -> Result<BTreeMap<TopicName, u32>, AssignInputError> {
+    fn topics(&self, v: &Spanned) -> Result<VecMap<TopicName, u32>, AssignInputError> {
         let Json::Object(entries) = &v.value else {
             return Err(self.error(
                 v,
@@ -443,7 +443,7 @@ impl Checker<'_> {
                 ),
             ));
         };
-        let mut out = BTreeMap::new();
+        let mut out = VecMap::new();
         for (key, value) in entries {
             let Json::String(name) = &key.value else {
                 continue;
@@ -495,7 +495,7 @@ impl Checker<'_> {
     fn members(
         &mut self,
         v: &Spanned,
-        topics: &BTreeMap<TopicName, u32>,
+        topics: &VecMap<TopicName, u32>,
     ) -> Result<Vec<MemberSubscription>, AssignInputError> {
         let Json::Array(items) = &v.value else {
             return Err(self.error(
@@ -505,8 +505,8 @@ impl Checker<'_> {
             ));
         };
         let mut out: Vec<MemberSubscription> = Vec::new();
-        let mut member_ids: BTreeMap<String, usize> = BTreeMap::new();
-        let mut instance_ids: BTreeMap<String, usize> = BTreeMap::new();
+        let mut member_ids: VecMap<String, usize> = VecMap::new();
+        let mut instance_ids: VecMap<String, usize> = VecMap::new();
         for (i, item) in items.iter().enumerate() {
             let path = format!("members[{i}]");
             let f = self.fields(

@@ -11,8 +11,8 @@ use gregor_core::client::consumer::{CommitMode, ConsumerWorkload};
 use gregor_core::client::producer::Workload;
 use gregor_core::config::{ConsumerConfig, OffsetReset, ProducerConfig};
 use gregor_core::ids::TopicName;
+use gregor_core::map::VecSet;
 use gregor_core::time::Duration;
-use std::collections::BTreeSet;
 
 /// Spare members the classroom keeps for each consumer group.
 pub const SPARE_MEMBERS: usize = 3;
@@ -63,7 +63,7 @@ impl Scenario {
             // reads this setting, so the declared run is unchanged.
             self.broker_config.offsets_topic_num_partitions = 1;
         }
-        let mut names: BTreeSet<String> = self
+        let mut names: VecSet<String> = self
             .producers
             .iter()
             .map(|p| p.name.clone())
@@ -97,7 +97,7 @@ impl Scenario {
             }
         }
         let mut next = 1;
-        let mut fresh_name = |names: &mut BTreeSet<String>| loop {
+        let mut fresh_name = |names: &mut VecSet<String>| loop {
             let name = format!("c{next}");
             next += 1;
             if names.insert(name.clone()) {

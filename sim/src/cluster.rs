@@ -16,10 +16,11 @@ use gregor_core::client::producer::Producer;
 use gregor_core::controller::Controller;
 use gregor_core::ids::{BrokerId, ClientId, LeaderEpoch, NodeId, Offset, TopicPartition};
 use gregor_core::log::PartitionLog;
+use gregor_core::map::VecMap;
 use gregor_core::node::{Event, Input, Node, Output};
 use gregor_core::protocol::Message;
 use gregor_core::time::Instant;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 /// What a run records: node events, faults, and answers to the operator.
 #[derive(Clone, Debug, PartialEq)]
@@ -115,9 +116,9 @@ pub struct Fed {
 pub struct Cluster {
     seed: u64,
     pub(crate) now: Instant,
-    pub(crate) specs: BTreeMap<NodeId, NodeSpec>,
-    pub(crate) slots: BTreeMap<NodeId, Slot>,
-    incarnations: BTreeMap<NodeId, u32>,
+    pub(crate) specs: VecMap<NodeId, NodeSpec>,
+    pub(crate) slots: VecMap<NodeId, Slot>,
+    incarnations: VecMap<NodeId, u32>,
     log: Vec<Logged>,
     trace: Option<TraceRecorder>,
     steps: u64,
@@ -130,9 +131,9 @@ impl Cluster {
         Cluster {
             seed,
             now: Instant::ZERO,
-            specs: BTreeMap::new(),
-            slots: BTreeMap::new(),
-            incarnations: BTreeMap::new(),
+            specs: VecMap::new(),
+            slots: VecMap::new(),
+            incarnations: VecMap::new(),
             log: Vec::new(),
             trace: None,
             steps: 0,
@@ -329,7 +330,7 @@ impl Cluster {
         let mut lost = Vec::new();
         if power_loss && let Disk::Broker(d) = &mut disk {
             // The logs with unflushed records, as they were, to say which records were lost.
-            let before: BTreeMap<TopicPartition, PartitionLog> = d
+            let before: VecMap<TopicPartition, PartitionLog> = d
                 .logs
                 .iter()
                 .filter(|(_, l)| l.recovery_point() < l.log_end_offset())

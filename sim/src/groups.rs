@@ -11,8 +11,8 @@ use gregor_core::group::coordinator::{Group, GroupState};
 use gregor_core::group::coordinator_topic_partition;
 use gregor_core::ids::{ClientId, NodeId, Offset, TopicName, TopicPartition};
 use gregor_core::log::PartitionLog;
+use gregor_core::map::{VecMap, VecSet};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 /// A group a scenario declares: its consumers and the topics they subscribe to.
@@ -23,13 +23,13 @@ pub struct DeclaredGroup {
     /// Its consumers: client id and name.
     pub consumers: Vec<(ClientId, String)>,
     /// The topics its members subscribe to.
-    pub topics: BTreeSet<TopicName>,
+    pub topics: VecSet<TopicName>,
 }
 
 /// The groups of a scenario, by `group.id`.
 pub fn declared_groups(scenario: &Scenario) -> Vec<DeclaredGroup> {
     let (_, cids, _) = client_ids(scenario);
-    let mut groups: BTreeMap<String, DeclaredGroup> = BTreeMap::new();
+    let mut groups: VecMap<String, DeclaredGroup> = VecMap::new();
     for (c, id) in scenario.consumers.iter().zip(cids) {
         let Some(group) = &c.config.group_id else {
             continue;
@@ -39,7 +39,7 @@ pub fn declared_groups(scenario: &Scenario) -> Vec<DeclaredGroup> {
             .or_insert_with(|| DeclaredGroup {
                 group: group.clone(),
                 consumers: Vec::new(),
-                topics: BTreeSet::new(),
+                topics: VecSet::new(),
             });
         g.consumers.push((id, c.name.clone()));
         g.topics.extend(c.workload.subscribe.iter().cloned());
@@ -94,7 +94,7 @@ pub fn leader_log<'w>(w: &'w Cluster, tp: &TopicPartition) -> Option<&'w Partiti
 }
 
 /// The partitions of a group's topics, in order.
-fn group_partitions(w: &Cluster, topics: &BTreeSet<TopicName>) -> Vec<TopicPartition> {
+fn group_partitions(w: &Cluster, topics: &VecSet<TopicName>) -> Vec<TopicPartition> {
     let Some(image) = w.controller().map(|c| c.image()) else {
         return Vec::new();
     };
@@ -134,9 +134,9 @@ pub struct GroupReport {
     /// The members.
     pub members: Vec<MemberReport>,
     /// Committed offsets, `topic-p` to offset.
-    pub committed: BTreeMap<String, u64>,
+    pub committed: VecMap<String, u64>,
     /// The leader's high watermark minus the committed offset, for partitions with a commit.
-    pub lag: BTreeMap<String, u64>,
+    pub lag: VecMap<String, u64>,
 }
 
 /// Kafka's way of writing a partition in tools: `topic-p`.
@@ -156,12 +156,12 @@ pub fn group_reports(w: &Cluster, scenario: &Scenario) -> Vec<GroupReport> {
                     state: "Unknown".into(),
                     protocol: None,
                     members: Vec::new(),
-                    committed: BTreeMap::new(),
-                    lag: BTreeMap::new(),
+                    committed: VecMap::new(),
+                    lag: VecMap::new(),
                 };
             };
-            let mut committed = BTreeMap::new();
-            let mut lag = BTreeMap::new();
+            let mut committed = VecMap::new();
+            let mut lag = VecMap::new();
             for (tp, c) in &g.offsets {
                 committed.insert(dashed(tp), c.offset.0);
                 if let Some(hw) = high_watermark(w, tp) {
@@ -210,7 +210,7 @@ pub fn describe_groups(w: &Cluster, scenario: &Scenario) -> String {
             continue;
         };
         let mut rows: Vec<[String; 9]> = Vec::new();
-        let mut shown = BTreeSet::new();
+        let mut shown = VecSet::new();
         let offset_text = |o: Option<u64>| o.map_or_else(|| "-".to_string(), |o| o.to_string());
         let row = |tp: &TopicPartition, consumer: &str, host: &str, client: &str| {
             let current = g.offsets.get(tp).map(|c| c.offset.0);
@@ -342,7 +342,7 @@ pub fn catch_up_gaps(w: &Cluster, scenario: &Scenario) -> Vec<String> {
             Some(g) => gaps.push(format!("group {} is {}", d.group, g.state.name())),
             None => gaps.push(format!("group {} has no coordinator", d.group)),
         }
-        let mut owned = BTreeSet::new();
+        let mut owned = VecSet::new();
         for (id, name) in &live {
             let Some(c) = w.consumer(*id) else { continue };
             if !c.is_idle() {

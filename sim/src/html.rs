@@ -19,6 +19,7 @@ use crate::checker::delivery::{finding_runs, listed_in_part};
 use crate::metrics::{Ack, Charts, Mark, MarkKind};
 use crate::runner::{Check, RunReport, StoryKind, StoryLine};
 use crate::sweep::SweepSummary;
+use gregor_core::map::VecMap;
 use gregor_core::time::Instant;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -579,7 +580,7 @@ fn findings_section(b: &mut String, r: &RunReport) {
 }
 
 /// ` (p1: 3, p2: 1)`, or nothing for an empty map.
-fn by_producer(counts: &BTreeMap<String, u64>) -> String {
+fn by_producer(counts: &VecMap<String, u64>) -> String {
     if counts.is_empty() {
         return String::new();
     }

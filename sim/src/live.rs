@@ -15,6 +15,7 @@ use crate::world::{Status, World};
 use gregor_core::config::Acks;
 use gregor_core::error::ErrorCode;
 use gregor_core::ids::{BrokerId, NodeId, Offset, TopicPartition};
+use gregor_core::map::{VecMap, VecSet};
 use gregor_core::metadata::MetadataImage;
 use gregor_core::node::Event;
 use std::collections::{BTreeMap, BTreeSet};
@@ -99,7 +100,7 @@ pub struct ProducerCounts {
     /// The last error a broker answered: when, and in words.
     pub last_error: Option<(u64, String)>,
     /// Every error a broker answered it.
-    pub errors: BTreeSet<ErrorCode>,
+    pub errors: VecSet<ErrorCode>,
 }
 
 /// A run's log read once as it grows: producers' counts, what groups processed more than once,
@@ -108,13 +109,13 @@ pub struct ProducerCounts {
 pub struct LiveTally {
     seen: usize,
     /// Each producer's counts, by name.
-    pub producers: BTreeMap<String, ProducerCounts>,
+    pub producers: VecMap<String, ProducerCounts>,
     /// Records (partition and offset) each group's members processed, by group.
-    processed: BTreeMap<String, BTreeSet<(TopicPartition, u64)>>,
+    processed: VecMap<String, BTreeSet<(TopicPartition, u64)>>,
     /// Records a group processed more than once, by group.
-    pub processed_twice: BTreeMap<String, u64>,
+    pub processed_twice: VecMap<String, u64>,
     /// The errors each consumer's fetches got (OFFSET_OUT_OF_RANGE, ...), by name.
-    pub consumer_errors: BTreeMap<String, BTreeSet<ErrorCode>>,
+    pub consumer_errors: VecMap<String, VecSet<ErrorCode>>,
     /// Acknowledged records found lost.
     pub losses: LossWatch,
 }
@@ -204,16 +205,16 @@ pub struct LossWatch {
     sent_keys: BTreeMap<String, Option<String>>,
     /// Acknowledged records by partition and offset: value, key, time, epoch and producer.
     /// An offset can have several: a leader acknowledged one, and a later leader another.
-    acked: BTreeMap<TopicPartition, BTreeMap<u64, Vec<Acked>>>,
+    acked: VecMap<TopicPartition, BTreeMap<u64, Vec<Acked>>>,
     /// Each partition's leader epoch as the controller's changes tell it.
-    epochs: BTreeMap<TopicPartition, u32>,
+    epochs: VecMap<TopicPartition, u32>,
     /// Each partition's unclean elections: time, broker elected.
-    unclean: BTreeMap<TopicPartition, Vec<(u64, BrokerId)>>,
+    unclean: VecMap<TopicPartition, Vec<(u64, BrokerId)>>,
     /// Power losses: time and broker.
     power_losses: Vec<(u64, BrokerId)>,
     /// How far each partition's acknowledged records were checked: the leader epoch checked
     /// under and the offset below which every acknowledged record was found.
-    checked: BTreeMap<TopicPartition, (u32, u64)>,
+    checked: VecMap<TopicPartition, (u32, u64)>,
     /// Acknowledged records found lost, in the order found.
     pub losses: Vec<Loss>,
 }

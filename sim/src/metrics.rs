@@ -11,6 +11,7 @@ use crate::groups::group_reports;
 use crate::scenario::Scenario;
 use gregor_core::bytes::Bytes;
 use gregor_core::ids::{NodeId, TopicPartition};
+use gregor_core::map::VecMap;
 use gregor_core::node::Event;
 use gregor_core::time::{Duration, Instant};
 use serde::Serialize;
@@ -43,7 +44,7 @@ pub struct Sample {
     pub partitions: Vec<PartitionSample>,
     /// Each declared group's lag (the sum over partitions with a committed offset of the high
     /// watermark minus the commit), by `group.id`; `None` while no coordinator has the group.
-    pub group_lag: BTreeMap<String, Option<u64>>,
+    pub group_lag: VecMap<String, Option<u64>>,
 }
 
 /// A record's acknowledgement.

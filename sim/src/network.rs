@@ -21,11 +21,11 @@
 //!   tolerates it).
 
 use gregor_core::ids::NodeId;
+use gregor_core::map::{VecMap, VecSet};
 use gregor_core::protocol::{Channel, Message, channel_of};
 use gregor_core::rng::Rng;
 use gregor_core::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
 
 /// The network's random behaviour.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -91,10 +91,10 @@ pub fn connection_of(from: NodeId, to: NodeId, message: &Message) -> Conn {
 pub struct Network {
     config: NetworkConfig,
     rng: Rng,
-    cut: BTreeSet<(NodeId, NodeId)>,
-    clogged: BTreeSet<(NodeId, NodeId)>,
-    last_arrival: BTreeMap<(NodeId, NodeId), Instant>,
-    connections: BTreeMap<Conn, Connection>,
+    cut: VecSet<(NodeId, NodeId)>,
+    clogged: VecSet<(NodeId, NodeId)>,
+    last_arrival: VecMap<(NodeId, NodeId), Instant>,
+    connections: VecMap<Conn, Connection>,
 }
 
 impl Network {
@@ -103,10 +103,10 @@ impl Network {
         Network {
             config,
             rng,
-            cut: BTreeSet::new(),
-            clogged: BTreeSet::new(),
-            last_arrival: BTreeMap::new(),
-            connections: BTreeMap::new(),
+            cut: VecSet::new(),
+            clogged: VecSet::new(),
+            last_arrival: VecMap::new(),
+            connections: VecMap::new(),
         }
     }
 
@@ -216,12 +216,12 @@ impl Network {
     }
 
     /// Every cut link.
-    pub fn cut_links(&self) -> &BTreeSet<(NodeId, NodeId)> {
+    pub fn cut_links(&self) -> &VecSet<(NodeId, NodeId)> {
         &self.cut
     }
 
     /// Every clogged link.
-    pub fn clogged_links(&self) -> &BTreeSet<(NodeId, NodeId)> {
+    pub fn clogged_links(&self) -> &VecSet<(NodeId, NodeId)> {
         &self.clogged
     }
 

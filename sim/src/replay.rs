@@ -10,8 +10,8 @@ use crate::runner::{node_specs, reader_spec};
 use crate::scenario::Scenario;
 use crate::trace::{Crash, TRACE_FORMAT, TRACE_VERSION, TraceHeader, TraceLine};
 use gregor_core::ids::NodeId;
+use gregor_core::map::VecMap;
 use gregor_core::node::Node;
-use std::collections::BTreeMap;
 use std::fmt;
 
 /// A replay that could not finish: the line and what went wrong.
@@ -96,13 +96,13 @@ pub fn replay(file: &str, text: &str) -> Result<ReplaySummary, ReplayError> {
         &header.scenario_source,
     )
     .map_err(|e| err(1, e.to_string()))?;
-    let mut specs: BTreeMap<NodeId, NodeSpec> = node_specs(&scenario)
+    let mut specs: VecMap<NodeId, NodeSpec> = node_specs(&scenario)
         .into_iter()
         .map(|s| (s.node_id(), s))
         .collect();
     let reader = reader_spec(&scenario);
     specs.insert(reader.node_id(), reader);
-    let mut slots: BTreeMap<NodeId, Slot> = BTreeMap::new();
+    let mut slots: VecMap<NodeId, Slot> = VecMap::new();
     let (mut inputs, mut digests) = (0, 0);
     for (i, raw) in lines {
         let n = i + 1;

@@ -7,11 +7,11 @@ use crate::scenario::Scenario;
 use crate::world::{Logged, WorldEvent};
 use gregor_core::error::ErrorCode;
 use gregor_core::ids::NodeId;
+use gregor_core::map::VecSet;
 use gregor_core::metadata::ChangeReason;
 use gregor_core::node::{Event, IsrChangeKind};
 use gregor_core::protocol::Message;
 use gregor_core::time::Instant;
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 /// How the story names a node: `broker 2`, `controller`, or a client by its scenario name.
@@ -56,8 +56,8 @@ pub fn story(log: &[Logged], scenario: &Scenario) -> Vec<StoryLine> {
 /// frame's new entries this way instead of the whole log again.
 #[derive(Clone, Debug, Default)]
 pub struct Storyteller {
-    told: BTreeSet<String>,
-    refused: BTreeSet<NodeId>,
+    told: VecSet<String>,
+    refused: VecSet<NodeId>,
     seen: usize,
 }
 

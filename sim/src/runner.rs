@@ -29,13 +29,13 @@ use crate::world::World;
 use gregor_core::client::consumer::{CommitMode, ConsumerWorkload};
 use gregor_core::config::{Acks, ConsumerConfig, OffsetReset};
 use gregor_core::ids::{BrokerId, ClientId, NodeId, TopicPartition};
+use gregor_core::map::{VecMap, VecSet};
 use gregor_core::node::{ClientCommand, Event};
 use gregor_core::protocol::{
     AlterTopicConfigRequest, CreateTopicsRequest, ElectLeadersRequest, Message, NewTopic,
 };
 use gregor_core::time::{Duration, Instant};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
 
 /// How long the cluster may take to register brokers and create topics.
 const BOOTSTRAP_BOUND: Duration = Duration::from_secs(30);
@@ -135,7 +135,7 @@ pub struct PartitionReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cleaned_up_to: Option<u64>,
     /// Each replica's log end offset, by broker id.
-    pub log_end_offsets: BTreeMap<String, u64>,
+    pub log_end_offsets: VecMap<String, u64>,
 }
 
 /// What a line of the story tells, for a reader that shows kinds apart (the HTML report).
@@ -975,7 +975,7 @@ impl<'a, D: Driver> Run<'a, D> {
                 )
             }
             Expectation::Isr(tp, want) => {
-                let got: std::collections::BTreeSet<BrokerId> = partition(tp)
+                let got: gregor_core::map::VecSet<BrokerId> = partition(tp)
                     .map(|p| p.isr.iter().copied().collect())
                     .unwrap_or_default();
                 (
@@ -1102,7 +1102,7 @@ impl<'a, D: Driver> Run<'a, D> {
                 )
             }
             Expectation::GroupAssignment(group, want) => {
-                let show = |m: &BTreeMap<String, BTreeSet<TopicPartition>>| {
+                let show = |m: &VecMap<String, VecSet<TopicPartition>>| {
                     m.iter()
                         .map(|(c, tps)| {
                             let list: Vec<String> = tps.iter().map(ToString::to_string).collect();
@@ -1111,7 +1111,7 @@ impl<'a, D: Driver> Run<'a, D> {
                         .collect::<Vec<_>>()
                         .join("; ")
                 };
-                let got: BTreeMap<String, BTreeSet<TopicPartition>> = want
+                let got: VecMap<String, VecSet<TopicPartition>> = want
                     .keys()
                     .map(|name| {
                         let owned = self
@@ -1385,7 +1385,7 @@ impl<'a, D: Driver> Run<'a, D> {
         }
     }
 
-    fn producer_infos(&self) -> BTreeMap<ClientId, ProducerInfo> {
+    fn producer_infos(&self) -> VecMap<ClientId, ProducerInfo> {
         let (pids, _, _) = client_ids(self.scenario);
         self.scenario
             .producers
@@ -1463,7 +1463,7 @@ impl<'a, D: Driver> Run<'a, D> {
         let promised = all_acks && !self.unclean_enabled;
         // Every record an allowed loss took, by partition, offset and value: one offset may lose
         // several records over a run (a record, then the one written there after it).
-        let allowed: BTreeSet<(TopicPartition, u64, Option<String>)> = self
+        let allowed: VecSet<(TopicPartition, u64, Option<String>)> = self
             .invariants
             .allowed_losses
             .iter()
@@ -1572,7 +1572,7 @@ impl<'a, D: Driver> Run<'a, D> {
         // and is written again, later in the log: Kafka's idempotent producer does this too
         // (`TransactionManager.bumpIdempotentProducerEpoch`). Those copies, and the send order
         // they break, are counted apart.
-        let allowed = |by: &BTreeMap<String, u64>| -> u64 {
+        let allowed = |by: &VecMap<String, u64>| -> u64 {
             self.scenario
                 .producers
                 .iter()
@@ -1997,7 +1997,7 @@ fn read_complete(w: &Cluster, reader: ClientId, partitions: &[TopicPartition]) -
 /// Each partition's log as the final reader found it: its log start offset (its leader's, or
 /// without a live leader the largest among its replicas: retention deleted what is below it
 /// everywhere a reader could go) and whether its topic is compacted.
-fn final_logs(w: &Cluster, scenario: &Scenario) -> BTreeMap<TopicPartition, history::FinalLog> {
+fn final_logs(w: &Cluster, scenario: &Scenario) -> VecMap<TopicPartition, history::FinalLog> {
     scenario
         .partitions()
         .into_iter()

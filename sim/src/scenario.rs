@@ -15,10 +15,10 @@ use gregor_core::config::{
 };
 use gregor_core::error::ErrorCode;
 use gregor_core::ids::{BrokerId, ClientId, NodeId, TopicName, TopicPartition};
+use gregor_core::map::{VecMap, VecSet};
 use gregor_core::protocol::ElectionType;
 use gregor_core::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use toml::Spanned;
 
@@ -207,7 +207,7 @@ pub struct Expectations {
     /// Acknowledged records lost.
     pub lost_acknowledged: Option<CountRange>,
     /// Acknowledged records lost, per producer name.
-    pub lost_acknowledged_by_producer: BTreeMap<String, CountRange>,
+    pub lost_acknowledged_by_producer: VecMap<String, CountRange>,
     /// Records present at more than one offset.
     pub duplicates: Option<CountRange>,
     /// Offsets holding a different record than the one acknowledged there.
@@ -248,7 +248,7 @@ pub enum Expectation {
     /// The controller's leader of a partition (`None`: no leader).
     Leader(TopicPartition, Option<BrokerId>),
     /// The controller's ISR of a partition (as a set).
-    Isr(TopicPartition, BTreeSet<BrokerId>),
+    Isr(TopicPartition, VecSet<BrokerId>),
     /// The controller's leader epoch of a partition.
     LeaderEpoch(TopicPartition, CountRange),
     /// The leader's high watermark.
@@ -271,7 +271,7 @@ pub enum Expectation {
     /// A group's generation at its coordinator.
     GroupGeneration(String, CountRange),
     /// The partitions named consumers own, as each consumer sees it.
-    GroupAssignment(String, BTreeMap<String, BTreeSet<TopicPartition>>),
+    GroupAssignment(String, VecMap<String, VecSet<TopicPartition>>),
 }
 
 /// An expectation at a time.
@@ -415,7 +415,7 @@ struct RawSwarm {
     duplicate: Option<Spanned<f64>>,
 }
 
-type RawConfig = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
+type RawConfig = VecMap<Spanned<String>, Spanned<toml::Value>>;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -535,7 +535,7 @@ enum RawCount {
 #[serde(deny_unknown_fields)]
 struct RawExpect {
     lost_acknowledged: Option<Spanned<RawCount>>,
-    lost_acknowledged_by_producer: Option<BTreeMap<Spanned<String>, Spanned<RawCount>>>,
+    lost_acknowledged_by_producer: Option<VecMap<Spanned<String>, Spanned<RawCount>>>,
     duplicates: Option<Spanned<RawCount>>,
     inconsistent_offsets: Option<Spanned<RawCount>>,
     producer_errors: Option<Spanned<Vec<Spanned<String>>>>,
@@ -566,7 +566,7 @@ struct RawExpectAt {
     group: Option<Spanned<String>>,
     group_state: Option<Spanned<String>>,
     generation: Option<Spanned<RawCount>>,
-    assignment: Option<Spanned<BTreeMap<String, Vec<String>>>>,
+    assignment: Option<Spanned<VecMap<String, Vec<String>>>>,
 }
 
 #[derive(Deserialize)]
@@ -657,7 +657,7 @@ fn parse_partition(text: &str) -> Option<TopicPartition> {
 impl Scenario {
     /// Reads `topic/N`, checking that the topic is declared and has that partition.
     pub fn partition_named(&self, text: &str) -> Result<TopicPartition, String> {
-        let none = BTreeSet::new();
+        let none = VecSet::new();
         TargetParser {
             brokers: self.brokers,
             topics: &self.topics,
@@ -858,7 +858,7 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
 
     // Topics.
     let mut topics = Vec::new();
-    let mut topic_names = BTreeSet::new();
+    let mut topic_names = VecSet::new();
     for (i, t) in raw.topic.iter().enumerate() {
         let field = |f: &str| format!("topic[{i}].{f}");
         let t = t.get_ref();
@@ -973,7 +973,7 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
     };
 
     // Clients.
-    let mut client_names = BTreeSet::new();
+    let mut client_names = VecSet::new();
     let mut producers = Vec::new();
     for (i, p) in raw.producer.iter().enumerate() {
         let field = |f: &str| format!("producer[{i}].{f}");
@@ -1125,12 +1125,12 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
     }
 
     // Timeline.
-    let group_members: BTreeSet<String> = consumers
+    let group_members: VecSet<String> = consumers
         .iter()
         .filter(|c| c.config.group_id.is_some())
         .map(|c| c.name.clone())
         .collect();
-    let group_ids: BTreeSet<String> = consumers
+    let group_ids: VecSet<String> = consumers
         .iter()
         .filter_map(|c| c.config.group_id.clone())
         .collect();
@@ -1447,7 +1447,7 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         }
         if let Some(isr) = &e.isr {
             let tp = needs_partition(isr.span(), "isr")?;
-            let mut set = BTreeSet::new();
+            let mut set = VecSet::new();
             for &b in isr.get_ref() {
                 if b < 1 || b > i64::from(brokers) {
                     return cx.err(
@@ -1610,7 +1610,7 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                 ));
             }
             if let Some(a) = &e.assignment {
-                let mut want = BTreeMap::new();
+                let mut want = VecMap::new();
                 for (member, parts) in a.get_ref() {
                     let member = member.trim().to_string();
                     if !members.iter().any(|c| c.name == member) {
@@ -1620,7 +1620,7 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                             format!("`{member}` is not a consumer of group `{group}`"),
                         );
                     }
-                    let mut set = BTreeSet::new();
+                    let mut set = VecSet::new();
                     for p in parts {
                         set.insert(
                             targets
@@ -1842,7 +1842,7 @@ fn check_client_name(
     cx: &Ctx<'_>,
     name: &Spanned<String>,
     field: &str,
-    names: &mut BTreeSet<String>,
+    names: &mut VecSet<String>,
 ) -> Result<(), ScenarioError> {
     let n = name.get_ref().trim();
     if n.is_empty() || n.contains(char::is_whitespace) {
@@ -1907,8 +1907,8 @@ fn count_range(
 struct TargetParser<'a> {
     brokers: u32,
     topics: &'a [TopicSpec],
-    clients: &'a BTreeSet<String>,
-    groups: &'a BTreeSet<String>,
+    clients: &'a VecSet<String>,
+    groups: &'a VecSet<String>,
 }
 
 impl TargetParser<'_> {
@@ -2122,13 +2122,13 @@ impl Scenario {
     /// Reads the one-line form of an action (see [`Action`]'s `Display`), checking every name
     /// against this scenario: its brokers, topics, partitions, clients and groups.
     pub fn parse_action(&self, text: &str) -> Result<Action, String> {
-        let clients: BTreeSet<String> = self
+        let clients: VecSet<String> = self
             .producers
             .iter()
             .map(|p| p.name.clone())
             .chain(self.consumers.iter().map(|c| c.name.clone()))
             .collect();
-        let groups: BTreeSet<String> = self
+        let groups: VecSet<String> = self
             .consumers
             .iter()
             .filter_map(|c| c.config.group_id.clone())

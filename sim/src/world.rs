@@ -17,12 +17,13 @@ use crate::network::{Conn, Fate, Network, NetworkConfig, connection_of};
 use crate::nodes::NodeSpec;
 use crate::trace::TraceRecorder;
 use gregor_core::ids::{BrokerId, ClientId, NodeId};
+use gregor_core::map::VecMap;
 use gregor_core::node::{ClientCommand, Input, Output};
 use gregor_core::protocol::{Channel, Message};
 use gregor_core::rng::Rng;
 use gregor_core::time::{Duration, Instant};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 
 #[derive(Debug)]
 enum Pending {
@@ -83,10 +84,10 @@ pub struct World {
     cluster: Cluster,
     seq: u64,
     queue: BinaryHeap<Reverse<Queued>>,
-    timers: BTreeMap<NodeId, (Instant, u64)>,
+    timers: VecMap<NodeId, (Instant, u64)>,
     timer_generation: u64,
     network: Network,
-    held_on_links: BTreeMap<(NodeId, NodeId), VecDeque<Held>>,
+    held_on_links: VecMap<(NodeId, NodeId), VecDeque<Held>>,
     writeback: Option<Duration>,
 }
 
@@ -107,10 +108,10 @@ impl World {
             cluster: Cluster::new(seed),
             seq: 0,
             queue: BinaryHeap::new(),
-            timers: BTreeMap::new(),
+            timers: VecMap::new(),
             timer_generation: 0,
             network: Network::new(network, Rng::derived(seed, "network")),
-            held_on_links: BTreeMap::new(),
+            held_on_links: VecMap::new(),
             writeback,
         }
     }

@@ -25,8 +25,8 @@ use gregor_core::group::assignor::{
     cooperative_sticky, leader_view, partitions_transferring_ownership, sticky,
 };
 use gregor_core::ids::{TopicName, TopicPartition};
+use gregor_core::map::{VecMap, VecSet};
 use gregor_core::rng::Rng;
-use std::collections::{BTreeMap, BTreeSet};
 
 use AssignorName::{CooperativeSticky, Range, RoundRobin, Sticky};
 
@@ -44,7 +44,7 @@ fn tps(xs: &[&str]) -> Vec<TopicPartition> {
     xs.iter().map(|s| tp(s)).collect()
 }
 
-fn counts(xs: &[(&str, u32)]) -> BTreeMap<TopicName, u32> {
+fn counts(xs: &[(&str, u32)]) -> VecMap<TopicName, u32> {
     xs.iter().map(|(t, n)| (TopicName::from(*t), *n)).collect()
 }
 
@@ -91,7 +91,7 @@ fn show(list: &[TopicPartition]) -> Vec<String> {
         .collect()
 }
 
-fn render(a: &Assignment) -> BTreeMap<String, Vec<String>> {
+fn render(a: &Assignment) -> VecMap<String, Vec<String>> {
     a.members
         .iter()
         .map(|(m, l)| (m.clone(), show(l)))
@@ -100,7 +100,7 @@ fn render(a: &Assignment) -> BTreeMap<String, Vec<String>> {
 
 /// Asserts the whole assignment, every list in order.
 fn expect(a: &Assignment, want: &[(&str, &[&str])]) {
-    let want: BTreeMap<String, Vec<String>> = want
+    let want: VecMap<String, Vec<String>> = want
         .iter()
         .map(|(m, l)| (m.to_string(), l.iter().map(|s| s.to_string()).collect()))
         .collect();
@@ -111,11 +111,11 @@ fn list(a: &Assignment, member: &str) -> Vec<String> {
     show(a.members.get(member).map_or(&[][..], Vec::as_slice))
 }
 
-fn set(a: &Assignment, member: &str) -> BTreeSet<String> {
+fn set(a: &Assignment, member: &str) -> VecSet<String> {
     list(a, member).into_iter().collect()
 }
 
-fn set_of(xs: &[&str]) -> BTreeSet<String> {
+fn set_of(xs: &[&str]) -> VecSet<String> {
     xs.iter().map(|s| s.to_string()).collect()
 }
 
@@ -126,13 +126,13 @@ fn sorted_string(a: &Assignment, member: &str) -> String {
     v.join(", ")
 }
 
-fn transfers(m: &BTreeMap<TopicPartition, String>) -> BTreeMap<String, String> {
+fn transfers(m: &VecMap<TopicPartition, String>) -> VecMap<String, String> {
     m.iter()
         .map(|(t, c)| (format!("{}-{}", t.topic, t.partition), c.clone()))
         .collect()
 }
 
-fn transfers_of(xs: &[(&str, &str)]) -> BTreeMap<String, String> {
+fn transfers_of(xs: &[(&str, &str)]) -> VecMap<String, String> {
     xs.iter()
         .map(|(t, c)| (t.to_string(), c.to_string()))
         .collect()
@@ -150,8 +150,8 @@ fn is_fully_balanced(a: &Assignment) -> bool {
 /// has partitions of topics it subscribes to; no partition twice; and two members whose counts
 /// differ by more than one share no topic.
 fn verify_validity_and_balance(members: &[MemberSubscription], a: &Assignment) {
-    let ids: BTreeSet<&str> = members.iter().map(|m| m.member_id.as_str()).collect();
-    let got: BTreeSet<&str> = a.members.keys().map(String::as_str).collect();
+    let ids: VecSet<&str> = members.iter().map(|m| m.member_id.as_str()).collect();
+    let got: VecSet<&str> = a.members.keys().map(String::as_str).collect();
     assert_eq!(ids, got, "every member has an entry");
     let consumers: Vec<&String> = a.members.keys().collect();
     for (i, c) in consumers.iter().enumerate() {
@@ -175,7 +175,7 @@ fn verify_validity_and_balance(members: &[MemberSubscription], a: &Assignment) {
             if mine.len().abs_diff(theirs.len()) <= 1 {
                 continue;
             }
-            let my_topics: BTreeSet<&TopicName> = mine.iter().map(|p| &p.topic).collect();
+            let my_topics: VecSet<&TopicName> = mine.iter().map(|p| &p.topic).collect();
             for p in theirs {
                 assert!(
                     !my_topics.contains(&p.topic),
@@ -192,18 +192,18 @@ fn verify_validity_and_balance(members: &[MemberSubscription], a: &Assignment) {
 
 /// `StickyAssignor.assignPartitions` on subscriptions as `StickyAssignorTest` builds them: the
 /// owned partitions travel in the user data, grouped by topic (`leader_view`).
-fn eager(ppt: &BTreeMap<TopicName, u32>, members: &[MemberSubscription]) -> StickyOutcome {
+fn eager(ppt: &VecMap<TopicName, u32>, members: &[MemberSubscription]) -> StickyOutcome {
     let decoded: Vec<MemberSubscription> = members.iter().map(|m| leader_view(Sticky, m)).collect();
     sticky(ppt, &decoded)
 }
 
 /// Every partition of the subscribed topics assigned exactly once.
 fn assert_complete(
-    partitions_per_topic: &BTreeMap<TopicName, u32>,
+    partitions_per_topic: &VecMap<TopicName, u32>,
     members: &[MemberSubscription],
     a: &Assignment,
 ) {
-    let subscribed: BTreeSet<&TopicName> = members.iter().flat_map(|m| m.topics.iter()).collect();
+    let subscribed: VecSet<&TopicName> = members.iter().flat_map(|m| m.topics.iter()).collect();
     let mut want: Vec<TopicPartition> = partitions_per_topic
         .iter()
         .filter(|(t, _)| subscribed.contains(t))
@@ -218,7 +218,7 @@ fn assert_complete(
 /// A snapshot that carries its input, so it can be replayed through Kafka's classes.
 fn snapshot_of(
     strategy: AssignorName,
-    partitions_per_topic: &BTreeMap<TopicName, u32>,
+    partitions_per_topic: &VecMap<TopicName, u32>,
     members: &[MemberSubscription],
     a: &Assignment,
 ) -> serde_json::Value {
@@ -234,7 +234,7 @@ fn snapshot_of(
             })
         })
         .collect();
-    let topics: BTreeMap<&str, u32> = partitions_per_topic
+    let topics: VecMap<&str, u32> = partitions_per_topic
         .iter()
         .map(|(t, n)| (t.as_str(), *n))
         .collect();
@@ -326,7 +326,7 @@ fn rr2_and_s1_two_consumers_two_topics_six_partitions() {
     assert_eq!(outcome.builder, StickyBuilder::Constrained);
     assert_eq!(
         outcome.partitions_transferring_ownership,
-        Some(BTreeMap::new())
+        Some(VecMap::new())
     );
 }
 
@@ -393,7 +393,7 @@ fn s3_add_and_remove_two_consumers_sticky() {
     );
     assert_eq!(
         eager(&ppt, &round3).partitions_transferring_ownership,
-        Some(BTreeMap::new())
+        Some(VecMap::new())
     );
 }
 
@@ -694,7 +694,7 @@ fn simple_cases_agree_across_all_assignors() {
         for a in AssignorName::ALL {
             let got = assign(a, &ppt, &members);
             let want: Vec<(&str, &[&str])> = want.iter().map(|(m, l)| (*m, l.as_slice())).collect();
-            let w: BTreeMap<String, Vec<String>> = want
+            let w: VecMap<String, Vec<String>> = want
                 .iter()
                 .map(|(m, l)| (m.to_string(), l.iter().map(|s| s.to_string()).collect()))
                 .collect();
@@ -824,7 +824,7 @@ fn static_assignment_survives_member_id_changes() {
         members
             .iter()
             .map(|m| (m.instance_id.clone().unwrap(), list(a, &m.member_id)))
-            .collect::<BTreeMap<String, Vec<String>>>()
+            .collect::<VecMap<String, Vec<String>>>()
     };
     let before = vec![
         static_sub("consumer1", "instance1", &both),
@@ -837,7 +837,7 @@ fn static_assignment_survives_member_id_changes() {
         static_sub("consumer4", "instance3", &both),
     ];
     let owned = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let range_want = BTreeMap::from([
+    let range_want = VecMap::from([
         (
             "instance1".to_string(),
             owned(&["topic1-0", "topic1-1", "topic2-0", "topic2-1"]),
@@ -848,7 +848,7 @@ fn static_assignment_survives_member_id_changes() {
         ),
         ("instance3".to_string(), owned(&["topic1-4", "topic2-4"])),
     ]);
-    let rr_want = BTreeMap::from([
+    let rr_want = VecMap::from([
         (
             "instance1".to_string(),
             owned(&["topic1-0", "topic1-3", "topic2-1", "topic2-4"]),
@@ -1073,7 +1073,7 @@ fn constrained_quota_cases() {
     );
     assert_eq!(
         eager(&ppt, &members).partitions_transferring_ownership,
-        Some(BTreeMap::new())
+        Some(VecMap::new())
     );
 
     let members = [
@@ -1091,7 +1091,7 @@ fn constrained_quota_cases() {
     );
     assert_eq!(
         eager(&ppt, &members).partitions_transferring_ownership,
-        Some(BTreeMap::new())
+        Some(VecMap::new())
     );
 
     let ppt = counts(&[("topic", 4)]);
@@ -1149,7 +1149,7 @@ fn add_remove_consumer_one_topic() {
     );
     assert_eq!(
         eager(&ppt, &round3).partitions_transferring_ownership,
-        Some(BTreeMap::new())
+        Some(VecMap::new())
     );
 }
 
@@ -1261,7 +1261,7 @@ fn the_higher_generation_keeps_a_partition_claimed_twice() {
         }
         assert_eq!(
             eager(&ppt, &members).partitions_transferring_ownership,
-            Some(BTreeMap::new())
+            Some(VecMap::new())
         );
     }
 }
@@ -1310,7 +1310,7 @@ fn partitions_go_to_the_highest_generation() {
     }
     assert_eq!(
         eager(&ppt, &members).partitions_transferring_ownership,
-        Some(BTreeMap::new())
+        Some(VecMap::new())
     );
 }
 
@@ -1349,7 +1349,7 @@ fn no_reassignment_on_current_members() {
     }
     assert_eq!(
         eager(&ppt, &members).partitions_transferring_ownership,
-        Some(BTreeMap::new())
+        Some(VecMap::new())
     );
 }
 
@@ -1386,7 +1386,7 @@ fn owned_partitions_invalidated_across_generations() {
     }
     assert_eq!(
         eager(&ppt, &members).partitions_transferring_ownership,
-        Some(BTreeMap::new())
+        Some(VecMap::new())
     );
 }
 
@@ -1551,7 +1551,7 @@ fn same_partition_claimed_in_three_generations() {
         for a in [Sticky, CooperativeSticky] {
             let got = assign(a, &ppt, &members);
             let all: Vec<&TopicPartition> = got.members.values().flatten().collect();
-            let distinct: BTreeSet<&TopicPartition> = all.iter().copied().collect();
+            let distinct: VecSet<&TopicPartition> = all.iter().copied().collect();
             assert_eq!(all.len(), distinct.len(), "{g:?}");
             if a == Sticky {
                 for l in got.members.values() {
@@ -1664,7 +1664,7 @@ fn a_stale_claim_by_a_fixed_member_does_not_panic() {
     for a in [Sticky, CooperativeSticky] {
         let got = assign(a, &ppt, &members);
         let all: Vec<&TopicPartition> = got.members.values().flatten().collect();
-        let distinct: BTreeSet<&TopicPartition> = all.iter().copied().collect();
+        let distinct: VecSet<&TopicPartition> = all.iter().copied().collect();
         assert_eq!(all.len(), distinct.len());
         assert!(list(&got, "c49").is_empty());
         if a == Sticky {
@@ -1693,7 +1693,7 @@ fn stickiness_when_a_consumer_leaves() {
     let a2 = assign(Sticky, &ppt, &round2);
     assert_eq!(
         eager(&ppt, &round2).partitions_transferring_ownership,
-        Some(BTreeMap::new())
+        Some(VecMap::new())
     );
     for m in &round2 {
         assert_eq!(list(&a2, &m.member_id).len(), 1);
@@ -1737,7 +1737,7 @@ fn topic_balance_after_reassignment() {
     per_topic(&a4, 6);
     assert_eq!(
         eager(&ppt, &r4).partitions_transferring_ownership,
-        Some(BTreeMap::new())
+        Some(VecMap::new())
     );
     insta::assert_json_snapshot!(
         "topic_balance_after_reassignment_four_consumers",
@@ -1763,7 +1763,7 @@ fn add_and_remove_a_topic_with_two_consumers() {
     let a2 = assign(Sticky, &ppt, &r2);
     assert_eq!(
         eager(&ppt, &r2).partitions_transferring_ownership,
-        Some(BTreeMap::new())
+        Some(VecMap::new())
     );
     for m in ["consumer1", "consumer2"] {
         assert_eq!(list(&a2, m).len(), 3);
@@ -1789,7 +1789,7 @@ fn add_and_remove_a_topic_with_two_consumers() {
 #[test]
 fn reassignment_after_one_consumer_leaves() {
     let name = |p: &str, i: usize| format!("{p}{i:02}");
-    let ppt: BTreeMap<TopicName, u32> = (1..20)
+    let ppt: VecMap<TopicName, u32> = (1..20)
         .map(|i| (TopicName::from(name("t", i).as_str()), i as u32))
         .collect();
     let round1: Vec<MemberSubscription> = (1..20)
@@ -1836,7 +1836,7 @@ fn consumer_added_and_same_subscriptions() {
     verify_validity_and_balance(&members, &a);
     assert!(is_fully_balanced(&a));
 
-    let ppt: BTreeMap<TopicName, u32> = (1..15)
+    let ppt: VecMap<TopicName, u32> = (1..15)
         .map(|i| (TopicName::from(format!("t{i:02}").as_str()), i))
         .collect();
     let topics: Vec<String> = (1..15).map(|i| format!("t{i:02}")).collect();
@@ -1852,7 +1852,7 @@ fn consumer_added_and_same_subscriptions() {
     let outcome = eager(&ppt, &round2);
     assert_eq!(
         outcome.partitions_transferring_ownership,
-        Some(BTreeMap::new())
+        Some(VecMap::new())
     );
     verify_validity_and_balance(&round2, &outcome.assignment);
     assert!(is_fully_balanced(&outcome.assignment));
@@ -1988,7 +1988,7 @@ fn deleted_topics() {
     assert_eq!(list(&a, "consumer").len(), 101);
     assert_eq!(
         eager(&ppt, &members).partitions_transferring_ownership,
-        Some(BTreeMap::new())
+        Some(VecMap::new())
     );
 
     let ppt = counts(&[("topic", 3)]);
@@ -1997,7 +1997,7 @@ fn deleted_topics() {
     let members = [next_round(&members[0], &a, 1)];
     for strategy in [Sticky, CooperativeSticky] {
         expect(
-            &assign(strategy, &BTreeMap::new(), &members),
+            &assign(strategy, &VecMap::new(), &members),
             &[("consumer", &[])],
         );
     }
@@ -2063,7 +2063,7 @@ fn sticky_non_rack_expectations_of_the_rack_tests() {
 /// `assignPartitions` of the named sticky assignor, on subscriptions as the test builds them.
 fn cooperative_or_sticky(
     strategy: AssignorName,
-    ppt: &BTreeMap<TopicName, u32>,
+    ppt: &VecMap<TopicName, u32>,
     members: &[MemberSubscription],
 ) -> Assignment {
     match strategy {
@@ -2161,7 +2161,7 @@ fn general_builder_transfers_come_from_owned_partitions() {
 // ---------------------------------------------------------------------------------------------
 
 struct Generated {
-    partitions_per_topic: BTreeMap<TopicName, u32>,
+    partitions_per_topic: VecMap<TopicName, u32>,
     members: Vec<MemberSubscription>,
     identical: bool,
 }
@@ -2171,7 +2171,7 @@ struct Generated {
 /// generations and partitions of unknown topics) and static members.
 fn generate(rng: &mut Rng) -> Generated {
     let ntopics = 1 + rng.below(6) as usize;
-    let mut partitions_per_topic = BTreeMap::new();
+    let mut partitions_per_topic = VecMap::new();
     for i in 0..ntopics {
         let n = if rng.chance(0.05) {
             0
@@ -2339,8 +2339,8 @@ fn property_cooperative_withholds_then_converges() {
         let mut rebalances = 0;
         loop {
             // verifyCooperativeValidity: nothing added while it is being revoked.
-            let mut added = BTreeSet::new();
-            let mut revoked = BTreeSet::new();
+            let mut added = VecSet::new();
+            let mut revoked = VecSet::new();
             for m in &members {
                 let got = &current.members[&m.member_id];
                 added.extend(got.iter().filter(|p| !m.owned.contains(p)).cloned());

@@ -5,11 +5,11 @@
 //! Pure and tested natively; the app draws it in a side panel and evaluates the current step's
 //! check on the live session after every update.
 
+use gregor_core::map::{VecMap, VecSet};
 use gregor_lessons::{Lesson, LessonError};
 use gregor_sim::lesson::{Baseline, CheckedLesson, Condition, Context, check_with};
 use gregor_sim::live::LiveTally;
 use gregor_sim::session::Session;
-use std::collections::{BTreeMap, BTreeSet};
 
 /// Every shipped lesson, with what its words mean checked (the test suite keeps them valid).
 pub fn course() -> Result<Vec<CheckedLesson>, LessonError> {
@@ -21,7 +21,7 @@ pub fn course() -> Result<Vec<CheckedLesson>, LessonError> {
 
 /// The steps each lesson's learner has done, by lesson id.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Progress(pub BTreeMap<String, BTreeSet<usize>>);
+pub struct Progress(pub VecMap<String, VecSet<usize>>);
 
 impl Progress {
     /// The text kept in local storage: `why-a-log:0,1,2;acks:0`.
@@ -40,12 +40,12 @@ impl Progress {
     /// Reads the stored text; what does not read (an older or edited store) is dropped, never
     /// an error a learner has to deal with.
     pub fn decode(text: &str) -> Progress {
-        let mut progress = BTreeMap::new();
+        let mut progress = VecMap::new();
         for item in text.split(';') {
             let Some((id, steps)) = item.split_once(':') else {
                 continue;
             };
-            let steps: BTreeSet<usize> = steps.split(',').filter_map(|s| s.parse().ok()).collect();
+            let steps: VecSet<usize> = steps.split(',').filter_map(|s| s.parse().ok()).collect();
             if !id.is_empty() && !steps.is_empty() {
                 progress.insert(id.to_string(), steps);
             }
@@ -55,7 +55,7 @@ impl Progress {
 
     /// Steps done of a lesson.
     pub fn done(&self, id: &str) -> usize {
-        self.0.get(id).map_or(0, BTreeSet::len)
+        self.0.get(id).map_or(0, VecSet::len)
     }
 
     /// Marks a step done.

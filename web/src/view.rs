@@ -4,6 +4,7 @@
 
 use gregor_core::config::Acks;
 use gregor_core::ids::{BrokerId, ClientId, NodeId, TopicPartition};
+use gregor_core::map::VecMap;
 use gregor_core::node::Event;
 use gregor_core::protocol::Message;
 use gregor_sim::cluster::WorldEvent;
@@ -15,7 +16,6 @@ use gregor_sim::runner::{StoryKind, StoryLine};
 use gregor_sim::scenario::ClientStart;
 use gregor_sim::session::Session;
 use gregor_sim::world::Status;
-use std::collections::BTreeMap;
 
 /// How many offsets a log strip shows: the newest ones.
 pub const STRIP: u64 = 24;
@@ -230,7 +230,7 @@ pub struct Tally {
     /// Producers' counts and lost records.
     pub live: LiveTally,
     /// Records acknowledged in each second of virtual time, by second.
-    pub acks_per_second: BTreeMap<u64, u64>,
+    pub acks_per_second: VecMap<u64, u64>,
     storyteller: Storyteller,
     /// The World's log in words, so far.
     pub story: Vec<StoryLine>,
@@ -463,7 +463,7 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
         })
         .collect();
     let name = |n: NodeId| name_of(n, scenario);
-    let mut links: BTreeMap<(NodeId, NodeId), LinkView> = BTreeMap::new();
+    let mut links: VecMap<(NodeId, NodeId), LinkView> = VecMap::new();
     for &(a, b) in cut {
         let key = (a.min(b), a.max(b));
         links.entry(key).or_insert_with(|| LinkView {
@@ -487,7 +487,7 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
             l.held += held;
         }
     }
-    let mut kinds: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut kinds: VecMap<&'static str, usize> = VecMap::new();
     let mut wire: Vec<(u64, NodeId, NodeId, &'static str)> = Vec::new();
     for (at, from, to, m) in world.messages_in_flight() {
         *kinds.entry(message_kind(m)).or_default() += 1;

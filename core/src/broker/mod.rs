@@ -19,6 +19,7 @@ use crate::ids::{
 };
 use crate::log::cleaner::LogToClean;
 use crate::log::{LeaderAppend, PartitionLog};
+use crate::map::{VecMap, VecSet};
 use crate::metadata::{LeaderRecoveryState, MetadataImage, PartitionRegistration};
 use crate::node::{Deadlines, Event, Input, IsrChangeKind, Node, Outbox, Output};
 use crate::protocol::*;
@@ -28,7 +29,6 @@ use partition::{
     LeaderState, Partition, PendingIsr, ReplicaState, Role, may_join_isr, maybe_increment_hw,
     out_of_sync_replicas, update_follower_fetch_state,
 };
-use std::collections::{BTreeMap, BTreeSet};
 
 /// How often a starting broker heartbeats until its metadata has caught up
 /// (`BrokerLifecycleManager`, STARTING state).
@@ -43,7 +43,7 @@ const CONTROLLER_ERROR_RETRY: Duration = Duration(50);
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BrokerDisk {
     /// The logs.
-    pub logs: BTreeMap<TopicPartition, PartitionLog>,
+    pub logs: VecMap<TopicPartition, PartitionLog>,
     /// What the last power loss cost each log: `(partition, records lost, LEO after)`; the broker
     /// reports it when it starts.
     pub lost_on_power_loss: Vec<(TopicPartition, u64, Offset)>,
@@ -127,14 +127,14 @@ struct InFlightFetch {
     correlation: CorrelationId,
     deadline: Instant,
     /// The fetch offset and leader epoch each partition was requested with.
-    requested: BTreeMap<TopicPartition, (Offset, LeaderEpoch)>,
+    requested: VecMap<TopicPartition, (Offset, LeaderEpoch)>,
 }
 
 /// The replica fetcher for one leader (`num.replica.fetchers` = 1: one request covers every
 /// partition this broker follows from that leader).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Fetcher {
-    partitions: BTreeMap<TopicPartition, FollowerFetch>,
+    partitions: VecMap<TopicPartition, FollowerFetch>,
     in_flight: Option<InFlightFetch>,
 }
 
@@ -189,15 +189,15 @@ pub struct Broker {
     channel: LifecycleChannel,
     image: MetadataImage,
     metadata_fetcher: MetadataFetcher,
-    partitions: BTreeMap<TopicPartition, Partition>,
-    fetchers: BTreeMap<BrokerId, Fetcher>,
+    partitions: VecMap<TopicPartition, Partition>,
+    fetchers: VecMap<BrokerId, Fetcher>,
     parked_fetches: Vec<ParkedFetch>,
     parked_produces: Vec<ParkedProduce>,
     producer_ids: ProducerIdBlocks,
     coordinator: GroupCoordinator,
     /// Partitions whose log end or high watermark moved, or whose role changed, since parked
     /// requests were last checked.
-    touched: BTreeSet<TopicPartition>,
+    touched: VecSet<TopicPartition>,
     next_isr_check: Option<Instant>,
     next_hw_checkpoint: Option<Instant>,
     next_flush: Option<Instant>,
@@ -236,8 +236,8 @@ impl Broker {
             channel: LifecycleChannel::default(),
             image: MetadataImage::default(),
             metadata_fetcher: MetadataFetcher::default(),
-            partitions: BTreeMap::new(),
-            fetchers: BTreeMap::new(),
+            partitions: VecMap::new(),
+            fetchers: VecMap::new(),
             parked_fetches: Vec::new(),
             parked_produces: Vec::new(),
             producer_ids: ProducerIdBlocks::default(),
@@ -246,7 +246,7 @@ impl Broker {
                 crate::rng::derive_seed(seed, "group-coordinator"),
             ),
             config,
-            touched: BTreeSet::new(),
+            touched: VecSet::new(),
             next_isr_check: None,
             next_hw_checkpoint: None,
             next_flush: None,
@@ -296,7 +296,7 @@ impl Broker {
     }
 
     /// Every hosted partition.
-    pub fn partitions(&self) -> &BTreeMap<TopicPartition, Partition> {
+    pub fn partitions(&self) -> &VecMap<TopicPartition, Partition> {
         &self.partitions
     }
 
@@ -569,7 +569,7 @@ impl Broker {
                 log.assign_epoch_start(reg.leader_epoch);
                 let old_replicas = match old {
                     Some(Role::Leader(l)) => l.replicas,
-                    _ => BTreeMap::new(),
+                    _ => VecMap::new(),
                 };
                 let replicas = reg
                     .replicas
@@ -691,7 +691,7 @@ impl Broker {
             if fetcher.in_flight.is_some() {
                 continue;
             }
-            let mut requested = BTreeMap::new();
+            let mut requested = VecMap::new();
             let mut partitions = Vec::new();
             for (tp, state) in &fetcher.partitions {
                 if state.stopped() || state.delayed_until.is_some_and(|t| t > now) {
@@ -1563,7 +1563,7 @@ impl Broker {
             .filter(|(tp, _)| tp.topic.as_str() == OFFSETS_TOPIC)
             .map(|(tp, p)| (tp.partition, p.is_leader()));
         let loaded = self.coordinator.shards().keys().map(|&p| (p, false));
-        let mut leads: BTreeMap<u32, bool> = BTreeMap::new();
+        let mut leads: VecMap<u32, bool> = VecMap::new();
         for (partition, leader) in loaded.chain(hosted) {
             *leads.entry(partition).or_default() |= leader;
         }
@@ -1887,9 +1887,9 @@ struct LeaderWriter<'a> {
     now: Instant,
     config: &'a BrokerConfig,
     image: &'a MetadataImage,
-    partitions: &'a BTreeMap<TopicPartition, Partition>,
-    logs: &'a mut BTreeMap<TopicPartition, PartitionLog>,
-    touched: &'a mut BTreeSet<TopicPartition>,
+    partitions: &'a VecMap<TopicPartition, Partition>,
+    logs: &'a mut VecMap<TopicPartition, PartitionLog>,
+    touched: &'a mut VecSet<TopicPartition>,
 }
 
 impl LeaderWriter<'_> {

@@ -5,11 +5,11 @@
 use crate::config::TopicConfig;
 use crate::ids::{BrokerEpoch, BrokerId, LeaderEpoch, Offset, PartitionEpoch};
 use crate::log::PartitionLog;
+use crate::map::VecMap;
 use crate::metadata::MetadataImage;
 use crate::node::IsrChangeKind;
 use crate::protocol::AlterPartitionRequest;
 use crate::time::{Duration, Instant};
-use std::collections::BTreeMap;
 
 /// What the leader knows of a follower from its fetches (`Replica.scala`'s `ReplicaState`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -48,7 +48,7 @@ pub struct LeaderState {
     /// The LEO when this leader epoch started.
     pub epoch_start_offset: Offset,
     /// Every other replica's state.
-    pub replicas: BTreeMap<BrokerId, ReplicaState>,
+    pub replicas: VecMap<BrokerId, ReplicaState>,
     /// The pending ISR change, if any (one at a time per partition).
     pub pending: Option<PendingIsr>,
 }

@@ -10,10 +10,10 @@
 
 use crate::client::exponential_backoff;
 use crate::ids::BrokerId;
+use crate::map::VecMap;
 use crate::protocol::CorrelationId;
 use crate::rng::Rng;
 use crate::time::{Duration, Instant};
-use std::collections::BTreeMap;
 
 /// `reconnect.backoff.ms`.
 pub const RECONNECT_BACKOFF: Duration = Duration(50);
@@ -44,7 +44,7 @@ struct Connection {
 /// The connection states of one client.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Connections {
-    brokers: BTreeMap<BrokerId, Connection>,
+    brokers: VecMap<BrokerId, Connection>,
 }
 
 impl Connections {

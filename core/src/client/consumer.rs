@@ -28,12 +28,13 @@ use crate::error::ErrorCode;
 use crate::group::assignor::{self, AssignorName, MemberSubscription, RebalanceProtocol};
 use crate::group::{CONSUMER_PROTOCOL_TYPE, Subscription};
 use crate::ids::{BrokerId, ClientId, LeaderEpoch, NodeId, Offset, TopicName, TopicPartition};
+use crate::map::{VecMap, VecSet};
 use crate::node::{ClientCommand, Deadlines, Event, Input, Node, Outbox, Output};
 use crate::protocol::*;
 use crate::rng::Rng;
 use crate::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 /// `max.partition.fetch.bytes` (1 MiB).
 const MAX_PARTITION_FETCH_BYTES: u64 = 1_048_576;
@@ -237,8 +238,8 @@ pub struct Consumer {
     config: ConsumerConfig,
     workload: ConsumerWorkload,
     topics: Vec<TopicName>,
-    positions: BTreeMap<TopicPartition, PartitionPosition>,
-    buffer: BTreeMap<TopicPartition, VecDeque<Buffered>>,
+    positions: VecMap<TopicPartition, PartitionPosition>,
+    buffer: VecMap<TopicPartition, VecDeque<Buffered>>,
     group: Option<GroupMembership>,
     app: App,
     idle_since: Instant,
@@ -249,7 +250,7 @@ pub struct Consumer {
     closing: bool,
     now: Instant,
     metadata: ClientMetadata,
-    pending: BTreeMap<CorrelationId, InFlight>,
+    pending: VecMap<CorrelationId, InFlight>,
     connections: Connections,
     polled: u64,
     processed: u64,
@@ -267,7 +268,7 @@ impl Consumer {
         bootstrap: Vec<BrokerId>,
         seed: u64,
     ) -> Consumer {
-        let mut topics: BTreeSet<TopicName> =
+        let mut topics: VecSet<TopicName> =
             workload.assign.iter().map(|tp| tp.topic.clone()).collect();
         topics.extend(workload.subscribe.iter().cloned());
         let group = match (&config.group_id, workload.subscribe.is_empty()) {
@@ -302,7 +303,7 @@ impl Consumer {
             config,
             workload,
             topics: topics.into_iter().collect(),
-            buffer: BTreeMap::new(),
+            buffer: VecMap::new(),
             group,
             app: App::Idle,
             idle_since: Instant::ZERO,
@@ -313,7 +314,7 @@ impl Consumer {
             closing: false,
             now: Instant::ZERO,
             metadata: ClientMetadata::new(bootstrap),
-            pending: BTreeMap::new(),
+            pending: VecMap::new(),
             connections: Connections::default(),
             polled: 0,
             processed: 0,
@@ -333,7 +334,7 @@ impl Consumer {
     }
 
     /// The position and last seen high watermark of each assigned partition.
-    pub fn positions(&self) -> &BTreeMap<TopicPartition, PartitionPosition> {
+    pub fn positions(&self) -> &VecMap<TopicPartition, PartitionPosition> {
         &self.positions
     }
 
@@ -733,7 +734,7 @@ impl Consumer {
         else {
             return Vec::new();
         };
-        let mut partitions_per_topic = BTreeMap::new();
+        let mut partitions_per_topic = VecMap::new();
         for m in &r.members {
             for t in &m.metadata.topics {
                 if let Some(parts) = self.metadata.partitions(t) {
@@ -788,8 +789,8 @@ impl Consumer {
             g.rejoin_needed = true;
             return;
         }
-        let assigned: BTreeSet<TopicPartition> = r.assignment.iter().cloned().collect();
-        let owned: BTreeSet<TopicPartition> = self.positions.keys().cloned().collect();
+        let assigned: VecSet<TopicPartition> = r.assignment.iter().cloned().collect();
+        let owned: VecSet<TopicPartition> = self.positions.keys().cloned().collect();
         g.state = MemberState::Stable;
         g.sticky_memory = (r.assignment.clone(), Some(g.generation));
         let revoked: Vec<TopicPartition> = owned.difference(&assigned).cloned().collect();
@@ -1354,7 +1355,7 @@ impl Consumer {
     /// KIP-320: after a leader change, a position is checked against the new leader's end
     /// offset for the epoch of the last consumed record.
     fn validate_positions(&mut self, now: Instant) {
-        let validating: BTreeSet<TopicPartition> = self
+        let validating: VecSet<TopicPartition> = self
             .pending
             .values()
             .flat_map(|p| match &p.what {
@@ -1364,7 +1365,7 @@ impl Consumer {
                 _ => Vec::new(),
             })
             .collect();
-        let mut by_leader: BTreeMap<BrokerId, Vec<Validation>> = BTreeMap::new();
+        let mut by_leader: VecMap<BrokerId, Vec<Validation>> = VecMap::new();
         let mut unled = false;
         for (tp, pos) in &mut self.positions {
             let (Some(position), Some(epoch)) = (pos.position, pos.position_epoch) else {
@@ -1466,7 +1467,7 @@ impl Consumer {
             OffsetReset::Latest => OffsetSpec::Latest,
             OffsetReset::None => return,
         };
-        let resetting: BTreeSet<TopicPartition> = self
+        let resetting: VecSet<TopicPartition> = self
             .pending
             .values()
             .flat_map(|p| match &p.what {
@@ -1474,7 +1475,7 @@ impl Consumer {
                 _ => Vec::new(),
             })
             .collect();
-        let mut by_leader: BTreeMap<BrokerId, Vec<TopicPartition>> = BTreeMap::new();
+        let mut by_leader: VecMap<BrokerId, Vec<TopicPartition>> = VecMap::new();
         let mut unled = false;
         for (tp, pos) in &self.positions {
             if pos.position.is_some()
@@ -1519,7 +1520,7 @@ impl Consumer {
     /// One fetch at a time per broker, for every partition it leads that has a position and
     /// nothing buffered (the Java fetcher skips partitions with buffered data).
     fn send_fetches(&mut self, now: Instant) {
-        let mut by_leader: BTreeMap<BrokerId, Vec<FetchPartition>> = BTreeMap::new();
+        let mut by_leader: VecMap<BrokerId, Vec<FetchPartition>> = VecMap::new();
         let mut unled = false;
         for (tp, pos) in &self.positions {
             let Some(position) = pos.position else {
@@ -1922,7 +1923,7 @@ impl Node for Consumer {
             }
             Input::Message { message, .. } => self.handle_message(now, message),
         }
-        let timed_out: BTreeSet<BrokerId> = self
+        let timed_out: VecSet<BrokerId> = self
             .pending
             .values()
             .filter(|p| p.deadline <= now)

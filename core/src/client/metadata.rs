@@ -5,10 +5,10 @@
 //! as Kafka does, so a stale broker cannot send a client back to a deposed leader.
 
 use crate::ids::{BrokerId, LeaderEpoch, TopicName, TopicPartition};
+use crate::map::VecMap;
 use crate::protocol::{MetadataResponse, PartitionMetadata};
 use crate::rng::Rng;
 use crate::time::{Duration, Instant};
-use std::collections::BTreeMap;
 
 /// What a client knows of its topics.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -17,7 +17,7 @@ pub struct ClientMetadata {
     /// the cluster reports.
     pub brokers: Vec<BrokerId>,
     /// Partitions of each known topic.
-    pub topics: BTreeMap<TopicName, Vec<PartitionMetadata>>,
+    pub topics: VecMap<TopicName, Vec<PartitionMetadata>>,
     /// When the last successful response arrived.
     pub last_refresh: Option<Instant>,
     /// Whether an update was requested (after an error).

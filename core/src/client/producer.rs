@@ -28,6 +28,7 @@ use crate::ids::{
     BrokerId, ClientId, NodeId, Offset, ProducerEpoch, ProducerId, Sequence, TopicName,
     TopicPartition,
 };
+use crate::map::{VecMap, VecSet};
 use crate::node::{ClientCommand, Deadlines, Event, Input, Node, Outbox, Output};
 use crate::partitioner::{
     PartitionLoad, RECORD_BATCH_OVERHEAD, StickyPartitioner, partition_for_key,
@@ -38,7 +39,7 @@ use crate::record::{ProducerFields, Record};
 use crate::rng::Rng;
 use crate::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// What a producer's application does: `count` records at `rate_per_sec` to `topic`.
@@ -100,7 +101,7 @@ struct PartitionState {
     /// Batches waiting to be sent: new ones at the back, retries in sequence order.
     queue: VecDeque<Batch>,
     /// Batches on the wire.
-    in_flight: BTreeMap<u64, Batch>,
+    in_flight: VecMap<u64, Batch>,
     /// The producer id and epoch this partition's sequences belong to.
     producer: Option<(ProducerId, ProducerEpoch)>,
     next_sequence: Sequence,
@@ -108,7 +109,7 @@ struct PartitionState {
     /// The next sequence after a batch that expired while being retried (KIP-360).
     unresolved: Option<Sequence>,
     /// Sequences drained and not yet completed (including batches queued for retry).
-    in_flight_sequences: BTreeSet<(u32, u64)>,
+    in_flight_sequences: VecSet<(u32, u64)>,
 }
 
 impl PartitionState {
@@ -169,12 +170,12 @@ pub struct Producer {
     metadata: ClientMetadata,
     producer_id: Option<(ProducerId, ProducerEpoch)>,
     init_retry_at: Option<Instant>,
-    epoch_bump_partitions: BTreeSet<u32>,
+    epoch_bump_partitions: VecSet<u32>,
     epoch_bump_required: bool,
-    partitions: BTreeMap<u32, PartitionState>,
+    partitions: VecMap<u32, PartitionState>,
     sticky: StickyPartitioner,
-    requests: BTreeMap<CorrelationId, InFlightRequest>,
-    pending: BTreeMap<CorrelationId, PendingRequest>,
+    requests: VecMap<CorrelationId, InFlightRequest>,
+    pending: VecMap<CorrelationId, PendingRequest>,
     connections: Connections,
     /// The time of the last input: deadlines at or before it were handled or are blocked.
     now: Instant,
@@ -212,12 +213,12 @@ impl Producer {
             metadata: ClientMetadata::new(bootstrap),
             producer_id: None,
             init_retry_at: None,
-            epoch_bump_partitions: BTreeSet::new(),
+            epoch_bump_partitions: VecSet::new(),
             epoch_bump_required: false,
-            partitions: BTreeMap::new(),
+            partitions: VecMap::new(),
             sticky: StickyPartitioner::default(),
-            requests: BTreeMap::new(),
-            pending: BTreeMap::new(),
+            requests: VecMap::new(),
+            pending: VecMap::new(),
             connections: Connections::default(),
             now: Instant::ZERO,
             next_batch_id: 0,
@@ -545,7 +546,7 @@ impl Producer {
         if self.config.idempotence && self.producer_id.is_none() {
             return;
         }
-        let leaders: BTreeMap<u32, BrokerId> = self
+        let leaders: VecMap<u32, BrokerId> = self
             .metadata
             .partitions(&self.workload.topic)
             .map(|ps| {
@@ -554,8 +555,8 @@ impl Producer {
                     .collect()
             })
             .unwrap_or_default();
-        let mut by_broker: BTreeMap<BrokerId, Vec<u32>> = BTreeMap::new();
-        let mut to_connect = BTreeSet::new();
+        let mut by_broker: VecMap<BrokerId, Vec<u32>> = VecMap::new();
+        let mut to_connect = VecSet::new();
         for (&partition, state) in &self.partitions {
             let Some(head) = state.queue.front() else {
                 continue;
@@ -864,7 +865,7 @@ impl Producer {
     /// `leastLoadedNode`: a ready broker with the fewest requests in flight, else one being
     /// connected to, else one that may be connected to; never one in reconnect backoff.
     fn least_loaded(&mut self, now: Instant) -> Option<BrokerId> {
-        let loads: BTreeMap<BrokerId, usize> = self
+        let loads: VecMap<BrokerId, usize> = self
             .metadata
             .brokers
             .iter()
@@ -1120,7 +1121,7 @@ impl Producer {
             .values()
             .filter(|r| r.deadline <= now)
             .map(|r| r.broker)
-            .collect::<BTreeSet<_>>()
+            .collect::<VecSet<_>>()
             .into_iter()
             .collect();
         for broker in expired {

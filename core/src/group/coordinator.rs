@@ -22,13 +22,13 @@ use crate::group::assignor::java::JavaHashMap;
 use crate::group::records::{GroupValue, MemberValue, OffsetValue, OffsetsRecord};
 use crate::group::{CONSUMER_PROTOCOL_TYPE, coordinator_partition};
 use crate::ids::{LeaderEpoch, NodeId, Offset, TopicPartition};
+use crate::map::{VecMap, VecSet};
 use crate::node::{Event, Outbox};
 use crate::protocol::*;
 use crate::record::Record;
 use crate::rng::Rng;
 use crate::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
 
 /// Appends to `__consumer_offsets` partitions this broker leads.
 pub trait OffsetsLog {
@@ -141,7 +141,7 @@ impl Member {
     }
 
     /// `vote`: the first of its protocols among the candidates.
-    fn vote<'a>(&'a self, candidates: &BTreeSet<&str>) -> Option<&'a str> {
+    fn vote<'a>(&'a self, candidates: &VecSet<&str>) -> Option<&'a str> {
         self.protocols
             .iter()
             .map(|p| p.name.as_str())
@@ -190,13 +190,13 @@ pub struct Group {
     pub members: Vec<Member>,
     /// Kafka's `members` map replayed with the same `put` and `remove` calls.
     member_map: JavaHashMap<String, ()>,
-    pending_members: BTreeMap<String, Instant>,
-    pending_sync: BTreeSet<String>,
+    pending_members: VecMap<String, Instant>,
+    pending_sync: VecSet<String>,
     new_member_added: bool,
     join_timer: Option<(Instant, JoinTimer)>,
     sync_deadline: Option<(Instant, i32)>,
     /// Committed offsets.
-    pub offsets: BTreeMap<TopicPartition, CommittedOffset>,
+    pub offsets: VecMap<TopicPartition, CommittedOffset>,
 }
 
 impl Group {
@@ -211,12 +211,12 @@ impl Group {
             leader: None,
             members: Vec::new(),
             member_map: JavaHashMap::new(),
-            pending_members: BTreeMap::new(),
-            pending_sync: BTreeSet::new(),
+            pending_members: VecMap::new(),
+            pending_sync: VecSet::new(),
             new_member_added: false,
             join_timer: None,
             sync_deadline: None,
-            offsets: BTreeMap::new(),
+            offsets: VecMap::new(),
         }
     }
 
@@ -288,9 +288,9 @@ impl Group {
     }
 
     /// `candidateProtocols`: the assignors every member supports.
-    fn candidate_protocols(&self) -> BTreeSet<&str> {
+    fn candidate_protocols(&self) -> VecSet<&str> {
         let Some(first) = self.members.first() else {
-            return BTreeSet::new();
+            return VecSet::new();
         };
         first
             .protocols
@@ -475,7 +475,7 @@ enum Deferred {
     Sync {
         group: String,
         generation: i32,
-        assignment: BTreeMap<String, Vec<TopicPartition>>,
+        assignment: VecMap<String, Vec<TopicPartition>>,
     },
     /// A static member replaced its old id in a Stable group: answer its JoinGroup.
     StaticRejoin {
@@ -497,7 +497,7 @@ struct PendingWrite {
 #[derive(Clone, Debug, Default)]
 pub struct Shard {
     /// The groups, by id.
-    pub groups: BTreeMap<String, Group>,
+    pub groups: VecMap<String, Group>,
     writes: Vec<PendingWrite>,
 }
 
@@ -505,7 +505,7 @@ pub struct Shard {
 #[derive(Clone, Debug)]
 pub struct GroupCoordinator {
     config: CoordinatorConfig,
-    shards: BTreeMap<u32, Shard>,
+    shards: VecMap<u32, Shard>,
     rng: Rng,
 }
 
@@ -514,13 +514,13 @@ impl GroupCoordinator {
     pub fn new(config: CoordinatorConfig, seed: u64) -> GroupCoordinator {
         GroupCoordinator {
             config,
-            shards: BTreeMap::new(),
+            shards: VecMap::new(),
             rng: Rng::new(seed),
         }
     }
 
     /// The loaded shards, by offsets partition.
-    pub fn shards(&self) -> &BTreeMap<u32, Shard> {
+    pub fn shards(&self) -> &VecMap<u32, Shard> {
         &self.shards
     }
 
@@ -606,12 +606,7 @@ impl GroupCoordinator {
             return;
         };
         for w in shard.writes {
-            fail_write(
-                w.action,
-                ErrorCode::NotCoordinator,
-                &mut BTreeMap::new(),
-                out,
-            );
+            fail_write(w.action, ErrorCode::NotCoordinator, &mut VecMap::new(), out);
         }
         for g in shard.groups.into_values() {
             for m in g.members {
@@ -844,7 +839,7 @@ impl GroupCoordinator {
                     _ => ErrorCode::CoordinatorNotAvailable,
                 };
                 if let Some(action) = action {
-                    let mut none = BTreeMap::new();
+                    let mut none = VecMap::new();
                     let groups = self.shards.get_mut(&p).map_or(&mut none, |s| &mut s.groups);
                     fail_write(action, error, groups, out);
                 }
@@ -1457,7 +1452,7 @@ impl GroupCoordinator {
                 }
                 if g.leader.as_deref() == Some(r.member_id.as_str()) {
                     // Members the leader left out get an empty assignment.
-                    let mut assignment: BTreeMap<String, Vec<TopicPartition>> =
+                    let mut assignment: VecMap<String, Vec<TopicPartition>> =
                         r.assignments.iter().cloned().collect();
                     for m in &g.members {
                         assignment.entry(m.member_id.clone()).or_default();
@@ -1782,7 +1777,7 @@ fn propagate_assignment(now: Instant, g: &mut Group, error: Option<ErrorCode>, o
 fn fail_write(
     action: Deferred,
     error: ErrorCode,
-    groups: &mut BTreeMap<String, Group>,
+    groups: &mut VecMap<String, Group>,
     out: &mut Outbox,
 ) {
     match action {

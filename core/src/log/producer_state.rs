@@ -8,9 +8,10 @@
 
 use crate::error::ErrorCode;
 use crate::ids::{Offset, ProducerEpoch, ProducerId, Sequence};
+use crate::map::VecMap;
 use crate::record::RecordBatch;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 /// How many batches per producer the broker remembers for duplicate detection.
 pub const NUM_BATCHES_TO_RETAIN: usize = 5;
@@ -59,7 +60,7 @@ fn in_sequence(last: Sequence, next: Sequence) -> bool {
 /// Every producer's state in one partition.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProducerStateManager {
-    producers: BTreeMap<ProducerId, ProducerStateEntry>,
+    producers: VecMap<ProducerId, ProducerStateEntry>,
 }
 
 impl ProducerStateManager {

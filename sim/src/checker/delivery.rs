@@ -18,6 +18,7 @@ use crate::groups::DeclaredGroup;
 use crate::world::{Logged, WorldEvent};
 use gregor_core::bytes::Bytes;
 use gregor_core::ids::{ClientId, NodeId, Offset, TopicPartition};
+use gregor_core::map::{VecMap, VecSet};
 use gregor_core::node::Event;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -129,7 +130,7 @@ pub struct DeliveryReport {
 }
 
 /// What one member last polled of one partition, forgotten when its ownership changes.
-type LastPolled = BTreeMap<(ClientId, TopicPartition), Offset>;
+type LastPolled = VecMap<(ClientId, TopicPartition), Offset>;
 
 /// Runs the consumer side of the oracle over a run's log; `reader` made the final read.
 /// `compacted` are the partitions of compacted topics: there, a record of the final read with
@@ -139,10 +140,10 @@ pub fn analyse(
     log: &[Logged],
     groups: &[DeclaredGroup],
     reader: ClientId,
-    compacted: &BTreeSet<TopicPartition>,
+    compacted: &VecSet<TopicPartition>,
 ) -> DeliveryReport {
     // The final read (partition -> offset -> value) and the acknowledged values.
-    let mut final_read: BTreeMap<TopicPartition, BTreeMap<Offset, Option<Bytes>>> = BTreeMap::new();
+    let mut final_read: VecMap<TopicPartition, BTreeMap<Offset, Option<Bytes>>> = VecMap::new();
     let mut acknowledged: BTreeSet<Bytes> = BTreeSet::new();
     let mut keys: BTreeMap<Bytes, Bytes> = BTreeMap::new();
     for entry in log {
@@ -221,12 +222,12 @@ fn keep(findings: &mut Vec<DeliveryFinding>, f: DeliveryFinding) {
 fn analyse_group(
     log: &[Logged],
     g: &DeclaredGroup,
-    final_read: &BTreeMap<TopicPartition, BTreeMap<Offset, Option<Bytes>>>,
+    final_read: &VecMap<TopicPartition, BTreeMap<Offset, Option<Bytes>>>,
     acknowledged: &BTreeSet<Bytes>,
     out: &mut GroupDelivery,
     findings: &mut Vec<DeliveryFinding>,
 ) {
-    let name: BTreeMap<ClientId, &str> = g
+    let name: VecMap<ClientId, &str> = g
         .consumers
         .iter()
         .map(|(id, n)| (*id, n.as_str()))
@@ -234,9 +235,9 @@ fn analyse_group(
     // (partition, offset) -> the members that processed it, in order.
     let mut processed: BTreeMap<(TopicPartition, Offset), (Option<Bytes>, Vec<String>)> =
         BTreeMap::new();
-    let mut last: LastPolled = BTreeMap::new();
+    let mut last: LastPolled = VecMap::new();
     // A restarted consumer is a new session of the same name: "c1", then "c1 (session 2)".
-    let mut sessions: BTreeMap<ClientId, u32> = BTreeMap::new();
+    let mut sessions: VecMap<ClientId, u32> = VecMap::new();
     let label = |client: ClientId, session: u32| {
         if session == 0 {
             name[&client].to_string()
@@ -362,8 +363,12 @@ fn analyse_group(
     // Unseen: acknowledged records the final read holds in the group's topics, never processed
     // (a record processed at another offset, after a producer retry wrote it twice, counts as
     // seen).
-    let seen_values: BTreeSet<&Bytes> =
-        processed.values().filter_map(|(v, _)| v.as_ref()).collect();
+    // Filled by inserts rather than `collect`, which would build the set with a sort of its own
+    // in the classroom's WebAssembly bundle.
+    let mut seen_values: BTreeSet<&Bytes> = BTreeSet::new();
+    for v in processed.values().filter_map(|(v, _)| v.as_ref()) {
+        seen_values.insert(v);
+    }
     for (tp, records) in final_read {
         if !g.topics.contains(&tp.topic) {
             continue;
@@ -475,7 +480,7 @@ mod tests {
             processed(4, C1, &[5, 6, 7, 8, 9]),
         ];
         log.extend(history());
-        let r = analyse(&log, &groups(), READER, &BTreeSet::new());
+        let r = analyse(&log, &groups(), READER, &VecSet::new());
         assert_eq!(r.consumed, 10);
         assert_eq!(
             (
@@ -508,7 +513,7 @@ mod tests {
             processed(5, C2, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
         ];
         log.extend(history());
-        let r = analyse(&log, &groups(), READER, &BTreeSet::new());
+        let r = analyse(&log, &groups(), READER, &VecSet::new());
         assert_eq!(r.duplicates_delivered, 3);
         assert_eq!((r.nonmonotonic_polls, r.poll_skips, r.unseen), (0, 0, 0));
         let f = &r.delivery_findings[0];
@@ -533,7 +538,7 @@ mod tests {
             processed(5, C1, &[1, 2, 3, 4, 5, 6, 7, 8, 9]),
         ];
         log.extend(history());
-        let r = analyse(&log, &groups(), READER, &BTreeSet::new());
+        let r = analyse(&log, &groups(), READER, &VecSet::new());
         assert_eq!(r.nonmonotonic_polls, 0);
         assert_eq!(r.duplicates_delivered, 2);
         let f = &r.delivery_findings[0];
@@ -549,7 +554,7 @@ mod tests {
             processed(4, C1, &[0, 1, 2, 3, 7, 8, 9]),
         ];
         log.extend(history());
-        let r = analyse(&log, &groups(), READER, &BTreeSet::new());
+        let r = analyse(&log, &groups(), READER, &VecSet::new());
         assert_eq!(r.nonmonotonic_polls, 1, "one poll went back from 3 to 2");
         assert_eq!(r.poll_skips, 1, "4, 5 and 6 jumped over");
         assert_eq!(r.unseen, 3, "4, 5 and 6 never processed");
@@ -583,7 +588,7 @@ mod tests {
             processed(4, C1, &[0, 1, 5, 6, 7, 8, 9]),
         ];
         log.extend(history());
-        let r = analyse(&log, &groups(), READER, &BTreeSet::new());
+        let r = analyse(&log, &groups(), READER, &VecSet::new());
         assert_eq!(r.poll_skips, 0);
         assert_eq!(r.unseen, 3);
     }

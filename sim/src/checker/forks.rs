@@ -24,9 +24,9 @@
 use crate::cluster::{Logged, LostRecords, WorldEvent};
 use gregor_core::bytes::Bytes;
 use gregor_core::ids::{BrokerId, LeaderEpoch, NodeId, Offset, TopicPartition};
+use gregor_core::map::{VecMap, VecSet};
 use gregor_core::node::Event;
 use gregor_core::time::Instant;
-use std::collections::{BTreeMap, BTreeSet};
 
 /// A broker leading again, after a power loss, an epoch it had led before.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,15 +68,15 @@ struct PowerLoss {
 pub struct ForkWatch {
     seen: usize,
     /// The epochs each broker began leading, per partition.
-    led: BTreeMap<(BrokerId, TopicPartition), BTreeSet<LeaderEpoch>>,
+    led: VecMap<(BrokerId, TopicPartition), VecSet<LeaderEpoch>>,
     /// For a broker that lost records of a partition to a power loss: the epochs it had led
     /// until then, and when the power went.
-    stale_epochs: BTreeMap<(BrokerId, TopicPartition), (BTreeSet<LeaderEpoch>, Instant)>,
-    power_losses: BTreeMap<(BrokerId, TopicPartition), Vec<PowerLoss>>,
+    stale_epochs: VecMap<(BrokerId, TopicPartition), (VecSet<LeaderEpoch>, Instant)>,
+    power_losses: VecMap<(BrokerId, TopicPartition), Vec<PowerLoss>>,
     stale_leads: Vec<StaleLead>,
     /// The last failed fetch of each follower and partition: its log end offset and the epoch of
     /// its last record.
-    failed_fetches: BTreeMap<(BrokerId, TopicPartition), (Offset, Option<LeaderEpoch>)>,
+    failed_fetches: VecMap<(BrokerId, TopicPartition), (Offset, Option<LeaderEpoch>)>,
 }
 
 impl ForkWatch {

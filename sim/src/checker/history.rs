@@ -25,6 +25,7 @@ use gregor_core::bytes::Bytes;
 use gregor_core::config::Acks;
 use gregor_core::error::ErrorCode;
 use gregor_core::ids::{BrokerId, ClientId, LeaderEpoch, NodeId, Offset, TopicPartition};
+use gregor_core::map::VecMap;
 use gregor_core::metadata::ChangeReason;
 use gregor_core::node::Event;
 use gregor_core::time::Instant;
@@ -142,18 +143,18 @@ pub struct HistoryReport {
     /// Every lost record, grouped by partition, leader and cause.
     pub lost_groups: Vec<LostGroup>,
     /// Lost records by producer name.
-    pub lost_by_producer: BTreeMap<String, u64>,
+    pub lost_by_producer: VecMap<String, u64>,
     /// Duplicated values by producer name.
-    pub duplicates_by_producer: BTreeMap<String, u64>,
+    pub duplicates_by_producer: VecMap<String, u64>,
     /// Nonmonotonic sends by producer name.
-    pub nonmonotonic_by_producer: BTreeMap<String, u64>,
+    pub nonmonotonic_by_producer: VecMap<String, u64>,
     /// Of the duplicated values, those an idempotent producer wrote again under a bumped epoch
     /// after an attempt with an unknown outcome (the producer renumbered the batch, so the broker
     /// could not know it for a retry; Kafka's producer does the same), by producer name.
-    pub renumbered_duplicates_by_producer: BTreeMap<String, u64>,
+    pub renumbered_duplicates_by_producer: VecMap<String, u64>,
     /// Of the nonmonotonic sends, those whose earlier record was acknowledged at the offset of
     /// such a renumbered second copy, by producer name.
-    pub renumbered_nonmonotonic_by_producer: BTreeMap<String, u64>,
+    pub renumbered_nonmonotonic_by_producer: VecMap<String, u64>,
     /// Records found at several offsets because of such a renumbering (at most 50): value and
     /// offsets.
     pub renumbered_duplicated: Vec<(String, Vec<u64>)>,
@@ -194,13 +195,13 @@ pub struct FinalLog {
 /// `finals` tells each partition's log as it read it (missing: log start 0, not compacted).
 pub fn analyse(
     log: &[Logged],
-    producers: &BTreeMap<ClientId, ProducerInfo>,
+    producers: &VecMap<ClientId, ProducerInfo>,
     reader: ClientId,
     final_read_complete: bool,
-    finals: &BTreeMap<TopicPartition, FinalLog>,
+    finals: &VecMap<TopicPartition, FinalLog>,
 ) -> HistoryReport {
     let mut sent: BTreeMap<Bytes, SentRecord> = BTreeMap::new();
-    let mut per_producer: BTreeMap<ClientId, u64> = BTreeMap::new();
+    let mut per_producer: VecMap<ClientId, u64> = VecMap::new();
     // (partition, offset) -> values seen there by any poll; value -> offsets in the final read.
     let mut seen_at: BTreeMap<(TopicPartition, Offset), BTreeSet<Bytes>> = BTreeMap::new();
     let mut final_read: BTreeMap<Bytes, BTreeSet<(TopicPartition, Offset)>> = BTreeMap::new();
@@ -420,7 +421,7 @@ pub fn analyse(
         }
     }
     // Nonmonotonic sends: per producer and partition, in send order.
-    let mut order: BTreeMap<(ClientId, TopicPartition), Vec<Acked>> = BTreeMap::new();
+    let mut order: VecMap<(ClientId, TopicPartition), Vec<Acked>> = VecMap::new();
     for (value, r) in &sent {
         if let Some((_, Some(offset))) = r.acked {
             order

@@ -28,9 +28,10 @@ use gregor_core::broker::partition::Role;
 use gregor_core::bytes::Bytes;
 use gregor_core::ids::{BrokerEpoch, BrokerId, LeaderEpoch, NodeId, Offset, TopicPartition};
 use gregor_core::log::PartitionLog;
+use gregor_core::map::{VecMap, VecSet};
 use gregor_core::node::Event;
 use gregor_core::time::Instant;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// A broken invariant.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,21 +111,21 @@ struct PowerLossExemption {
 /// The invariant checker's state.
 #[derive(Debug, Default)]
 pub struct Invariants {
-    leaders: BTreeMap<(TopicPartition, LeaderEpoch), BrokerId>,
-    leader_hw: BTreeMap<(BrokerId, TopicPartition), (LeaderEpoch, Offset)>,
+    leaders: VecMap<(TopicPartition, LeaderEpoch), BrokerId>,
+    leader_hw: VecMap<(BrokerId, TopicPartition), (LeaderEpoch, Offset)>,
     /// What some leader's HW covered, by offset from 0; `None` where retention deleted the
     /// record before the checker read it (the HW and the deletion came in one step).
-    committed: BTreeMap<TopicPartition, Vec<Option<CommittedRecord>>>,
-    checked_leaders: BTreeSet<(TopicPartition, LeaderEpoch, BrokerId)>,
-    matching: BTreeMap<(BrokerId, TopicPartition), MatchState>,
-    unclean: BTreeMap<TopicPartition, Vec<Instant>>,
-    power_loss: BTreeMap<(BrokerId, TopicPartition), PowerLossExemption>,
+    committed: VecMap<TopicPartition, Vec<Option<CommittedRecord>>>,
+    checked_leaders: VecSet<(TopicPartition, LeaderEpoch, BrokerId)>,
+    matching: VecMap<(BrokerId, TopicPartition), MatchState>,
+    unclean: VecMap<TopicPartition, Vec<Instant>>,
+    power_loss: VecMap<(BrokerId, TopicPartition), PowerLossExemption>,
     /// Each broker's latest registration, from the controller's events.
-    registered: BTreeMap<BrokerId, BrokerEpoch>,
-    power_loss_at: BTreeMap<(BrokerId, TopicPartition), Instant>,
+    registered: VecMap<BrokerId, BrokerEpoch>,
+    power_loss_at: VecMap<(BrokerId, TopicPartition), Instant>,
     /// Committed records an allowed loss took, by offset, with the time they were first seen
     /// committed: a deposed leader whose HW still covers them must not re-date them.
-    lost_committed: BTreeMap<TopicPartition, BTreeMap<u64, CommittedRecord>>,
+    lost_committed: VecMap<TopicPartition, BTreeMap<u64, CommittedRecord>>,
     log_seen: usize,
     forks: ForkWatch,
     ownership: OwnershipWatch,

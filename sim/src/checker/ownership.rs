@@ -25,13 +25,13 @@
 use crate::cluster::Cluster;
 use crate::groups::{DeclaredGroup, coordinator_group_among};
 use gregor_core::ids::{ClientId, TopicPartition};
-use std::collections::BTreeMap;
+use gregor_core::map::VecMap;
 
 /// The groups to watch and where their coordinators live.
 #[derive(Clone, Debug, Default)]
 pub struct OwnershipWatch {
     groups: Vec<DeclaredGroup>,
-    by_client: BTreeMap<ClientId, usize>,
+    by_client: VecMap<ClientId, usize>,
     offsets_partitions: u32,
 }
 
@@ -59,7 +59,7 @@ impl OwnershipWatch {
         let members = coordinator_group_among(world, &group.group, self.offsets_partitions);
         let mut problems = Vec::new();
         // partition -> (consumer name, member id, generation, current member)
-        let mut owners: BTreeMap<&TopicPartition, Vec<(&str, &str, i32, bool)>> = BTreeMap::new();
+        let mut owners: VecMap<&TopicPartition, Vec<(&str, &str, i32, bool)>> = VecMap::new();
         for (id, name) in &group.consumers {
             let Some(c) = world.consumer(*id) else {
                 continue;

@@ -29,9 +29,9 @@ pub use sticky::{
 };
 
 use crate::ids::{TopicName, TopicPartition};
+use crate::map::VecMap;
 use java::{JavaHashMap, JavaHashSet, string_compare};
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
 /// The assignor names Kafka's consumers announce in JoinGroup ("range", "roundrobin", "sticky",
 /// "cooperative-sticky").
@@ -145,7 +145,7 @@ pub struct MemberSubscription {
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Assignment {
     /// The partitions of each member.
-    pub members: BTreeMap<String, Vec<TopicPartition>>,
+    pub members: VecMap<String, Vec<TopicPartition>>,
 }
 
 impl Assignment {
@@ -171,7 +171,7 @@ impl Assignment {
 /// the subscriptions as the assignor sees them, without the wire encoding.
 pub fn assign(
     name: AssignorName,
-    partitions_per_topic: &BTreeMap<TopicName, u32>,
+    partitions_per_topic: &VecMap<TopicName, u32>,
     members: &[MemberSubscription],
 ) -> Assignment {
     let decoded: Vec<MemberSubscription> = members.iter().map(|m| leader_view(name, m)).collect();
@@ -254,7 +254,7 @@ pub(crate) struct Group<'a> {
 
 impl<'a> Group<'a> {
     pub(crate) fn new(
-        partitions_per_topic: &BTreeMap<TopicName, u32>,
+        partitions_per_topic: &VecMap<TopicName, u32>,
         members: &'a [MemberSubscription],
     ) -> Group<'a> {
         let mut subscriptions = JavaHashMap::new();
@@ -282,7 +282,7 @@ impl<'a> Group<'a> {
     }
 
     /// An empty assignment with an entry for every member.
-    pub(crate) fn empty_assignment(&self) -> BTreeMap<String, Vec<TopicPartition>> {
+    pub(crate) fn empty_assignment(&self) -> VecMap<String, Vec<TopicPartition>> {
         self.subscriptions
             .keys()
             .map(|m| (m.clone(), Vec::new()))
@@ -387,7 +387,7 @@ mod tests {
 
     #[test]
     fn no_members_means_an_empty_assignment() {
-        let ppt = BTreeMap::from([(TopicName::from("t"), 3)]);
+        let ppt = VecMap::from([(TopicName::from("t"), 3)]);
         for a in AssignorName::ALL {
             assert_eq!(assign(a, &ppt, &[]), Assignment::default());
         }

@@ -11,12 +11,12 @@
 
 use super::{Assignment, Group, MemberSubscription, member_info_cmp};
 use crate::ids::{TopicName, TopicPartition};
-use std::collections::BTreeMap;
+use crate::map::VecMap;
 
 /// `RangeAssignor.assignPartitions` with no consumer racks.
 pub(super) fn assign(group: &Group<'_>) -> Assignment {
     // `consumersPerTopic`: the subscribers of each topic, in subscription-map order.
-    let mut consumers_per_topic: BTreeMap<&TopicName, Vec<&MemberSubscription>> = BTreeMap::new();
+    let mut consumers_per_topic: VecMap<&TopicName, Vec<&MemberSubscription>> = VecMap::new();
     for (_, sub) in group.subscriptions.iter() {
         for topic in &sub.topics {
             consumers_per_topic.entry(topic).or_default().push(*sub);

@@ -28,8 +28,9 @@
 use super::java::{JavaHashMap, JavaHashSet, string_compare};
 use super::{Assignment, Group, MemberSubscription};
 use crate::ids::{TopicName, TopicPartition};
+use crate::map::{VecMap, VecSet};
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 /// `AbstractStickyAssignor.DEFAULT_GENERATION`.
 const DEFAULT_GENERATION: i32 = -1;
@@ -54,7 +55,7 @@ pub struct StickyOutcome {
     /// constrained builder gave to a member other than their previous owner, with that member; `None`
     /// after the general builder, which leaves the field `null`
     /// ([`partitions_transferring_ownership`] computes it the way the cooperative assignor does).
-    pub partitions_transferring_ownership: Option<BTreeMap<TopicPartition, String>>,
+    pub partitions_transferring_ownership: Option<VecMap<TopicPartition, String>>,
     /// The highest generation among the members (`maxGeneration()`), -1 if none.
     pub max_generation: i32,
 }
@@ -65,7 +66,7 @@ pub struct CooperativeOutcome {
     /// The assignment with every partition that changes owner withheld.
     pub assignment: Assignment,
     /// The withheld partitions, each with the member it goes to after the follow-up rebalance.
-    pub withheld: BTreeMap<TopicPartition, String>,
+    pub withheld: VecMap<TopicPartition, String>,
     /// The sticky assignment before withholding.
     pub sticky: StickyOutcome,
 }
@@ -74,7 +75,7 @@ pub struct CooperativeOutcome {
 /// `generation` are `MemberData.partitions` and `MemberData.generation` (see
 /// [`super::MemberSubscription`]; [`super::assign`] applies the wire encoding first).
 pub fn sticky(
-    partitions_per_topic: &BTreeMap<TopicName, u32>,
+    partitions_per_topic: &VecMap<TopicName, u32>,
     members: &[MemberSubscription],
 ) -> StickyOutcome {
     abstract_sticky(&Group::new(partitions_per_topic, members))
@@ -84,7 +85,7 @@ pub fn sticky(
 /// (`owned` is `ownedPartitions`): the sticky assignment, minus every partition that changes owner
 /// (`adjustAssignment`). Those stay unassigned until their old owner has revoked them and rejoined.
 pub fn cooperative_sticky(
-    partitions_per_topic: &BTreeMap<TopicName, u32>,
+    partitions_per_topic: &VecMap<TopicName, u32>,
     members: &[MemberSubscription],
 ) -> CooperativeOutcome {
     let group = Group::new(partitions_per_topic, members);
@@ -112,19 +113,19 @@ pub fn cooperative_sticky(
 /// a member that did not own them while some member that owned them lost them, each with its new
 /// member. `members` as for [`cooperative_sticky`].
 pub fn partitions_transferring_ownership(
-    partitions_per_topic: &BTreeMap<TopicName, u32>,
+    partitions_per_topic: &VecMap<TopicName, u32>,
     members: &[MemberSubscription],
     assignment: &Assignment,
-) -> BTreeMap<TopicPartition, String> {
+) -> VecMap<TopicPartition, String> {
     transferring_from_owned(&Group::new(partitions_per_topic, members), assignment)
 }
 
 fn transferring_from_owned(
     group: &Group<'_>,
     assignment: &Assignment,
-) -> BTreeMap<TopicPartition, String> {
-    let mut added: BTreeMap<TopicPartition, String> = BTreeMap::new();
-    let mut revoked: BTreeSet<TopicPartition> = BTreeSet::new();
+) -> VecMap<TopicPartition, String> {
+    let mut added: VecMap<TopicPartition, String> = VecMap::new();
+    let mut revoked: VecSet<TopicPartition> = VecSet::new();
     for (consumer, assigned) in &assignment.members {
         let owned: &[TopicPartition] = match group.subscriptions.get(consumer) {
             Some(sub) => &sub.owned,
@@ -186,7 +187,7 @@ fn remove_first(list: &mut Vec<TopicPartition>, tp: &TopicPartition) -> bool {
 /// `AbstractStickyAssignor.assignPartitions`.
 fn abstract_sticky(group: &Group<'_>) -> StickyOutcome {
     let mut consumer_to_owned: JavaHashMap<String, Vec<TopicPartition>> = JavaHashMap::new();
-    let mut multiple_owners: BTreeSet<TopicPartition> = BTreeSet::new();
+    let mut multiple_owners: VecSet<TopicPartition> = VecSet::new();
     let (all_equal, max_generation) =
         all_subscriptions_equal(group, &mut consumer_to_owned, &mut multiple_owners);
     if group.subscriptions.is_empty() {
@@ -194,7 +195,7 @@ fn abstract_sticky(group: &Group<'_>) -> StickyOutcome {
         return StickyOutcome {
             assignment: Assignment::default(),
             builder: StickyBuilder::Constrained,
-            partitions_transferring_ownership: Some(BTreeMap::new()),
+            partitions_transferring_ownership: Some(VecMap::new()),
             max_generation,
         };
     }
@@ -207,7 +208,7 @@ fn abstract_sticky(group: &Group<'_>) -> StickyOutcome {
             max_generation,
         }
     } else {
-        let current: BTreeMap<String, Vec<TopicPartition>> = consumer_to_owned
+        let current: VecMap<String, Vec<TopicPartition>> = consumer_to_owned
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
@@ -233,11 +234,11 @@ fn abstract_sticky(group: &Group<'_>) -> StickyOutcome {
 fn all_subscriptions_equal(
     group: &Group<'_>,
     consumer_to_owned: &mut JavaHashMap<String, Vec<TopicPartition>>,
-    multiple_owners: &mut BTreeSet<TopicPartition>,
+    multiple_owners: &mut VecSet<TopicPartition>,
 ) -> (bool, i32) {
     let mut all_equal = true;
-    let mut subscribed_topics: BTreeSet<&TopicName> = BTreeSet::new();
-    let mut previous_owner: BTreeMap<TopicPartition, String> = BTreeMap::new();
+    let mut subscribed_topics: VecSet<&TopicName> = VecSet::new();
+    let mut previous_owner: VecMap<TopicPartition, String> = VecMap::new();
     let mut max_generation = DEFAULT_GENERATION;
     for (consumer, sub) in group.subscriptions.iter() {
         if subscribed_topics.is_empty() {
@@ -297,10 +298,10 @@ fn all_subscriptions_equal(
 fn constrained(
     group: &Group<'_>,
     current: &JavaHashMap<String, Vec<TopicPartition>>,
-    multiple_owners: &BTreeSet<TopicPartition>,
+    multiple_owners: &VecSet<TopicPartition>,
 ) -> (
-    BTreeMap<String, Vec<TopicPartition>>,
-    BTreeMap<TopicPartition, String>,
+    VecMap<String, Vec<TopicPartition>>,
+    VecMap<TopicPartition, String>,
 ) {
     let members = current.len();
     let total: usize = group
@@ -313,13 +314,13 @@ fn constrained(
     let expected_over = total % members;
     let mut current_over = 0usize;
 
-    let mut assignment: BTreeMap<String, Vec<TopicPartition>> =
+    let mut assignment: VecMap<String, Vec<TopicPartition>> =
         current.keys().map(|c| (c.clone(), Vec::new())).collect();
     let mut assigned_partitions: Vec<TopicPartition> = Vec::new();
-    let mut maybe_revoked: BTreeMap<TopicPartition, String> = BTreeMap::new();
+    let mut maybe_revoked: VecMap<TopicPartition, String> = VecMap::new();
     let mut under_min: Vec<String> = Vec::new();
     let mut exactly_min: VecDeque<String> = VecDeque::new();
-    let mut transferring: BTreeMap<TopicPartition, String> = BTreeMap::new();
+    let mut transferring: VecMap<TopicPartition, String> = VecMap::new();
 
     // assignOwnedPartitions: members in `consumerToOwnedPartitions` (`HashMap`) order, which
     // decides who gets to keep `maxQuota` partitions (KAFKA.md 2.3).
@@ -486,9 +487,9 @@ struct GenerationOwner {
 struct PartitionMovements {
     /// topic -> (source, destination) -> partitions; the innermost set is a Java `HashSet`
     /// because `getTheActualPartitionToBeMoved` takes its first element.
-    by_topic: BTreeMap<TopicName, BTreeMap<(String, String), JavaHashSet<TopicPartition>>>,
+    by_topic: VecMap<TopicName, VecMap<(String, String), JavaHashSet<TopicPartition>>>,
     /// partition -> (source, destination) of its net move so far.
-    movements: BTreeMap<TopicPartition, (String, String)>,
+    movements: VecMap<TopicPartition, (String, String)>,
 }
 
 impl PartitionMovements {
@@ -561,20 +562,20 @@ impl PartitionMovements {
 struct General<'g, 'a> {
     group: &'g Group<'a>,
     /// topic -> partition count, for lookups.
-    counts: BTreeMap<TopicName, u32>,
+    counts: VecMap<TopicName, u32>,
     total: usize,
     /// `topic2AllPotentialConsumers`.
-    topic_consumers: BTreeMap<TopicName, Vec<String>>,
+    topic_consumers: VecMap<TopicName, Vec<String>>,
     /// `consumer2AllPotentialTopics`.
-    consumer_topics: BTreeMap<String, Vec<TopicName>>,
+    consumer_topics: VecMap<String, Vec<TopicName>>,
     /// `currentAssignment`.
-    current: BTreeMap<String, Vec<TopicPartition>>,
+    current: VecMap<String, Vec<TopicPartition>>,
     /// `currentPartitionConsumer`.
-    partition_consumer: BTreeMap<TopicPartition, String>,
+    partition_consumer: VecMap<TopicPartition, String>,
     /// `sortedAllPartitions`.
     sorted_all_partitions: Vec<TopicPartition>,
     /// `sortedCurrentSubscriptions`: members by (assigned count, member id).
-    sorted: BTreeSet<(usize, JavaString)>,
+    sorted: VecSet<(usize, JavaString)>,
     revocation_required: bool,
     max_generation: i32,
     movements: PartitionMovements,
@@ -585,18 +586,18 @@ impl<'g, 'a> General<'g, 'a> {
     /// with topics by (number of potential consumers, name) (`TopicComparator`).
     fn new(
         group: &'g Group<'a>,
-        mut current: BTreeMap<String, Vec<TopicPartition>>,
+        mut current: VecMap<String, Vec<TopicPartition>>,
         max_generation: i32,
     ) -> Self {
-        let counts: BTreeMap<TopicName, u32> = group
+        let counts: VecMap<TopicName, u32> = group
             .partitions_per_topic
             .iter()
             .map(|(t, &n)| (t.clone(), n))
             .collect();
         let total = counts.values().map(|&n| n as usize).sum();
-        let mut topic_consumers: BTreeMap<TopicName, Vec<String>> =
+        let mut topic_consumers: VecMap<TopicName, Vec<String>> =
             counts.keys().map(|t| (t.clone(), Vec::new())).collect();
-        let mut consumer_topics: BTreeMap<String, Vec<TopicName>> = BTreeMap::new();
+        let mut consumer_topics: VecMap<String, Vec<TopicName>> = VecMap::new();
         for (consumer, sub) in group.subscriptions.iter() {
             let mut topics = Vec::new();
             for topic in &sub.topics {
@@ -608,7 +609,7 @@ impl<'g, 'a> General<'g, 'a> {
             consumer_topics.insert(consumer.clone(), topics);
             current.entry(consumer.clone()).or_default();
         }
-        let mut partition_consumer = BTreeMap::new();
+        let mut partition_consumer = VecMap::new();
         for (consumer, tps) in &current {
             for tp in tps {
                 partition_consumer.insert(tp.clone(), consumer.clone());
@@ -634,7 +635,7 @@ impl<'g, 'a> General<'g, 'a> {
             current,
             partition_consumer,
             sorted_all_partitions,
-            sorted: BTreeSet::new(),
+            sorted: VecSet::new(),
             revocation_required: false,
             max_generation,
             movements: PartitionMovements::default(),
@@ -658,7 +659,7 @@ impl<'g, 'a> General<'g, 'a> {
     }
 
     /// `build`.
-    fn build(mut self) -> BTreeMap<String, Vec<TopicPartition>> {
+    fn build(mut self) -> VecMap<String, Vec<TopicPartition>> {
         let prev = self.prepopulate_current_assignments();
         let assigned = self.assign_owned_partitions();
         let unassigned = self.unassigned_partitions(assigned);
@@ -671,8 +672,8 @@ impl<'g, 'a> General<'g, 'a> {
     /// `prepopulateCurrentAssignments`: the owners from older generations, keeping for each
     /// partition the highest generation below `maxGeneration` (the first claimant wins a tie, in
     /// subscription-map order).
-    fn prepopulate_current_assignments(&self) -> BTreeMap<TopicPartition, GenerationOwner> {
-        let mut prev: BTreeMap<TopicPartition, GenerationOwner> = BTreeMap::new();
+    fn prepopulate_current_assignments(&self) -> VecMap<TopicPartition, GenerationOwner> {
+        let mut prev: VecMap<TopicPartition, GenerationOwner> = VecMap::new();
         for (consumer, sub) in self.group.subscriptions.iter() {
             let (partitions, generation) = member_data(self.group, sub);
             let generation = match generation {
@@ -765,7 +766,7 @@ impl<'g, 'a> General<'g, 'a> {
         if min + 1 >= max {
             return true;
         }
-        let mut owner: BTreeMap<&TopicPartition, &str> = BTreeMap::new();
+        let mut owner: VecMap<&TopicPartition, &str> = VecMap::new();
         for (consumer, tps) in &self.current {
             for tp in tps {
                 owner.insert(tp, consumer);
@@ -799,7 +800,7 @@ impl<'g, 'a> General<'g, 'a> {
     }
 
     /// `getBalanceScore`: the sum over all pairs of members of the difference of their counts.
-    fn balance_score(assignment: &BTreeMap<String, Vec<TopicPartition>>) -> usize {
+    fn balance_score(assignment: &VecMap<String, Vec<TopicPartition>>) -> usize {
         let sizes: Vec<usize> = assignment.values().map(Vec::len).collect();
         let mut score = 0;
         for (i, a) in sizes.iter().enumerate() {
@@ -852,7 +853,7 @@ impl<'g, 'a> General<'g, 'a> {
     /// `balance` without racks.
     fn balance(
         &mut self,
-        prev: &BTreeMap<TopicPartition, GenerationOwner>,
+        prev: &VecMap<TopicPartition, GenerationOwner>,
         mut unassigned: Vec<TopicPartition>,
     ) {
         let initializing = self.sorted.last().is_none_or(|(_, c)| self.size(&c.0) == 0);
@@ -870,7 +871,7 @@ impl<'g, 'a> General<'g, 'a> {
         }
 
         // Narrow the reassignment down to topics with two or more potential consumers...
-        let fixed_topics: BTreeSet<&TopicName> = self
+        let fixed_topics: VecSet<&TopicName> = self
             .topic_consumers
             .iter()
             .filter(|(_, c)| c.len() < 2)
@@ -887,7 +888,7 @@ impl<'g, 'a> General<'g, 'a> {
         self.sorted_all_partitions = sorted_all;
 
         // ...and to members that can give or take partitions.
-        let mut fixed_assignments: BTreeMap<String, Vec<TopicPartition>> = BTreeMap::new();
+        let mut fixed_assignments: VecMap<String, Vec<TopicPartition>> = VecMap::new();
         let consumers: Vec<String> = self.consumer_topics.keys().cloned().collect();
         for consumer in consumers {
             if !self.can_consumer_participate(&consumer) {
@@ -932,7 +933,7 @@ impl<'g, 'a> General<'g, 'a> {
     fn perform_reassignments(
         &mut self,
         reassignable: &[TopicPartition],
-        prev: &BTreeMap<TopicPartition, GenerationOwner>,
+        prev: &VecMap<TopicPartition, GenerationOwner>,
     ) -> bool {
         let mut performed = false;
         loop {
