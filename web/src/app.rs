@@ -1478,7 +1478,10 @@ fn replica(p: &PartitionView, r: &ReplicaView) -> Html {
         <div class={classes!("replica", role.replace(' ', "-"))} data-replica={r.broker.to_string()} data-role={role}>
             <span class="rname">{ format!("B{}", r.broker) }<small>{ role }</small></span>
             <span class="strip">{ for cells }</span>
-            <span class="marks">{ format!("HW {} · LEO {}", r.high_watermark, r.log_end_offset) }</span>
+            <span class="marks">{ format!("HW {} · LEO {}", r.high_watermark, r.log_end_offset) }{
+                // A compacted log holds fewer records than offsets: say how many are left.
+                r.records.map(|n| format!(" · {n} records")).unwrap_or_default()
+            }</span>
         </div>
     }
 }

@@ -79,6 +79,9 @@ pub struct ReplicaView {
     pub log_end_offset: u64,
     /// Its high watermark (its own view).
     pub high_watermark: u64,
+    /// For a compacted topic, how many records its log holds from its log start on: the
+    /// cleaner removes records, never offsets, so this falls behind the offsets' span.
+    pub records: Option<u64>,
     /// The newest offsets of its log, up to [`STRIP`] of them, oldest first.
     pub cells: Vec<Cell>,
 }
@@ -362,6 +365,13 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
                         log_start_offset: log.map_or(0, |l| l.log_start_offset().0),
                         log_end_offset: log.map_or(0, |l| l.log_end_offset().0),
                         high_watermark: log.map_or(0, |l| l.high_watermark().0),
+                        records: log.filter(|l| l.config().cleanup_policy.compact).map(|l| {
+                            l.batches()
+                                .iter()
+                                .flat_map(|b| b.records_with_offsets())
+                                .filter(|(o, _)| *o >= l.log_start_offset())
+                                .count() as u64
+                        }),
                         cells,
                     }
                 })
@@ -635,6 +645,31 @@ mod tests {
         assert!(p0.leader_epoch > before.partitions[0].leader_epoch);
         let r = p0.replicas.iter().find(|r| r.broker == old).unwrap();
         assert!(!r.in_isr && !r.online);
+    }
+
+    #[test]
+    fn a_compacted_replica_counts_its_records_apart_from_its_offsets() {
+        // compaction: by 70 s every cleaner has kept one record per key below the active
+        // segment, so each replica holds far fewer records than its 600 offsets.
+        let mut s = Session::new(crate::builtin::scenario("compaction").unwrap(), 1).unwrap();
+        s.play_until(Instant(70_000));
+        let v = view(&s);
+        for r in &v.partitions[0].replicas {
+            let records = r.records.expect("a compacted topic");
+            assert!(
+                records < r.log_end_offset / 4,
+                "{records} of {}",
+                r.log_end_offset
+            );
+        }
+        let mut s = Session::new(crate::builtin::scenario("leader-failover").unwrap(), 1).unwrap();
+        s.play_until(Instant(3_000));
+        assert!(
+            view(&s).partitions[0]
+                .replicas
+                .iter()
+                .all(|r| r.records.is_none())
+        );
     }
 
     #[test]
