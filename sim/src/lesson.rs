@@ -718,14 +718,7 @@ fn quantity(cx: &Context<'_>, q: &Quantity) -> Option<u64> {
         }
         Quantity::LogStart(tp) => leader_log(tp)?.log_start_offset().0,
         Quantity::Segments(tp) => leader_log(tp)?.segments().len() as u64,
-        Quantity::Records(tp) => {
-            let log = leader_log(tp)?;
-            log.batches()
-                .iter()
-                .flat_map(|b| b.records_with_offsets())
-                .filter(|(o, _)| *o >= log.log_start_offset())
-                .count() as u64
-        }
+        Quantity::Records(tp) => leader_log(tp)?.record_count(),
         Quantity::Epoch(tp) => u64::from(partition(tp)?.leader_epoch.0),
         Quantity::IsrSize(tp) => partition(tp)?.isr.len() as u64,
         Quantity::Sent(p) => counts(p).sent,

@@ -365,13 +365,9 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
                         log_start_offset: log.map_or(0, |l| l.log_start_offset().0),
                         log_end_offset: log.map_or(0, |l| l.log_end_offset().0),
                         high_watermark: log.map_or(0, |l| l.high_watermark().0),
-                        records: log.filter(|l| l.config().cleanup_policy.compact).map(|l| {
-                            l.batches()
-                                .iter()
-                                .flat_map(|b| b.records_with_offsets())
-                                .filter(|(o, _)| *o >= l.log_start_offset())
-                                .count() as u64
-                        }),
+                        records: log
+                            .filter(|l| l.config().cleanup_policy.compact)
+                            .map(|l| l.record_count()),
                         cells,
                     }
                 })

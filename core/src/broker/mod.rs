@@ -1776,8 +1776,7 @@ impl Broker {
         let start = self.cleaner_start?;
         let first = (after + Duration(1)).max(start);
         let interval = self.config.log_cleaner_backoff.0.max(1);
-        let due = self
-            .disk
+        self.disk
             .logs
             .values()
             .filter(|log| log.config().cleanup_policy.compact)
@@ -1792,8 +1791,7 @@ impl Broker {
                 let delete = log.next_deletion_at().map(|t| run(t.max(first)));
                 clean.into_iter().chain(delete).min()
             })
-            .min()?;
-        Some(due)
+            .min()
     }
 
     /// One wake-up of the log cleaner thread (`CleanerThread.doWork`): it cleans the dirtiest

@@ -329,9 +329,7 @@ impl PartitionLog {
             new_segments.push(segment);
         }
         out.segments_after = new_segments.len() as u64;
-        let rest = self.batches.split_off(0);
-        self.batches = cleaned_batches;
-        self.batches.extend(rest);
+        self.batches.splice(..0, cleaned_batches);
         self.segments.splice(..n_segments, new_segments);
         self.cleaner_checkpoint = Some(end);
         out

@@ -209,6 +209,17 @@ impl PartitionLog {
         Some((b.record_at(offset)?, b.leader_epoch))
     }
 
+    /// How many records the log holds from its log start on. Below the log end it spans
+    /// `log_end_offset - log_start_offset` offsets; on a compacted topic the cleaner leaves some
+    /// of them empty, so this is smaller.
+    pub fn record_count(&self) -> u64 {
+        self.batches
+            .iter()
+            .flat_map(RecordBatch::records_with_offsets)
+            .filter(|(o, _)| *o >= self.log_start_offset)
+            .count() as u64
+    }
+
     /// Whether the log cleaner removed the record at `offset`: the log covers the offset (at or
     /// above its log start, below its end) but holds no record there. Offsets are never
     /// renumbered, so a reader simply skips it (KAFKA.md 6.3, guarantee 3).

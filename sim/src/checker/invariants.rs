@@ -558,8 +558,14 @@ impl Invariants {
         // record of its key is committed or in this leader's log. The log counts too because a
         // deposed leader that has not heard of it yet may advance the HW its followers copy in
         // the step that also tells it, so the checker never sees it commit those records.
+        // The map is built only when this leader's cleaner emptied a committed offset, so a
+        // compacted log that was never cleaned (`__consumer_offsets`) costs nothing here.
         let mut last_of_key: BTreeMap<&Bytes, u64> = BTreeMap::new();
-        if log.config().cleanup_policy.compact {
+        let cleaned_committed = || {
+            (log.log_start_offset().0..committed.len() as u64)
+                .any(|o| committed[o as usize].is_some() && log.cleaned_away(Offset(o)))
+        };
+        if log.config().cleanup_policy.compact && cleaned_committed() {
             for (i, c) in committed.iter().enumerate() {
                 if let Some(k) = c.as_ref().and_then(|c| c.key.as_ref()) {
                     last_of_key.insert(k, i as u64);
