@@ -6,6 +6,7 @@
 //! The modelled release is Kafka 4.0 (KRaft); where 4.0 changed a default, the 4.0 value is
 //! used and the older one is noted.
 
+use crate::protocol::IsolationLevel;
 use crate::time::Duration;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -958,6 +959,10 @@ pub struct ConsumerConfig {
     pub partition_assignment_strategy: Vec<String>,
     /// `default.api.timeout.ms` (60000): how long a synchronous commit keeps retrying.
     pub default_api_timeout: Duration,
+    /// `isolation.level` (read_uncommitted): whether to read only committed transactional
+    /// records, below the last stable offset (KAFKA.md 4.2).
+    #[serde(default)]
+    pub isolation_level: IsolationLevel,
 }
 
 impl Default for ConsumerConfig {
@@ -978,6 +983,7 @@ impl Default for ConsumerConfig {
             auto_commit_interval: Duration::from_millis(5000),
             partition_assignment_strategy: vec!["range".into(), "cooperative-sticky".into()],
             default_api_timeout: Duration::from_millis(60_000),
+            isolation_level: IsolationLevel::ReadUncommitted,
         }
     }
 }
@@ -1000,11 +1006,24 @@ impl ConsumerConfig {
         "auto.commit.interval.ms",
         "partition.assignment.strategy",
         "default.api.timeout.ms",
+        "isolation.level",
     ];
 
     /// Sets one consumer config by its Kafka name.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         match key {
+            "isolation.level" => {
+                self.isolation_level = match value.trim() {
+                    "read_uncommitted" => IsolationLevel::ReadUncommitted,
+                    "read_committed" => IsolationLevel::ReadCommitted,
+                    _ => {
+                        return Err(err(
+                            key,
+                            format!("expected read_uncommitted or read_committed, got `{value}`"),
+                        ));
+                    }
+                };
+            }
             "auto.offset.reset" => {
                 self.auto_offset_reset = match value.trim() {
                     "earliest" => OffsetReset::Earliest,

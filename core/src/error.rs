@@ -104,6 +104,11 @@ errors! {
     OutOfOrderSequenceNumber = 45, "OUT_OF_ORDER_SEQUENCE_NUMBER", false;
     /// The producer's epoch is older than the broker's.
     InvalidProducerEpoch = 47, "INVALID_PRODUCER_EPOCH", false;
+    /// A transactional producer's request does not fit its transaction's state: a
+    /// non-transactional write while its transaction is open (`InvalidTxnStateException`).
+    InvalidTxnState = 48, "INVALID_TXN_STATE", false;
+    /// A transaction marker from a coordinator older than the last one the partition saw.
+    TransactionCoordinatorFenced = 52, "TRANSACTION_COORDINATOR_FENCED", false;
     /// The broker has no state for this producer id.
     UnknownProducerId = 59, "UNKNOWN_PRODUCER_ID", false;
     /// The request's leader epoch is older than the partition's.

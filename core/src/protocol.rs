@@ -13,7 +13,7 @@ use crate::ids::{
     TopicName, TopicPartition,
 };
 use crate::metadata::{LeaderRecoveryState, MetadataRecord};
-use crate::record::{Record, RecordBatch};
+use crate::record::{ControlMarker, Record, RecordBatch};
 use crate::time::Duration;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -163,6 +163,12 @@ pub enum Message {
     OffsetFetch(OffsetFetchRequest),
     /// The committed offsets.
     OffsetFetchResponse(OffsetFetchResponse),
+
+    // Transaction coordinator to partition leaders.
+    /// Write COMMIT or ABORT markers (`WriteTxnMarkers`).
+    WriteTxnMarkers(WriteTxnMarkersRequest),
+    /// The result per marker and partition.
+    WriteTxnMarkersResponse(WriteTxnMarkersResponse),
 }
 
 impl Message {
@@ -186,6 +192,7 @@ impl Message {
                     | Message::LeaveGroup(_)
                     | Message::OffsetCommit(_)
                     | Message::OffsetFetch(_)
+                    | Message::WriteTxnMarkers(_)
             )
     }
 
@@ -252,6 +259,8 @@ impl Message {
             Message::OffsetCommitResponse(_) => "OffsetCommitResponse",
             Message::OffsetFetch(_) => "OffsetFetch",
             Message::OffsetFetchResponse(_) => "OffsetFetchResponse",
+            Message::WriteTxnMarkers(_) => "WriteTxnMarkers",
+            Message::WriteTxnMarkersResponse(_) => "WriteTxnMarkersResponse",
         }
     }
 }
@@ -578,6 +587,24 @@ pub struct FetchPartition {
     pub current_leader_epoch: Option<LeaderEpoch>,
 }
 
+/// What a consumer may read (`IsolationLevel`, the consumer's `isolation.level`; KAFKA.md 4.2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IsolationLevel {
+    /// Everything below the high watermark, aborted records included (Kafka's default).
+    #[default]
+    ReadUncommitted,
+    /// Only below the last stable offset, without the records of aborted transactions.
+    ReadCommitted,
+}
+
+impl IsolationLevel {
+    /// Whether this is the default, `read_uncommitted` (serialised messages omit it).
+    pub fn is_default(&self) -> bool {
+        *self == IsolationLevel::ReadUncommitted
+    }
+}
+
 /// `FetchRequest`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FetchRequest {
@@ -589,8 +616,22 @@ pub struct FetchRequest {
     pub max_wait: Duration,
     /// The most bytes to return per partition.
     pub max_bytes: u64,
+    /// A consumer's isolation level; followers read to the log end regardless.
+    #[serde(default, skip_serializing_if = "IsolationLevel::is_default")]
+    pub isolation_level: IsolationLevel,
     /// The partitions.
     pub partitions: Vec<FetchPartition>,
+}
+
+/// An aborted transaction a `read_committed` fetch overlaps (`FetchResponse.AbortedTransaction`):
+/// the consumer drops that producer's transactional records from `first_offset` up to the
+/// producer's ABORT marker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbortedTransaction {
+    /// The producer.
+    pub producer_id: ProducerId,
+    /// The transaction's first offset in the partition.
+    pub first_offset: Offset,
 }
 
 /// The result for one partition of a fetch.
@@ -608,6 +649,13 @@ pub struct FetchPartitionResponse {
     /// OFFSET_OUT_OF_RANGE (`fetchOffsetAndTruncate`); the model sends it with the answer
     /// instead (docs/deviations.md).
     pub log_end_offset: Offset,
+    /// The leader's last stable offset. Kafka sends it to every fetcher; the model sends it
+    /// to `read_committed` consumers, the only readers that use it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_stable_offset: Option<Offset>,
+    /// For a `read_committed` fetch, the aborted transactions the batches overlap.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aborted_transactions: Vec<AbortedTransaction>,
     /// Where the fetcher's log diverges: `(epoch, end offset)` (KAFKA.md 3.5).
     pub diverging_epoch: Option<(LeaderEpoch, Offset)>,
     /// The batches.
@@ -660,6 +708,10 @@ pub struct ListOffsetsRequest {
     pub correlation: CorrelationId,
     /// The partitions, each with the offset wanted and the asker's leader epoch.
     pub partitions: Vec<(TopicPartition, OffsetSpec, Option<LeaderEpoch>)>,
+    /// The asker's isolation level: `Latest` is the LSO for `read_committed`
+    /// (`Partition.fetchOffsetForTimestamp`).
+    #[serde(default, skip_serializing_if = "IsolationLevel::is_default")]
+    pub isolation_level: IsolationLevel,
 }
 
 /// `ListOffsetsResponse`.
@@ -669,6 +721,49 @@ pub struct ListOffsetsResponse {
     pub correlation: CorrelationId,
     /// `(partition, error, offset)`.
     pub partitions: Vec<(TopicPartition, Option<ErrorCode>, Offset)>,
+}
+
+/// One marker of a `WriteTxnMarkers`: a producer's transaction ends in these partitions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxnMarkerEntry {
+    /// The producer.
+    pub producer_id: ProducerId,
+    /// The epoch the marker carries (with transaction version 2, the bumped one).
+    pub producer_epoch: ProducerEpoch,
+    /// COMMIT or ABORT, with the coordinator's epoch.
+    pub marker: ControlMarker,
+    /// Whether the coordinator runs transaction version 2 (KIP-890 part 2), which makes the
+    /// leader refuse a marker that does not carry a newer epoch.
+    pub transaction_v2: bool,
+    /// The partitions to write the marker to.
+    pub partitions: Vec<TopicPartition>,
+}
+
+/// `WriteTxnMarkersRequest`: sent by a transaction coordinator to a partition leader.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteTxnMarkersRequest {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// The markers.
+    pub markers: Vec<TxnMarkerEntry>,
+}
+
+/// One marker's result in a `WriteTxnMarkersResponse`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxnMarkerResult {
+    /// The producer.
+    pub producer_id: ProducerId,
+    /// Each partition's error, or `None`.
+    pub partitions: Vec<(TopicPartition, Option<ErrorCode>)>,
+}
+
+/// `WriteTxnMarkersResponse`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteTxnMarkersResponse {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// Per marker, in request order.
+    pub markers: Vec<TxnMarkerResult>,
 }
 
 /// `ApiVersionsRequest`.

@@ -29,9 +29,51 @@ pub struct ProducerFields {
     pub producer_id: ProducerId,
     /// The producer epoch.
     pub producer_epoch: ProducerEpoch,
-    /// The sequence of the first record; the others follow it.
+    /// The sequence of the first record; the others follow it. A control batch has none
+    /// (Kafka's `NO_SEQUENCE`): it is 0 there and never read.
     pub base_sequence: Sequence,
+    /// Whether the batch belongs to a transaction (the attributes' transactional bit).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub transactional: bool,
 }
+
+/// How a transaction ended, as its marker says (`ControlRecordType`: ABORT is 0, COMMIT is 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum MarkerKind {
+    /// The transaction's records are to be skipped by `read_committed` consumers.
+    Abort,
+    /// The transaction's records are visible.
+    Commit,
+}
+
+impl MarkerKind {
+    /// The word Kafka's tools print for the marker.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MarkerKind::Abort => "ABORT",
+            MarkerKind::Commit => "COMMIT",
+        }
+    }
+}
+
+/// The transaction marker a control batch carries (`EndTransactionMarker`): written by the
+/// transaction coordinator's WriteTxnMarkers into every partition of a transaction, where it
+/// takes one offset (KAFKA.md 4.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlMarker {
+    /// Commit or abort.
+    pub kind: MarkerKind,
+    /// The epoch of the coordinator that wrote it; a marker from an older coordinator is
+    /// refused (`TRANSACTION_COORDINATOR_FENCED`).
+    pub coordinator_epoch: u32,
+    /// The marker record's timestamp.
+    pub timestamp: Instant,
+}
+
+/// The bytes of a control record's key (version 0 and the type, two `int16`) and value
+/// (version 0 and the coordinator epoch, an `int16` and an `int32`).
+const CONTROL_KEY_BYTES: usize = 4;
+const CONTROL_VALUE_BYTES: usize = 6;
 
 /// A record batch as it sits in a log: records stamped with the leader epoch under which the
 /// leader appended them. As appended, its records have consecutive offsets from the base offset.
@@ -51,6 +93,12 @@ pub struct RecordBatch {
     /// What the log cleaner changed in the batch, if it rewrote it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cleaned: Option<Arc<CleanedBatch>>,
+    /// For a control batch, its transaction marker. Kafka's control batch holds the marker as
+    /// its one record; here `records` is empty and the marker is this field, so that nothing
+    /// that reads data records (consumers, checkers, views) can take a marker for data. The
+    /// batch still spans one offset and has the size of Kafka's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<ControlMarker>,
 }
 
 /// The header facts a cleaned batch keeps from the batch as appended, and what cleaning added
@@ -84,11 +132,44 @@ impl RecordBatch {
             producer,
             records,
             cleaned: None,
+            control: None,
         }
+    }
+
+    /// A control batch at `base_offset` holding `marker` for the producer's transaction
+    /// (`MemoryRecords.withEndTransactionMarker`): transactional, with no sequence.
+    pub fn control(
+        base_offset: Offset,
+        leader_epoch: LeaderEpoch,
+        producer_id: ProducerId,
+        producer_epoch: ProducerEpoch,
+        marker: ControlMarker,
+    ) -> RecordBatch {
+        RecordBatch {
+            base_offset,
+            leader_epoch,
+            producer: Some(ProducerFields {
+                producer_id,
+                producer_epoch,
+                base_sequence: Sequence(0),
+                transactional: true,
+            }),
+            records: Arc::from(Vec::new()),
+            cleaned: None,
+            control: Some(marker),
+        }
+    }
+
+    /// Whether the batch is part of a transaction (data or marker).
+    pub fn is_transactional(&self) -> bool {
+        self.producer.is_some_and(|p| p.transactional)
     }
 
     /// How many offsets the batch spans, records removed by cleaning included.
     pub fn offset_count(&self) -> u64 {
+        if self.control.is_some() {
+            return 1;
+        }
         self.cleaned
             .as_ref()
             .map_or(self.records.len() as u64, |c| {
@@ -139,14 +220,26 @@ impl RecordBatch {
     }
 
     /// The sequence of the last record as appended, if the batch is idempotent (cleaning keeps
-    /// the header's sequences).
+    /// the header's sequences). A control batch has none.
     pub fn last_sequence(&self) -> Option<Sequence> {
+        if self.control.is_some() {
+            return None;
+        }
         self.producer
             .map(|p| p.base_sequence.plus(self.offset_count() as u32 - 1))
     }
 
     /// The bytes the batch takes on disk and on the wire (v2 format, uncompressed).
     pub fn size_in_bytes(&self) -> u64 {
+        if self.control.is_some() {
+            return RECORD_BATCH_OVERHEAD
+                + record_size_in_bytes(
+                    0,
+                    0,
+                    Some(&[0; CONTROL_KEY_BYTES]),
+                    Some(&[0; CONTROL_VALUE_BYTES]),
+                );
+        }
         match &self.cleaned {
             None => batch_size_in_bytes(&self.records),
             Some(c) => records_size_in_bytes(
@@ -160,6 +253,9 @@ impl RecordBatch {
 
     /// The largest record timestamp (for a cleaned batch, of the records it kept).
     pub fn max_timestamp(&self) -> Instant {
+        if let Some(m) = &self.control {
+            return m.timestamp;
+        }
         match &self.cleaned {
             Some(c) => c.max_timestamp,
             None => self

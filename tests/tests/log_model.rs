@@ -470,6 +470,7 @@ impl StateMachineTest for LogTest {
                     producer_id: ProducerId(PRODUCER),
                     producer_epoch: ProducerEpoch(pe),
                     base_sequence: Sequence(seq),
+                    transactional: false,
                 });
                 match log.append_as_leader(records, fields, LeaderEpoch(epoch)) {
                     Ok(LeaderAppend::Appended { first, last }) => {
@@ -483,13 +484,12 @@ impl StateMachineTest for LogTest {
             }
             Step::AppendAsFollower { epoch, .. } => {
                 let values = &model.batches.last().expect("the model appended").values;
-                let batch = gregor_core::record::RecordBatch {
-                    base_offset: log.log_end_offset(),
-                    leader_epoch: LeaderEpoch(epoch),
-                    producer: None,
-                    records: values.iter().map(|v| record(v)).collect(),
-                    cleaned: None,
-                };
+                let batch = gregor_core::record::RecordBatch::new(
+                    log.log_end_offset(),
+                    LeaderEpoch(epoch),
+                    None,
+                    values.iter().map(|v| record(v)).collect(),
+                );
                 log.append_as_follower(batch)
                     .expect("a batch at the log end is accepted");
                 Expected::Nothing

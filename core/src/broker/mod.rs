@@ -154,12 +154,16 @@ struct PendingProduce {
     required: Option<Offset>,
 }
 
+/// A produce, or a WriteTxnMarkers, waiting for acks=all.
 #[derive(Clone, Debug)]
 struct ParkedProduce {
     from: NodeId,
     correlation: CorrelationId,
     deadline: Instant,
     partitions: Vec<PendingProduce>,
+    /// For a WriteTxnMarkers, the producer of each pending partition's marker, in order: it
+    /// is answered as one.
+    markers: Option<Vec<ProducerId>>,
 }
 
 /// Producer ids handed out by this broker, in blocks from the controller (`RPCProducerIdManager`).
@@ -725,6 +729,7 @@ impl Broker {
                     replica: Some((self.id, epoch)),
                     max_wait: self.config.replica_fetch_wait_max,
                     max_bytes: self.config.replica_fetch_max_bytes,
+                    isolation_level: IsolationLevel::ReadUncommitted,
                     partitions,
                 },
             ));
@@ -872,18 +877,67 @@ impl Broker {
             }
             return;
         }
-        let mut parked = ParkedProduce {
+        self.park_produce(ParkedProduce {
             from,
             correlation: req.correlation,
             deadline: now + req.timeout,
             partitions: results,
-        };
+            markers: None,
+        });
+    }
+
+    /// Answers a produce or WriteTxnMarkers whose partitions need no more replication, and
+    /// parks it otherwise.
+    fn park_produce(&mut self, mut parked: ParkedProduce) {
         self.check_produce(&mut parked);
         if parked.partitions.iter().all(|p| p.required.is_none()) {
             self.answer_produce(parked);
         } else {
             self.parked_produces.push(parked);
         }
+    }
+
+    /// `KafkaApis.handleWriteTxnMarkersRequest`: each marker is appended to each of its
+    /// partitions as leader with acks=all (origin COORDINATOR, after the min-ISR check), and
+    /// the answer waits until the high watermarks pass them or `request.timeout.ms` ends.
+    fn handle_write_txn_markers(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        req: WriteTxnMarkersRequest,
+    ) {
+        let mut partitions = Vec::new();
+        let mut producers = Vec::new();
+        for entry in &req.markers {
+            for tp in &entry.partitions {
+                let outcome = self.leader_for_append(tp, Acks::All).and_then(|_| {
+                    let mut writer = self.leader_writer(now);
+                    writer.append_marker(tp, entry)
+                });
+                partitions.push(match outcome {
+                    Ok(offset) => PendingProduce {
+                        tp: tp.clone(),
+                        error: None,
+                        base_offset: Some(offset),
+                        required: Some(offset.next()),
+                    },
+                    Err(e) => PendingProduce {
+                        tp: tp.clone(),
+                        error: Some(e),
+                        base_offset: None,
+                        required: None,
+                    },
+                });
+                producers.push(entry.producer_id);
+            }
+        }
+        self.park_produce(ParkedProduce {
+            from,
+            correlation: req.correlation,
+            deadline: now + self.config.request_timeout,
+            partitions,
+            markers: Some(producers),
+        });
     }
 
     /// `Partition.appendRecordsToLeader`: leadership, the min-ISR check for acks=all (before
@@ -895,6 +949,14 @@ impl Broker {
         batch: &ProduceBatch,
         acks: Acks,
     ) -> Result<(Offset, Offset), ErrorCode> {
+        self.leader_for_append(tp, acks)?;
+        let mut writer = self.leader_writer(now);
+        writer.append(tp, batch.records.clone(), batch.producer)
+    }
+
+    /// Whether this broker may append to `tp` as its leader with `acks`: it hosts and leads
+    /// it, and for acks=all its ISR is not below `min.insync.replicas`.
+    fn leader_for_append(&self, tp: &TopicPartition, acks: Acks) -> Result<(), ErrorCode> {
         let Some(p) = self.partitions.get(tp) else {
             return Err(if self.image.partition(tp).is_some() {
                 ErrorCode::NotLeaderOrFollower
@@ -908,15 +970,19 @@ impl Broker {
         if acks == Acks::All && p.is_under_min_isr() {
             return Err(ErrorCode::NotEnoughReplicas);
         }
-        let mut writer = LeaderWriter {
+        Ok(())
+    }
+
+    /// This broker's leader logs as a writer.
+    fn leader_writer(&mut self, now: Instant) -> LeaderWriter<'_> {
+        LeaderWriter {
             now,
             config: &self.config,
             image: &self.image,
             partitions: &self.partitions,
             logs: &mut self.disk.logs,
             touched: &mut self.touched,
-        };
-        writer.append(tp, batch.records.clone(), batch.producer)
+        }
     }
 
     /// `checkEnoughReplicasReachOffset` for each pending partition of a parked produce.
@@ -945,6 +1011,27 @@ impl Broker {
     }
 
     fn answer_produce(&mut self, parked: ParkedProduce) {
+        if let Some(producers) = parked.markers {
+            let mut markers: Vec<TxnMarkerResult> = Vec::new();
+            for (pp, producer) in parked.partitions.into_iter().zip(producers) {
+                let error = pp.error.or(pp.required.map(|_| ErrorCode::RequestTimedOut));
+                match markers.last_mut() {
+                    Some(m) if m.producer_id == producer => m.partitions.push((pp.tp, error)),
+                    _ => markers.push(TxnMarkerResult {
+                        producer_id: producer,
+                        partitions: vec![(pp.tp, error)],
+                    }),
+                }
+            }
+            self.outbox.send(
+                parked.from,
+                Message::WriteTxnMarkersResponse(WriteTxnMarkersResponse {
+                    correlation: parked.correlation,
+                    markers,
+                }),
+            );
+            return;
+        }
         let partitions = parked
             .partitions
             .into_iter()
@@ -972,7 +1059,13 @@ impl Broker {
     fn handle_fetch(&mut self, now: Instant, from: NodeId, req: FetchRequest) {
         let mut responses = Vec::with_capacity(req.partitions.len());
         for fp in &req.partitions {
-            responses.push(self.read_partition(now, req.replica, fp, req.max_bytes, true));
+            responses.push(self.read_partition(
+                now,
+                req.replica,
+                fp,
+                (req.max_bytes, req.isolation_level),
+                true,
+            ));
         }
         let ready = responses
             .iter()
@@ -997,13 +1090,15 @@ impl Broker {
 
     /// Reads one partition for a fetch: the leader-epoch checks, the follower's divergence
     /// check and state update (when `update` is set), then whole batches below the LEO for a
-    /// follower or the HW for a consumer.
+    /// follower, the HW for a `read_uncommitted` consumer or the LSO for a `read_committed`
+    /// one, which also gets the aborted transactions its batches overlap
+    /// (`FetchIsolation.TXN_COMMITTED`).
     fn read_partition(
         &mut self,
         now: Instant,
         replica: Option<(BrokerId, BrokerEpoch)>,
         fp: &FetchPartition,
-        max_bytes: u64,
+        (max_bytes, isolation): (u64, IsolationLevel),
         update: bool,
     ) -> FetchPartitionResponse {
         let tp = &fp.topic_partition;
@@ -1013,6 +1108,8 @@ impl Broker {
             high_watermark: Offset(0),
             log_start_offset: Offset(0),
             log_end_offset: Offset(0),
+            last_stable_offset: None,
+            aborted_transactions: Vec::new(),
             diverging_epoch: None,
             batches: Vec::new(),
         };
@@ -1101,13 +1198,27 @@ impl Broker {
             }
         }
         let log = self.disk.logs.get(tp).expect("checked above");
-        let upper = if replica.is_some() {
-            log.log_end_offset()
-        } else {
-            log.high_watermark()
+        let upper = match (replica, isolation) {
+            (Some(_), _) => log.log_end_offset(),
+            (None, IsolationLevel::ReadUncommitted) => log.high_watermark(),
+            (None, IsolationLevel::ReadCommitted) => log.last_stable_offset(),
         };
         response.high_watermark = log.high_watermark();
         response.batches = log.read(fp.fetch_offset, upper, max_bytes);
+        let read_committed = replica.is_none() && isolation == IsolationLevel::ReadCommitted;
+        if read_committed {
+            response.last_stable_offset = Some(log.last_stable_offset());
+        }
+        if read_committed && let Some(last) = response.batches.last() {
+            response.aborted_transactions = log
+                .aborted_transactions(fp.fetch_offset, last.next_offset())
+                .into_iter()
+                .map(|a| AbortedTransaction {
+                    producer_id: a.producer_id,
+                    first_offset: a.first_offset,
+                })
+                .collect();
+        }
         response
     }
 
@@ -1145,7 +1256,13 @@ impl Broker {
                     .partitions
                     .iter()
                     .map(|fp| {
-                        self.read_partition(now, p.request.replica, fp, p.request.max_bytes, false)
+                        self.read_partition(
+                            now,
+                            p.request.replica,
+                            fp,
+                            (p.request.max_bytes, p.request.isolation_level),
+                            false,
+                        )
                     })
                     .collect();
                 let ready = responses.iter().any(|r| {
@@ -1476,9 +1593,10 @@ impl Broker {
                     return (tp.clone(), Some(ErrorCode::NotLeaderOrFollower), Offset(0));
                 }
                 let log = &self.disk.logs[tp];
-                let offset = match spec {
-                    OffsetSpec::Earliest => log.log_start_offset(),
-                    OffsetSpec::Latest => log.high_watermark(),
+                let offset = match (spec, r.isolation_level) {
+                    (OffsetSpec::Earliest, _) => log.log_start_offset(),
+                    (OffsetSpec::Latest, IsolationLevel::ReadUncommitted) => log.high_watermark(),
+                    (OffsetSpec::Latest, IsolationLevel::ReadCommitted) => log.last_stable_offset(),
                 };
                 (tp.clone(), None, offset)
             })
@@ -1899,6 +2017,40 @@ impl LeaderWriter<'_> {
         records: std::sync::Arc<[crate::record::Record]>,
         producer: Option<crate::record::ProducerFields>,
     ) -> Result<(Offset, Offset), ErrorCode> {
+        self.with_leader_log(tp, |log, epoch| {
+            match log.append_as_leader(records, producer, epoch)? {
+                LeaderAppend::Appended { first, last } => Ok((first, last, true)),
+                LeaderAppend::Duplicate { first, last } => Ok((first, last, false)),
+            }
+        })
+    }
+
+    /// Appends a transaction marker as the leader (origin COORDINATOR); returns its offset.
+    fn append_marker(
+        &mut self,
+        tp: &TopicPartition,
+        entry: &TxnMarkerEntry,
+    ) -> Result<Offset, ErrorCode> {
+        self.with_leader_log(tp, |log, epoch| {
+            let offset = log.append_marker_as_leader(
+                entry.producer_id,
+                entry.producer_epoch,
+                entry.marker,
+                epoch,
+                entry.transaction_v2,
+            )?;
+            Ok((offset, offset, true))
+        })
+        .map(|(offset, _)| offset)
+    }
+
+    /// Runs an append on the leader log of `tp` (`append` says whether it appended), then
+    /// flushes per `log.flush.interval.messages` and lets the HW move.
+    fn with_leader_log(
+        &mut self,
+        tp: &TopicPartition,
+        append: impl FnOnce(&mut PartitionLog, LeaderEpoch) -> Result<(Offset, Offset, bool), ErrorCode>,
+    ) -> Result<(Offset, Offset), ErrorCode> {
         let p = self
             .partitions
             .get(tp)
@@ -1908,15 +2060,10 @@ impl LeaderWriter<'_> {
             .logs
             .get_mut(tp)
             .ok_or(ErrorCode::NotLeaderOrFollower)?;
-        let result = match log.append_as_leader(records, producer, p.leader_epoch)? {
-            LeaderAppend::Appended { first, last } => {
-                if log.unflushed_records() >= self.config.log_flush_interval_messages {
-                    log.flush();
-                }
-                (first, last)
-            }
-            LeaderAppend::Duplicate { first, last } => (first, last),
-        };
+        let (first, last, appended) = append(log, p.leader_epoch)?;
+        if appended && log.unflushed_records() >= self.config.log_flush_interval_messages {
+            log.flush();
+        }
         maybe_increment_hw(
             p,
             log,
@@ -1925,7 +2072,7 @@ impl LeaderWriter<'_> {
             self.config.replica_lag_time_max,
         );
         self.touched.insert(tp.clone());
-        Ok(result)
+        Ok((first, last))
     }
 }
 
@@ -2036,6 +2183,7 @@ impl Node for Broker {
                 Message::ListOffsets(r) => self.handle_list_offsets(from, r),
                 Message::OffsetsForLeaderEpoch(r) => self.handle_offsets_for_leader_epoch(from, r),
                 Message::FindCoordinator(r) => self.handle_find_coordinator(from, r),
+                Message::WriteTxnMarkers(r) => self.handle_write_txn_markers(now, from, r),
                 m @ (Message::JoinGroup(_)
                 | Message::SyncGroup(_)
                 | Message::Heartbeat(_)
@@ -2118,13 +2266,12 @@ mod tests {
                     value: Some(Bytes::from("v")),
                     timestamp: Instant(0),
                 }]);
-                log.append_as_follower(RecordBatch {
-                    base_offset: log.log_end_offset(),
-                    leader_epoch: LeaderEpoch(epoch),
-                    producer: None,
+                log.append_as_follower(RecordBatch::new(
+                    log.log_end_offset(),
+                    LeaderEpoch(epoch),
+                    None,
                     records,
-                    cleaned: None,
-                })
+                ))
                 .unwrap();
             }
         }

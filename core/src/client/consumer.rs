@@ -27,10 +27,13 @@ use crate::config::{ConsumerConfig, OffsetReset};
 use crate::error::ErrorCode;
 use crate::group::assignor::{self, AssignorName, MemberSubscription, RebalanceProtocol};
 use crate::group::{CONSUMER_PROTOCOL_TYPE, Subscription};
-use crate::ids::{BrokerId, ClientId, LeaderEpoch, NodeId, Offset, TopicName, TopicPartition};
+use crate::ids::{
+    BrokerId, ClientId, LeaderEpoch, NodeId, Offset, ProducerId, TopicName, TopicPartition,
+};
 use crate::map::{VecMap, VecSet};
 use crate::node::{ClientCommand, Deadlines, Event, Input, Node, Outbox, Output};
 use crate::protocol::*;
+use crate::record::MarkerKind;
 use crate::rng::Rng;
 use crate::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
@@ -1512,6 +1515,7 @@ impl Consumer {
                 Message::ListOffsets(ListOffsetsRequest {
                     correlation,
                     partitions: request,
+                    isolation_level: self.config.isolation_level,
                 }),
             );
         }
@@ -1571,6 +1575,7 @@ impl Consumer {
                     replica: None,
                     max_wait: self.config.fetch_max_wait,
                     max_bytes: MAX_PARTITION_FETCH_BYTES,
+                    isolation_level: self.config.isolation_level,
                     partitions,
                 }),
             );
@@ -1621,15 +1626,53 @@ impl Consumer {
                 self.partition_error(now, &tp, error);
                 continue;
             }
+            let read_committed = self.config.isolation_level == IsolationLevel::ReadCommitted;
             let pos = self.positions.get_mut(&tp).expect("assigned");
-            pos.high_watermark = Some(pr.high_watermark);
+            // A `read_committed` consumer's lag counts to the last stable offset
+            // (`SubscriptionState.partitionLag`).
+            pos.high_watermark = Some(if read_committed {
+                pr.last_stable_offset.unwrap_or(pr.high_watermark)
+            } else {
+                pr.high_watermark
+            });
             let buffer = self.buffer.entry(tp).or_default();
             // Offsets the log cleaner removed are skipped (KAFKA.md 6.3: a read from a removed
             // offset returns the next record), and after a batch whose last records were removed
             // the position moves to the batch's end, as `CompletedFetch` sets the next fetch
-            // offset from the last batch's header.
+            // offset from the last batch's header. Control batches hold no record and are
+            // skipped the same way.
             let mut next = fetched_at;
+            // `CompletedFetch` under read_committed: the aborted transactions, by first
+            // offset, and the producers whose aborted transaction the batches are inside.
+            let mut aborted = pr.aborted_transactions.clone();
+            crate::sort::sort_by_key(&mut aborted, |a| std::cmp::Reverse(a.first_offset));
+            let mut aborted_producers: VecSet<ProducerId> = VecSet::new();
             for batch in &pr.batches {
+                if let (true, Some(p)) = (read_committed, batch.producer) {
+                    while aborted
+                        .last()
+                        .is_some_and(|a| a.first_offset <= batch.last_offset())
+                    {
+                        let a = aborted.pop().expect("just seen");
+                        aborted_producers.insert(a.producer_id);
+                    }
+                    let abort_marker = batch.control.is_some_and(|m| m.kind == MarkerKind::Abort);
+                    if abort_marker {
+                        aborted_producers.remove(&p.producer_id);
+                    } else if p.transactional && aborted_producers.contains(&p.producer_id) {
+                        // "Skipping aborted record batch": the position moves past it.
+                        if batch.next_offset() > next {
+                            buffer.push_back(Buffered {
+                                from: next,
+                                offset: batch.last_offset(),
+                                record: None,
+                                epoch: batch.leader_epoch,
+                            });
+                            next = batch.next_offset();
+                        }
+                        continue;
+                    }
+                }
                 for (offset, record) in batch.records_with_offsets() {
                     if offset < next {
                         continue;

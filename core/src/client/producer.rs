@@ -632,6 +632,7 @@ impl Producer {
                         producer_id: s.producer_id,
                         producer_epoch: s.epoch,
                         base_sequence: s.base,
+                        transactional: false,
                     }),
                     records,
                 });

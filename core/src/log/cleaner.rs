@@ -103,12 +103,6 @@ fn segment_holding(segments: &[Segment], offset: Offset) -> usize {
 }
 
 impl PartitionLog {
-    /// The last stable offset: the first offset a `read_committed` consumer may not read.
-    /// Without transactions it is the high watermark.
-    pub fn last_stable_offset(&self) -> Offset {
-        self.high_watermark
-    }
-
     /// Where the cleaner's last pass on this log ended (its line in Kafka's
     /// `cleaner-offset-checkpoint` file), if it has cleaned the log.
     pub fn cleaner_checkpoint(&self) -> Option<Offset> {
@@ -245,7 +239,25 @@ impl PartitionLog {
             .batches
             .partition_point(|b| b.last_offset() < first_dirty);
         let dirty_end = self.batches.partition_point(|b| b.base_offset < upper);
+        // Transactions below the cleanable end have all ended (it is at most the LSO); the
+        // records of aborted ones neither enter the map nor survive the pass
+        // (`CleanedTransactionMetadata.onBatchRead`).
+        let aborted_txns = self.producers.aborted_between(Offset(0), upper);
+        let is_aborted = |b: &RecordBatch| {
+            b.control.is_none()
+                && b.producer.is_some_and(|p| {
+                    p.transactional
+                        && aborted_txns.iter().any(|a| {
+                            a.producer_id == p.producer_id
+                                && a.first_offset <= b.base_offset
+                                && b.base_offset < a.last_offset
+                        })
+                })
+        };
         for b in &self.batches[dirty_start..dirty_end] {
+            if is_aborted(b) {
+                continue;
+            }
             for (o, r) in b.records_with_offsets() {
                 if let (true, Some(k)) = (o >= first_dirty, r.key.as_ref()) {
                     latest.insert(k.clone(), o);
@@ -302,13 +314,14 @@ impl PartitionLog {
                         .is_some_and(|m| m.last_offset == batch.last_offset())
                 });
                 let retain_empty = last_of_producer || batch.next_offset() == upper;
+                let aborted = is_aborted(&batch);
                 let Some(batch) = clean_batch(
                     batch,
                     now,
                     &latest,
                     map_end,
                     delete_retention,
-                    retain_empty,
+                    (retain_empty, aborted),
                     &mut out,
                 ) else {
                     continue;
@@ -336,14 +349,17 @@ impl PartitionLog {
     }
 }
 
-/// One batch through the cleaner's filter: `None` when it is dropped.
+/// One batch through the cleaner's filter: `None` when it is dropped. `retain_empty` keeps
+/// the batch even when no record is left; every record of an `aborted` transaction's batch
+/// goes (`discardBatchRecords`). A control batch passes unchanged: the model keeps
+/// transaction markers until retention deletes their segment (docs/deviations.md).
 fn clean_batch(
     batch: RecordBatch,
     now: Instant,
     latest: &BTreeMap<Bytes, Offset>,
     map_end: Option<Offset>,
     delete_retention: Duration,
-    retain_empty: bool,
+    (retain_empty, aborted): (bool, bool),
     out: &mut Cleaning,
 ) -> Option<RecordBatch> {
     let horizon = batch.delete_horizon();
@@ -351,7 +367,10 @@ fn clean_batch(
     let mut kept: Vec<(u32, Record)> = Vec::new();
     let mut removed = false;
     for (o, r) in batch.records_with_offsets() {
-        let keep = if map_end.is_none_or(|m| o > m) {
+        let keep = if aborted {
+            out.records_removed += 1;
+            false
+        } else if map_end.is_none_or(|m| o > m) {
             true
         } else if let Some(k) = &r.key {
             let latest_for_key = latest.get(k).is_none_or(|&f| o >= f);
@@ -685,6 +704,7 @@ mod tests {
                 producer_id: ProducerId(7),
                 producer_epoch: ProducerEpoch(0),
                 base_sequence: Sequence(seq),
+                transactional: false,
             })
         };
         log.append_as_leader(one("a", Some("1"), 1), idem(0), LeaderEpoch(0))

@@ -30,6 +30,7 @@ pub mod cleaner;
 pub mod epoch_cache;
 pub mod producer_state;
 pub mod segment;
+pub mod transactions;
 
 use crate::config::TopicConfig;
 use crate::error::ErrorCode;
@@ -252,6 +253,7 @@ impl PartitionLog {
                 p.producer_epoch,
                 p.base_sequence,
                 records.len() as u32,
+                p.transactional,
             )? {
                 Validation::Duplicate {
                     first_offset,
@@ -265,13 +267,7 @@ impl PartitionLog {
                 Validation::Append => {}
             }
         }
-        let batch = RecordBatch {
-            base_offset: self.log_end_offset,
-            leader_epoch: epoch,
-            producer,
-            records,
-            cleaned: None,
-        };
+        let batch = RecordBatch::new(self.log_end_offset, epoch, producer, records);
         let (first, last) = (batch.base_offset, batch.last_offset());
         self.epoch_cache.assign(epoch, first);
         self.push(batch);
@@ -285,7 +281,7 @@ impl PartitionLog {
     /// cleaner emptied is copied as it is.
     pub fn append_as_follower(&mut self, batch: RecordBatch) -> Result<(), ErrorCode> {
         if batch.base_offset < self.log_end_offset
-            || (batch.records.is_empty() && batch.cleaned.is_none())
+            || (batch.records.is_empty() && batch.cleaned.is_none() && batch.control.is_none())
         {
             return Err(ErrorCode::InvalidRequest);
         }
@@ -297,7 +293,7 @@ impl PartitionLog {
 
     /// Appends a batch that starts at the log end: `UnifiedLog.maybeRoll` first (so leaders
     /// and followers roll by the same rules), then the active segment counts it.
-    fn push(&mut self, batch: RecordBatch) {
+    pub(crate) fn push(&mut self, batch: RecordBatch) {
         let size = batch.size_in_bytes();
         let max_timestamp = batch.max_timestamp();
         let active = self.segments.last().expect("a log has a segment");
@@ -316,7 +312,9 @@ impl PartitionLog {
             .expect("a log has a segment")
             .add(size, max_timestamp);
         self.producers.update(&batch);
-        self.unflushed_records += batch.records.len() as u64;
+        // A marker counts as the one message it is in Kafka (`unflushedMessages` counts
+        // offsets).
+        self.unflushed_records += batch.records.len().max(batch.control.is_some().into()) as u64;
         self.log_end_offset = batch.next_offset();
         self.batches.push(batch);
     }
@@ -433,11 +431,15 @@ impl PartitionLog {
         self.truncations += 1;
     }
 
+    /// Rebuilds the idempotence and transaction state from the retained state and the
+    /// batches, as Kafka reloads it from its snapshots and the log after a truncation.
     fn rebuild_producers(&mut self) {
         let mut producers = self.retained_producers.clone();
         for b in &self.batches {
             producers.update(b);
         }
+        producers.on_high_watermark_updated(self.high_watermark);
+        producers.forget_aborted_below(self.log_start_offset);
         self.producers = producers;
     }
 
@@ -564,6 +566,9 @@ impl PartitionLog {
         for b in self.batches.drain(..batches) {
             self.retained_producers.update(&b);
         }
+        let start = self.log_start_offset;
+        self.retained_producers.forget_aborted_below(start);
+        self.producers.forget_aborted_below(start);
         let bytes = self.segments.drain(..n).map(|s| s.size).sum();
         out.push(SegmentDeletion {
             reason,
@@ -604,6 +609,8 @@ impl PartitionLog {
     /// Sets the HW, clamped to `[log start, LEO]` as `UnifiedLog.updateHighWatermark` does.
     pub fn set_high_watermark(&mut self, hw: Offset) {
         self.high_watermark = hw.max(self.log_start_offset).min(self.log_end_offset);
+        self.producers
+            .on_high_watermark_updated(self.high_watermark);
     }
 
     /// Writes the HW checkpoint file.
@@ -642,6 +649,8 @@ impl PartitionLog {
             .hw_checkpoint
             .max(self.log_start_offset)
             .min(self.log_end_offset);
+        self.producers
+            .on_high_watermark_updated(self.high_watermark);
         self.recovery_point = self.recovery_point.min(self.log_end_offset);
     }
 }
@@ -668,6 +677,7 @@ mod tests {
             producer_id: ProducerId(1),
             producer_epoch: ProducerEpoch(epoch),
             base_sequence: Sequence(seq),
+            transactional: false,
         })
     }
 
@@ -1182,13 +1192,7 @@ mod tests {
         );
         assert!(log.batches().is_empty());
         // It appends what the leader sends from there on.
-        let batch = RecordBatch {
-            base_offset: Offset(40),
-            leader_epoch: LeaderEpoch(3),
-            producer: None,
-            records: stamped(10),
-            cleaned: None,
-        };
+        let batch = RecordBatch::new(Offset(40), LeaderEpoch(3), None, stamped(10));
         log.append_as_follower(batch).unwrap();
         assert_eq!(log.log_end_offset(), Offset(41));
     }
@@ -1199,13 +1203,7 @@ mod tests {
         // logStartOffset". A follower took the leader's log start offset past what it flushed.
         let mut log = PartitionLog::new();
         for _ in 0..15 {
-            let batch = RecordBatch {
-                base_offset: log.log_end_offset(),
-                leader_epoch: LeaderEpoch(0),
-                producer: None,
-                records: stamped(10),
-                cleaned: None,
-            };
+            let batch = RecordBatch::new(log.log_end_offset(), LeaderEpoch(0), None, stamped(10));
             log.append_as_follower(batch).unwrap();
         }
         log.set_high_watermark(Offset(15));
