@@ -182,6 +182,24 @@ pub struct BrokerConfig {
     /// `log.cleaner.min.cleanable.ratio` (0.5), in millionths: the default
     /// `min.cleanable.dirty.ratio`.
     pub log_cleaner_min_cleanable_ratio: u32,
+    /// `transaction.state.log.num.partitions` (50): partitions of `__transaction_state`.
+    pub transaction_state_log_num_partitions: u32,
+    /// `transaction.state.log.replication.factor` (3), capped at the number of brokers.
+    pub transaction_state_log_replication_factor: u32,
+    /// `transaction.state.log.min.isr` (2): `min.insync.replicas` of `__transaction_state`.
+    pub transaction_state_log_min_isr: u64,
+    /// `transaction.state.log.segment.bytes` (104857600).
+    pub transaction_state_log_segment_bytes: u64,
+    /// `transaction.max.timeout.ms` (900000): the largest `transaction.timeout.ms` a producer
+    /// may ask for.
+    pub transaction_max_timeout: Duration,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms` (10000): how often the
+    /// coordinator aborts transactions open longer than their timeout.
+    pub transaction_abort_interval: Duration,
+    /// The `transaction.version` feature (2, Kafka 4.0's default for a new cluster): at 2 every
+    /// EndTxn bumps the producer epoch (KIP-890 part 2); at 1 it does not (KAFKA-17754). Kafka
+    /// sets it with `kafka-features`; the model reads it as a broker setting.
+    pub transaction_version: u32,
 }
 
 impl Default for BrokerConfig {
@@ -228,6 +246,13 @@ impl Default for BrokerConfig {
             log_cleaner_min_compaction_lag: Duration(0),
             log_cleaner_max_compaction_lag: None,
             log_cleaner_min_cleanable_ratio: 500_000,
+            transaction_state_log_num_partitions: 50,
+            transaction_state_log_replication_factor: 3,
+            transaction_state_log_min_isr: 2,
+            transaction_state_log_segment_bytes: 104_857_600,
+            transaction_max_timeout: Duration::from_millis(900_000),
+            transaction_abort_interval: Duration::from_millis(10_000),
+            transaction_version: 2,
         }
     }
 }
@@ -275,6 +300,13 @@ impl BrokerConfig {
         "log.cleaner.min.compaction.lag.ms",
         "log.cleaner.max.compaction.lag.ms",
         "log.cleaner.min.cleanable.ratio",
+        "transaction.state.log.num.partitions",
+        "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr",
+        "transaction.state.log.segment.bytes",
+        "transaction.max.timeout.ms",
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        "transaction.version",
     ];
 
     /// Sets one config by its Kafka name.
@@ -381,6 +413,32 @@ impl BrokerConfig {
             "log.cleaner.min.cleanable.ratio" => {
                 self.log_cleaner_min_cleanable_ratio = parse_ratio(key, value)?
             }
+            "transaction.state.log.num.partitions" => {
+                self.transaction_state_log_num_partitions = parse_positive_u32(key, value)?
+            }
+            "transaction.state.log.replication.factor" => {
+                self.transaction_state_log_replication_factor = parse_positive_u32(key, value)?
+            }
+            "transaction.state.log.min.isr" => {
+                self.transaction_state_log_min_isr = parse_positive(key, value)?
+            }
+            "transaction.state.log.segment.bytes" => {
+                self.transaction_state_log_segment_bytes =
+                    at_most_int(key, parse_positive(key, value)?)?
+            }
+            "transaction.max.timeout.ms" => {
+                self.transaction_max_timeout = Duration(parse_positive(key, value)?)
+            }
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
+                self.transaction_abort_interval = Duration(parse_positive(key, value)?)
+            }
+            "transaction.version" => {
+                self.transaction_version = match value.trim() {
+                    "0" | "1" => 1,
+                    "2" => 2,
+                    _ => return Err(err(key, format!("expected 0, 1 or 2, got `{value}`"))),
+                }
+            }
             _ => return Err(unknown_key(key, Self::KEYS)),
         }
         Ok(())
@@ -421,6 +479,21 @@ impl BrokerConfig {
         TopicConfig {
             cleanup_policy: CleanupPolicy::COMPACT,
             segment_bytes: self.offsets_topic_segment_bytes,
+            ..self.topic_defaults()
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// The configuration `__transaction_state` is created with (`TransactionLog`'s topic
+    /// configs): compacted, `min.insync.replicas` from `transaction.state.log.min.isr`, segments
+    /// of `transaction.state.log.segment.bytes`, no unclean elections.
+    pub fn transaction_state_topic_config(&self) -> TopicConfig {
+        TopicConfig {
+            cleanup_policy: CleanupPolicy::COMPACT,
+            segment_bytes: self.transaction_state_log_segment_bytes,
+            min_insync_replicas: self.transaction_state_log_min_isr,
+            unclean_leader_election_enable: false,
             ..self.topic_defaults()
         }
     }

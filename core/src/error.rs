@@ -107,6 +107,16 @@ errors! {
     /// A transactional producer's request does not fit its transaction's state: a
     /// non-transactional write while its transaction is open (`InvalidTxnStateException`).
     InvalidTxnState = 48, "INVALID_TXN_STATE", false;
+    /// The producer id does not belong to the transactional id (or the coordinator knows no
+    /// such transactional id).
+    InvalidProducerIdMapping = 49, "INVALID_PRODUCER_ID_MAPPING", false;
+    /// `transaction.timeout.ms` is larger than the broker's `transaction.max.timeout.ms`.
+    InvalidTransactionTimeout = 50, "INVALID_TRANSACTION_TIMEOUT", false;
+    /// The transactional id has a state change in progress (a commit or abort being
+    /// completed, or a write in flight): retry.
+    ConcurrentTransactions = 51, "CONCURRENT_TRANSACTIONS", true;
+    /// A newer producer with the same transactional id exists: this one is a zombie.
+    ProducerFenced = 90, "PRODUCER_FENCED", false;
     /// A transaction marker from a coordinator older than the last one the partition saw.
     TransactionCoordinatorFenced = 52, "TRANSACTION_COORDINATOR_FENCED", false;
     /// The broker has no state for this producer id.

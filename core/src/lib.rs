@@ -27,3 +27,4 @@ pub mod record;
 pub mod rng;
 pub mod sort;
 pub mod time;
+pub mod txn;

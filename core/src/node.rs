@@ -535,6 +535,40 @@ pub enum Event {
         /// The `__consumer_offsets` partition.
         partition: u32,
     },
+    /// This broker became the transaction coordinator for a `__transaction_state` partition.
+    TxnCoordinatorLoaded {
+        /// The partition.
+        partition: u32,
+        /// How many transactional ids it loaded.
+        transactions: u32,
+    },
+    /// This broker stopped coordinating a `__transaction_state` partition.
+    TxnCoordinatorUnloaded {
+        /// The partition.
+        partition: u32,
+    },
+    /// A transactional id's new state reached the `__transaction_state` high watermark.
+    TxnStateChanged {
+        /// The transactional id.
+        transactional_id: String,
+        /// Its producer id.
+        producer_id: ProducerId,
+        /// Its producer epoch.
+        producer_epoch: ProducerEpoch,
+        /// The new state.
+        state: crate::txn::TxnState,
+        /// The transaction's partitions.
+        partitions: Vec<TopicPartition>,
+    },
+    /// The coordinator aborts a transaction open longer than its `transaction.timeout.ms`.
+    TxnTimedOut {
+        /// The transactional id.
+        transactional_id: String,
+        /// Its producer id.
+        producer_id: ProducerId,
+        /// The epoch the producer had; the abort bumps it.
+        producer_epoch: ProducerEpoch,
+    },
 }
 
 /// The common surface of every node.

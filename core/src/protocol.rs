@@ -165,6 +165,16 @@ pub enum Message {
     OffsetFetchResponse(OffsetFetchResponse),
 
     // Transaction coordinator to partition leaders.
+    // Transactional producers to the transaction coordinator.
+    /// Add partitions to the producer's transaction (`AddPartitionsToTxn`).
+    AddPartitionsToTxn(AddPartitionsToTxnRequest),
+    /// The result per partition.
+    AddPartitionsToTxnResponse(AddPartitionsToTxnResponse),
+    /// Commit or abort the producer's transaction (`EndTxn`).
+    EndTxn(EndTxnRequest),
+    /// The result.
+    EndTxnResponse(EndTxnResponse),
+
     /// Write COMMIT or ABORT markers (`WriteTxnMarkers`).
     WriteTxnMarkers(WriteTxnMarkersRequest),
     /// The result per marker and partition.
@@ -193,6 +203,8 @@ impl Message {
                     | Message::OffsetCommit(_)
                     | Message::OffsetFetch(_)
                     | Message::WriteTxnMarkers(_)
+                    | Message::AddPartitionsToTxn(_)
+                    | Message::EndTxn(_)
             )
     }
 
@@ -259,6 +271,10 @@ impl Message {
             Message::OffsetCommitResponse(_) => "OffsetCommitResponse",
             Message::OffsetFetch(_) => "OffsetFetch",
             Message::OffsetFetchResponse(_) => "OffsetFetchResponse",
+            Message::AddPartitionsToTxn(_) => "AddPartitionsToTxn",
+            Message::AddPartitionsToTxnResponse(_) => "AddPartitionsToTxnResponse",
+            Message::EndTxn(_) => "EndTxn",
+            Message::EndTxnResponse(_) => "EndTxnResponse",
             Message::WriteTxnMarkers(_) => "WriteTxnMarkers",
             Message::WriteTxnMarkersResponse(_) => "WriteTxnMarkersResponse",
         }
@@ -676,6 +692,12 @@ pub struct FetchResponse {
 pub struct InitProducerIdRequest {
     /// Correlation id.
     pub correlation: CorrelationId,
+    /// The producer's `transactional.id`; without one any broker hands out a new id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transactional_id: Option<String>,
+    /// The producer's `transaction.timeout.ms` (transactional producers only).
+    #[serde(default, skip_serializing_if = "Duration::is_zero")]
+    pub transaction_timeout: Duration,
 }
 
 /// `InitProducerIdResponse`.
@@ -810,8 +832,82 @@ pub struct OffsetsForLeaderEpochResponse {
 pub struct FindCoordinatorRequest {
     /// Correlation id.
     pub correlation: CorrelationId,
-    /// The group id.
+    /// The key: a group id, or a transactional id.
     pub group_id: String,
+    /// Which coordinator the key names (`key_type`: 0 group, 1 transaction).
+    #[serde(default, skip_serializing_if = "CoordinatorType::is_group")]
+    pub key_type: CoordinatorType,
+}
+
+/// What a `FindCoordinator` looks for (`CoordinatorType`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CoordinatorType {
+    /// The group coordinator: the leader of the group's `__consumer_offsets` partition.
+    #[default]
+    Group,
+    /// The transaction coordinator: the leader of the transactional id's
+    /// `__transaction_state` partition.
+    Transaction,
+}
+
+impl CoordinatorType {
+    /// Whether this is the group coordinator (serialised requests omit it).
+    pub fn is_group(&self) -> bool {
+        *self == CoordinatorType::Group
+    }
+}
+
+/// `AddPartitionsToTxnRequest` (v3, one transaction).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddPartitionsToTxnRequest {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// The transactional id.
+    pub transactional_id: String,
+    /// The producer id.
+    pub producer_id: ProducerId,
+    /// The producer epoch.
+    pub producer_epoch: ProducerEpoch,
+    /// The partitions to add.
+    pub partitions: Vec<TopicPartition>,
+}
+
+/// `AddPartitionsToTxnResponse`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddPartitionsToTxnResponse {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// Each partition's error, or `None`.
+    pub partitions: Vec<(TopicPartition, Option<ErrorCode>)>,
+}
+
+/// `EndTxnRequest`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndTxnRequest {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// The transactional id.
+    pub transactional_id: String,
+    /// The producer id.
+    pub producer_id: ProducerId,
+    /// The producer epoch.
+    pub producer_epoch: ProducerEpoch,
+    /// Commit (true) or abort.
+    pub commit: bool,
+}
+
+/// `EndTxnResponse` (v5 carries the producer id and epoch, bumped under transaction version 2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndTxnResponse {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// NONE or the error.
+    pub error: Option<ErrorCode>,
+    /// The producer id to use from now on.
+    pub producer_id: ProducerId,
+    /// The producer epoch to use from now on.
+    pub producer_epoch: ProducerEpoch,
 }
 
 /// `FindCoordinatorResponse`.

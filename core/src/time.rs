@@ -56,6 +56,11 @@ impl Duration {
     pub fn as_millis(self) -> u64 {
         self.0
     }
+
+    /// Whether this is no time at all (serialised messages omit such a field).
+    pub fn is_zero(&self) -> bool {
+        self.0 == 0
+    }
 }
 
 impl Add<Duration> for Instant {

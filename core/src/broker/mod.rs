@@ -25,6 +25,8 @@ use crate::node::{Deadlines, Event, Input, IsrChangeKind, Node, Outbox, Output};
 use crate::protocol::*;
 use crate::rng::Rng;
 use crate::time::{Duration, Instant};
+use crate::txn::TRANSACTION_STATE_TOPIC;
+use crate::txn::coordinator::{TxnCoordinator, TxnCoordinatorConfig, TxnLog};
 use partition::{
     LeaderState, Partition, PendingIsr, ReplicaState, Role, may_join_isr, maybe_increment_hw,
     out_of_sync_replicas, update_follower_fetch_state,
@@ -177,6 +179,21 @@ struct ProducerIdBlocks {
     retry_at: Option<Instant>,
 }
 
+/// This broker's leader logs as a writer. A macro, not a method, so that the writer borrows
+/// only the fields it needs and the coordinators and outbox stay free beside it.
+macro_rules! leader_writer {
+    ($broker:ident, $now:expr) => {
+        LeaderWriter {
+            now: $now,
+            config: &$broker.config,
+            image: &$broker.image,
+            partitions: &$broker.partitions,
+            logs: &mut $broker.disk.logs,
+            touched: &mut $broker.touched,
+        }
+    };
+}
+
 /// A broker node.
 #[derive(Debug)]
 pub struct Broker {
@@ -199,6 +216,7 @@ pub struct Broker {
     parked_produces: Vec<ParkedProduce>,
     producer_ids: ProducerIdBlocks,
     coordinator: GroupCoordinator,
+    txn_coordinator: TxnCoordinator,
     /// Partitions whose log end or high watermark moved, or whose role changed, since parked
     /// requests were last checked.
     touched: VecSet<TopicPartition>,
@@ -249,6 +267,7 @@ impl Broker {
                 CoordinatorConfig::from_broker(&config),
                 crate::rng::derive_seed(seed, "group-coordinator"),
             ),
+            txn_coordinator: TxnCoordinator::new(TxnCoordinatorConfig::from_broker(&config)),
             config,
             touched: VecSet::new(),
             next_isr_check: None,
@@ -267,6 +286,12 @@ impl Broker {
     /// The group coordinator (the groups of the offsets partitions this broker leads).
     pub fn coordinator(&self) -> &GroupCoordinator {
         &self.coordinator
+    }
+
+    /// The transaction coordinator (the transactional ids of the `__transaction_state`
+    /// partitions this broker leads).
+    pub fn txn_coordinator(&self) -> &TxnCoordinator {
+        &self.txn_coordinator
     }
 
     /// The broker's id.
@@ -911,7 +936,7 @@ impl Broker {
         for entry in &req.markers {
             for tp in &entry.partitions {
                 let outcome = self.leader_for_append(tp, Acks::All).and_then(|_| {
-                    let mut writer = self.leader_writer(now);
+                    let mut writer = leader_writer!(self, now);
                     writer.append_marker(tp, entry)
                 });
                 partitions.push(match outcome {
@@ -950,7 +975,7 @@ impl Broker {
         acks: Acks,
     ) -> Result<(Offset, Offset), ErrorCode> {
         self.leader_for_append(tp, acks)?;
-        let mut writer = self.leader_writer(now);
+        let mut writer = leader_writer!(self, now);
         writer.append(tp, batch.records.clone(), batch.producer)
     }
 
@@ -971,18 +996,6 @@ impl Broker {
             return Err(ErrorCode::NotEnoughReplicas);
         }
         Ok(())
-    }
-
-    /// This broker's leader logs as a writer.
-    fn leader_writer(&mut self, now: Instant) -> LeaderWriter<'_> {
-        LeaderWriter {
-            now,
-            config: &self.config,
-            image: &self.image,
-            partitions: &self.partitions,
-            logs: &mut self.disk.logs,
-            touched: &mut self.touched,
-        }
     }
 
     /// `checkEnoughReplicasReachOffset` for each pending partition of a parked produce.
@@ -1464,28 +1477,23 @@ impl Broker {
             producer_id: ProducerId(0),
             producer_epoch: ProducerEpoch(0),
         };
-        match self.producer_ids.current {
-            Some((next, end)) if next < end => {
-                reply.producer_id = ProducerId(next);
-                self.producer_ids.current = Some((next + 1, end));
-                // Prefetch the next block at 90% of this one.
-                let first = end - crate::controller::PRODUCER_ID_BLOCK_SIZE;
-                if next + 1 >= first + crate::controller::PRODUCER_ID_BLOCK_SIZE * 9 / 10 {
-                    self.request_producer_ids(now);
-                }
-            }
-            _ => {
-                if let Some(block) = self.producer_ids.next.take() {
-                    self.producer_ids.current = Some((block.0 + 1, block.1));
-                    reply.producer_id = ProducerId(block.0);
-                } else {
-                    reply.error = Some(ErrorCode::CoordinatorLoadInProgress);
-                    self.request_producer_ids(now);
-                }
-            }
+        match take_producer_id(&mut self.producer_ids) {
+            Some(id) => reply.producer_id = id,
+            None => reply.error = Some(ErrorCode::CoordinatorLoadInProgress),
+        }
+        if reply.error.is_some() || self.producer_ids_low() {
+            self.request_producer_ids(now);
         }
         self.outbox
             .send(from, Message::InitProducerIdResponse(reply));
+    }
+
+    /// Whether the current block is 90% used, when the next one is prefetched.
+    fn producer_ids_low(&self) -> bool {
+        self.producer_ids.current.is_none_or(|(next, end)| {
+            let first = end - crate::controller::PRODUCER_ID_BLOCK_SIZE;
+            next >= first + crate::controller::PRODUCER_ID_BLOCK_SIZE * 9 / 10
+        })
     }
 
     fn request_producer_ids(&mut self, now: Instant) {
@@ -1613,7 +1621,15 @@ impl Broker {
     /// `FindCoordinator`: the leader of the group's offsets partition, from this broker's
     /// metadata (`KafkaApis.handleFindCoordinatorRequest`).
     fn handle_find_coordinator(&mut self, from: NodeId, r: FindCoordinatorRequest) {
-        let tp = coordinator_topic_partition(&r.group_id, self.config.offsets_topic_num_partitions);
+        let tp = match r.key_type {
+            CoordinatorType::Group => {
+                coordinator_topic_partition(&r.group_id, self.config.offsets_topic_num_partitions)
+            }
+            CoordinatorType::Transaction => crate::txn::coordinator_topic_partition(
+                &r.group_id,
+                self.config.transaction_state_log_num_partitions,
+            ),
+        };
         let leader = self.image.partition(&tp).and_then(|p| p.leader);
         // Kafka's metadata cache answers with the leader as its image has it; a fenced leader
         // loses leadership in the next metadata record anyway.
@@ -1702,6 +1718,91 @@ impl Broker {
                 self.coordinator.unload(partition, &mut self.outbox);
             }
         }
+        self.sync_txn_coordinator();
+    }
+
+    /// Loads the `__transaction_state` partitions this broker now leads into the transaction
+    /// coordinator, in their leader epoch, and unloads those it no longer leads
+    /// (`TransactionCoordinator.onElection` / `onResignation`). A partition led again in a
+    /// new epoch is loaded again, as Kafka's `onElection` does for a higher coordinator epoch.
+    fn sync_txn_coordinator(&mut self) {
+        let hosted: Vec<(u32, Option<u32>)> = self
+            .partitions
+            .iter()
+            .filter(|(tp, _)| tp.topic.as_str() == TRANSACTION_STATE_TOPIC)
+            .map(|(tp, p)| (tp.partition, p.is_leader().then_some(p.leader_epoch.0)))
+            .collect();
+        let loaded: Vec<(u32, u32)> = self
+            .txn_coordinator
+            .shards()
+            .iter()
+            .map(|(&p, s)| (p, s.coordinator_epoch))
+            .collect();
+        for (partition, epoch) in loaded {
+            let now_leads = hosted
+                .iter()
+                .find(|(p, _)| *p == partition)
+                .and_then(|(_, e)| *e);
+            if now_leads != Some(epoch) {
+                self.txn_coordinator.unload(partition, &mut self.outbox);
+            }
+        }
+        for (partition, epoch) in hosted {
+            let Some(epoch) = epoch else { continue };
+            if self.txn_coordinator.is_loaded(partition) {
+                continue;
+            }
+            let tp = TopicPartition::new(TRANSACTION_STATE_TOPIC, partition);
+            let records = self
+                .disk
+                .logs
+                .get(&tp)
+                .into_iter()
+                .flat_map(|log| log.batches().iter())
+                .flat_map(|b| b.records.iter());
+            self.txn_coordinator
+                .load(partition, epoch, records, &mut self.outbox);
+        }
+    }
+
+    /// Runs `f` on the transaction coordinator with this broker's leader logs as its writer.
+    fn with_txn_coordinator(
+        &mut self,
+        now: Instant,
+        f: impl FnOnce(&mut TxnCoordinator, &mut dyn TxnLog, &mut Outbox),
+    ) {
+        let mut writer = leader_writer!(self, now);
+        f(&mut self.txn_coordinator, &mut writer, &mut self.outbox);
+    }
+
+    /// InitProducerId: a transactional producer's goes to the transaction coordinator, which
+    /// takes a new producer id from this broker's block only for an id it has never seen.
+    fn handle_txn_init_producer_id(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        r: InitProducerIdRequest,
+    ) {
+        let mut ran_out = false;
+        let blocks = &mut self.producer_ids;
+        let mut new_id = || {
+            take_producer_id(blocks).ok_or_else(|| {
+                ran_out = true;
+                ErrorCode::CoordinatorLoadInProgress
+            })
+        };
+        let mut writer = leader_writer!(self, now);
+        self.txn_coordinator.init_producer_id(
+            now,
+            from,
+            &r,
+            &mut new_id,
+            &mut writer,
+            &mut self.outbox,
+        );
+        if ran_out || self.producer_ids_low() {
+            self.request_producer_ids(now);
+        }
     }
 
     /// Runs `f` on the group coordinator with this broker's leader logs as its writer.
@@ -1710,14 +1811,7 @@ impl Broker {
         now: Instant,
         f: impl FnOnce(&mut GroupCoordinator, &mut dyn OffsetsLog, &mut Outbox),
     ) {
-        let mut writer = LeaderWriter {
-            now,
-            config: &self.config,
-            image: &self.image,
-            partitions: &self.partitions,
-            logs: &mut self.disk.logs,
-            touched: &mut self.touched,
-        };
+        let mut writer = leader_writer!(self, now);
         f(&mut self.coordinator, &mut writer, &mut self.outbox);
     }
 
@@ -1732,6 +1826,17 @@ impl Broker {
         for (partition, hw) in touched {
             self.coordinator
                 .on_high_watermark(now, partition, hw, &mut self.outbox);
+        }
+        let touched: Vec<(u32, Offset)> = self
+            .touched
+            .iter()
+            .filter(|tp| tp.topic.as_str() == TRANSACTION_STATE_TOPIC)
+            .filter_map(|tp| Some((tp.partition, self.disk.logs.get(tp)?.high_watermark())))
+            .collect();
+        for (partition, hw) in touched {
+            self.with_txn_coordinator(now, |c, log, out| {
+                c.on_high_watermark(now, partition, hw, log, out)
+            });
         }
     }
 
@@ -1766,6 +1871,8 @@ impl Broker {
                 self.producer_ids.retry_at = Some(now + CONTROLLER_ERROR_RETRY);
             }
             (NodeId::Broker(leader), Channel::Replication) => {
+                // Marker requests share the connection between two brokers with fetches.
+                self.txn_coordinator.on_disconnected(now, leader);
                 let backoff = self.config.replica_fetch_backoff;
                 if let Some(fetcher) = self.fetchers.get_mut(&leader)
                     && fetcher.in_flight.take().is_some()
@@ -1846,6 +1953,13 @@ impl Broker {
         }
         if self.coordinator.next_deadline().is_some_and(|t| t <= now) {
             self.with_coordinator(now, |c, log, out| c.on_timers(now, log, out));
+        }
+        if self
+            .txn_coordinator
+            .next_deadline()
+            .is_some_and(|t| t <= now)
+        {
+            self.with_txn_coordinator(now, |c, log, out| c.on_timers(now, log, out));
         }
         if self.retention_due.is_some_and(|t| t <= now) {
             self.retention_due = None;
@@ -1998,6 +2112,22 @@ impl Broker {
     }
 }
 
+/// The next producer id of this broker's blocks (`RPCProducerIdManager.generateProducerId`),
+/// moving to the prefetched block when the current one is used up.
+fn take_producer_id(blocks: &mut ProducerIdBlocks) -> Option<ProducerId> {
+    match blocks.current {
+        Some((next, end)) if next < end => {
+            blocks.current = Some((next + 1, end));
+            Some(ProducerId(next))
+        }
+        _ => {
+            let block = blocks.next.take()?;
+            blocks.current = Some((block.0 + 1, block.1));
+            Some(ProducerId(block.0))
+        }
+    }
+}
+
 /// Appends to logs this broker leads: the produce path and the group coordinator's writes.
 struct LeaderWriter<'a> {
     now: Instant,
@@ -2092,6 +2222,31 @@ impl OffsetsLog for LeaderWriter<'_> {
     }
 }
 
+impl TxnLog for LeaderWriter<'_> {
+    /// `TransactionStateManager.appendTransactionToLog`: acks=all, so the min-ISR check comes
+    /// first; the coordinator waits for the high watermark itself.
+    fn append(
+        &mut self,
+        partition: u32,
+        record: crate::record::Record,
+    ) -> Result<Offset, ErrorCode> {
+        let tp = TopicPartition::new(TRANSACTION_STATE_TOPIC, partition);
+        if self
+            .partitions
+            .get(&tp)
+            .is_some_and(Partition::is_under_min_isr)
+        {
+            return Err(ErrorCode::NotEnoughReplicas);
+        }
+        LeaderWriter::append(self, &tp, std::sync::Arc::from(vec![record]), None)
+            .map(|(_, last)| last.next())
+    }
+
+    fn leader(&self, tp: &TopicPartition) -> Option<BrokerId> {
+        self.image.partition(tp).and_then(|p| p.leader)
+    }
+}
+
 /// The requests a broker serves to others: every request but those only the controller serves.
 fn is_inbound_api(message: &Message) -> bool {
     message.is_request() && !message.is_controller_request()
@@ -2179,7 +2334,20 @@ impl Node for Broker {
                     }
                 }
                 Message::Metadata(r) => self.handle_metadata_request(from, r),
+                Message::InitProducerId(r) if r.transactional_id.is_some() => {
+                    self.handle_txn_init_producer_id(now, from, r)
+                }
                 Message::InitProducerId(r) => self.handle_init_producer_id(now, from, r),
+                Message::AddPartitionsToTxn(r) => self.with_txn_coordinator(now, |c, log, out| {
+                    c.add_partitions(now, from, &r, log, out)
+                }),
+                Message::EndTxn(r) => {
+                    self.with_txn_coordinator(now, |c, log, out| c.end_txn(now, from, &r, log, out))
+                }
+                Message::WriteTxnMarkersResponse(r) => self
+                    .with_txn_coordinator(now, |c, log, out| {
+                        c.on_markers_response(now, &r, log, out)
+                    }),
                 Message::ListOffsets(r) => self.handle_list_offsets(from, r),
                 Message::OffsetsForLeaderEpoch(r) => self.handle_offsets_for_leader_epoch(from, r),
                 Message::FindCoordinator(r) => self.handle_find_coordinator(from, r),
@@ -2245,6 +2413,7 @@ impl Node for Broker {
         at(self.next_retention_check(self.now));
         at(self.next_cleaner_run(self.now));
         at(self.coordinator.next_deadline());
+        at(self.txn_coordinator.next_deadline());
         d.earliest()
     }
 }

@@ -531,6 +531,7 @@ impl Consumer {
             Message::FindCoordinator(FindCoordinatorRequest {
                 correlation,
                 group_id,
+                key_type: CoordinatorType::Group,
             }),
         );
     }

@@ -965,7 +965,11 @@ impl Producer {
         self.request_least_loaded(now, |broker, deadline, correlation| {
             (
                 PendingRequest::InitProducerId { broker, deadline },
-                Message::InitProducerId(InitProducerIdRequest { correlation }),
+                Message::InitProducerId(InitProducerIdRequest {
+                    correlation,
+                    transactional_id: None,
+                    transaction_timeout: Duration::ZERO,
+                }),
             )
         });
     }
