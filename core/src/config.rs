@@ -832,6 +832,16 @@ pub struct ProducerConfig {
     pub partitioner_ignore_keys: bool,
     /// `partitioner.adaptive.partitioning.enable` (true).
     pub partitioner_adaptive_partitioning_enable: bool,
+    /// `transactional.id` (none): makes the producer transactional (KAFKA.md 4.2).
+    #[serde(default)]
+    pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms` (60000): how long the coordinator lets a transaction stay open.
+    #[serde(default = "default_transaction_timeout")]
+    pub transaction_timeout: Duration,
+}
+
+fn default_transaction_timeout() -> Duration {
+    Duration::from_millis(60_000)
 }
 
 impl Default for ProducerConfig {
@@ -851,6 +861,8 @@ impl Default for ProducerConfig {
             metadata_max_age: Duration::from_millis(300_000),
             partitioner_ignore_keys: false,
             partitioner_adaptive_partitioning_enable: true,
+            transactional_id: None,
+            transaction_timeout: default_transaction_timeout(),
         }
     }
 }
@@ -886,6 +898,8 @@ impl ProducerConfig {
         "metadata.max.age.ms",
         "partitioner.ignore.keys",
         "partitioner.adaptive.partitioning.enable",
+        "transactional.id",
+        "transaction.timeout.ms",
     ];
 
     /// Sets one producer config by its Kafka name.
@@ -915,6 +929,16 @@ impl ProducerConfig {
             "partitioner.ignore.keys" => self.partitioner_ignore_keys = parse_bool(key, value)?,
             "partitioner.adaptive.partitioning.enable" => {
                 self.partitioner_adaptive_partitioning_enable = parse_bool(key, value)?
+            }
+            "transactional.id" => {
+                let id = value.trim();
+                if id.is_empty() {
+                    return Err(err(key, "must not be empty"));
+                }
+                self.transactional_id = Some(id.to_string());
+            }
+            "transaction.timeout.ms" => {
+                self.transaction_timeout = Duration(parse_positive(key, value)?)
             }
             _ => return Err(unknown_key(key, Self::KEYS)),
         }
@@ -964,6 +988,24 @@ impl ProducerConfig {
                 None => (true, None),
             },
         };
+        // `postProcessAndValidateIdempotenceConfigs`: "Cannot set a transactional.id without
+        // also enabling idempotence".
+        if self.transactional_id.is_some() && !idempotence {
+            let key = match self.enable_idempotence {
+                Some(false) => "enable.idempotence",
+                _ => "transactional.id",
+            };
+            return Err(err(
+                key,
+                format!(
+                    "a transactional.id needs idempotence{}",
+                    disabled_because
+                        .as_deref()
+                        .map(|b| format!(" ({b})"))
+                        .unwrap_or_default()
+                ),
+            ));
+        }
         let floor = self.linger + self.request_timeout;
         let delivery_timeout = match self.delivery_timeout {
             Some(d) if d < floor => {

@@ -43,6 +43,9 @@ macro_rules! errors {
 errors! {
     /// The producer's `delivery.timeout.ms` expired (Java `TimeoutException`; not a wire error).
     DeliveryTimeout = -2, "DELIVERY_TIMEOUT", false;
+    /// A transactional producer aborted the transaction before the batch was sent (Java
+    /// `TransactionAbortedException`; not a wire error).
+    TransactionAborted = -3, "TRANSACTION_ABORTED", false;
     /// No answer within `request.timeout.ms`, or the connection broke; the outcome is unknown.
     NetworkException = 13, "NETWORK_EXCEPTION", true;
     /// The fetch offset is outside the log.

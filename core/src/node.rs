@@ -312,6 +312,29 @@ pub enum Event {
         /// The new epoch.
         producer_epoch: ProducerEpoch,
     },
+    /// A transactional producer's EndTxn succeeded: its transaction committed or aborted.
+    TransactionEnded {
+        /// The transactional id.
+        transactional_id: String,
+        /// The producer id.
+        producer_id: ProducerId,
+        /// The epoch the transaction ran under.
+        producer_epoch: ProducerEpoch,
+        /// Committed (true) or aborted.
+        committed: bool,
+        /// The values the application sent in it.
+        values: Vec<Bytes>,
+    },
+    /// A transactional producer hit a fatal error and was replaced by a new instance; its open
+    /// transaction's fate is the coordinator's.
+    TransactionFailed {
+        /// The transactional id.
+        transactional_id: String,
+        /// The error.
+        error: ErrorCode,
+        /// The values the application sent in the open transaction.
+        values: Vec<Bytes>,
+    },
     /// The application called `send` for a record.
     RecordSent {
         /// The record's value (unique per workload).

@@ -90,6 +90,7 @@ impl Scenario {
                         keys: None,
                         rate_per_sec: 1,
                         count: 0,
+                        transaction: None,
                     },
                     config,
                     start: ClientStart::Spare,

@@ -172,6 +172,19 @@ impl Storyteller {
                     "{who} stopped fetching {topic_partition} from broker {leader}: the leader's batch holding offset {log_end_offset}, where its log ends, starts at {batch_base_offset}, so the two logs hold different records there; it waits for a new leader epoch (Kafka's markPartitionFailed)"
                 )),
                 Event::ProducerIdAssigned { producer_id, producer_epoch } => Some(format!("{who} got producer id {producer_id}, epoch {producer_epoch}")),
+                Event::TransactionEnded { committed: false, values, producer_epoch, .. } => told.insert(format!("{who}/aborted")).then(|| {
+                    format!("{who} aborted a transaction of {} record(s) (epoch {producer_epoch}): read_committed consumers never see them (further aborts not shown)", values.len())
+                }),
+                Event::TransactionFailed { error, values, .. } => Some(format!(
+                    "{who} failed with {error} and was replaced by a new instance; the coordinator decides its open transaction of {} record(s)",
+                    values.len()
+                )),
+                Event::TxnTimedOut { transactional_id, producer_epoch, .. } => Some(format!(
+                    "{who} aborts transaction {transactional_id} (epoch {producer_epoch}): open longer than its transaction.timeout.ms; the epoch is bumped, fencing its producer"
+                )),
+                Event::TxnCoordinatorLoaded { partition, transactions } => Some(format!(
+                    "{who} became transaction coordinator for __transaction_state/{partition} ({transactions} transactional id(s) loaded)"
+                )),
                 Event::ProducerEpochBumped { producer_id, producer_epoch } => Some(format!("{who} bumped its epoch to {producer_epoch} (producer id {producer_id}) to reset sequences")),
                 Event::InFlightBatchRenumbered { topic_partition, producer_epoch, values } => told.insert(format!("{who}/renumbered/{topic_partition}")).then(|| {
                     let first = values.first().map_or_else(String::new, ToString::to_string);
@@ -300,6 +313,13 @@ pub fn render(r: &RunReport) -> String {
         h.nonmonotonic_sends,
         h.failed_but_present
     );
+    if let Some(t) = &r.transactions {
+        let _ = writeln!(
+            out,
+            "Transactions: {} committed, {} aborted, {} undecided (producer failed); aborted reads by read_committed consumers: {}",
+            t.committed, t.aborted, t.undecided, t.aborted_reads
+        );
+    }
     if h.deleted_by_retention > 0 {
         let _ = writeln!(
             out,

@@ -11,6 +11,7 @@ use crate::checker::forks::ForkWatch;
 use crate::checker::history::{self, HistoryReport, ProducerInfo};
 use crate::checker::invariants::{AllowedFork, INVARIANTS, Invariants};
 use crate::checker::ownership::OwnershipWatch;
+use crate::checker::transactions::{self, TransactionReport};
 use crate::cluster::{Cluster, Status, WorldEvent};
 use crate::driver::{Driver, ready};
 use crate::groups::{
@@ -31,6 +32,7 @@ use gregor_core::config::{Acks, ConsumerConfig, OffsetReset};
 use gregor_core::ids::{BrokerId, ClientId, NodeId, TopicPartition};
 use gregor_core::map::{VecMap, VecSet};
 use gregor_core::node::{ClientCommand, Event};
+use gregor_core::protocol::IsolationLevel;
 use gregor_core::protocol::{
     AlterTopicConfigRequest, CreateTopicsRequest, ElectLeadersRequest, Message, NewTopic,
 };
@@ -194,6 +196,9 @@ pub struct RunReport {
     /// The consumer side of the oracle (`consumed`, `unseen`, `duplicates_delivered`, ...).
     #[serde(flatten)]
     pub delivery: DeliveryReport,
+    /// The transactional side, when the scenario has transactional producers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transactions: Option<TransactionReport>,
     /// The partitions at the end.
     pub partitions: Vec<PartitionReport>,
     /// The consumer groups at the end, as their coordinators hold them.
@@ -552,10 +557,20 @@ impl<'a, D: Driver> Run<'a, D> {
                 config: self.scenario.broker_config.offsets_topic_config(),
             });
         }
+        if self.scenario.has_transactions() {
+            // `__transaction_state` likewise, which Kafka creates on the first transactional
+            // FindCoordinator.
+            let (name, assignment) = self.scenario.transaction_state_topic();
+            topics.push(NewTopic {
+                name,
+                assignment,
+                config: self.scenario.broker_config.transaction_state_topic_config(),
+            });
+        }
         // Like Kafka's admin client, the operator retries a request that got no answer
         // (the network may lose it); a retry of a created topic answers TOPIC_ALREADY_EXISTS.
         let mut partitions = self.scenario.partitions();
-        partitions.extend(self.scenario.offsets_partitions());
+        partitions.extend(self.scenario.internal_partitions());
         let mut led = false;
         while !led && self.world.cluster().now() < bound {
             self.world.send_admin(
@@ -1174,7 +1189,7 @@ impl<'a, D: Driver> Run<'a, D> {
             .unwrap_or(Duration::ZERO);
         let bound = self.world.cluster().now() + delivery + Duration::from_secs(60);
         let mut cluster = self.scenario.partitions();
-        cluster.extend(self.scenario.offsets_partitions());
+        cluster.extend(self.scenario.internal_partitions());
         let mut forks = ForkWatch::new();
         let mut converged = self
             .run_while(bound, |w| {
@@ -1339,8 +1354,23 @@ impl<'a, D: Driver> Run<'a, D> {
             reader,
             &compacted,
         );
+        let transactions = self.scenario.has_transactions().then(|| {
+            let (_, cids, _) = client_ids(self.scenario);
+            let read_committed = self
+                .scenario
+                .consumers
+                .iter()
+                .zip(cids)
+                .filter(|(c, _)| c.config.isolation_level == IsolationLevel::ReadCommitted)
+                .map(|(c, id)| (id, c.name.clone()))
+                .collect();
+            transactions::analyse(self.world.cluster().log(), &read_committed)
+        });
         checks.extend(self.judge(&history, converged, read));
         checks.extend(self.judge_delivery(&delivery, converged && read));
+        if let Some(t) = &transactions {
+            checks.push(judge_transactions(t));
+        }
         let class = checks.iter().filter(|c| !c.ok).map(|c| c.class).min();
         let verdict = if class.is_none() { "pass" } else { "fail" };
         let story = self.story();
@@ -1362,6 +1392,7 @@ impl<'a, D: Driver> Run<'a, D> {
             checks,
             history,
             delivery,
+            transactions,
             partitions: partition_reports(&cluster, self.scenario),
             groups: group_reports(&cluster, self.scenario),
             story,
@@ -1836,6 +1867,30 @@ fn allowed_forks(forks: &[AllowedFork]) -> Vec<(Instant, String)> {
 
 /// The first group of lost acknowledged records, in words: which records, who acknowledged
 /// them, and what lost them.
+/// The transactional check (KAFKA.md 4.2): a `read_committed` consumer never reads a record
+/// of an aborted transaction.
+fn judge_transactions(t: &TransactionReport) -> Check {
+    let first = t.aborted_read_examples.first().map_or(String::new(), |a| {
+        format!(
+            "; first: {} read {} at {}@{} ({}), from an aborted transaction",
+            a.consumer,
+            a.value,
+            a.partition,
+            a.offset,
+            Instant(a.time_ms)
+        )
+    });
+    Check {
+        name: "no aborted reads".into(),
+        class: CheckClass::Safety,
+        ok: t.aborted_reads == 0,
+        detail: format!(
+            "{} records of aborted transactions read by read_committed consumers ({} transactions committed, {} aborted, {} undecided){first}",
+            t.aborted_reads, t.committed, t.aborted, t.undecided
+        ),
+    }
+}
+
 fn first_loss(h: &HistoryReport) -> Option<String> {
     let g = h.lost_groups.first()?;
     let offsets = match (g.first_offset, g.last_offset) {

@@ -9,7 +9,7 @@
 use crate::network::NetworkConfig;
 use crate::swarm::{SwarmFault, SwarmSpec};
 use gregor_core::client::consumer::{CommitMode, ConsumerWorkload};
-use gregor_core::client::producer::Workload;
+use gregor_core::client::producer::{TransactionWorkload, Workload};
 use gregor_core::config::{
     BrokerConfig, ConsumerConfig, EffectiveProducerConfig, OffsetReset, ProducerConfig, TopicConfig,
 };
@@ -457,8 +457,17 @@ struct RawProducer {
     acks: Option<Spanned<toml::Value>>,
     idempotence: Option<Spanned<bool>>,
     start: Option<Spanned<String>>,
+    transaction: Option<Spanned<RawTransaction>>,
     #[serde(default)]
     config: RawConfig,
+}
+
+/// A producer's `transaction` table: records per transaction, and which ones abort.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTransaction {
+    records: Spanned<i64>,
+    abort_every: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -727,6 +736,40 @@ impl Scenario {
             TopicName::from(gregor_core::group::OFFSETS_TOPIC),
             default_assignment(&self.broker_ids(), c.offsets_topic_num_partitions, rf),
         )
+    }
+
+    /// Whether a declared producer is transactional, which needs `__transaction_state`.
+    pub fn has_transactions(&self) -> bool {
+        self.producers
+            .iter()
+            .any(|p| p.config.config.transactional_id.is_some())
+    }
+
+    /// `__transaction_state` as a broker would create it on the first transactional
+    /// FindCoordinator: `transaction.state.log.num.partitions` partitions, replication factor
+    /// `transaction.state.log.replication.factor` capped at the broker count.
+    pub fn transaction_state_topic(&self) -> (TopicName, Vec<Vec<BrokerId>>) {
+        let c = &self.broker_config;
+        let rf = c.transaction_state_log_replication_factor.min(self.brokers);
+        (
+            TopicName::from(gregor_core::txn::TRANSACTION_STATE_TOPIC),
+            default_assignment(
+                &self.broker_ids(),
+                c.transaction_state_log_num_partitions,
+                rf,
+            ),
+        )
+    }
+
+    /// The partitions of the internal topics the scenario needs: `__consumer_offsets` when it
+    /// has groups, `__transaction_state` when it has transactional producers.
+    pub fn internal_partitions(&self) -> Vec<TopicPartition> {
+        let mut out = self.offsets_partitions();
+        if self.has_transactions() {
+            let (name, assignment) = self.transaction_state_topic();
+            out.extend((0..assignment.len() as u32).map(|p| TopicPartition::new(name.clone(), p)));
+        }
+        out
     }
 
     /// The partitions of `__consumer_offsets`, when the scenario has groups.
@@ -1013,6 +1056,41 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                 .map_or(p.id.span(), |(k, _)| k.span());
             cx.err(span, field(&format!("config.{}", e.key)), e.message)
         })?;
+        let transaction = match (&p.transaction, &effective.config.transactional_id) {
+            (None, None) => None,
+            (Some(t), None) => {
+                return cx.err(
+                    t.span(),
+                    field("transaction"),
+                    "needs config.\"transactional.id\": only a transactional producer runs transactions",
+                );
+            }
+            (None, Some(_)) => {
+                return cx.err(
+                    p.id.span(),
+                    field("transaction"),
+                    "a producer with a transactional.id needs a transaction table, e.g. transaction = { records = 10 }",
+                );
+            }
+            (Some(t), Some(_)) => {
+                let t = t.get_ref();
+                let records =
+                    in_range(cx, &t.records, &field("transaction.records"), 1..=1_000_000)?;
+                let abort_every = match &t.abort_every {
+                    None => None,
+                    Some(a) => {
+                        Some(
+                            in_range(cx, a, &field("transaction.abort_every"), 1..=1_000_000)?
+                                as u64,
+                        )
+                    }
+                };
+                Some(TransactionWorkload {
+                    records: records as u64,
+                    abort_every,
+                })
+            }
+        };
         producers.push(ProducerSpec {
             name: pname,
             workload: Workload {
@@ -1020,6 +1098,7 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                 keys,
                 rate_per_sec: rate as u64,
                 count: count as u64,
+                transaction,
             },
             config: effective,
             start: parse_start(cx, &p.start, &field("start"))?,

@@ -42,6 +42,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+mod txn;
+
+pub use txn::{TransactionWorkload, TxnPhase};
+
 /// What a producer's application does: `count` records at `rate_per_sec` to `topic`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Workload {
@@ -53,6 +57,9 @@ pub struct Workload {
     pub rate_per_sec: u64,
     /// How many records in all.
     pub count: u64,
+    /// For a producer with a `transactional.id`: its transactions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction: Option<TransactionWorkload>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,8 +150,37 @@ struct InFlightRequest {
 
 #[derive(Clone, Copy, Debug)]
 enum PendingRequest {
-    Metadata { broker: BrokerId, deadline: Instant },
-    InitProducerId { broker: BrokerId, deadline: Instant },
+    Metadata {
+        broker: BrokerId,
+        deadline: Instant,
+    },
+    InitProducerId {
+        broker: BrokerId,
+        deadline: Instant,
+    },
+    /// A request of the transactional producer (to the coordinator, or FindCoordinator).
+    Txn {
+        broker: BrokerId,
+        deadline: Instant,
+    },
+}
+
+impl PendingRequest {
+    fn broker(&self) -> BrokerId {
+        match self {
+            PendingRequest::Metadata { broker, .. }
+            | PendingRequest::InitProducerId { broker, .. }
+            | PendingRequest::Txn { broker, .. } => *broker,
+        }
+    }
+
+    fn deadline(&self) -> Instant {
+        match self {
+            PendingRequest::Metadata { deadline, .. }
+            | PendingRequest::InitProducerId { deadline, .. }
+            | PendingRequest::Txn { deadline, .. } => *deadline,
+        }
+    }
 }
 
 /// A producer node.
@@ -182,6 +218,8 @@ pub struct Producer {
     next_batch_id: u64,
     next_correlation: CorrelationId,
     outbox: Outbox,
+    /// The transactional state, for a producer with a `transactional.id`.
+    txn: Option<txn::Txn>,
 }
 
 impl Producer {
@@ -199,8 +237,6 @@ impl Producer {
         Producer {
             id,
             name: name.into(),
-            config,
-            workload,
             rng: Rng::new(seed),
             started: false,
             producing: false,
@@ -224,6 +260,18 @@ impl Producer {
             next_batch_id: 0,
             next_correlation: 0,
             outbox: Outbox::default(),
+            txn: config.config.transactional_id.clone().map(|id| {
+                txn::Txn::new(
+                    id,
+                    config.config.transaction_timeout,
+                    workload.transaction.unwrap_or(TransactionWorkload {
+                        records: 1,
+                        abort_every: None,
+                    }),
+                )
+            }),
+            config,
+            workload,
         }
     }
 
@@ -281,11 +329,18 @@ impl Producer {
         self.requests.len()
     }
 
-    /// Whether the workload has sent everything and every record completed.
+    /// Whether the workload has sent everything and every record completed (and, for a
+    /// transactional producer, its last transaction ended).
     pub fn is_done(&self) -> bool {
         self.workload_sent >= self.workload.count
             && self.requested.is_empty()
             && self.records_pending() == 0
+            && self.txn.as_ref().is_none_or(|t| {
+                !matches!(
+                    t.phase,
+                    TxnPhase::InTransaction | TxnPhase::Committing | TxnPhase::Aborting
+                )
+            })
     }
 
     fn correlation(&mut self) -> CorrelationId {
@@ -301,10 +356,7 @@ impl Producer {
             + self
                 .pending
                 .values()
-                .filter(|p| match p {
-                    PendingRequest::Metadata { broker: b, .. }
-                    | PendingRequest::InitProducerId { broker: b, .. } => *b == broker,
-                })
+                .filter(|p| p.broker() == broker)
                 .count()
     }
 
@@ -366,13 +418,16 @@ impl Producer {
             else {
                 return; // waits for metadata (Kafka's send blocks in waitOnMetadata)
             };
+            if !self.txn_before_send() {
+                return; // the application waits for its transaction to end
+            }
             let i = self.created;
             let key = self
                 .workload
                 .keys
                 .map(|k| Bytes::from(format!("key-{}", self.workload_sent % k.max(1))));
             let value = Bytes::from(format!("{}-{}", self.name, i));
-            self.send_record(now, &partitions, key, value);
+            self.send_record(now, &partitions, key, value.clone());
             self.created += 1;
             self.workload_sent += 1;
             sent_since_start += 1;
@@ -382,6 +437,7 @@ impl Producer {
                 self.producing = false;
                 None
             };
+            self.txn_after_send(value, !self.producing);
             if sent_since_start > 100_000 {
                 break; // a safety valve: never spin forever inside one input
             }
@@ -515,6 +571,9 @@ impl Producer {
         if !self.config.idempotence {
             return false;
         }
+        if !self.txn_allows_drain(head.partition) {
+            return true;
+        }
         let Some(current) = self.producer_id else {
             return true;
         };
@@ -532,7 +591,9 @@ impl Producer {
 
     /// The sender loop (`Sender.runOnce`).
     fn send(&mut self, now: Instant) {
-        if self.config.idempotence {
+        if self.txn.is_some() {
+            self.drive_txn(now);
+        } else if self.config.idempotence {
             if self.producer_id.is_none() {
                 self.maybe_init_producer_id(now);
             }
@@ -582,6 +643,7 @@ impl Producer {
         for broker in to_connect {
             self.ensure_connected(broker, now);
         }
+        let transactional = self.txn.is_some();
         for (broker, partitions) in by_broker {
             if self.in_flight_to(broker)
                 >= self.config.config.max_in_flight_requests_per_connection as usize
@@ -632,7 +694,7 @@ impl Producer {
                         producer_id: s.producer_id,
                         producer_epoch: s.epoch,
                         base_sequence: s.base,
-                        transactional: false,
+                        transactional,
                     }),
                     records,
                 });
@@ -720,7 +782,9 @@ impl Producer {
     }
 
     fn request_epoch_bump(&mut self, partition: u32) {
-        if self.config.idempotence {
+        // A transactional producer never bumps locally: its transaction aborts, and the
+        // coordinator bumps the epoch (`txn_batch_failed`).
+        if self.config.idempotence && self.txn.is_none() {
             self.epoch_bump_required = true;
             self.epoch_bump_partitions.insert(partition);
         }
@@ -860,6 +924,7 @@ impl Producer {
                 .values_mut()
                 .for_each(|r| r.batches.retain(|&id| id != batch.id));
             self.fail_batch(batch, ErrorCode::DeliveryTimeout);
+            self.txn_batch_failed(ErrorCode::DeliveryTimeout);
         }
     }
 
@@ -1077,6 +1142,7 @@ impl Producer {
                 self.request_epoch_bump(partition);
             }
             self.fail_batch(batch, error);
+            self.txn_batch_failed(error);
         }
     }
 
@@ -1099,7 +1165,7 @@ impl Producer {
         let pending: Vec<CorrelationId> = self
             .pending
             .iter()
-            .filter(|(_, p)| matches!(p, PendingRequest::Metadata { broker: b, .. } | PendingRequest::InitProducerId { broker: b, .. } if *b == broker))
+            .filter(|(_, p)| p.broker() == broker)
             .map(|(&c, _)| c)
             .collect();
         for c in pending {
@@ -1114,6 +1180,7 @@ impl Producer {
                 Some(PendingRequest::InitProducerId { .. }) => {
                     self.init_retry_at = Some(now + self.config.config.retry_backoff);
                 }
+                Some(PendingRequest::Txn { .. }) => self.txn_request_lost(now),
                 None => {}
             }
         }
@@ -1137,12 +1204,8 @@ impl Producer {
         let timed_out: Vec<BrokerId> = self
             .pending
             .values()
-            .filter_map(|p| match p {
-                PendingRequest::Metadata { broker, deadline }
-                | PendingRequest::InitProducerId { broker, deadline } => {
-                    (*deadline <= now).then_some(*broker)
-                }
-            })
+            .filter(|p| p.deadline() <= now)
+            .map(PendingRequest::broker)
             .collect();
         for broker in timed_out {
             self.outbox.reset(NodeId::Broker(broker), Channel::Client);
@@ -1171,6 +1234,8 @@ impl Node for Producer {
             Input::Command(ClientCommand::StopWorkload) => {
                 self.producing = false;
                 self.next_record_at = None;
+                // The application commits what its open transaction holds before it stops.
+                self.end_transaction_by_application();
             }
             Input::Command(ClientCommand::LeaveGroup) => {} // a consumer command
             Input::Command(ClientCommand::Send { key, text }) => self.request(now, key, text),
@@ -1197,6 +1262,12 @@ impl Node for Producer {
                             );
                             self.metadata.update(now, &r, backoff, &mut self.rng);
                         }
+                    }
+                    m @ (Message::FindCoordinatorResponse(_)
+                    | Message::AddPartitionsToTxnResponse(_)
+                    | Message::EndTxnResponse(_)) => self.handle_txn_response(now, m),
+                    m @ Message::InitProducerIdResponse(_) if self.txn.is_some() => {
+                        self.handle_txn_response(now, m)
                     }
                     Message::InitProducerIdResponse(r) => {
                         if let Some(PendingRequest::InitProducerId { .. }) =
@@ -1254,10 +1325,10 @@ impl Node for Producer {
         }
         at(self.requests.values().map(|r| r.deadline).min());
         for p in self.pending.values() {
-            match p {
-                PendingRequest::Metadata { deadline, .. }
-                | PendingRequest::InitProducerId { deadline, .. } => at(Some(*deadline)),
-            }
+            at(Some(p.deadline()));
+        }
+        if let Some(t) = &self.txn {
+            at(t.retry_at);
         }
         if !self
             .pending

@@ -6,3 +6,4 @@ pub mod forks;
 pub mod history;
 pub mod invariants;
 pub mod ownership;
+pub mod transactions;

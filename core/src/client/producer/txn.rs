@@ -1,0 +1,503 @@
+//! The transactional producer (`TransactionManager`'s transactional half, KAFKA.md 4.2).
+//!
+//! A producer with a `transactional.id` finds its transaction coordinator, gets its producer id
+//! and epoch there (InitProducerId, which fences older instances), and then runs its workload
+//! in transactions of `records` records: the first send of a transaction begins it, a
+//! partition's batches are drained only once AddPartitionsToTxn has added the partition, and
+//! after the last record the application commits (or, every `abort_every`th transaction,
+//! aborts): EndTxn goes out once every batch of the transaction is complete. One request to
+//! the coordinator is in flight at a time; a coordinator that moved is found again and the
+//! request sent again, as `TransactionManager` does.
+//!
+//! A batch that fails for good makes the transaction abortable: the application aborts it, and
+//! its unsent batches fail. A fencing error (PRODUCER_FENCED, or INVALID_PRODUCER_EPOCH from
+//! the coordinator) is fatal: the application closes the producer and starts a new one with
+//! the same transactional id, which is modelled by forgetting every batch and the producer id
+//! and initialising again. Sequence errors abort the transaction and then bump the epoch with
+//! InitProducerId (KIP-360).
+
+use super::{PendingRequest, Producer};
+use crate::bytes::Bytes;
+use crate::error::ErrorCode;
+use crate::ids::{BrokerId, NodeId, ProducerEpoch, ProducerId};
+use crate::map::VecSet;
+use crate::node::Event;
+use crate::protocol::*;
+use crate::time::{Duration, Instant};
+use serde::{Deserialize, Serialize};
+
+/// How a producer's workload uses transactions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionWorkload {
+    /// Records per transaction (the last transaction may hold fewer).
+    pub records: u64,
+    /// Every `abort_every`th transaction is aborted instead of committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_every: Option<u64>,
+}
+
+/// Where the producer's transaction stands (`TransactionManager.State`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TxnPhase {
+    /// No producer id yet: the coordinator is looked up and InitProducerId sent.
+    Initializing,
+    /// Initialised, no transaction open.
+    Ready,
+    /// A transaction is open.
+    InTransaction,
+    /// The application committed: EndTxn(commit) goes out once every batch is complete.
+    Committing,
+    /// The application aborted: unsent batches fail, EndTxn(abort) follows the rest.
+    Aborting,
+}
+
+/// A coordinator request in flight.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum TxnRequest {
+    FindCoordinator,
+    InitProducerId,
+    AddPartitions(Vec<u32>),
+    EndTxn { commit: bool },
+}
+
+/// The transactional state of a producer.
+#[derive(Clone, Debug)]
+pub(super) struct Txn {
+    pub(super) id: String,
+    pub(super) timeout: Duration,
+    pub(super) workload: TransactionWorkload,
+    pub(super) phase: TxnPhase,
+    pub(super) coordinator: Option<BrokerId>,
+    /// The request in flight, if any, by correlation id.
+    pub(super) request: Option<(CorrelationId, TxnRequest)>,
+    pub(super) retry_at: Option<Instant>,
+    /// Partitions the coordinator added to the open transaction.
+    pub(super) added: VecSet<u32>,
+    /// Records sent in the open transaction, and their values.
+    pub(super) sent: u64,
+    pub(super) values: Vec<Bytes>,
+    /// Transactions begun so far.
+    pub(super) begun: u64,
+    /// Why the open transaction must abort, if it must.
+    pub(super) abortable: Option<ErrorCode>,
+    /// The epoch must be bumped with InitProducerId once the abort completes (KIP-360).
+    pub(super) bump_after_abort: bool,
+}
+
+impl Txn {
+    pub(super) fn new(id: String, timeout: Duration, workload: TransactionWorkload) -> Txn {
+        Txn {
+            id,
+            timeout,
+            workload,
+            phase: TxnPhase::Initializing,
+            coordinator: None,
+            request: None,
+            retry_at: None,
+            added: VecSet::new(),
+            sent: 0,
+            values: Vec::new(),
+            begun: 0,
+            abortable: None,
+            bump_after_abort: false,
+        }
+    }
+
+    /// Whether the application may send now: a transaction is open, or may begin.
+    pub(super) fn may_send(&self) -> bool {
+        matches!(self.phase, TxnPhase::Ready | TxnPhase::InTransaction)
+    }
+}
+
+/// Backoff after CONCURRENT_TRANSACTIONS on AddPartitionsToTxn
+/// (`TransactionManager.ADD_PARTITIONS_RETRY_BACKOFF_MS`).
+const ADD_PARTITIONS_RETRY_BACKOFF: Duration = Duration::from_millis(20);
+
+impl Producer {
+    /// The transaction's phase, for a transactional producer.
+    pub fn transaction_phase(&self) -> Option<TxnPhase> {
+        self.txn.as_ref().map(|t| t.phase)
+    }
+
+    /// The application's `send` is about to run under a transaction: `beginTransaction` when
+    /// none is open. Returns false when it may not send now.
+    pub(super) fn txn_before_send(&mut self) -> bool {
+        let Some(txn) = &mut self.txn else {
+            return true;
+        };
+        if !txn.may_send() || self.producer_id.is_none() {
+            return false;
+        }
+        if txn.phase == TxnPhase::Ready {
+            txn.phase = TxnPhase::InTransaction;
+            txn.begun += 1;
+        }
+        true
+    }
+
+    /// The application sent a record in the open transaction; after the transaction's last
+    /// record it commits, or aborts every `abort_every`th transaction.
+    pub(super) fn txn_after_send(&mut self, value: Bytes, last_of_workload: bool) {
+        let Some(txn) = &mut self.txn else { return };
+        txn.sent += 1;
+        txn.values.push(value);
+        if txn.sent >= txn.workload.records || last_of_workload {
+            self.end_transaction_by_application();
+        }
+    }
+
+    /// The application ends the open transaction: it commits, unless this transaction is one
+    /// the workload aborts or an error made it abortable.
+    pub(super) fn end_transaction_by_application(&mut self) {
+        let Some(txn) = &mut self.txn else { return };
+        if txn.phase != TxnPhase::InTransaction {
+            return;
+        }
+        let abort = txn.abortable.is_some()
+            || txn
+                .workload
+                .abort_every
+                .is_some_and(|k| k > 0 && txn.begun % k == 0);
+        txn.phase = if abort {
+            TxnPhase::Aborting
+        } else {
+            TxnPhase::Committing
+        };
+    }
+
+    /// A batch of the open transaction failed for good: the transaction can only abort.
+    pub(super) fn txn_batch_failed(&mut self, error: ErrorCode) {
+        let Some(txn) = &mut self.txn else { return };
+        if matches!(txn.phase, TxnPhase::InTransaction | TxnPhase::Committing) {
+            txn.abortable.get_or_insert(error);
+            if matches!(
+                error,
+                ErrorCode::OutOfOrderSequenceNumber
+                    | ErrorCode::UnknownProducerId
+                    | ErrorCode::InvalidProducerEpoch
+            ) {
+                txn.bump_after_abort = true;
+            }
+            txn.phase = TxnPhase::Aborting;
+        }
+    }
+
+    /// Whether a partition's batches may be drained: its partition is in the transaction
+    /// (`isSendToPartitionAllowed`).
+    pub(super) fn txn_allows_drain(&self, partition: u32) -> bool {
+        self.txn.as_ref().is_none_or(|t| {
+            t.added.contains(&partition)
+                && matches!(t.phase, TxnPhase::InTransaction | TxnPhase::Committing)
+        })
+    }
+
+    /// The transactional half of the sender loop: the next coordinator request, if one is due.
+    /// A transaction that ends without a request lets the application go on at once.
+    pub(super) fn drive_txn(&mut self, now: Instant) {
+        // Each round ends a transaction the coordinator never heard of; the workload's count
+        // bounds them, and the bound keeps one input from spinning.
+        for _ in 0..1000 {
+            if !self.drive_txn_once(now) {
+                return;
+            }
+            self.run_workload(now);
+        }
+    }
+
+    /// One step of [`Producer::drive_txn`]; true when a transaction ended locally.
+    fn drive_txn_once(&mut self, now: Instant) -> bool {
+        let Some(txn) = &self.txn else { return false };
+        if txn.request.is_some() || txn.retry_at.is_some_and(|t| t > now) {
+            return false;
+        }
+        if txn.phase == TxnPhase::Aborting {
+            self.abort_undrained_batches();
+        }
+        let txn = self.txn.as_ref().expect("transactional");
+        let next = match txn.phase {
+            TxnPhase::Initializing => Some(TxnRequest::InitProducerId),
+            TxnPhase::Ready => None,
+            TxnPhase::InTransaction | TxnPhase::Committing => {
+                let new: Vec<u32> = self
+                    .partitions
+                    .iter()
+                    .filter(|(p, s)| !s.queue.is_empty() && !txn.added.contains(p))
+                    .map(|(&p, _)| p)
+                    .collect();
+                if !new.is_empty() {
+                    Some(TxnRequest::AddPartitions(new))
+                } else if txn.phase == TxnPhase::Committing && self.records_pending() == 0 {
+                    Some(TxnRequest::EndTxn { commit: true })
+                } else {
+                    None
+                }
+            }
+            TxnPhase::Aborting => {
+                let in_flight = self.partitions.values().any(|s| !s.in_flight.is_empty());
+                (!in_flight).then_some(TxnRequest::EndTxn { commit: false })
+            }
+        };
+        let Some(request) = next else { return false };
+        if matches!(request, TxnRequest::EndTxn { .. }) && txn.added.is_empty() {
+            // No partition joined the transaction: the coordinator knows nothing of it, and
+            // `TransactionManager` completes it without an EndTxn (`transactionStarted`).
+            let commit = request == TxnRequest::EndTxn { commit: true };
+            let (pid, epoch) = self.producer_id.expect("initialised");
+            self.transaction_ended(commit, pid, epoch);
+            return true;
+        }
+        if txn.coordinator.is_none() {
+            self.find_txn_coordinator(now);
+        } else {
+            self.send_txn_request(now, request);
+        }
+        false
+    }
+
+    /// `FindCoordinator(TRANSACTION)` to the least loaded broker.
+    fn find_txn_coordinator(&mut self, now: Instant) {
+        let id = self.txn.as_ref().expect("transactional").id.clone();
+        let mut sent = None;
+        self.request_least_loaded(now, |broker, deadline, correlation| {
+            sent = Some(correlation);
+            (
+                PendingRequest::Txn { broker, deadline },
+                Message::FindCoordinator(FindCoordinatorRequest {
+                    correlation,
+                    group_id: id,
+                    key_type: CoordinatorType::Transaction,
+                }),
+            )
+        });
+        if let Some(c) = sent {
+            self.txn.as_mut().expect("transactional").request =
+                Some((c, TxnRequest::FindCoordinator));
+        }
+    }
+
+    fn send_txn_request(&mut self, now: Instant, request: TxnRequest) {
+        let coordinator = self
+            .txn
+            .as_ref()
+            .and_then(|t| t.coordinator)
+            .expect("known");
+        if !self.ensure_connected(coordinator, now) {
+            return;
+        }
+        let correlation = self.correlation();
+        let txn = self.txn.as_ref().expect("transactional");
+        let (pid, epoch) = self
+            .producer_id
+            .unwrap_or((ProducerId(0), ProducerEpoch(0)));
+        let message = match &request {
+            TxnRequest::FindCoordinator => return,
+            TxnRequest::InitProducerId => Message::InitProducerId(InitProducerIdRequest {
+                correlation,
+                transactional_id: Some(txn.id.clone()),
+                transaction_timeout: txn.timeout,
+            }),
+            TxnRequest::AddPartitions(partitions) => {
+                Message::AddPartitionsToTxn(AddPartitionsToTxnRequest {
+                    correlation,
+                    transactional_id: txn.id.clone(),
+                    producer_id: pid,
+                    producer_epoch: epoch,
+                    partitions: partitions.iter().map(|&p| self.tp(p)).collect(),
+                })
+            }
+            TxnRequest::EndTxn { commit } => Message::EndTxn(EndTxnRequest {
+                correlation,
+                transactional_id: txn.id.clone(),
+                producer_id: pid,
+                producer_epoch: epoch,
+                commit: *commit,
+            }),
+        };
+        let deadline = now + self.config.config.request_timeout;
+        self.pending.insert(
+            correlation,
+            PendingRequest::Txn {
+                broker: coordinator,
+                deadline,
+            },
+        );
+        self.txn.as_mut().expect("transactional").request = Some((correlation, request));
+        self.outbox.send(NodeId::Broker(coordinator), message);
+    }
+
+    /// `abortUndrainedBatches`: batches of an aborting transaction not yet sent fail.
+    fn abort_undrained_batches(&mut self) {
+        let queued: Vec<_> = self
+            .partitions
+            .values_mut()
+            .flat_map(|s| s.queue.drain(..).collect::<Vec<_>>())
+            .collect();
+        for batch in queued {
+            self.fail_batch(batch, ErrorCode::TransactionAborted);
+        }
+    }
+
+    /// A coordinator request failed before an answer (a broken connection or a timeout): the
+    /// coordinator is looked up again and the request sent again.
+    pub(super) fn txn_request_lost(&mut self, now: Instant) {
+        let backoff = self.config.config.retry_backoff;
+        if let Some(txn) = &mut self.txn {
+            txn.request = None;
+            txn.coordinator = None;
+            txn.retry_at = Some(now + backoff);
+        }
+    }
+
+    /// An answer from the coordinator (or to the FindCoordinator).
+    pub(super) fn handle_txn_response(&mut self, now: Instant, message: Message) {
+        let correlation = match &message {
+            Message::FindCoordinatorResponse(r) => r.correlation,
+            Message::InitProducerIdResponse(r) => r.correlation,
+            Message::AddPartitionsToTxnResponse(r) => r.correlation,
+            Message::EndTxnResponse(r) => r.correlation,
+            _ => return,
+        };
+        let Some(txn) = &mut self.txn else { return };
+        let Some((c, request)) = txn.request.take() else {
+            return;
+        };
+        if c != correlation {
+            txn.request = Some((c, request));
+            return;
+        }
+        self.pending.remove(&correlation);
+        let error = match message {
+            Message::FindCoordinatorResponse(r) => {
+                if r.error.is_none() {
+                    txn.coordinator = r.coordinator;
+                }
+                r.error
+            }
+            Message::InitProducerIdResponse(r) => {
+                if r.error.is_none() {
+                    self.producer_id = Some((r.producer_id, r.producer_epoch));
+                    txn.phase = TxnPhase::Ready;
+                    self.outbox.event(Event::ProducerIdAssigned {
+                        producer_id: r.producer_id,
+                        producer_epoch: r.producer_epoch,
+                    });
+                }
+                r.error
+            }
+            Message::AddPartitionsToTxnResponse(r) => {
+                let error = r.partitions.iter().find_map(|(_, e)| *e);
+                if error.is_none()
+                    && let TxnRequest::AddPartitions(partitions) = &request
+                {
+                    for &p in partitions {
+                        txn.added.insert(p);
+                    }
+                }
+                error
+            }
+            Message::EndTxnResponse(r) => {
+                if r.error.is_none() {
+                    let commit = matches!(request, TxnRequest::EndTxn { commit: true });
+                    self.transaction_ended(commit, r.producer_id, r.producer_epoch);
+                }
+                r.error
+            }
+            _ => None,
+        };
+        if let Some(e) = error {
+            self.txn_error(now, &request, e);
+        }
+    }
+
+    /// EndTxn succeeded: the transaction is over. Under transaction version 2 the answer
+    /// carries the bumped epoch, which the next transaction uses from sequence 0.
+    fn transaction_ended(&mut self, commit: bool, pid: ProducerId, epoch: ProducerEpoch) {
+        let txn = self.txn.as_mut().expect("transactional");
+        let values = std::mem::take(&mut txn.values);
+        txn.sent = 0;
+        txn.added.clear();
+        txn.abortable = None;
+        txn.phase = if std::mem::take(&mut txn.bump_after_abort) {
+            TxnPhase::Initializing
+        } else {
+            TxnPhase::Ready
+        };
+        let (old_pid, old_epoch) = self.producer_id.unwrap_or((pid, epoch));
+        self.outbox.event(Event::TransactionEnded {
+            transactional_id: txn.id.clone(),
+            producer_id: old_pid,
+            producer_epoch: old_epoch,
+            committed: commit,
+            values,
+        });
+        self.producer_id = Some((pid, epoch));
+    }
+
+    /// A coordinator error (`TransactionManager`'s handlers): a coordinator that moved is
+    /// found again, a busy one asked again after a backoff; fencing is fatal.
+    fn txn_error(&mut self, now: Instant, request: &TxnRequest, error: ErrorCode) {
+        let backoff = self.config.config.retry_backoff;
+        let txn = self.txn.as_mut().expect("transactional");
+        match error {
+            ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
+                txn.coordinator = None;
+                txn.retry_at = Some(now + backoff);
+            }
+            ErrorCode::ConcurrentTransactions
+                if matches!(request, TxnRequest::AddPartitions(_)) =>
+            {
+                txn.retry_at = Some(now + ADD_PARTITIONS_RETRY_BACKOFF);
+            }
+            ErrorCode::ConcurrentTransactions | ErrorCode::CoordinatorLoadInProgress => {
+                txn.retry_at = Some(now + backoff);
+            }
+            ErrorCode::ProducerFenced
+            | ErrorCode::InvalidProducerEpoch
+            | ErrorCode::InvalidTxnState
+            | ErrorCode::InvalidProducerIdMapping => self.txn_fatal(now, error),
+            _ if matches!(
+                request,
+                TxnRequest::FindCoordinator | TxnRequest::InitProducerId
+            ) =>
+            {
+                txn.retry_at = Some(now + backoff);
+            }
+            _ => self.txn_fatal(now, error),
+        }
+    }
+
+    /// A fatal error: the application closes this producer and starts another with the same
+    /// transactional id. Every batch fails, the open transaction's fate is the coordinator's
+    /// (it aborts unless its commit was already decided), and the new instance initialises.
+    fn txn_fatal(&mut self, now: Instant, error: ErrorCode) {
+        let backoff = self.config.config.retry_backoff;
+        let txn = self.txn.as_mut().expect("transactional");
+        let values = std::mem::take(&mut txn.values);
+        let id = txn.id.clone();
+        *txn = Txn::new(id.clone(), txn.timeout, txn.workload);
+        txn.retry_at = Some(now + backoff);
+        self.outbox.event(Event::TransactionFailed {
+            transactional_id: id,
+            error,
+            values,
+        });
+        let batches: Vec<_> = self
+            .partitions
+            .values_mut()
+            .flat_map(|s| {
+                let mut all: Vec<_> = s.queue.drain(..).collect();
+                all.extend(std::mem::take(&mut s.in_flight).into_values().map(|mut b| {
+                    b.maybe_written = true;
+                    b
+                }));
+                all
+            })
+            .collect();
+        self.partitions.clear();
+        self.requests.clear();
+        self.producer_id = None;
+        for batch in batches {
+            self.fail_batch(batch, error);
+        }
+    }
+}
