@@ -752,7 +752,7 @@ pub struct TxnMarkerEntry {
     pub producer_id: ProducerId,
     /// The epoch the marker carries (with transaction version 2, the bumped one).
     pub producer_epoch: ProducerEpoch,
-    /// COMMIT or ABORT, with the coordinator's epoch.
+    /// COMMIT or ABORT, with the coordinator's epoch (the leader stamps its own time).
     pub marker: ControlMarker,
     /// Whether the coordinator runs transaction version 2 (KIP-890 part 2), which makes the
     /// leader refuse a marker that does not carry a newer epoch.

@@ -38,6 +38,7 @@ pub const SHIPPED: &[Shipped] = shipped![
     "at-most-once",
     "retention",
     "compaction",
+    "transactions",
     "swarm",
     "swarm-unsafe",
     "swarm-compaction",

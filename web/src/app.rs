@@ -1016,6 +1016,7 @@ impl App {
                 <div class="client" data-producer={p.name.clone()} data-acked={p.acknowledged.to_string()} data-sent={p.sent.to_string()}>
                     <div class="name">{ &p.name }<span class="badge">{ format!("acks={}", p.acks) }</span>
                         if p.idempotent { <span class="badge">{ "idempotent" }</span> }
+                        if let Some(t) = p.transaction { <span class="badge" title="transactional.id set: its records become visible to read_committed consumers when its transaction commits">{ format!("transactional · {t}") }</span> }
                         <span class="muted">{ format!(" → {}", p.topic) }</span></div>
                     <div class="stats">
                         { format!("{} · sent {} · acked {} · failed {} · {} request(s) in flight",
@@ -1063,6 +1064,7 @@ impl App {
                     <div class="client" data-consumer={c.name.clone()} data-processed={c.processed.to_string()}>
                         <div class="name">{ &c.name }
                             if let Some(g) = &c.group { <span class="muted">{ format!(" in {g}") }</span> }
+                            if c.read_committed { <span class="badge" title="isolation.level=read_committed: reads below the last stable offset and skips aborted transactions">{ "read_committed" }</span> }
                         </div>
                         <div class="stats">{ format!("{} · processed {} · owns {}",
                             if c.status != Status::Running { status_name(c.status) } else if c.consuming { "consuming" } else { "waiting" },
@@ -1449,10 +1451,11 @@ fn replica(p: &PartitionView, r: &ReplicaView) -> Html {
                 let class = classes!(
                     "cell",
                     (o >= r.high_watermark).then_some("uncommitted"),
-                    lost.then_some("lost")
+                    lost.then_some("lost"),
+                    c.aborted.then_some("aborted")
                 );
                 let title = format!(
-                    "offset {o} · {} · value {} · epoch {}{}",
+                    "offset {o} · {} · value {} · epoch {}{}{}",
                     c.key
                         .as_ref()
                         .map_or("no key".into(), |k| format!("key {k}")),
@@ -1462,11 +1465,22 @@ fn replica(p: &PartitionView, r: &ReplicaView) -> Html {
                         " · an acknowledged record that was here is lost"
                     } else {
                         ""
+                    },
+                    if c.aborted {
+                        " · its transaction aborted: read_committed consumers skip it"
+                    } else {
+                        ""
                     }
                 );
                 html! { <span {class} {style} {title}></span> }
             }
             None if o < r.log_start_offset => html! { <span class="cell deleted"></span> },
+            // A transaction marker: it takes an offset, and no consumer is ever given it.
+            None if let Some(&(_, commit)) = r.markers.iter().find(|(m, _)| *m == o) => {
+                let (word, class) = if commit { ("COMMIT", "commit") } else { ("ABORT", "abort") };
+                let title = format!("offset {o} · {word} marker: ends a transaction here; consumers skip it");
+                html! { <span class={classes!("cell", "marker", class)} {title}>{ &word[..1] }</span> }
+            }
             // An offset the log cleaner emptied: offsets are never renumbered, so the slot stays.
             None if o < r.log_end_offset => html! {
                 <span class="cell cleaned" title={format!("offset {o} · removed by the log cleaner: a later record has its key")}></span>

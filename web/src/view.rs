@@ -2,11 +2,13 @@
 //! run's story. It is a pure function of the session (plus a tally kept across frames so the
 //! log is read once), so it is tested natively and the yew front end only draws it.
 
+use gregor_core::client::producer::TxnPhase;
 use gregor_core::config::Acks;
 use gregor_core::ids::{BrokerId, ClientId, NodeId, TopicPartition};
 use gregor_core::map::VecMap;
 use gregor_core::node::Event;
 use gregor_core::protocol::Message;
+use gregor_core::record::MarkerKind;
 use gregor_sim::cluster::WorldEvent;
 use gregor_sim::groups::{GroupReport, group_reports};
 use gregor_sim::live::trusted_image;
@@ -48,6 +50,9 @@ pub struct Cell {
     pub producer: String,
     /// The leader epoch that wrote it.
     pub epoch: u32,
+    /// Whether it belongs to an aborted transaction: it stays in the log, and
+    /// `read_committed` consumers skip it.
+    pub aborted: bool,
 }
 
 /// The hue (0 to 359) a key's records are coloured with: `key-N` keys, which workloads send,
@@ -84,6 +89,8 @@ pub struct ReplicaView {
     pub records: Option<u64>,
     /// The newest offsets of its log, up to [`STRIP`] of them, oldest first.
     pub cells: Vec<Cell>,
+    /// The transaction markers among those offsets: offset, and whether it commits.
+    pub markers: Vec<(u64, bool)>,
 }
 
 /// A partition as the classroom shows it.
@@ -134,6 +141,8 @@ pub struct ProducerView {
     pub failed: u64,
     /// The last error a broker answered, when, and from which broker.
     pub last_error: Option<(u64, String)>,
+    /// For a transactional producer, where its transaction stands.
+    pub transaction: Option<&'static str>,
 }
 
 /// A consumer as the classroom shows it.
@@ -143,6 +152,8 @@ pub struct ConsumerView {
     pub name: String,
     /// Its group.
     pub group: Option<String>,
+    /// Whether it reads only committed records (`isolation.level=read_committed`).
+    pub read_committed: bool,
     /// Whether its process runs.
     pub status: Status,
     /// Whether it is consuming (it owns partitions and is not in a rebalance's pause).
@@ -309,6 +320,7 @@ fn cell_of(offset: u64, record: &gregor_core::record::Record, epoch: u32) -> Cel
         producer: producer_of(&value).to_string(),
         value,
         epoch,
+        aborted: false,
     }
 }
 
@@ -347,12 +359,40 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
                 .iter()
                 .map(|&b| {
                     let log = world.broker_disk(b).and_then(|d| d.logs.get(&tp));
+                    let window = |l: &gregor_core::log::PartitionLog| {
+                        (strip_start.max(l.log_start_offset().0)..l.log_end_offset().0)
+                            .map(gregor_core::ids::Offset)
+                    };
                     let cells = log
                         .map(|l| {
-                            (strip_start.max(l.log_start_offset().0)..l.log_end_offset().0)
+                            let aborted = l.aborted_transactions(
+                                gregor_core::ids::Offset(strip_start),
+                                l.log_end_offset(),
+                            );
+                            window(l)
                                 .filter_map(|o| {
-                                    l.record_at(gregor_core::ids::Offset(o))
-                                        .map(|(r, e)| cell_of(o, r, e.0))
+                                    let (r, e) = l.record_at(o)?;
+                                    let mut cell = cell_of(o.0, r, e.0);
+                                    let producer = l.batch_at(o).and_then(|b| b.producer);
+                                    cell.aborted = producer.is_some_and(|p| {
+                                        p.transactional
+                                            && aborted.iter().any(|a| {
+                                                a.producer_id == p.producer_id
+                                                    && a.first_offset <= o
+                                                    && o < a.last_offset
+                                            })
+                                    });
+                                    Some(cell)
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let markers = log
+                        .map(|l| {
+                            window(l)
+                                .filter_map(|o| {
+                                    let m = l.batch_at(o)?.control?;
+                                    Some((o.0, m.kind == MarkerKind::Commit))
                                 })
                                 .collect()
                         })
@@ -369,6 +409,7 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
                             .filter(|l| l.config().cleanup_policy.compact)
                             .map(|l| l.record_count()),
                         cells,
+                        markers,
                     }
                 })
                 .collect();
@@ -436,6 +477,15 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
                 acknowledged: t.acknowledged,
                 failed: t.failed,
                 last_error: t.last_error,
+                transaction: spec.config.config.transactional_id.as_ref().map(|_| {
+                    match live.and_then(|p| p.transaction_phase()) {
+                        None | Some(TxnPhase::Initializing) => "initialising",
+                        Some(TxnPhase::Ready) => "no transaction open",
+                        Some(TxnPhase::InTransaction) => "in a transaction",
+                        Some(TxnPhase::Committing) => "committing",
+                        Some(TxnPhase::Aborting) => "aborting",
+                    }
+                }),
             }
         })
         .collect();
@@ -459,6 +509,8 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
             ConsumerView {
                 name: spec.name.clone(),
                 group: spec.config.group_id.clone(),
+                read_committed: spec.config.isolation_level
+                    == gregor_core::protocol::IsolationLevel::ReadCommitted,
                 status: world.status(NodeId::Client(id)),
                 consuming: live.is_some_and(|c| c.is_consuming()),
                 processed: live.map_or(0, |c| c.records_processed()),
@@ -641,6 +693,31 @@ mod tests {
         assert!(p0.leader_epoch > before.partitions[0].leader_epoch);
         let r = p0.replicas.iter().find(|r| r.broker == old).unwrap();
         assert!(!r.in_isr && !r.online);
+    }
+
+    #[test]
+    fn strips_show_transaction_markers_and_aborted_records() {
+        // transactions: p1 commits transactions of 5 records and aborts every third, so by
+        // 10 s the newest 24 offsets of a partition hold markers of both kinds and records of
+        // an aborted transaction.
+        let mut s = Session::new(crate::builtin::scenario("transactions").unwrap(), 1).unwrap();
+        s.play_until(Instant(10_000));
+        let v = view(&s);
+        let replicas = v.partitions.iter().flat_map(|p| &p.replicas);
+        let markers: Vec<(u64, bool)> = replicas.clone().flat_map(|r| r.markers.clone()).collect();
+        assert!(markers.iter().any(|(_, commit)| *commit));
+        assert!(markers.iter().any(|(_, commit)| !*commit));
+        assert!(replicas.clone().flat_map(|r| &r.cells).any(|c| c.aborted));
+        // A marker's offset holds no record cell.
+        for r in replicas {
+            for (o, _) in &r.markers {
+                assert!(r.cells.iter().all(|c| c.offset != *o));
+            }
+        }
+        let p1 = &v.producers[0];
+        assert!(p1.transaction.is_some());
+        let readers: Vec<bool> = v.consumers.iter().map(|c| c.read_committed).collect();
+        assert_eq!(readers, vec![true, false]);
     }
 
     #[test]

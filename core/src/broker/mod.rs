@@ -23,6 +23,7 @@ use crate::map::{VecMap, VecSet};
 use crate::metadata::{LeaderRecoveryState, MetadataImage, PartitionRegistration};
 use crate::node::{Deadlines, Event, Input, IsrChangeKind, Node, Outbox, Output};
 use crate::protocol::*;
+use crate::record::ControlMarker;
 use crate::rng::Rng;
 use crate::time::{Duration, Instant};
 use crate::txn::TRANSACTION_STATE_TOPIC;
@@ -2161,11 +2162,17 @@ impl LeaderWriter<'_> {
         tp: &TopicPartition,
         entry: &TxnMarkerEntry,
     ) -> Result<Offset, ErrorCode> {
+        // `KafkaApis.handleWriteTxnMarkersRequest` builds the control batch with the leader's
+        // clock (`MemoryRecords.withEndTransactionMarker(time.milliseconds(), ...)`).
+        let marker = ControlMarker {
+            timestamp: self.now,
+            ..entry.marker
+        };
         self.with_leader_log(tp, |log, epoch| {
             let offset = log.append_marker_as_leader(
                 entry.producer_id,
                 entry.producer_epoch,
-                entry.marker,
+                marker,
                 epoch,
                 entry.transaction_v2,
             )?;

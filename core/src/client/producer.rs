@@ -57,8 +57,9 @@ pub struct Workload {
     pub rate_per_sec: u64,
     /// How many records in all.
     pub count: u64,
-    /// For a producer with a `transactional.id`: its transactions.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// For a producer with a `transactional.id`: its transactions. (Always serialised: the
+    /// classroom's built-in scenarios use a format that cannot skip fields.)
+    #[serde(default)]
     pub transaction: Option<TransactionWorkload>,
 }
 

@@ -104,13 +104,22 @@ enum Then {
         correlation: CorrelationId,
         partitions: Vec<TopicPartition>,
     },
-    /// A PrepareCommit or PrepareAbort: answer the EndTxn, if a producer sent one, and write
+    /// A PrepareCommit or PrepareAbort: answer the request that caused it, if any, and write
     /// the markers.
-    Prepared {
-        reply: Option<(NodeId, CorrelationId)>,
-    },
+    Prepared { reply: Option<PreparedReply> },
     /// A CompleteCommit or CompleteAbort: the transaction is over.
     Completed,
+}
+
+/// Who waits for a PrepareCommit or PrepareAbort.
+#[derive(Clone, Copy, Debug)]
+enum PreparedReply {
+    /// A producer's EndTxn: answered with success and the producer id and epoch.
+    EndTxn(NodeId, CorrelationId),
+    /// An InitProducerId that found a transaction open and fenced it: answered
+    /// CONCURRENT_TRANSACTIONS once the abort is written (`sendRetriableErrorCallback`), so
+    /// that the new producer retries.
+    InitProducerId(NodeId, CorrelationId),
 }
 
 #[derive(Clone, Debug)]
@@ -154,6 +163,8 @@ struct MarkerRequest {
     transactional_id: String,
     broker: BrokerId,
     deadline: Instant,
+    /// The partitions it carries.
+    partitions: Vec<TopicPartition>,
 }
 
 /// The transaction coordinator of one broker.
@@ -283,7 +294,11 @@ impl TxnCoordinator {
             .values()
             .flat_map(|s| s.transactions.values())
             .filter(|e| e.metadata.state == TxnState::Ongoing && !e.pending)
-            .filter_map(|e| e.metadata.start.map(|s| s + e.metadata.timeout))
+            .filter_map(|e| {
+                e.metadata
+                    .start
+                    .map(|s| s + e.metadata.timeout + Duration(1))
+            })
             .min()
             .map(|t| Instant(t.0.div_ceil(interval).saturating_mul(interval)))
     }
@@ -340,7 +355,7 @@ impl TxnCoordinator {
                         let m = &e.metadata;
                         (m.state == TxnState::Ongoing
                             && !e.pending
-                            && m.start.is_some_and(|s| s + m.timeout <= now))
+                            && m.start.is_some_and(|s| s + m.timeout < now))
                         .then(|| (*p, id.clone()))
                     })
                 })
@@ -352,16 +367,9 @@ impl TxnCoordinator {
                     producer_id: m.producer_id,
                     producer_epoch: m.producer_epoch,
                 });
-                let target = prepare(m, false, bump(m.producer_epoch), now);
-                self.write(
-                    now,
-                    p,
-                    &id,
-                    target,
-                    Then::Prepared { reply: None },
-                    log,
-                    out,
-                );
+                let target = prepare(m, false, self.fence_epoch(m.producer_epoch), now);
+                let then = Then::Prepared { reply: None };
+                self.write(now, p, &id, target, then, log, out);
             }
         }
         self.send_markers(now, log, out);
@@ -431,19 +439,14 @@ impl TxnCoordinator {
                     }
                     TxnState::Ongoing => {
                         // Fence the open transaction's producer and abort it; the new producer
-                        // retries until the abort is complete.
-                        let target = prepare(m, false, bump(m.producer_epoch), now);
+                        // is told to retry once the abort is written, and retries until the
+                        // abort is complete.
+                        let target = prepare(m, false, self.fence_epoch(m.producer_epoch), now);
+                        let then = Then::Prepared {
+                            reply: Some(PreparedReply::InitProducerId(from, r.correlation)),
+                        };
                         let id = id.to_string();
-                        self.write(
-                            now,
-                            p,
-                            &id,
-                            target,
-                            Then::Prepared { reply: None },
-                            log,
-                            out,
-                        );
-                        return reply(out, ErrorCode::ConcurrentTransactions);
+                        return self.write(now, p, &id, target, then, log, out);
                     }
                     TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort => {
                         TxnMetadata {
@@ -558,41 +561,78 @@ impl TxnCoordinator {
         if m.producer_id != r.producer_id {
             return reply(out, Some(ErrorCode::InvalidProducerIdMapping), None);
         }
-        let completed = matches!(
-            (m.state, r.commit),
-            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false)
-        );
-        // Under version 2 the epoch was bumped by the EndTxn being retried: a retry carries
-        // the epoch before it (`isRetry`).
-        let retry = v2 && completed && bump(r.producer_epoch) == m.producer_epoch;
-        if r.producer_epoch != m.producer_epoch && !retry {
+        // `endTransactionWithTV1` / `endTransaction` (version 2): which epochs are valid, then
+        // the state table. Under version 2 a completed EndTxn bumped the epoch, so its retry
+        // carries the epoch before (`retryOnEpochBump`), and the current epoch names the next
+        // transaction.
+        let retry = v2 && bump(r.producer_epoch) == m.producer_epoch;
+        let valid_epoch = if v2 {
+            match m.state {
+                TxnState::Ongoing | TxnState::Empty => r.producer_epoch == m.producer_epoch,
+                TxnState::PrepareCommit | TxnState::PrepareAbort => retry,
+                TxnState::CompleteCommit | TxnState::CompleteAbort => {
+                    retry || r.producer_epoch == m.producer_epoch
+                }
+            }
+        } else {
+            r.producer_epoch == m.producer_epoch
+        };
+        if !valid_epoch {
             return reply(out, Some(ErrorCode::ProducerFenced), None);
         }
         if entry.pending {
             return reply(out, Some(ErrorCode::ConcurrentTransactions), None);
         }
-        let error = match (m.state, r.commit) {
-            (TxnState::Ongoing, commit) => {
-                let epoch = if v2 {
-                    bump(m.producer_epoch)
-                } else {
-                    m.producer_epoch
-                };
-                let target = prepare(m, commit, epoch, now);
+        let next_epoch = if v2 {
+            bump(m.producer_epoch)
+        } else {
+            m.producer_epoch
+        };
+        // `Some(commit, keep the partitions)` prepares; `None` answers `error` at once.
+        let (prepare_as, error) = match (m.state, r.commit) {
+            (TxnState::Ongoing, commit) => (Some((commit, true)), None),
+            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) if !v2 || retry => {
+                (None, None)
+            }
+            // Version 2 lets a producer abort with nothing open: an empty PrepareAbort that
+            // still bumps the epoch.
+            (TxnState::CompleteCommit | TxnState::CompleteAbort | TxnState::Empty, false)
+                if v2 && !retry =>
+            {
+                (Some((false, false)), None)
+            }
+            (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
+                (None, Some(ErrorCode::ConcurrentTransactions))
+            }
+            _ => (None, Some(ErrorCode::InvalidTxnState)),
+        };
+        match prepare_as {
+            Some((commit, keep_partitions)) => {
+                let mut target = prepare(m, commit, next_epoch, now);
+                if !keep_partitions {
+                    target.partitions.clear();
+                }
                 let then = Then::Prepared {
-                    reply: Some((from, r.correlation)),
+                    reply: Some(PreparedReply::EndTxn(from, r.correlation)),
                 };
                 let id = r.transactional_id.clone();
-                return self.write(now, p, &id, target, then, log, out);
+                self.write(now, p, &id, target, then, log, out);
             }
-            _ if completed => None,
-            (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
-                Some(ErrorCode::ConcurrentTransactions)
+            None => {
+                let m = m.clone();
+                reply(out, error, Some(&m));
             }
-            _ => Some(ErrorCode::InvalidTxnState),
-        };
-        let m = m.clone();
-        reply(out, error, Some(&m));
+        }
+    }
+
+    /// The epoch a fencing abort carries (`prepareFenceProducerEpoch`, then
+    /// `prepareAbortOrCommit`): one bump, and under version 2 the abort's own bump on top.
+    fn fence_epoch(&self, epoch: ProducerEpoch) -> ProducerEpoch {
+        if self.config.transaction_v2 {
+            bump(bump(epoch))
+        } else {
+            bump(epoch)
+        }
     }
 
     /// A WriteTxnMarkersResponse (`TransactionMarkerRequestCompletionHandler`): written
@@ -647,27 +687,26 @@ impl TxnCoordinator {
         else {
             return;
         };
-        let carried: Vec<TopicPartition> = job.in_flight.iter().cloned().collect();
-        for tp in carried {
-            let outcome = match results {
-                None => None,
-                Some(rs) => match rs.iter().find(|(t, _)| *t == tp) {
-                    Some((_, e)) => Some(*e),
-                    None => continue, // sent in another request
-                },
-            };
-            job.in_flight.remove(&tp);
+        let mut abort_sending = false;
+        for tp in &request.partitions {
+            let outcome = results.map(|rs| rs.iter().find(|(t, _)| t == tp).and_then(|(_, e)| *e));
+            job.in_flight.remove(tp);
             match outcome {
                 Some(None) => {
-                    job.remaining.remove(&tp);
+                    job.remaining.remove(tp);
                 }
                 Some(Some(ErrorCode::InvalidProducerEpoch))
-                | Some(Some(ErrorCode::TransactionCoordinatorFenced)) => {
-                    // `abortSending`: a newer epoch or coordinator owns the partition now.
-                    job.remaining.remove(&tp);
-                }
+                | Some(Some(ErrorCode::TransactionCoordinatorFenced)) => abort_sending = true,
                 _ => job.retry_at = Some(now + MARKER_RETRY_BACKOFF),
             }
+        }
+        if abort_sending {
+            // `abortSending`: a newer producer epoch or coordinator owns a partition now. The
+            // transaction's markers stop and it stays prepared, unfinished, until a coordinator
+            // loads its partition again (`removeMarkersForTxn`, no `maybeWriteTxnCompletion`).
+            let id = request.transactional_id.clone();
+            self.markers.retain(|j| j.transactional_id != id);
+            self.requests.retain(|_, r| r.transactional_id != id);
         }
     }
 
@@ -709,6 +748,7 @@ impl TxnCoordinator {
                     correlation,
                     MarkerRequest {
                         transactional_id: job.transactional_id.clone(),
+                        partitions: partitions.clone(),
                         broker,
                         deadline: now + self.config.request_timeout + MARKER_RETRY_BACKOFF,
                     },
@@ -867,8 +907,8 @@ impl TxnCoordinator {
                     }),
                 ),
                 Then::Prepared { reply } => {
-                    if let Some((to, correlation)) = reply {
-                        out.send(
+                    match reply {
+                        Some(PreparedReply::EndTxn(to, correlation)) => out.send(
                             to,
                             Message::EndTxnResponse(EndTxnResponse {
                                 correlation,
@@ -876,7 +916,17 @@ impl TxnCoordinator {
                                 producer_id: m.producer_id,
                                 producer_epoch: m.producer_epoch,
                             }),
-                        );
+                        ),
+                        Some(PreparedReply::InitProducerId(to, correlation)) => out.send(
+                            to,
+                            Message::InitProducerIdResponse(InitProducerIdResponse {
+                                correlation,
+                                error: Some(ErrorCode::ConcurrentTransactions),
+                                producer_id: ProducerId(0),
+                                producer_epoch: ProducerEpoch(0),
+                            }),
+                        ),
+                        None => {}
                     }
                     self.markers
                         .retain(|j| j.transactional_id != w.transactional_id);
@@ -990,10 +1040,21 @@ fn fail(then: Then, error: ErrorCode, out: &mut Outbox) {
             }),
         ),
         Then::Prepared {
-            reply: Some((to, correlation)),
+            reply: Some(PreparedReply::EndTxn(to, correlation)),
         } => out.send(
             to,
             Message::EndTxnResponse(EndTxnResponse {
+                correlation,
+                error: Some(error),
+                producer_id: ProducerId(0),
+                producer_epoch: ProducerEpoch(0),
+            }),
+        ),
+        Then::Prepared {
+            reply: Some(PreparedReply::InitProducerId(to, correlation)),
+        } => out.send(
+            to,
+            Message::InitProducerIdResponse(InitProducerIdResponse {
                 correlation,
                 error: Some(error),
                 producer_id: ProducerId(0),
@@ -1345,6 +1406,96 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn version_2_tells_a_retried_end_txn_from_the_next_transaction() {
+        // `endTransaction` under transaction version 2: while the markers are written, the
+        // retry (the epoch before the bump) is told to wait, the bumped epoch is fenced; once
+        // complete, the retry succeeds and the bumped epoch may abort with nothing open.
+        let mut h = Harness::new(true);
+        let pid = h.init(60_000).producer_id;
+        h.add(pid, 0, &[0]);
+        let (answer, markers) = h.end(pid, 0, true);
+        assert_eq!(answer.producer_epoch, ProducerEpoch(1));
+        assert_eq!(h.state(), (TxnState::PrepareCommit, 1));
+        assert_eq!(
+            h.end(pid, 0, true).0.error,
+            Some(ErrorCode::ConcurrentTransactions)
+        );
+        assert_eq!(
+            h.end(pid, 0, false).0.error,
+            Some(ErrorCode::InvalidTxnState)
+        );
+        assert_eq!(h.end(pid, 1, true).0.error, Some(ErrorCode::ProducerFenced));
+        h.markers_written(&markers);
+        assert_eq!(h.state(), (TxnState::CompleteCommit, 1));
+        let retried = h.end(pid, 0, true).0;
+        assert_eq!(
+            (retried.error, retried.producer_epoch),
+            (None, ProducerEpoch(1))
+        );
+        assert_eq!(
+            h.end(pid, 1, true).0.error,
+            Some(ErrorCode::InvalidTxnState)
+        );
+        let (empty_abort, markers) = h.end(pid, 1, false);
+        assert_eq!(
+            (empty_abort.error, empty_abort.producer_epoch),
+            (None, ProducerEpoch(2))
+        );
+        assert!(
+            markers.is_empty(),
+            "nothing was open: no partition gets a marker"
+        );
+        h.commit();
+        assert_eq!(h.state(), (TxnState::CompleteAbort, 2));
+    }
+
+    #[test]
+    fn version_2_fences_an_open_transaction_two_epochs_up() {
+        // `prepareFenceProducerEpoch` bumps once and version 2's `prepareAbortOrCommit` again.
+        let mut h = Harness::new(true);
+        let pid = h.init(60_000).producer_id;
+        h.add(pid, 0, &[0]);
+        assert_eq!(
+            h.init(60_000).error,
+            Some(ErrorCode::ConcurrentTransactions)
+        );
+        assert_eq!(h.state(), (TxnState::PrepareAbort, 2));
+        // The fenced producer's abort is neither a retry nor current.
+        assert_eq!(
+            h.end(pid, 0, false).0.error,
+            Some(ErrorCode::ProducerFenced)
+        );
+    }
+
+    #[test]
+    fn a_refused_marker_stops_the_transaction_until_a_reload() {
+        // `abortSending`: INVALID_PRODUCER_EPOCH from a leader leaves the transaction prepared.
+        let mut h = Harness::new(false);
+        let pid = h.init(60_000).producer_id;
+        h.add(pid, 0, &[0]);
+        let (_, markers) = h.end(pid, 0, true);
+        let response = WriteTxnMarkersResponse {
+            correlation: markers[0].correlation,
+            markers: vec![TxnMarkerResult {
+                producer_id: pid,
+                partitions: vec![(
+                    TopicPartition::new("out", 0),
+                    Some(ErrorCode::InvalidProducerEpoch),
+                )],
+            }],
+        };
+        h.c.on_markers_response(h.now, &response, &mut h.log, &mut h.out);
+        h.advance_to(60_000);
+        h.commit();
+        assert_eq!(h.state(), (TxnState::PrepareCommit, 0));
+        assert!(
+            h.sent()
+                .iter()
+                .all(|(_, m)| !matches!(m, Message::WriteTxnMarkers(_)))
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub struct TransactionWorkload {
     /// Records per transaction (the last transaction may hold fewer).
     pub records: u64,
     /// Every `abort_every`th transaction is aborted instead of committed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub abort_every: Option<u64>,
 }
 
