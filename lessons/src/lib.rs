@@ -362,6 +362,7 @@ pub const SHIPPED: &[Shipped] = shipped![
     "18-coordinator-and-offsets",
     "19-retention",
     "20-compaction",
+    "21-transactions",
 ];
 
 /// Every shipped lesson, read; a shipped file that does not read is an error (the test suite

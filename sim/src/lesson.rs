@@ -16,7 +16,8 @@
 //! * `key k7 is on orders/2`, `key k7 is only on orders/2` (the leaders' logs)
 //! * `c1 is crashed` (or `running`, `paused`) for a producer or consumer
 //! * a number compared: `QUANTITY is N`, `is at least N`, `is at most N`, `is not N`, where the
-//!   quantity is `hw of TP`, `log end of TP`, `log start of TP`, `segments of TP`, `records in TP` (the leader's; add
+//!   quantity is `hw of TP`, `log end of TP`, `log start of TP`, `segments of TP`, `records in TP`,
+//!   `markers in TP` (transaction markers), `last stable offset of TP` (the leader's; add
 //!   `on broker N` for a replica's own: `log end of orders/0 on broker 3`), `epoch of TP`,
 //!   `isr size of TP`, `records sent by P`, `records acknowledged by P`, `records failed by P`,
 //!   `records processed by C`, `partitions owned by C`, `generation of group G`,
@@ -81,6 +82,10 @@ pub enum Quantity {
     /// How many records the leader's log holds from its log start on (a compacted topic's
     /// cleaner removes records, never offsets).
     Records(TopicPartition),
+    /// How many transaction markers (COMMIT and ABORT) the leader's log holds.
+    Markers(TopicPartition),
+    /// The leader's last stable offset (KAFKA.md 4.2).
+    LastStable(TopicPartition),
     /// The leader epoch.
     Epoch(TopicPartition),
     /// How many replicas are in the ISR.
@@ -429,6 +434,10 @@ impl Condition {
             Quantity::Segments(tp(p)?)
         } else if let Some(p) = q.strip_prefix("records in ") {
             Quantity::Records(tp(p)?)
+        } else if let Some(p) = q.strip_prefix("markers in ") {
+            Quantity::Markers(tp(p)?)
+        } else if let Some(p) = q.strip_prefix("last stable offset of ") {
+            Quantity::LastStable(tp(p)?)
         } else if let Some(p) = q.strip_prefix("epoch of ") {
             Quantity::Epoch(tp(p)?)
         } else if let Some(p) = q.strip_prefix("isr size of ") {
@@ -581,6 +590,8 @@ fn quantity_name(q: &Quantity) -> String {
         Quantity::LogStart(tp) => format!("log start of {tp}"),
         Quantity::Segments(tp) => format!("segments of {tp}"),
         Quantity::Records(tp) => format!("records in {tp}"),
+        Quantity::Markers(tp) => format!("markers in {tp}"),
+        Quantity::LastStable(tp) => format!("last stable offset of {tp}"),
         Quantity::Epoch(tp) => format!("epoch of {tp}"),
         Quantity::IsrSize(tp) => format!("isr size of {tp}"),
         Quantity::Sent(p) => format!("records sent by {p}"),
@@ -719,6 +730,12 @@ fn quantity(cx: &Context<'_>, q: &Quantity) -> Option<u64> {
         Quantity::LogStart(tp) => leader_log(tp)?.log_start_offset().0,
         Quantity::Segments(tp) => leader_log(tp)?.segments().len() as u64,
         Quantity::Records(tp) => leader_log(tp)?.record_count(),
+        Quantity::Markers(tp) => leader_log(tp)?
+            .batches()
+            .iter()
+            .filter(|b| b.control.is_some())
+            .count() as u64,
+        Quantity::LastStable(tp) => leader_log(tp)?.last_stable_offset().0,
         Quantity::Epoch(tp) => u64::from(partition(tp)?.leader_epoch.0),
         Quantity::IsrSize(tp) => partition(tp)?.isr.len() as u64,
         Quantity::Sent(p) => counts(p).sent,

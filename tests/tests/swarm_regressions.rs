@@ -340,3 +340,29 @@ fn compacted_seed_1304_a_record_replaced_in_the_leaders_log_is_held() {
         "the pause that hid the commit"
     );
 }
+
+/// `scenarios/swarm-transactions.toml`, seed 625: broker 1 was elected leader of
+/// `__transaction_state/2` in epoch 1 and paused before it heard; the controller fenced it and
+/// broker 2 led epoch 2 and committed the coordinator's abort records. When broker 1 resumed it
+/// took up epoch 1 and the checker demanded records committed in epoch 2 from it. A leader is
+/// owed what was committed before its own epoch, not after. The same seed also showed the
+/// coordinator retrying its timed-out-transaction abort on every input while
+/// `__transaction_state/2` was below its min ISR; the check now waits for its next interval.
+#[test]
+fn transactions_seed_625_a_resumed_leader_of_an_older_epoch_owes_no_later_records() {
+    let r = run(&shipped("swarm-transactions.toml"), 625);
+    assert!(r.passed(), "{:?}", failures(&r));
+    assert!(check_named(&r, "committed records kept").ok);
+    let aborts = r
+        .story
+        .iter()
+        .filter(|l| {
+            l.text
+                .contains("open longer than its transaction.timeout.ms")
+        })
+        .count();
+    assert!(
+        aborts <= 3,
+        "{aborts} timed-out aborts told: one per check, not one per input"
+    );
+}

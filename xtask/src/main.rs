@@ -262,6 +262,7 @@ const FAILING_ON_PURPOSE: &[(&str, &str)] = &[(
 const SWEEPS: &[(&str, &str, i32)] = &[
     ("scenarios/swarm-unsafe.toml", "1..201", 1),
     ("scenarios/swarm-compaction.toml", "1..301", 0),
+    ("scenarios/swarm-transactions.toml", "1..301", 0),
 ];
 
 /// The safe swarm's sweep, and the file listing its seeds known to fail (each a model bug under

@@ -1719,14 +1719,14 @@ impl Broker {
                 self.coordinator.unload(partition, &mut self.outbox);
             }
         }
-        self.sync_txn_coordinator();
+        self.sync_txn_coordinator(now);
     }
 
     /// Loads the `__transaction_state` partitions this broker now leads into the transaction
     /// coordinator, in their leader epoch, and unloads those it no longer leads
     /// (`TransactionCoordinator.onElection` / `onResignation`). A partition led again in a
     /// new epoch is loaded again, as Kafka's `onElection` does for a higher coordinator epoch.
-    fn sync_txn_coordinator(&mut self) {
+    fn sync_txn_coordinator(&mut self, now: Instant) {
         let hosted: Vec<(u32, Option<u32>)> = self
             .partitions
             .iter()
@@ -1763,6 +1763,9 @@ impl Broker {
                 .flat_map(|b| b.records.iter());
             self.txn_coordinator
                 .load(partition, epoch, records, &mut self.outbox);
+            // `loadTransactionsForTxnTopicPartition` hands the prepared transactions to the
+            // marker channel at once.
+            self.with_txn_coordinator(now, |c, log, out| c.send_due_markers(now, log, out));
         }
     }
 

@@ -412,6 +412,10 @@ impl Consumer {
         self.reset_positions(now);
         self.send_fetches(now);
         self.run_app(now);
+        // `KafkaConsumer.poll` sends the next round of fetches before it returns the records
+        // ("pipelining"): an application that drained a partition's buffer at once gets its
+        // next fetch now, not at some later input.
+        self.send_fetches(now);
     }
 
     fn maybe_request_metadata(&mut self, now: Instant) {

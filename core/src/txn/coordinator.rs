@@ -175,6 +175,9 @@ pub struct TxnCoordinator {
     markers: Vec<MarkerJob>,
     requests: VecMap<CorrelationId, MarkerRequest>,
     next_correlation: CorrelationId,
+    /// When the abort check last ran: the next run is on the next grid point after it, even
+    /// when an abort it started could not be written.
+    abort_checked_at: Option<Instant>,
 }
 
 impl TxnCoordinator {
@@ -186,6 +189,7 @@ impl TxnCoordinator {
             markers: Vec::new(),
             requests: VecMap::new(),
             next_correlation: 0,
+            abort_checked_at: None,
         }
     }
 
@@ -200,6 +204,21 @@ impl TxnCoordinator {
             .get(&self.partition_for(transactional_id))?
             .transactions
             .get(transactional_id)
+    }
+
+    /// The transactions whose markers are being written: transactional id, the partitions
+    /// still without their marker, and the next retry, if one waits.
+    pub fn pending_markers(&self) -> Vec<(String, Vec<TopicPartition>, Option<Instant>)> {
+        self.markers
+            .iter()
+            .map(|j| {
+                (
+                    j.transactional_id.clone(),
+                    j.remaining.iter().cloned().collect(),
+                    j.retry_at,
+                )
+            })
+            .collect()
     }
 
     /// The `__transaction_state` partition of a transactional id.
@@ -300,6 +319,12 @@ impl TxnCoordinator {
                     .map(|s| s + e.metadata.timeout + Duration(1))
             })
             .min()
+            .map(|t| {
+                t.max(
+                    self.abort_checked_at
+                        .map_or(Instant::ZERO, |c| c + Duration(1)),
+                )
+            })
             .map(|t| Instant(t.0.div_ceil(interval).saturating_mul(interval)))
     }
 
@@ -347,6 +372,7 @@ impl TxnCoordinator {
         // The abort check: transactions open longer than their timeout are aborted under a
         // bumped epoch (`abortTimedOutTransactions`, `prepareFenceProducerEpoch`).
         if self.next_abort_check().is_some_and(|t| t <= now) {
+            self.abort_checked_at = Some(now);
             let timed_out: Vec<(u32, String)> = self
                 .shards
                 .iter()
@@ -708,6 +734,11 @@ impl TxnCoordinator {
             self.markers.retain(|j| j.transactional_id != id);
             self.requests.retain(|_, r| r.transactional_id != id);
         }
+    }
+
+    /// Sends the markers that are due now (after a load, the prepared transactions' markers).
+    pub fn send_due_markers(&mut self, now: Instant, log: &mut dyn TxnLog, out: &mut Outbox) {
+        self.send_markers(now, log, out);
     }
 
     /// Sends the markers that are due, one WriteTxnMarkers per transaction and leader, and

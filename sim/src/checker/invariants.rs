@@ -597,7 +597,13 @@ impl Invariants {
         for (i, c) in committed.iter().enumerate() {
             let o = Offset(i as u64);
             // Below its log start, retention deleted the records: nothing to hold.
-            let Some(c) = c.as_ref().filter(|_| o >= log.log_start_offset()) else {
+            // A leader of an older epoch than the record's (a deposed leader that resumed and
+            // takes up the epoch it was elected in, before it hears of the next) cannot hold
+            // it: Kafka's guarantee is that a leader holds what was committed before its epoch.
+            let Some(c) = c
+                .as_ref()
+                .filter(|c| o >= log.log_start_offset() && c.epoch <= epoch)
+            else {
                 continue;
             };
             if !held(o, c) {
@@ -612,7 +618,7 @@ impl Invariants {
             .iter()
             .enumerate()
             .filter_map(|(j, c)| Some((Offset((i + j) as u64), c.as_ref()?)))
-            .filter(|(o, c)| !held(*o, c))
+            .filter(|(o, c)| c.epoch <= epoch && !held(*o, c))
             .map(|(o, c)| (o, c.value.clone(), c.epoch))
             .collect();
         let since = committed[i]
@@ -653,7 +659,9 @@ impl Invariants {
             let committed = self.committed.get(tp).expect("present");
             let lost_map = self.lost_committed.entry(tp.clone()).or_default();
             for (j, c) in committed.iter().enumerate().skip(i) {
-                let Some(c) = c else { continue };
+                let Some(c) = c.as_ref().filter(|c| c.epoch <= epoch) else {
+                    continue;
+                };
                 if held(Offset(j as u64), c) {
                     continue;
                 }

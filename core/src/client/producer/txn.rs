@@ -82,6 +82,9 @@ pub(super) struct Txn {
     pub(super) abortable: Option<ErrorCode>,
     /// The epoch must be bumped with InitProducerId once the abort completes (KIP-360).
     pub(super) bump_after_abort: bool,
+    /// The next request waits for a connection: `retry_at` is only a fallback, and the
+    /// connection becoming ready sends it at once.
+    pub(super) awaiting_connection: bool,
 }
 
 impl Txn {
@@ -100,6 +103,7 @@ impl Txn {
             begun: 0,
             abortable: None,
             bump_after_abort: false,
+            awaiting_connection: false,
         }
     }
 
@@ -269,9 +273,15 @@ impl Producer {
                 }),
             )
         });
-        if let Some(c) = sent {
-            self.txn.as_mut().expect("transactional").request =
-                Some((c, TxnRequest::FindCoordinator));
+        let backoff = self.config.config.retry_backoff;
+        let txn = self.txn.as_mut().expect("transactional");
+        match sent {
+            Some(c) => txn.request = Some((c, TxnRequest::FindCoordinator)),
+            // No broker was ready: try again after a backoff, or when one is.
+            None => {
+                txn.retry_at = Some(now + backoff);
+                txn.awaiting_connection = true;
+            }
         }
     }
 
@@ -282,6 +292,12 @@ impl Producer {
             .and_then(|t| t.coordinator)
             .expect("known");
         if !self.ensure_connected(coordinator, now) {
+            // The request goes out once the connection is ready; look again after a backoff,
+            // as the sender loop would, so that nothing waits on an input that never comes.
+            let backoff = self.config.config.retry_backoff;
+            let txn = self.txn.as_mut().expect("transactional");
+            txn.retry_at = Some(now + backoff);
+            txn.awaiting_connection = true;
             return;
         }
         let correlation = self.correlation();
@@ -334,6 +350,15 @@ impl Producer {
             .collect();
         for batch in queued {
             self.fail_batch(batch, ErrorCode::TransactionAborted);
+        }
+    }
+
+    /// A connection became ready: a request that waited for one goes out now.
+    pub(super) fn txn_connection_ready(&mut self) {
+        if let Some(txn) = &mut self.txn
+            && std::mem::take(&mut txn.awaiting_connection)
+        {
+            txn.retry_at = None;
         }
     }
 
