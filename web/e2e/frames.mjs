@@ -1,4 +1,9 @@
-// Temporary: frame and work times of group-rebalance at real-time speed, for several bundles.
+// Frame and work times of the classroom playing group-rebalance at real-time speed (issue 7's
+// frame budget), for one or more served bundles, interleaved over three rounds so that builds
+// are compared on the same noisy machine. Usage, with each bundle served (python3 -m
+// http.server in its web/dist):  node frames.mjs http://127.0.0.1:8101 http://127.0.0.1:8102
+// It reports medians and the 95th percentile of the last 300 frames; it checks nothing, which is
+// the end-to-end test's job (classroom.mjs).
 import { chromium } from "playwright-core";
 const urls = process.argv.slice(2);
 const browser = await chromium.launch({
