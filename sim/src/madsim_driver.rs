@@ -171,6 +171,9 @@ enum Inbound {
     Writeback,
     /// The operator sends a request (the operator's loop only).
     Admin { to: NodeId, message: Message },
+    /// A message the node sent itself (a transaction coordinator's markers for partitions its
+    /// own broker leads), over the loopback interface.
+    Loopback(Message),
 }
 
 /// The first payload on every connection: who opens it, and for what.
@@ -868,11 +871,21 @@ impl NodeLoop {
             Inbound::Command(command) => self.feed(Input::Command(command)),
             Inbound::Writeback => self.feed(Input::Writeback),
             Inbound::Admin { to, message } => self.send(to, &message),
+            Inbound::Loopback(message) => self.feed(Input::Message {
+                from: self.id,
+                message,
+            }),
         }
     }
 
     /// Sends on the connection the message belongs to, opening it if this node is its client.
     fn send(&mut self, to: NodeId, message: &Message) {
+        if to == self.id {
+            // A connection to oneself would share its key with its own accepted end; the
+            // loopback interface neither loses nor delays, so the message goes to the inbox.
+            let _ = self.inbox.send(Inbound::Loopback(message.clone()));
+            return;
+        }
         let conn = connection_of(self.id, to, message);
         let bytes = encode(message);
         let copies = self.shared.copies();
