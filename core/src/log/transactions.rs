@@ -14,7 +14,7 @@ impl PartitionLog {
     /// Appends a transaction marker as leader in `epoch` (the WriteTxnMarkers path,
     /// `ReplicaManager.appendRecords` with origin COORDINATOR): validated against the
     /// producer's epoch and the last coordinator epoch (see
-    /// [`ProducerStateManager::validate_marker`]), then written at the LEO, where it takes one
+    /// [`super::producer_state::ProducerStateManager::validate_marker`]), then written at the LEO, where it takes one
     /// offset. Returns that offset.
     pub fn append_marker_as_leader(
         &mut self,
