@@ -160,11 +160,6 @@ impl RecordBatch {
         }
     }
 
-    /// Whether the batch is part of a transaction (data or marker).
-    pub fn is_transactional(&self) -> bool {
-        self.producer.is_some_and(|p| p.transactional)
-    }
-
     /// How many offsets the batch spans, records removed by cleaning included.
     pub fn offset_count(&self) -> u64 {
         if self.control.is_some() {

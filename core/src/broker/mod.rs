@@ -1706,13 +1706,7 @@ impl Broker {
             let loaded = self.coordinator.is_loaded(partition);
             if leads && !loaded {
                 let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
-                let records = self
-                    .disk
-                    .logs
-                    .get(&tp)
-                    .into_iter()
-                    .flat_map(|log| log.batches().iter())
-                    .flat_map(|b| b.records.iter());
+                let records = records_of(&self.disk.logs, &tp);
                 self.coordinator
                     .load(now, partition, records, &mut self.outbox);
             } else if !leads && loaded {
@@ -1754,18 +1748,12 @@ impl Broker {
                 continue;
             }
             let tp = TopicPartition::new(TRANSACTION_STATE_TOPIC, partition);
-            let records = self
-                .disk
-                .logs
-                .get(&tp)
-                .into_iter()
-                .flat_map(|log| log.batches().iter())
-                .flat_map(|b| b.records.iter());
+            let records = records_of(&self.disk.logs, &tp);
             self.txn_coordinator
                 .load(partition, epoch, records, &mut self.outbox);
             // `loadTransactionsForTxnTopicPartition` hands the prepared transactions to the
             // marker channel at once.
-            self.with_txn_coordinator(now, |c, log, out| c.send_due_markers(now, log, out));
+            self.with_txn_coordinator(now, |c, log, out| c.send_markers(now, log, out));
         }
     }
 
@@ -2114,6 +2102,17 @@ impl Broker {
         self.complete_parked(now);
         self.drive_fetchers(now);
     }
+}
+
+/// The records of a partition's log, oldest first, as a coordinator replays them on load.
+fn records_of<'a>(
+    logs: &'a VecMap<TopicPartition, PartitionLog>,
+    tp: &TopicPartition,
+) -> impl Iterator<Item = &'a crate::record::Record> {
+    logs.get(tp)
+        .into_iter()
+        .flat_map(|log| log.batches().iter())
+        .flat_map(|b| b.records.iter())
 }
 
 /// The next producer id of this broker's blocks (`RPCProducerIdManager.generateProducerId`),

@@ -76,7 +76,8 @@ pub struct PartitionPosition {
     pub position: Option<Offset>,
     /// The leader epoch of the last record returned, for KIP-320 validation.
     pub position_epoch: Option<LeaderEpoch>,
-    /// The leader's high watermark from the last fetch.
+    /// The leader's high watermark from the last fetch; for a `read_committed` consumer its
+    /// last stable offset, the end of what it may read (lag counts to it).
     pub high_watermark: Option<Offset>,
     /// Not fetched before this time (after an error).
     pub backoff_until: Option<Instant>,
@@ -1664,21 +1665,15 @@ impl Consumer {
                     let abort_marker = batch.control.is_some_and(|m| m.kind == MarkerKind::Abort);
                     if abort_marker {
                         aborted_producers.remove(&p.producer_id);
-                    } else if p.transactional && aborted_producers.contains(&p.producer_id) {
-                        // "Skipping aborted record batch": the position moves past it.
-                        if batch.next_offset() > next {
-                            buffer.push_back(Buffered {
-                                from: next,
-                                offset: batch.last_offset(),
-                                record: None,
-                                epoch: batch.leader_epoch,
-                            });
-                            next = batch.next_offset();
-                        }
-                        continue;
                     }
                 }
-                for (offset, record) in batch.records_with_offsets() {
+                // "Skipping aborted record batch": none of its records, the position past it.
+                let aborted = read_committed
+                    && batch.producer.is_some_and(|p| {
+                        p.transactional && aborted_producers.contains(&p.producer_id)
+                    });
+                let records = batch.records_with_offsets().filter(|_| !aborted);
+                for (offset, record) in records {
                     if offset < next {
                         continue;
                     }

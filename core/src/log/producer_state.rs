@@ -295,11 +295,6 @@ impl ProducerStateManager {
         ongoing.into_iter().chain(unreplicated).min()
     }
 
-    /// The open transactions, by first offset.
-    pub fn ongoing(&self) -> impl Iterator<Item = &Txn> {
-        self.ongoing.values()
-    }
-
     /// The high watermark moved to `hw`: ended transactions whose marker is below it no longer
     /// hold the last stable offset back (`onHighWatermarkUpdated`).
     pub fn on_high_watermark_updated(&mut self, hw: Offset) {

@@ -206,21 +206,6 @@ impl TxnCoordinator {
             .get(transactional_id)
     }
 
-    /// The transactions whose markers are being written: transactional id, the partitions
-    /// still without their marker, and the next retry, if one waits.
-    pub fn pending_markers(&self) -> Vec<(String, Vec<TopicPartition>, Option<Instant>)> {
-        self.markers
-            .iter()
-            .map(|j| {
-                (
-                    j.transactional_id.clone(),
-                    j.remaining.iter().cloned().collect(),
-                    j.retry_at,
-                )
-            })
-            .collect()
-    }
-
     /// The `__transaction_state` partition of a transactional id.
     pub fn partition_for(&self, transactional_id: &str) -> u32 {
         coordinator_partition(transactional_id, self.config.partitions)
@@ -331,31 +316,23 @@ impl TxnCoordinator {
     /// Runs every timer due at `now`.
     pub fn on_timers(&mut self, now: Instant, log: &mut dyn TxnLog, out: &mut Outbox) {
         // Writes that waited too long for the high watermark change nothing.
+        let mut expired = Vec::new();
         for shard in self.shards.values_mut() {
-            let (expired, kept): (Vec<PendingWrite>, Vec<PendingWrite>) =
+            let (late, kept): (Vec<PendingWrite>, Vec<PendingWrite>) =
                 std::mem::take(&mut shard.writes)
                     .into_iter()
                     .partition(|w| w.deadline <= now);
             shard.writes = kept;
-            for w in expired {
+            for w in &late {
                 if let Some(e) = shard.transactions.get_mut(&w.transactional_id) {
                     e.pending = false;
                 }
-                fail(w.then, ErrorCode::CoordinatorNotAvailable, out);
             }
+            expired.extend(late);
         }
-        for job in &mut self.markers {
-            if job.completing
-                && !self.shards.values().any(|s| {
-                    s.writes
-                        .iter()
-                        .any(|w| w.transactional_id == job.transactional_id)
-                })
-            {
-                // The Complete write failed: write it again.
-                job.completing = false;
-                job.retry_at = Some(now + MARKER_RETRY_BACKOFF);
-            }
+        for w in expired {
+            let error = ErrorCode::CoordinatorNotAvailable;
+            self.write_failed(now, &w.transactional_id, w.then, error, out);
         }
         // Marker requests without an answer: send those markers again.
         let expired: Vec<CorrelationId> = self
@@ -736,14 +713,10 @@ impl TxnCoordinator {
         }
     }
 
-    /// Sends the markers that are due now (after a load, the prepared transactions' markers).
-    pub fn send_due_markers(&mut self, now: Instant, log: &mut dyn TxnLog, out: &mut Outbox) {
-        self.send_markers(now, log, out);
-    }
-
     /// Sends the markers that are due, one WriteTxnMarkers per transaction and leader, and
-    /// writes the Complete state of transactions whose markers are all written.
-    fn send_markers(&mut self, now: Instant, log: &mut dyn TxnLog, out: &mut Outbox) {
+    /// writes the Complete state of transactions whose markers are all written. The broker
+    /// calls it after a load, for the prepared transactions' markers.
+    pub fn send_markers(&mut self, now: Instant, log: &mut dyn TxnLog, out: &mut Outbox) {
         let mut complete = Vec::new();
         for i in 0..self.markers.len() {
             let job = &mut self.markers[i];
@@ -867,15 +840,28 @@ impl TxnCoordinator {
                     ErrorCode::NotLeaderOrFollower => ErrorCode::NotCoordinator,
                     _ => ErrorCode::CoordinatorNotAvailable,
                 };
-                if let Then::Completed = then
-                    && let Some(job) = self.markers.iter_mut().find(|j| j.transactional_id == id)
-                {
-                    job.completing = false;
-                    job.retry_at = Some(now + MARKER_RETRY_BACKOFF);
-                }
-                fail(then, error, out);
+                self.write_failed(now, id, then, error, out);
             }
         }
+    }
+
+    /// A write failed: the request that caused it is answered `error`; a Complete state is
+    /// written again after a backoff (`tryAppendToLog` retries it).
+    fn write_failed(
+        &mut self,
+        now: Instant,
+        id: &str,
+        then: Then,
+        error: ErrorCode,
+        out: &mut Outbox,
+    ) {
+        if let Then::Completed = then
+            && let Some(job) = self.markers.iter_mut().find(|j| j.transactional_id == id)
+        {
+            job.completing = false;
+            job.retry_at = Some(now + MARKER_RETRY_BACKOFF);
+        }
+        fail(then, error, out);
     }
 
     /// The `__transaction_state` partition's high watermark moved: writes below it apply.
@@ -1261,21 +1247,26 @@ mod tests {
         /// The leaders answer every marker request with success.
         fn markers_written(&mut self, requests: &[WriteTxnMarkersRequest]) {
             for w in requests {
-                let response = WriteTxnMarkersResponse {
-                    correlation: w.correlation,
-                    markers: w
-                        .markers
-                        .iter()
-                        .map(|m| TxnMarkerResult {
-                            producer_id: m.producer_id,
-                            partitions: m.partitions.iter().map(|tp| (tp.clone(), None)).collect(),
-                        })
-                        .collect(),
-                };
-                self.c
-                    .on_markers_response(self.now, &response, &mut self.log, &mut self.out);
+                self.markers_answered(w, None);
             }
             self.commit();
+        }
+
+        /// The leader answers every partition of a marker request with `error`.
+        fn markers_answered(&mut self, w: &WriteTxnMarkersRequest, error: Option<ErrorCode>) {
+            let response = WriteTxnMarkersResponse {
+                correlation: w.correlation,
+                markers: w
+                    .markers
+                    .iter()
+                    .map(|m| TxnMarkerResult {
+                        producer_id: m.producer_id,
+                        partitions: m.partitions.iter().map(|tp| (tp.clone(), error)).collect(),
+                    })
+                    .collect(),
+            };
+            self.c
+                .on_markers_response(self.now, &response, &mut self.log, &mut self.out);
         }
 
         fn state(&self) -> (TxnState, u16) {
@@ -1342,17 +1333,7 @@ mod tests {
         h.add(pid, 0, &[0]);
         let (_, markers) = h.end(pid, 0, false);
         let w = &markers[0];
-        let response = WriteTxnMarkersResponse {
-            correlation: w.correlation,
-            markers: vec![TxnMarkerResult {
-                producer_id: pid,
-                partitions: vec![(
-                    TopicPartition::new("out", 0),
-                    Some(ErrorCode::NotLeaderOrFollower),
-                )],
-            }],
-        };
-        h.c.on_markers_response(h.now, &response, &mut h.log, &mut h.out);
+        h.markers_answered(w, Some(ErrorCode::NotLeaderOrFollower));
         assert_eq!(h.state(), (TxnState::PrepareAbort, 0));
         h.advance_to(100);
         let again: Vec<WriteTxnMarkersRequest> = h
@@ -1508,17 +1489,7 @@ mod tests {
         let pid = h.init(60_000).producer_id;
         h.add(pid, 0, &[0]);
         let (_, markers) = h.end(pid, 0, true);
-        let response = WriteTxnMarkersResponse {
-            correlation: markers[0].correlation,
-            markers: vec![TxnMarkerResult {
-                producer_id: pid,
-                partitions: vec![(
-                    TopicPartition::new("out", 0),
-                    Some(ErrorCode::InvalidProducerEpoch),
-                )],
-            }],
-        };
-        h.c.on_markers_response(h.now, &response, &mut h.log, &mut h.out);
+        h.markers_answered(&markers[0], Some(ErrorCode::InvalidProducerEpoch));
         h.advance_to(60_000);
         h.commit();
         assert_eq!(h.state(), (TxnState::PrepareCommit, 0));

@@ -49,20 +49,6 @@ pub enum TxnState {
     CompleteAbort,
 }
 
-impl TxnState {
-    /// Kafka's name, as `kafka-transactions --describe` prints it.
-    pub fn name(self) -> &'static str {
-        match self {
-            TxnState::Empty => "Empty",
-            TxnState::Ongoing => "Ongoing",
-            TxnState::PrepareCommit => "PrepareCommit",
-            TxnState::PrepareAbort => "PrepareAbort",
-            TxnState::CompleteCommit => "CompleteCommit",
-            TxnState::CompleteAbort => "CompleteAbort",
-        }
-    }
-}
-
 /// A transactional id's state, as the coordinator holds it and as one `__transaction_state`
 /// record keeps it (`TransactionMetadata`, `TransactionLogValue`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
