@@ -118,6 +118,9 @@ errors! {
     /// The transactional id has a state change in progress (a commit or abort being
     /// completed, or a write in flight): retry.
     ConcurrentTransactions = 51, "CONCURRENT_TRANSACTIONS", true;
+    /// A transactional offset commit for the partition is still pending: the committed offset
+    /// is not known yet (an OffsetFetch with `requireStable`, KIP-447). Retry.
+    UnstableOffsetCommit = 88, "UNSTABLE_OFFSET_COMMIT", true;
     /// A newer producer with the same transactional id exists: this one is a zombie.
     ProducerFenced = 90, "PRODUCER_FENCED", false;
     /// A transaction marker from a coordinator older than the last one the partition saw.

@@ -412,6 +412,13 @@ pub enum Event {
         /// there was no committed offset).
         out_of_range: Option<Offset>,
     },
+    /// A consume-transform-produce application's transaction did not commit: it rewinds these
+    /// partitions to their committed offsets and consumes from there again
+    /// (`resetToLastCommittedPositions`).
+    PositionsRewound {
+        /// The partitions.
+        partitions: Vec<TopicPartition>,
+    },
     /// The application finished processing records a poll returned (the records' effects are
     /// done: this is what delivery semantics are about).
     RecordsProcessed {
@@ -624,6 +631,11 @@ impl Outbox {
     /// Queues an event.
     pub fn event(&mut self, event: Event) {
         self.queue.push_back(Output::Event(event));
+    }
+
+    /// Queues an output another node produced (a node made of two clients passes theirs on).
+    pub fn push(&mut self, output: Output) {
+        self.queue.push_back(output);
     }
 
     /// The next output.

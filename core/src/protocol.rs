@@ -174,6 +174,18 @@ pub enum Message {
     EndTxn(EndTxnRequest),
     /// The result.
     EndTxnResponse(EndTxnResponse),
+    /// Add a group's `__consumer_offsets` partition to the producer's transaction
+    /// (`AddOffsetsToTxn`, the first half of `sendOffsetsToTransaction`).
+    AddOffsetsToTxn(AddOffsetsToTxnRequest),
+    /// The result.
+    AddOffsetsToTxnResponse(AddOffsetsToTxnResponse),
+
+    // Transactional producers to a group coordinator.
+    /// Commit offsets inside a transaction (`TxnOffsetCommit`, the second half of
+    /// `sendOffsetsToTransaction`).
+    TxnOffsetCommit(TxnOffsetCommitRequest),
+    /// The result per partition.
+    TxnOffsetCommitResponse(TxnOffsetCommitResponse),
 
     /// Write COMMIT or ABORT markers (`WriteTxnMarkers`).
     WriteTxnMarkers(WriteTxnMarkersRequest),
@@ -205,6 +217,8 @@ impl Message {
                     | Message::WriteTxnMarkers(_)
                     | Message::AddPartitionsToTxn(_)
                     | Message::EndTxn(_)
+                    | Message::AddOffsetsToTxn(_)
+                    | Message::TxnOffsetCommit(_)
             )
     }
 
@@ -275,6 +289,10 @@ impl Message {
             Message::AddPartitionsToTxnResponse(_) => "AddPartitionsToTxnResponse",
             Message::EndTxn(_) => "EndTxn",
             Message::EndTxnResponse(_) => "EndTxnResponse",
+            Message::AddOffsetsToTxn(_) => "AddOffsetsToTxn",
+            Message::AddOffsetsToTxnResponse(_) => "AddOffsetsToTxnResponse",
+            Message::TxnOffsetCommit(_) => "TxnOffsetCommit",
+            Message::TxnOffsetCommitResponse(_) => "TxnOffsetCommitResponse",
             Message::WriteTxnMarkers(_) => "WriteTxnMarkers",
             Message::WriteTxnMarkersResponse(_) => "WriteTxnMarkersResponse",
         }
@@ -910,6 +928,63 @@ pub struct EndTxnResponse {
     pub producer_epoch: ProducerEpoch,
 }
 
+/// `AddOffsetsToTxnRequest`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddOffsetsToTxnRequest {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// The transactional id.
+    pub transactional_id: String,
+    /// The producer id.
+    pub producer_id: ProducerId,
+    /// The producer epoch.
+    pub producer_epoch: ProducerEpoch,
+    /// The consumer group whose offsets the transaction will commit.
+    pub group_id: String,
+}
+
+/// `AddOffsetsToTxnResponse`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddOffsetsToTxnResponse {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// NONE or the error.
+    pub error: Option<ErrorCode>,
+}
+
+/// `TxnOffsetCommitRequest` (v3, KIP-447: it carries the consumer's group metadata, so the
+/// group coordinator fences a zombie by its generation).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxnOffsetCommitRequest {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// The transactional id.
+    pub transactional_id: String,
+    /// The group.
+    pub group_id: String,
+    /// The producer id.
+    pub producer_id: ProducerId,
+    /// The producer epoch.
+    pub producer_epoch: ProducerEpoch,
+    /// The consumer's generation (-1 outside group management).
+    pub generation_id: i32,
+    /// The consumer's member id.
+    pub member_id: String,
+    /// The consumer's `group.instance.id`.
+    pub group_instance_id: Option<String>,
+    /// `(partition, next offset to consume, leader epoch of the last consumed record)`.
+    pub offsets: Vec<(TopicPartition, Offset, Option<LeaderEpoch>)>,
+}
+
+/// `TxnOffsetCommitResponse`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxnOffsetCommitResponse {
+    /// Correlation id.
+    pub correlation: CorrelationId,
+    /// `(partition, error)`.
+    pub partitions: Vec<(TopicPartition, Option<ErrorCode>)>,
+}
+
 /// `FindCoordinatorResponse`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FindCoordinatorResponse {
@@ -1096,6 +1171,9 @@ pub struct OffsetFetchRequest {
     pub group_id: String,
     /// The partitions.
     pub partitions: Vec<TopicPartition>,
+    /// `requireStable` (KIP-447): a partition with a transactional offset commit still pending
+    /// answers UNSTABLE_OFFSET_COMMIT instead of an offset. A `read_committed` consumer sets it.
+    pub require_stable: bool,
 }
 
 /// `OffsetFetchResponse`.
@@ -1105,6 +1183,7 @@ pub struct OffsetFetchResponse {
     pub correlation: CorrelationId,
     /// A group-level error (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS).
     pub error: Option<ErrorCode>,
-    /// `(partition, committed offset and its leader epoch)`; `None` when nothing is committed.
-    pub partitions: Vec<(TopicPartition, Option<CommittedPosition>)>,
+    /// `(partition, committed offset and its leader epoch)`: `None` when nothing is committed,
+    /// an error when the partition has one (UNSTABLE_OFFSET_COMMIT).
+    pub partitions: Vec<(TopicPartition, Result<Option<CommittedPosition>, ErrorCode>)>,
 }

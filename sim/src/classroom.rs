@@ -137,6 +137,7 @@ impl Scenario {
                     },
                     config,
                     start: ClientStart::Spare,
+                    output: None,
                 });
             }
         }

@@ -78,20 +78,28 @@ pub fn digest_node(d: &mut Digest, id: NodeId, node: &AnyNode) {
                 d.u64(log.latest_epoch().map_or(u64::MAX, |e| u64::from(e.0)));
             }
         }
-        AnyNode::Producer(p) => {
-            d.u64(p.records_created());
-            d.u64(p.records_pending());
-            d.u64(
-                p.producer_id()
-                    .map_or(u64::MAX, |(id, e)| id.0 * 65536 + u64::from(e.0)),
-            );
+        AnyNode::Producer(p) => producer_digest(d, p),
+        AnyNode::Consumer(c) => consumer_digest(d, c),
+        AnyNode::Pipeline(p) => {
+            consumer_digest(d, p.consumer());
+            producer_digest(d, p.producer());
         }
-        AnyNode::Consumer(c) => {
-            d.u64(c.records_polled());
-            for (tp, pos) in c.positions() {
-                d.u64(u64::from(tp.partition));
-                d.u64(pos.position.map_or(u64::MAX, |o| o.0));
-            }
-        }
+    }
+}
+
+fn producer_digest(d: &mut Digest, p: &gregor_core::client::producer::Producer) {
+    d.u64(p.records_created());
+    d.u64(p.records_pending());
+    d.u64(
+        p.producer_id()
+            .map_or(u64::MAX, |(id, e)| id.0 * 65536 + u64::from(e.0)),
+    );
+}
+
+fn consumer_digest(d: &mut Digest, c: &gregor_core::client::consumer::Consumer) {
+    d.u64(c.records_polled());
+    for (tp, pos) in c.positions() {
+        d.u64(u64::from(tp.partition));
+        d.u64(pos.position.map_or(u64::MAX, |o| o.0));
     }
 }

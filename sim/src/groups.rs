@@ -13,6 +13,7 @@ use gregor_core::ids::{ClientId, NodeId, Offset, TopicName, TopicPartition};
 use gregor_core::log::PartitionLog;
 use gregor_core::map::{VecMap, VecSet};
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 /// A group a scenario declares: its consumers and the topics they subscribe to.
@@ -24,6 +25,10 @@ pub struct DeclaredGroup {
     pub consumers: Vec<(ClientId, String)>,
     /// The topics its members subscribe to.
     pub topics: VecSet<TopicName>,
+    /// Records its members never return, as `(partition, offset)`: for a group whose members
+    /// read `read_committed`, the records of aborted and undecided transactions (the runner
+    /// fills it from the final logs; skipping them is no poll skip and leaves nothing unseen).
+    pub hidden: BTreeSet<(TopicPartition, Offset)>,
 }
 
 /// The groups of a scenario, by `group.id`.
@@ -40,6 +45,7 @@ pub fn declared_groups(scenario: &Scenario) -> Vec<DeclaredGroup> {
                 group: group.clone(),
                 consumers: Vec::new(),
                 topics: VecSet::new(),
+                hidden: BTreeSet::new(),
             });
         g.consumers.push((id, c.name.clone()));
         g.topics.extend(c.workload.subscribe.iter().cloned());

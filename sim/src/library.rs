@@ -39,6 +39,7 @@ pub const SHIPPED: &[Shipped] = shipped![
     "retention",
     "compaction",
     "transactions",
+    "exactly-once-pipeline",
     "swarm",
     "swarm-unsafe",
     "swarm-compaction",

@@ -1,8 +1,10 @@
 //! The nodes a world runs: one enum over the core's node types, how each is built, and what of
 //! it survives a crash.
 
+use crate::scenario::PipelineOutput;
 use gregor_core::broker::{Broker, BrokerDisk};
 use gregor_core::client::consumer::{Consumer, ConsumerWorkload};
+use gregor_core::client::pipeline::Pipeline;
 use gregor_core::client::producer::{Producer, Workload};
 use gregor_core::config::{BrokerConfig, ConsumerConfig, EffectiveProducerConfig};
 use gregor_core::controller::{Controller, ControllerDisk};
@@ -51,6 +53,8 @@ pub enum NodeSpec {
         workload: ConsumerWorkload,
         /// Bootstrap brokers.
         bootstrap: Vec<BrokerId>,
+        /// For a consume-transform-produce pipeline, its producer half.
+        output: Option<PipelineOutput>,
     },
 }
 
@@ -119,14 +123,31 @@ impl NodeSpec {
                 config,
                 workload,
                 bootstrap,
-            } => AnyNode::Consumer(Box::new(Consumer::new(
-                *id,
-                name.clone(),
-                config.clone(),
-                workload.clone(),
-                bootstrap.clone(),
-                seed,
-            ))),
+                output,
+            } => {
+                let consumer = Consumer::new(
+                    *id,
+                    name.clone(),
+                    config.clone(),
+                    workload.clone(),
+                    bootstrap.clone(),
+                    seed,
+                );
+                match output {
+                    None => AnyNode::Consumer(Box::new(consumer)),
+                    Some(o) => {
+                        let producer = Producer::new(
+                            *id,
+                            name.clone(),
+                            o.config.clone(),
+                            o.workload.clone(),
+                            bootstrap.clone(),
+                            derive_seed(seed, "producer"),
+                        );
+                        AnyNode::Pipeline(Box::new(Pipeline::new(consumer, producer)))
+                    }
+                }
+            }
         }
     }
 }
@@ -142,6 +163,8 @@ pub enum AnyNode {
     Producer(Box<Producer>),
     /// A consumer.
     Consumer(Box<Consumer>),
+    /// A consume-transform-produce pipeline: a consumer and a transactional producer.
+    Pipeline(Box<Pipeline>),
 }
 
 impl AnyNode {
@@ -150,7 +173,7 @@ impl AnyNode {
         match self {
             AnyNode::Controller(c) => Disk::Controller(c.into_disk()),
             AnyNode::Broker(b) => Disk::Broker(b.into_disk()),
-            AnyNode::Producer(_) | AnyNode::Consumer(_) => Disk::None,
+            AnyNode::Producer(_) | AnyNode::Consumer(_) | AnyNode::Pipeline(_) => Disk::None,
         }
     }
 
@@ -170,18 +193,20 @@ impl AnyNode {
         }
     }
 
-    /// The producer, if this is one.
+    /// The producer, if this is one (or a pipeline's).
     pub fn as_producer(&self) -> Option<&Producer> {
         match self {
             AnyNode::Producer(p) => Some(p),
+            AnyNode::Pipeline(p) => Some(p.producer()),
             _ => None,
         }
     }
 
-    /// The consumer, if this is one.
+    /// The consumer, if this is one (or a pipeline's).
     pub fn as_consumer(&self) -> Option<&Consumer> {
         match self {
             AnyNode::Consumer(c) => Some(c),
+            AnyNode::Pipeline(p) => Some(p.consumer()),
             _ => None,
         }
     }
@@ -194,6 +219,7 @@ impl Node for AnyNode {
             AnyNode::Broker(n) => n.handle(now, input),
             AnyNode::Producer(n) => n.handle(now, input),
             AnyNode::Consumer(n) => n.handle(now, input),
+            AnyNode::Pipeline(n) => n.handle(now, input),
         }
     }
 
@@ -203,6 +229,7 @@ impl Node for AnyNode {
             AnyNode::Broker(n) => n.poll_output(),
             AnyNode::Producer(n) => n.poll_output(),
             AnyNode::Consumer(n) => n.poll_output(),
+            AnyNode::Pipeline(n) => n.poll_output(),
         }
     }
 
@@ -212,6 +239,7 @@ impl Node for AnyNode {
             AnyNode::Broker(n) => n.poll_timeout(),
             AnyNode::Producer(n) => n.poll_timeout(),
             AnyNode::Consumer(n) => n.poll_timeout(),
+            AnyNode::Pipeline(n) => n.poll_timeout(),
         }
     }
 }

@@ -175,6 +175,9 @@ impl Storyteller {
                 Event::TransactionEnded { committed: false, values, producer_epoch, .. } => told.insert(format!("{who}/aborted")).then(|| {
                     format!("{who} aborted a transaction of {} record(s) (epoch {producer_epoch}): read_committed consumers never see them (further aborts not shown)", values.len())
                 }),
+                Event::PositionsRewound { partitions } => told.insert(format!("{who}/rewound")).then(|| {
+                    format!("{who} rewinds {} to the committed offsets: its transaction did not commit, so it consumes those records again (further rewinds not shown)", tps(partitions))
+                }),
                 Event::TransactionFailed { error, values, .. } => Some(format!(
                     "{who} failed with {error} and was replaced by a new instance; the coordinator decides its open transaction of {} record(s)",
                     values.len()

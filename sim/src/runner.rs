@@ -7,6 +7,7 @@
 //! cluster converges within a bound, then the history oracle over a final read.
 
 use crate::checker::delivery::{self, DeliveryReport};
+use crate::checker::exactly_once::{self, ExactlyOnceReport};
 use crate::checker::forks::ForkWatch;
 use crate::checker::history::{self, HistoryReport, ProducerInfo};
 use crate::checker::invariants::{AllowedFork, INVARIANTS, Invariants};
@@ -15,8 +16,8 @@ use crate::checker::transactions::{self, TransactionReport};
 use crate::cluster::{Cluster, Status, WorldEvent};
 use crate::driver::{Driver, ready};
 use crate::groups::{
-    GroupReport, catch_up_gaps, coordinator_group, declared_groups, group_reports, high_watermark,
-    leader_log,
+    DeclaredGroup, GroupReport, catch_up_gaps, coordinator_group, declared_groups, group_reports,
+    high_watermark, leader_log,
 };
 use crate::metrics::{Charts, Sampler};
 use crate::nodes::NodeSpec;
@@ -29,7 +30,7 @@ use crate::trace::{TRACE_FORMAT, TRACE_VERSION, TraceHeader, TraceRecorder};
 use crate::world::World;
 use gregor_core::client::consumer::{CommitMode, ConsumerWorkload};
 use gregor_core::config::{Acks, ConsumerConfig, OffsetReset};
-use gregor_core::ids::{BrokerId, ClientId, NodeId, TopicPartition};
+use gregor_core::ids::{BrokerId, ClientId, NodeId, TopicName, TopicPartition};
 use gregor_core::map::{VecMap, VecSet};
 use gregor_core::node::{ClientCommand, Event};
 use gregor_core::protocol::IsolationLevel;
@@ -199,6 +200,9 @@ pub struct RunReport {
     /// The transactional side, when the scenario has transactional producers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transactions: Option<TransactionReport>,
+    /// Each consume-transform-produce pipeline held to exactly-once, end to end.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exactly_once: Vec<ExactlyOnceReport>,
     /// The partitions at the end.
     pub partitions: Vec<PartitionReport>,
     /// The consumer groups at the end, as their coordinators hold them.
@@ -290,6 +294,7 @@ pub fn node_specs(scenario: &Scenario) -> Vec<NodeSpec> {
             config: c.config.clone(),
             workload: c.workload.clone(),
             bootstrap: bootstrap.clone(),
+            output: c.output.clone(),
         });
     }
     specs
@@ -312,6 +317,7 @@ pub fn reader_spec(scenario: &Scenario) -> NodeSpec {
             commit: CommitMode::Never,
         },
         bootstrap: scenario.broker_ids(),
+        output: None,
     }
 }
 
@@ -1348,12 +1354,9 @@ impl<'a, D: Driver> Run<'a, D> {
             .filter(|(_, f)| f.compacted)
             .map(|(tp, _)| tp.clone())
             .collect();
-        let delivery = delivery::analyse(
-            self.world.cluster().log(),
-            &declared_groups(self.scenario),
-            reader,
-            &compacted,
-        );
+        let mut groups = declared_groups(self.scenario);
+        hide_uncommitted(&self.world.cluster(), self.scenario, &mut groups);
+        let delivery = delivery::analyse(self.world.cluster().log(), &groups, reader, &compacted);
         let transactions = self.scenario.has_transactions().then(|| {
             let (_, cids, _) = client_ids(self.scenario);
             let read_committed = self
@@ -1366,10 +1369,15 @@ impl<'a, D: Driver> Run<'a, D> {
                 .collect();
             transactions::analyse(self.world.cluster().log(), &read_committed)
         });
+        let exactly_once = pipeline_reports(&self.world.cluster(), self.scenario);
         checks.extend(self.judge(&history, converged, read));
         checks.extend(self.judge_delivery(&delivery, converged && read));
         if let Some(t) = &transactions {
             checks.push(judge_transactions(t));
+            checks.push(judge_precommitted(t));
+        }
+        for report in &exactly_once {
+            checks.push(judge_exactly_once(report, converged));
         }
         let class = checks.iter().filter(|c| !c.ok).map(|c| c.class).min();
         let verdict = if class.is_none() { "pass" } else { "fail" };
@@ -1393,6 +1401,7 @@ impl<'a, D: Driver> Run<'a, D> {
             history,
             delivery,
             transactions,
+            exactly_once,
             partitions: partition_reports(&cluster, self.scenario),
             groups: group_reports(&cluster, self.scenario),
             story,
@@ -1870,16 +1879,7 @@ fn allowed_forks(forks: &[AllowedFork]) -> Vec<(Instant, String)> {
 /// The transactional check (KAFKA.md 4.2): a `read_committed` consumer never reads a record
 /// of an aborted transaction.
 fn judge_transactions(t: &TransactionReport) -> Check {
-    let first = t.aborted_read_examples.first().map_or(String::new(), |a| {
-        format!(
-            "; first: {} read {} at {}@{} ({}), from an aborted transaction",
-            a.consumer,
-            a.value,
-            a.partition,
-            a.offset,
-            Instant(a.time_ms)
-        )
-    });
+    let first = first_read(&t.aborted_read_examples, "from an aborted transaction");
     Check {
         name: "no aborted reads".into(),
         class: CheckClass::Safety,
@@ -1889,6 +1889,160 @@ fn judge_transactions(t: &TransactionReport) -> Check {
             t.aborted_reads, t.committed, t.aborted, t.undecided
         ),
     }
+}
+
+/// The first of a check's judged reads, in words.
+fn first_read(examples: &[transactions::AbortedRead], why: &str) -> String {
+    examples.first().map_or(String::new(), |a| {
+        format!(
+            "; first: {} read {} at {}@{} ({}), {why}",
+            a.consumer,
+            a.value,
+            a.partition,
+            a.offset,
+            Instant(a.time_ms)
+        )
+    })
+}
+
+/// The read-committed check's other half: no `read_committed` poll returns a record before its
+/// transaction's commit is decided.
+fn judge_precommitted(t: &TransactionReport) -> Check {
+    let first = first_read(
+        &t.precommitted_read_examples,
+        "before its transaction's PrepareCommit",
+    );
+    Check {
+        name: "no precommitted reads".into(),
+        class: CheckClass::Safety,
+        ok: t.precommitted_reads == 0,
+        detail: format!(
+            "{} records read by read_committed consumers before their transaction's commit was decided{first}",
+            t.precommitted_reads
+        ),
+    }
+}
+
+/// The exactly-once check of one pipeline (KAFKA.md 4.2). Until the cluster converged a
+/// transaction may still be undecided, so a failure then is only a liveness one.
+fn judge_exactly_once(r: &ExactlyOnceReport, converged: bool) -> Check {
+    let first = r
+        .examples
+        .first()
+        .map_or_else(String::new, |e| format!("; first: {e}"));
+    Check {
+        name: format!("exactly-once pipeline {}", r.pipeline),
+        class: if converged {
+            CheckClass::Safety
+        } else {
+            CheckClass::Liveness
+        },
+        ok: r.holds(),
+        detail: format!(
+            "{} of {} committed input records consumed, {} committed outputs: {} missing, {} duplicated, {} premature, {} of no input; {} output records undecided{first}",
+            r.consumed,
+            r.inputs,
+            r.outputs,
+            r.missing,
+            r.duplicated,
+            r.premature,
+            r.unmatched,
+            r.undecided
+        ),
+    }
+}
+
+/// Fills in, for each group whose members all read `read_committed`, the records of its topics
+/// that such a reader never returns: those of aborted and undecided transactions in the final
+/// logs.
+fn hide_uncommitted(w: &Cluster, scenario: &Scenario, groups: &mut [DeclaredGroup]) {
+    let (_, cids, _) = client_ids(scenario);
+    for g in groups {
+        let read_committed = scenario.consumers.iter().zip(&cids).all(|(c, id)| {
+            !g.consumers.iter().any(|(m, _)| m == id)
+                || c.config.isolation_level == IsolationLevel::ReadCommitted
+        });
+        if !read_committed {
+            continue;
+        }
+        for tp in scenario.partitions() {
+            if !g.topics.contains(&tp.topic) {
+                continue;
+            }
+            let Some(log) = leader_log(w, &tp) else {
+                continue;
+            };
+            let hw = log.high_watermark();
+            let (committed, _) = exactly_once::read_committed(log.batches(), hw);
+            let visible: std::collections::BTreeSet<gregor_core::ids::Offset> =
+                committed.iter().map(|(o, _)| *o).collect();
+            for b in log.batches().iter().filter(|b| b.last_offset() < hw) {
+                for (o, _) in b.records_with_offsets() {
+                    if !visible.contains(&o) {
+                        g.hidden.insert((tp.clone(), o));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Each pipeline's inputs, outputs and committed offsets as the cluster holds them now, held
+/// to exactly-once.
+fn pipeline_reports(w: &Cluster, scenario: &Scenario) -> Vec<ExactlyOnceReport> {
+    let committed_of = |tp: &TopicPartition| {
+        let log = leader_log(w, tp)?;
+        Some(exactly_once::committed_records(
+            log.batches(),
+            log.high_watermark(),
+        ))
+    };
+    let partitions_of = |topic: &TopicName| -> Vec<TopicPartition> {
+        scenario
+            .partitions()
+            .into_iter()
+            .filter(|tp| &tp.topic == topic)
+            .collect()
+    };
+    scenario
+        .consumers
+        .iter()
+        .filter_map(|c| {
+            let output = c.output.as_ref()?;
+            let group = c.config.group_id.as_deref()?;
+            let inputs = c
+                .workload
+                .subscribe
+                .iter()
+                .flat_map(&partitions_of)
+                .map(|tp| {
+                    let records = committed_of(&tp).map(|(r, _)| r).unwrap_or_default();
+                    (tp, records)
+                })
+                .collect();
+            let outputs = partitions_of(&output.workload.topic)
+                .into_iter()
+                .map(|tp| {
+                    let records = committed_of(&tp).unwrap_or_default();
+                    (tp, records)
+                })
+                .collect();
+            let committed = coordinator_group(w, scenario, group)
+                .map(|g| {
+                    g.offsets
+                        .iter()
+                        .map(|(tp, c)| (tp.clone(), c.offset))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some(exactly_once::analyse(&exactly_once::PipelineState {
+                name: &c.name,
+                inputs: &inputs,
+                outputs: &outputs,
+                committed: &committed,
+            }))
+        })
+        .collect()
 }
 
 fn first_loss(h: &HistoryReport) -> Option<String> {

@@ -334,6 +334,22 @@ pub struct ConsumerSpec {
     pub config: ConsumerConfig,
     /// When it starts.
     pub start: ClientStart,
+    /// For a consume-transform-produce pipeline: what its transactional producer writes.
+    /// (Always serialised: the classroom's built-in scenarios use a format that cannot skip
+    /// fields.)
+    #[serde(default)]
+    pub output: Option<PipelineOutput>,
+}
+
+/// The producer half of a consume-transform-produce pipeline (a consumer with an `output`
+/// table): it writes one record per consumed record to `workload.topic` and commits the
+/// consumed offsets in the same transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelineOutput {
+    /// The output topic, and the transactions (records per transaction are the poll's).
+    pub workload: Workload,
+    /// The producer's configuration (transactional, so idempotent with acks=all).
+    pub config: EffectiveProducerConfig,
 }
 
 /// A validated scenario.
@@ -480,6 +496,18 @@ struct RawConsumer {
     commit: Option<Spanned<String>>,
     processing_time: Option<Spanned<String>>,
     start: Option<Spanned<String>>,
+    #[serde(default)]
+    config: RawConfig,
+    output: Option<Spanned<RawOutput>>,
+}
+
+/// A pipeline consumer's `output` table: where its transactional producer writes.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutput {
+    topic: Spanned<String>,
+    transactional_id: Option<Spanned<String>>,
+    abort_every: Option<Spanned<i64>>,
     #[serde(default)]
     config: RawConfig,
 }
@@ -743,6 +771,7 @@ impl Scenario {
         self.producers
             .iter()
             .any(|p| p.config.config.transactional_id.is_some())
+            || self.consumers.iter().any(|c| c.output.is_some())
     }
 
     /// `__transaction_state` as a broker would create it on the first transactional
@@ -1144,6 +1173,7 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         }
         apply_config(cx, &c.config, &field("config"), |k, v| config.set(k, v))?;
         let commit = match &c.commit {
+            None if c.output.is_some() => CommitMode::Transactional,
             None if config.group_id.is_some() && config.enable_auto_commit => CommitMode::Auto,
             None => CommitMode::Never,
             Some(m) => match m.get_ref().trim() {
@@ -1151,16 +1181,67 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                 "after-processing" => CommitMode::AfterProcessing,
                 "before-processing" => CommitMode::BeforeProcessing,
                 "never" => CommitMode::Never,
+                "transactional" => CommitMode::Transactional,
                 other => {
                     return cx.err(
                         m.span(),
                         field("commit"),
                         format!(
-                            "`{other}` is not a commit mode (auto, after-processing, before-processing, never)"
+                            "`{other}` is not a commit mode (auto, after-processing, before-processing, never, transactional)"
                         ),
                     );
                 }
             },
+        };
+        if (commit == CommitMode::Transactional) != c.output.is_some() {
+            let span = c.commit.as_ref().map_or(c.id.span(), Spanned::span);
+            return cx.err(
+                span,
+                field("commit"),
+                "a consume-transform-produce pipeline has both `commit = \"transactional\"` and an `output` table",
+            );
+        }
+        let output = match &c.output {
+            None => None,
+            Some(o) => {
+                let field = |f: &str| format!("consumer[{i}].output.{f}");
+                let raw = o.get_ref();
+                let topic = topic_of(&raw.topic, field("topic"))?.name.clone();
+                let mut config = ProducerConfig::default();
+                let txn_id = raw.transactional_id.as_ref().map_or_else(
+                    || format!("{}-txn", c.id.get_ref().trim()),
+                    |t| t.get_ref().trim().to_string(),
+                );
+                config
+                    .set("transactional.id", &txn_id)
+                    .or_else(|e| cx.err(o.span(), field("transactional_id"), e.message))?;
+                apply_config(cx, &raw.config, &field("config"), |k, v| config.set(k, v))?;
+                let effective = config.validate().or_else(|e| {
+                    let span = raw
+                        .config
+                        .iter()
+                        .find(|(k, _)| k.get_ref() == &e.key)
+                        .map_or(o.span(), |(k, _)| k.span());
+                    cx.err(span, field(&format!("config.{}", e.key)), e.message)
+                })?;
+                let abort_every = match &raw.abort_every {
+                    None => None,
+                    Some(a) => Some(in_range(cx, a, &field("abort_every"), 1..=1_000_000)? as u64),
+                };
+                Some(PipelineOutput {
+                    workload: Workload {
+                        topic,
+                        keys: None,
+                        rate_per_sec: 1,
+                        count: 0,
+                        transaction: Some(TransactionWorkload {
+                            records: u64::MAX,
+                            abort_every,
+                        }),
+                    },
+                    config: effective,
+                })
+            }
         };
         if commit != CommitMode::Never && config.group_id.is_none() {
             let span = c.commit.as_ref().map_or(c.id.span(), Spanned::span);
@@ -1200,6 +1281,7 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             workload,
             config,
             start: parse_start(cx, &c.start, &field("start"))?,
+            output,
         });
     }
 

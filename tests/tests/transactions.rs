@@ -1,6 +1,8 @@
 //! Transactions end to end (KAFKA.md 4.2): the shipped `transactions` scenario, read by a
-//! `read_committed` and a `read_uncommitted` consumer, with the oracle's aborted-read check
-//! turned on each of them.
+//! `read_committed` and a `read_uncommitted` consumer, with the oracle's aborted-read and
+//! precommitted-read checks turned on each of them; and exactly-once consume-transform-produce,
+//! with the pipeline check shown to hold on the shipped pipeline and to fail on one that reads
+//! uncommitted input.
 
 use gregor_core::bytes::Bytes;
 use gregor_core::ids::{ClientId, NodeId};
@@ -9,7 +11,7 @@ use gregor_core::node::Event;
 use gregor_core::record::MarkerKind;
 use gregor_sim::checker::transactions;
 use gregor_sim::runner::client_ids;
-use gregor_tests::{Live, check_named, failures, run, shipped, tp};
+use gregor_tests::{Live, check_named, failures, run, scenario, shipped, tp};
 use std::collections::BTreeSet;
 
 /// The shipped scenario passes, with aborted transactions among its committed ones.
@@ -78,6 +80,84 @@ fn read_committed_sees_exactly_the_committed_records() {
         judge(c2).aborted_reads > 0,
         "the check fails on a reader that sees aborts"
     );
+    // A read_uncommitted reader also reads records of transactions still open, which later
+    // commit: the precommitted-read check, turned on it, finds them; never on c1.
+    assert_eq!(judge(c1).precommitted_reads, 0);
+    assert!(
+        judge(c2).precommitted_reads > 0,
+        "the check fails on a reader that reads open transactions"
+    );
+}
+
+/// Exactly-once end to end (KAFKA.md 4.2): the shipped pipeline consumes every order and
+/// commits exactly one invoice for each, through its deliberate aborts (each rewinds it to the
+/// committed offsets) and two broker crashes.
+#[test]
+fn the_pipeline_turns_every_order_into_exactly_one_invoice() {
+    let s = shipped("exactly-once-pipeline.toml");
+    let r = run(&s, 1);
+    assert!(failures(&r).is_empty(), "{:?}", failures(&r));
+    let e = &r.exactly_once[0];
+    assert_eq!(e.pipeline, "billing");
+    assert_eq!(
+        (e.inputs, e.consumed, e.outputs),
+        (1000, 1000, 1000),
+        "{e:?}"
+    );
+    let t = r.transactions.as_ref().expect("transactional");
+    assert!(t.aborted >= 5 && t.committed >= 20, "{t:?}");
+    assert!(
+        r.delivery.duplicates_delivered > 0,
+        "aborted polls are processed again"
+    );
+    assert!(check_named(&r, "exactly-once pipeline billing").ok);
+}
+
+/// A pipeline that reads its input `read_uncommitted` while that input's producer aborts
+/// transactions turns aborted records into committed outputs (G1a one step downstream): the
+/// pipeline check finds outputs of no committed input and fails the run.
+#[test]
+fn a_pipeline_reading_uncommitted_input_is_not_exactly_once() {
+    let s = scenario(
+        r#"
+name = "read_uncommitted pipeline"
+seed = 1
+duration = "40s"
+[cluster]
+brokers = 3
+config = { "transaction.state.log.num.partitions" = 1, "offsets.topic.num.partitions" = 1 }
+[[topic]]
+name = "orders"
+partitions = 2
+replication_factor = 3
+[[topic]]
+name = "invoices"
+partitions = 1
+replication_factor = 3
+[[producer]]
+id = "shop"
+topic = "orders"
+rate_per_sec = 20
+count = 300
+transaction = { records = 5, abort_every = 3 }
+config = { "transactional.id" = "shop-writer" }
+[[consumer]]
+id = "billing"
+topic = "orders"
+group = "billing"
+config = { "isolation.level" = "read_uncommitted" }
+output = { topic = "invoices" }
+"#,
+    );
+    let r = run(&s, 1);
+    let e = &r.exactly_once[0];
+    assert!(e.unmatched > 0, "{e:?}");
+    assert!(!check_named(&r, "exactly-once pipeline billing").ok);
+    // The same pipeline reading read_committed is exactly-once.
+    let fixed = scenario(&s.source.replace("read_uncommitted", "read_committed"));
+    let r = run(&fixed, 1);
+    assert!(r.exactly_once[0].holds(), "{:?}", r.exactly_once[0]);
+    assert!(failures(&r).is_empty(), "{:?}", failures(&r));
 }
 
 /// KAFKA.md 4.2: markers take an offset in each partition of a transaction, so a partition's

@@ -1065,6 +1065,7 @@ impl App {
                         <div class="name">{ &c.name }
                             if let Some(g) = &c.group { <span class="muted">{ format!(" in {g}") }</span> }
                             if c.read_committed { <span class="badge" title="isolation.level=read_committed: reads below the last stable offset and skips aborted transactions">{ "read_committed" }</span> }
+                            if let Some((out, phase)) = &c.pipeline { <span class="badge" title="consume-transform-produce: writes one record per consumed record and commits the consumed offsets in the same transaction">{ format!("exactly-once → {out} · {phase}") }</span> }
                         </div>
                         <div class="stats">{ format!("{} · processed {} · owns {}",
                             if c.status != Status::Running { status_name(c.status) } else if c.consuming { "consuming" } else { "waiting" },

@@ -162,6 +162,9 @@ pub struct ConsumerView {
     pub processed: u64,
     /// The partitions it owns now.
     pub owns: Vec<String>,
+    /// For a consume-transform-produce pipeline: the topic it writes, and where its
+    /// transaction stands.
+    pub pipeline: Option<(String, &'static str)>,
 }
 
 /// Messages on the wire of one kind.
@@ -477,15 +480,12 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
                 acknowledged: t.acknowledged,
                 failed: t.failed,
                 last_error: t.last_error,
-                transaction: spec.config.config.transactional_id.as_ref().map(|_| {
-                    match live.and_then(|p| p.transaction_phase()) {
-                        None | Some(TxnPhase::Initializing) => "initialising",
-                        Some(TxnPhase::Ready) => "no transaction open",
-                        Some(TxnPhase::InTransaction) => "in a transaction",
-                        Some(TxnPhase::Committing) => "committing",
-                        Some(TxnPhase::Aborting) => "aborting",
-                    }
-                }),
+                transaction: spec
+                    .config
+                    .config
+                    .transactional_id
+                    .as_ref()
+                    .map(|_| phase_name(live.and_then(|p| p.transaction_phase()))),
             }
         })
         .collect();
@@ -517,6 +517,10 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
                 owns: live
                     .map(|c| c.assignment().map(|tp| tp.to_string()).collect())
                     .unwrap_or_default(),
+                pipeline: spec.output.as_ref().map(|o| {
+                    let phase = world.producer(id).and_then(|p| p.transaction_phase());
+                    (o.workload.topic.to_string(), phase_name(phase))
+                }),
             }
         })
         .collect();
@@ -644,6 +648,17 @@ pub fn kind_class(kind: StoryKind) -> &'static str {
     }
 }
 
+/// Where a transactional producer's transaction stands, in words.
+fn phase_name(phase: Option<TxnPhase>) -> &'static str {
+    match phase {
+        None | Some(TxnPhase::Initializing) => "initialising",
+        Some(TxnPhase::Ready) => "no transaction open",
+        Some(TxnPhase::InTransaction) => "in a transaction",
+        Some(TxnPhase::Committing) => "committing",
+        Some(TxnPhase::Aborting) => "aborting",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -718,6 +733,32 @@ mod tests {
         assert!(p1.transaction.is_some());
         let readers: Vec<bool> = v.consumers.iter().map(|c| c.read_committed).collect();
         assert_eq!(readers, vec![true, false]);
+    }
+
+    #[test]
+    fn a_pipeline_shows_what_it_writes_and_its_transaction() {
+        // exactly-once-pipeline: billing consumes orders and writes invoices in transactions;
+        // the plain reader `auditor` is no pipeline. By 10 s billing has written invoices,
+        // which only its committed transactions make visible.
+        let id = "exactly-once-pipeline";
+        let mut s = Session::new(crate::builtin::scenario(id).unwrap(), 1).unwrap();
+        s.play_until(Instant(10_000));
+        let v = view(&s);
+        let pipelines: Vec<Option<&str>> = v
+            .consumers
+            .iter()
+            .map(|c| c.pipeline.as_ref().map(|(out, _)| out.as_str()))
+            .collect();
+        assert_eq!(pipelines, vec![Some("invoices"), None]);
+        let billing = &v.consumers[0];
+        assert_ne!(billing.pipeline.as_ref().unwrap().1, "initialising");
+        assert!(billing.processed > 0);
+        let invoices = v
+            .partitions
+            .iter()
+            .filter(|p| p.topic_partition.topic.as_str() == "invoices");
+        let markers = invoices.flat_map(|p| &p.replicas).flat_map(|r| &r.markers);
+        assert!(markers.clone().any(|(_, commit)| *commit));
     }
 
     #[test]

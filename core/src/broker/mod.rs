@@ -940,6 +940,17 @@ impl Broker {
                     let mut writer = leader_writer!(self, now);
                     writer.append_marker(tp, entry)
                 });
+                if outcome.is_ok() && tp.topic.as_str() == OFFSETS_TOPIC {
+                    // The group coordinator completes the producer's pending offset commits
+                    // with the marker (`GroupCoordinator.onTransactionCompleted`).
+                    let commit = entry.marker.kind == crate::record::MarkerKind::Commit;
+                    self.coordinator.on_marker(
+                        tp.partition,
+                        entry.producer_id,
+                        commit,
+                        &mut self.outbox,
+                    );
+                }
                 partitions.push(match outcome {
                     Ok(offset) => PendingProduce {
                         tp: tp.clone(),
@@ -1706,9 +1717,9 @@ impl Broker {
             let loaded = self.coordinator.is_loaded(partition);
             if leads && !loaded {
                 let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
-                let records = records_of(&self.disk.logs, &tp);
+                let batches = batches_of(&self.disk.logs, &tp);
                 self.coordinator
-                    .load(now, partition, records, &mut self.outbox);
+                    .load(now, partition, batches, &mut self.outbox);
             } else if !leads && loaded {
                 self.coordinator.unload(partition, &mut self.outbox);
             }
@@ -1748,7 +1759,7 @@ impl Broker {
                 continue;
             }
             let tp = TopicPartition::new(TRANSACTION_STATE_TOPIC, partition);
-            let records = records_of(&self.disk.logs, &tp);
+            let records = batches_of(&self.disk.logs, &tp).flat_map(|b| b.records.iter());
             self.txn_coordinator
                 .load(partition, epoch, records, &mut self.outbox);
             // `loadTransactionsForTxnTopicPartition` hands the prepared transactions to the
@@ -2105,14 +2116,13 @@ impl Broker {
 }
 
 /// The records of a partition's log, oldest first, as a coordinator replays them on load.
-fn records_of<'a>(
+fn batches_of<'a>(
     logs: &'a VecMap<TopicPartition, PartitionLog>,
     tp: &TopicPartition,
-) -> impl Iterator<Item = &'a crate::record::Record> {
+) -> impl Iterator<Item = &'a crate::record::RecordBatch> {
     logs.get(tp)
         .into_iter()
         .flat_map(|log| log.batches().iter())
-        .flat_map(|b| b.records.iter())
 }
 
 /// The next producer id of this broker's blocks (`RPCProducerIdManager.generateProducerId`),
@@ -2228,6 +2238,25 @@ impl OffsetsLog for LeaderWriter<'_> {
         }
         let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
         LeaderWriter::append(self, &tp, records.into(), None).map(|(_, last)| last.next())
+    }
+
+    fn append_transactional(
+        &mut self,
+        partition: u32,
+        records: Vec<crate::record::Record>,
+        producer_id: ProducerId,
+        producer_epoch: ProducerEpoch,
+    ) -> Result<Offset, ErrorCode> {
+        if records.is_empty() {
+            return Err(ErrorCode::InvalidRequest);
+        }
+        let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
+        self.with_leader_log(&tp, |log, epoch| {
+            let (first, last) =
+                log.append_as_coordinator(records.into(), producer_id, producer_epoch, epoch)?;
+            Ok((first, last, true))
+        })
+        .map(|(_, last)| last.next())
     }
 }
 
@@ -2350,6 +2379,12 @@ impl Node for Broker {
                 Message::AddPartitionsToTxn(r) => self.with_txn_coordinator(now, |c, log, out| {
                     c.add_partitions(now, from, &r, log, out)
                 }),
+                Message::AddOffsetsToTxn(r) => {
+                    let partition = self.coordinator.partition_for(&r.group_id);
+                    self.with_txn_coordinator(now, |c, log, out| {
+                        c.add_offsets(now, from, &r, partition, log, out)
+                    })
+                }
                 Message::EndTxn(r) => {
                     self.with_txn_coordinator(now, |c, log, out| c.end_txn(now, from, &r, log, out))
                 }
@@ -2366,6 +2401,7 @@ impl Node for Broker {
                 | Message::Heartbeat(_)
                 | Message::LeaveGroup(_)
                 | Message::OffsetCommit(_)
+                | Message::TxnOffsetCommit(_)
                 | Message::OffsetFetch(_)) => {
                     self.with_coordinator(now, |c, log, out| c.handle(now, from, m, log, out));
                 }

@@ -54,6 +54,22 @@ pub enum CommitMode {
     BeforeProcessing,
     /// Never commit.
     Never,
+    /// A consume-transform-produce application: after processing a poll's records it writes
+    /// their results and commits the consumed offsets in its producer's transaction
+    /// (`sendOffsetsToTransaction`, then `commitTransaction`). Only a pipeline node runs it.
+    Transactional,
+}
+
+/// A processed poll that a consume-transform-produce application hands to its transactional
+/// producer: the records to transform and the offsets to commit with them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Handoff {
+    /// The processed records, per partition: `(offset, value)`.
+    pub records: Polled,
+    /// The positions after them (`consumer.position()` of every assigned partition).
+    pub offsets: Vec<(TopicPartition, Offset, Option<LeaderEpoch>)>,
+    /// `consumer.groupMetadata()`.
+    pub group: crate::client::producer::GroupMetadata,
 }
 
 /// What the consumer reads and how the application handles it.
@@ -166,6 +182,8 @@ pub struct GroupMembership {
     join_after_commit: bool,
     join_commit_done: bool,
     retry_at: Option<Instant>,
+    /// An OffsetFetch found unstable offsets: the next one waits until then.
+    offset_fetch_retry_at: Option<Instant>,
     next_heartbeat: Option<Instant>,
     last_heartbeat_ok: Instant,
     /// What the sticky assignors remember: the last assignment and its generation.
@@ -192,6 +210,9 @@ enum App {
         records: Option<Polled>,
         give_up_at: Instant,
     },
+    /// A consume-transform-produce application waits for the transaction that writes a
+    /// poll's results and commits its offsets (`handoff` until its producer takes it).
+    InTransaction { handoff: Option<Handoff> },
 }
 
 /// The generation and member id a request was sent with (`sentGeneration`): an error about a
@@ -215,7 +236,7 @@ enum CommitSend {
 }
 
 /// What one poll returned: per partition, `(offset, value)` of each record.
-type Polled = Vec<(TopicPartition, Vec<(Offset, Option<Bytes>)>)>;
+pub type Polled = Vec<(TopicPartition, Vec<(Offset, Option<Bytes>)>)>;
 
 /// A partition to validate: current leader epoch, epoch of the position, the position.
 type Validation = (TopicPartition, Option<LeaderEpoch>, LeaderEpoch, Offset);
@@ -289,6 +310,7 @@ impl Consumer {
                 join_after_commit: false,
                 join_commit_done: false,
                 retry_at: None,
+                offset_fetch_retry_at: None,
                 next_heartbeat: None,
                 last_heartbeat_ok: Instant::ZERO,
                 sticky_memory: (Vec::new(), None),
@@ -325,6 +347,43 @@ impl Consumer {
             next_correlation: 0,
             outbox: Outbox::default(),
         }
+    }
+
+    /// The processed poll a consume-transform-produce application is to write in a
+    /// transaction, once: the caller's producer takes it.
+    pub fn take_handoff(&mut self) -> Option<Handoff> {
+        match &mut self.app {
+            App::InTransaction { handoff } => handoff.take(),
+            _ => None,
+        }
+    }
+
+    /// Whether the application waits for a transaction to end.
+    pub fn in_transaction(&self) -> bool {
+        matches!(self.app, App::InTransaction { .. })
+    }
+
+    /// The transaction of the last handoff ended: committed, the application polls on; not
+    /// committed (aborted, or its producer failed), it rewinds every partition to its committed
+    /// offset and consumes the records again (`resetToLastCommittedPositions`).
+    pub fn transaction_finished(&mut self, now: Instant, committed: bool) {
+        if !self.in_transaction() {
+            return;
+        }
+        if !committed {
+            self.outbox.event(Event::PositionsRewound {
+                partitions: self.positions.keys().cloned().collect(),
+            });
+            self.buffer.clear();
+            for pos in self.positions.values_mut() {
+                pos.position = None;
+                pos.position_epoch = None;
+                pos.validate_epoch = None;
+                pos.needs_committed = true;
+            }
+        }
+        self.idle(now);
+        self.run_app(now);
     }
 
     /// The client id.
@@ -968,6 +1027,10 @@ impl Consumer {
         if self.has_pending(|p| matches!(p, Pending::OffsetFetch)) {
             return;
         }
+        let g = self.group.as_ref().expect("group mode");
+        if g.offset_fetch_retry_at.is_some_and(|t| t > now) {
+            return;
+        }
         let partitions: Vec<TopicPartition> = self
             .positions
             .iter()
@@ -987,6 +1050,8 @@ impl Consumer {
                 correlation,
                 group_id,
                 partitions,
+                // `ConsumerCoordinator.sendOffsetFetchRequest` always asks for stable offsets.
+                require_stable: true,
             }),
         );
     }
@@ -1001,6 +1066,17 @@ impl Consumer {
             }
             return;
         }
+        // `OffsetFetchResponseHandler`: an unstable offset (a transactional commit waiting for
+        // its marker) fails the whole fetch with a retriable error, and the consumer asks
+        // again after `retry.backoff.ms`.
+        if r.partitions
+            .iter()
+            .any(|(_, c)| *c == Err(ErrorCode::UnstableOffsetCommit))
+        {
+            let g = self.group.as_mut().expect("group mode");
+            g.offset_fetch_retry_at = Some(now + self.config.retry_backoff);
+            return;
+        }
         for (tp, committed) in r.partitions {
             let Some(pos) = self.positions.get_mut(&tp) else {
                 continue;
@@ -1009,7 +1085,7 @@ impl Consumer {
                 continue;
             }
             pos.needs_committed = false;
-            if let Some((offset, epoch)) = committed {
+            if let Ok(Some((offset, epoch))) = committed {
                 pos.position = Some(offset);
                 pos.position_epoch = epoch;
                 // The committed offset's epoch is validated against the leader (KIP-320).
@@ -1343,6 +1419,27 @@ impl Consumer {
             *done = due;
         }
         if *done < total {
+            return;
+        }
+        if self.workload.commit == CommitMode::Transactional {
+            let App::Processing { records, .. } = std::mem::replace(&mut self.app, App::Idle)
+            else {
+                unreachable!("matched above");
+            };
+            let g = self.group.as_ref();
+            let handoff = Handoff {
+                records,
+                offsets: self.consumed_offsets(),
+                group: crate::client::producer::GroupMetadata {
+                    group_id: g.map_or_else(String::new, |g| g.group_id.clone()),
+                    generation_id: g.map_or(-1, |g| g.generation),
+                    member_id: g.map_or_else(String::new, |g| g.member_id.clone()),
+                    group_instance_id: self.config.group_instance_id.clone(),
+                },
+            };
+            self.app = App::InTransaction {
+                handoff: Some(handoff),
+            };
             return;
         }
         self.app = App::Idle;
@@ -2008,10 +2105,14 @@ impl Node for Consumer {
                 d.at(Some(self.idle_since + self.config.max_poll_interval));
             }
             App::Committing { give_up_at, .. } => d.at(Some(*give_up_at)),
+            App::InTransaction { .. } => {
+                d.at(Some(self.idle_since + self.config.max_poll_interval))
+            }
             App::Idle => {}
         }
         if let Some(g) = &self.group {
             d.at(g.retry_at);
+            d.at(g.offset_fetch_retry_at);
             if g.generation >= 0 {
                 d.at(g.next_heartbeat);
                 d.at(Some(g.last_heartbeat_ok + self.config.session_timeout));

@@ -1,5 +1,6 @@
 //! The clients: a producer (Kafka's `KafkaProducer` with its accumulator, sender, partitioner and
-//! idempotence) and an assign-mode consumer, plus the cluster metadata view they share.
+//! idempotence), a consumer (assign mode or in a group), a consume-transform-produce pipeline
+//! made of both, plus the cluster metadata view they share.
 //!
 //! Clients are nodes like brokers: they run their workload from `handle_timeout`, so the same
 //! seed gives the same sends on every driver.
@@ -7,6 +8,7 @@
 pub mod connections;
 pub mod consumer;
 pub mod metadata;
+pub mod pipeline;
 pub mod producer;
 
 /// The result of Kafka's `ExponentialBackoff(initial, 2, max, jitter)` for `attempts` previous

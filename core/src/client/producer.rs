@@ -44,7 +44,7 @@ use std::sync::Arc;
 
 mod txn;
 
-pub use txn::{TransactionWorkload, TxnPhase};
+pub use txn::{GroupMetadata, TransactionWorkload, TxnPhase};
 
 /// What a producer's application does: `count` records at `rate_per_sec` to `topic`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -344,6 +344,12 @@ impl Producer {
             })
     }
 
+    /// Numbers this producer's requests from `base` on: a pipeline's producer shares its
+    /// node with a consumer, and the ranges tell their answers apart.
+    pub fn set_correlation_base(&mut self, base: CorrelationId) {
+        self.next_correlation = self.next_correlation.max(base);
+    }
+
     fn correlation(&mut self) -> CorrelationId {
         self.next_correlation += 1;
         self.next_correlation
@@ -404,7 +410,16 @@ impl Producer {
             return; // waits for metadata, as the workload does
         };
         while let Some((key, value)) = self.requested.pop_front() {
-            self.send_record(now, &partitions, key, value);
+            if !self.txn_before_send() {
+                // A transactional producer sends only inside a transaction.
+                self.requested.push_front((key, value));
+                return;
+            }
+            self.send_record(now, &partitions, key, value.clone());
+            if let Some(txn) = &mut self.txn {
+                txn.sent += 1;
+                txn.values.push(value);
+            }
         }
     }
 
@@ -1267,6 +1282,8 @@ impl Node for Producer {
                     }
                     m @ (Message::FindCoordinatorResponse(_)
                     | Message::AddPartitionsToTxnResponse(_)
+                    | Message::AddOffsetsToTxnResponse(_)
+                    | Message::TxnOffsetCommitResponse(_)
                     | Message::EndTxnResponse(_)) => self.handle_txn_response(now, m),
                     m @ Message::InitProducerIdResponse(_) if self.txn.is_some() => {
                         self.handle_txn_response(now, m)

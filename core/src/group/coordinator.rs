@@ -21,11 +21,11 @@ use crate::error::ErrorCode;
 use crate::group::assignor::java::JavaHashMap;
 use crate::group::records::{GroupValue, MemberValue, OffsetValue, OffsetsRecord};
 use crate::group::{CONSUMER_PROTOCOL_TYPE, coordinator_partition};
-use crate::ids::{LeaderEpoch, NodeId, Offset, TopicPartition};
+use crate::ids::{LeaderEpoch, NodeId, Offset, ProducerEpoch, ProducerId, TopicPartition};
 use crate::map::{VecMap, VecSet};
 use crate::node::{Event, Outbox};
 use crate::protocol::*;
-use crate::record::Record;
+use crate::record::{MarkerKind, Record, RecordBatch};
 use crate::rng::Rng;
 use crate::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
@@ -35,6 +35,17 @@ pub trait OffsetsLog {
     /// Appends `records` to offsets partition `partition` as its leader, without the min-ISR
     /// check (acks=1); returns the offset after the last record.
     fn append(&mut self, partition: u32, records: Vec<Record>) -> Result<Offset, ErrorCode>;
+
+    /// Appends `records` as one transactional batch of producer `producer_id` at
+    /// `producer_epoch` (origin COORDINATOR: the epoch is checked, sequences are not), as the
+    /// runtime writes a TxnOffsetCommit; returns the offset after the last record.
+    fn append_transactional(
+        &mut self,
+        partition: u32,
+        records: Vec<Record>,
+        producer_id: ProducerId,
+        producer_epoch: ProducerEpoch,
+    ) -> Result<Offset, ErrorCode>;
 }
 
 /// The coordinator's settings (from the broker's configuration, KAFKA.md 9.5).
@@ -103,6 +114,20 @@ pub struct CommittedOffset {
     pub offset: Offset,
     /// The leader epoch of the last consumed record.
     pub leader_epoch: Option<LeaderEpoch>,
+    /// Where the record that holds it sits in `__consumer_offsets`: when plain and
+    /// transactional commits mix, the later record wins (`OffsetAndMetadata.recordOffset`).
+    pub record_offset: Offset,
+}
+
+/// A transactional offset commit waiting for its transaction's marker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingTxnOffset {
+    /// The group.
+    pub group: String,
+    /// The partition whose offset is committed.
+    pub topic_partition: TopicPartition,
+    /// The offset, once the transaction commits.
+    pub offset: CommittedOffset,
 }
 
 /// A member of a classic group (`ClassicGroupMember`).
@@ -464,12 +489,13 @@ impl Group {
 /// What to do when a write reaches the high watermark (or fails).
 #[derive(Clone, Debug)]
 enum Deferred {
-    /// Answer an offset commit.
+    /// Answer an offset commit (a TxnOffsetCommit when `transactional`).
     Commit {
         to: NodeId,
         correlation: CorrelationId,
         group: String,
         offsets: Vec<(TopicPartition, Offset)>,
+        transactional: bool,
     },
     /// The leader's SyncGroup: hand out the assignment and become Stable.
     Sync {
@@ -498,7 +524,95 @@ struct PendingWrite {
 pub struct Shard {
     /// The groups, by id.
     pub groups: VecMap<String, Group>,
+    /// Transactional offset commits whose transaction has no marker here yet, by producer id
+    /// (`OffsetMetadataManager.pendingTransactionalOffsets`).
+    pub pending_txn_offsets: VecMap<ProducerId, Vec<PendingTxnOffset>>,
     writes: Vec<PendingWrite>,
+}
+
+impl Shard {
+    /// Applies one record of the partition, at `record_offset`, written in the transaction of
+    /// `txn` if it is transactional (`GroupMetadataManager.replay`,
+    /// `OffsetMetadataManager.replay`).
+    fn replay(&mut self, record_offset: Offset, record: OffsetsRecord, txn: Option<ProducerId>) {
+        match record {
+            OffsetsRecord::Offset(group, tp, Some(v)) => {
+                let offset = CommittedOffset {
+                    offset: v.offset,
+                    leader_epoch: v.leader_epoch,
+                    record_offset,
+                };
+                match txn {
+                    Some(producer_id) => self
+                        .pending_txn_offsets
+                        .entry(producer_id)
+                        .or_default()
+                        .push(PendingTxnOffset {
+                            group,
+                            topic_partition: tp,
+                            offset,
+                        }),
+                    None => {
+                        self.group_or_new(&group).offsets.insert(tp, offset);
+                    }
+                }
+            }
+            OffsetsRecord::Offset(group, tp, None) => {
+                // A tombstone also drops the partition's pending transactional commits.
+                for pending in self.pending_txn_offsets.values_mut() {
+                    pending.retain(|p| p.group != group || p.topic_partition != tp);
+                }
+                self.group_or_new(&group).offsets.remove(&tp);
+            }
+            OffsetsRecord::Group(group, Some(value)) => {
+                replay_group(self.group_or_new(&group), value)
+            }
+            OffsetsRecord::Group(group, None) => {
+                self.groups.remove(&group);
+            }
+        }
+    }
+
+    fn group_or_new(&mut self, group: &str) -> &mut Group {
+        if !self.groups.contains_key(group) {
+            self.groups.insert(group.to_owned(), Group::new(group));
+        }
+        self.groups.get_mut(group).expect("inserted")
+    }
+
+    /// A transaction's marker: its pending offsets become the committed ones (each only if
+    /// no later record committed the partition) or are dropped
+    /// (`OffsetMetadataManager.replayEndTransactionMarker`).
+    fn end_transaction(&mut self, producer_id: ProducerId, commit: bool) -> Vec<PendingTxnOffset> {
+        let Some(pending) = self.pending_txn_offsets.remove(&producer_id) else {
+            return Vec::new();
+        };
+        if !commit {
+            return Vec::new();
+        }
+        let mut applied = Vec::new();
+        for p in pending {
+            let g = self.group_or_new(&p.group);
+            let newer = g
+                .offsets
+                .get(&p.topic_partition)
+                .is_none_or(|c| p.offset.record_offset > c.record_offset);
+            if newer {
+                g.offsets.insert(p.topic_partition.clone(), p.offset);
+                applied.push(p);
+            }
+        }
+        applied
+    }
+
+    /// Whether a transactional commit of `tp` for `group` waits for its marker
+    /// (`hasPendingTransactionalOffsets`).
+    fn has_pending(&self, group: &str, tp: &TopicPartition) -> bool {
+        self.pending_txn_offsets
+            .values()
+            .flatten()
+            .any(|p| p.group == group && &p.topic_partition == tp)
+    }
 }
 
 /// The group coordinator of one broker.
@@ -548,43 +662,23 @@ impl GroupCoordinator {
         &mut self,
         now: Instant,
         partition: u32,
-        records: impl Iterator<Item = &'a Record>,
+        batches: impl Iterator<Item = &'a RecordBatch>,
         out: &mut Outbox,
     ) {
         let mut shard = Shard::default();
-        for record in records {
-            match OffsetsRecord::decode(record) {
-                Some(OffsetsRecord::Offset(group, tp, value)) => {
-                    let g = shard
-                        .groups
-                        .entry(group.clone())
-                        .or_insert_with(|| Group::new(&group));
-                    match value {
-                        Some(v) => {
-                            g.offsets.insert(
-                                tp,
-                                CommittedOffset {
-                                    offset: v.offset,
-                                    leader_epoch: v.leader_epoch,
-                                },
-                            );
-                        }
-                        None => {
-                            g.offsets.remove(&tp);
-                        }
-                    }
+        for batch in batches {
+            if let (Some(marker), Some(p)) = (batch.control, batch.producer) {
+                shard.end_transaction(p.producer_id, marker.kind == MarkerKind::Commit);
+                continue;
+            }
+            let txn = batch
+                .producer
+                .filter(|p| p.transactional)
+                .map(|p| p.producer_id);
+            for (record_offset, record) in batch.records_with_offsets() {
+                if let Some(r) = OffsetsRecord::decode(record) {
+                    shard.replay(record_offset, r, txn);
                 }
-                Some(OffsetsRecord::Group(group, Some(value))) => {
-                    let g = shard
-                        .groups
-                        .entry(group.clone())
-                        .or_insert_with(|| Group::new(&group));
-                    replay_group(g, value);
-                }
-                Some(OffsetsRecord::Group(group, None)) => {
-                    shard.groups.remove(&group);
-                }
-                None => {}
             }
         }
         for g in shard.groups.values_mut() {
@@ -810,17 +904,26 @@ impl GroupCoordinator {
 
     /// Appends records for a group; the error is Kafka's mapping of append errors
     /// (`appendGroupMetadataErrorToResponseError`).
+    ///
+    /// Returns the offset after the last record once appended. With `txn` the records form
+    /// that producer's transactional batch.
+    #[allow(clippy::too_many_arguments)]
     fn write(
         &mut self,
         now: Instant,
         p: u32,
         records: &[OffsetsRecord],
+        txn: Option<(ProducerId, ProducerEpoch)>,
         action: Option<Deferred>,
         log: &mut dyn OffsetsLog,
         out: &mut Outbox,
-    ) {
+    ) -> Option<Offset> {
         let encoded = records.iter().map(|r| r.encode(now)).collect();
-        match log.append(p, encoded) {
+        let appended = match txn {
+            None => log.append(p, encoded),
+            Some((id, epoch)) => log.append_transactional(p, encoded, id, epoch),
+        };
+        match appended {
             Ok(end) => {
                 if let Some(action) = action {
                     let deadline = now + self.config.commit_timeout;
@@ -832,10 +935,13 @@ impl GroupCoordinator {
                         });
                     }
                 }
+                Some(end)
             }
             Err(e) => {
                 let error = match e {
                     ErrorCode::NotLeaderOrFollower => ErrorCode::NotCoordinator,
+                    // A fenced producer learns it (`TransactionManager` makes it fatal).
+                    ErrorCode::InvalidProducerEpoch | ErrorCode::InvalidTxnState => e,
                     _ => ErrorCode::CoordinatorNotAvailable,
                 };
                 if let Some(action) = action {
@@ -843,7 +949,29 @@ impl GroupCoordinator {
                     let groups = self.shards.get_mut(&p).map_or(&mut none, |s| &mut s.groups);
                     fail_write(action, error, groups, out);
                 }
+                None
             }
+        }
+    }
+
+    /// A transaction marker was appended to offsets partition `partition`: the producer's
+    /// pending offsets there become committed, or are dropped (`onTransactionCompleted`).
+    pub fn on_marker(
+        &mut self,
+        partition: u32,
+        producer_id: ProducerId,
+        commit: bool,
+        out: &mut Outbox,
+    ) {
+        let Some(shard) = self.shards.get_mut(&partition) else {
+            return;
+        };
+        for p in shard.end_transaction(producer_id, commit) {
+            out.event(Event::OffsetCommitted {
+                group: p.group,
+                topic_partition: p.topic_partition,
+                offset: p.offset.offset,
+            });
         }
     }
 
@@ -878,21 +1006,20 @@ impl GroupCoordinator {
                 correlation,
                 group,
                 offsets,
+                transactional,
             } => {
-                for (tp, offset) in &offsets {
-                    out.event(Event::OffsetCommitted {
-                        group: group.clone(),
-                        topic_partition: tp.clone(),
-                        offset: *offset,
-                    });
+                // A transactional commit takes effect with its transaction's marker.
+                if !transactional {
+                    for (tp, offset) in &offsets {
+                        out.event(Event::OffsetCommitted {
+                            group: group.clone(),
+                            topic_partition: tp.clone(),
+                            offset: *offset,
+                        });
+                    }
                 }
-                out.send(
-                    to,
-                    Message::OffsetCommitResponse(OffsetCommitResponse {
-                        correlation,
-                        partitions: offsets.into_iter().map(|(tp, _)| (tp, None)).collect(),
-                    }),
-                );
+                let partitions = offsets.into_iter().map(|(tp, _)| (tp, None)).collect();
+                out.send(to, commit_response(transactional, correlation, partitions));
             }
             Deferred::Sync {
                 group,
@@ -971,6 +1098,7 @@ impl GroupCoordinator {
             }
             Message::LeaveGroup(r) => self.leave_group(now, from, r, log, out),
             Message::OffsetCommit(r) => self.offset_commit(now, from, r, log, out),
+            Message::TxnOffsetCommit(r) => self.txn_offset_commit(now, from, r, log, out),
             Message::OffsetFetch(r) => {
                 let response = self.offset_fetch(&r);
                 out.send(from, Message::OffsetFetchResponse(response));
@@ -1199,7 +1327,7 @@ impl GroupCoordinator {
                         to: from,
                         correlation: r.correlation,
                     };
-                    self.write(now, p, &[record], Some(action), log, out);
+                    self.write(now, p, &[record], None, Some(action), log, out);
                 } else {
                     self.maybe_prepare_rebalance_or_complete_join(now, p, &r.group_id, log, out);
                 }
@@ -1340,7 +1468,7 @@ impl GroupCoordinator {
             g.leader = None;
             g.transition(GroupState::Empty, out);
             let record = g.metadata_record();
-            self.write(now, p, &[record], None, log, out);
+            self.write(now, p, &[record], None, None, log, out);
             return;
         }
         g.protocol_name = g.select_protocol();
@@ -1467,7 +1595,7 @@ impl GroupCoordinator {
                         generation: g.generation,
                         assignment,
                     };
-                    self.write(now, p, &[record], Some(action), log, out);
+                    self.write(now, p, &[record], None, Some(action), log, out);
                 }
             }
             GroupState::Stable => {
@@ -1598,68 +1726,113 @@ impl GroupCoordinator {
         log: &mut dyn OffsetsLog,
         out: &mut Outbox,
     ) {
+        let commit = Commit {
+            correlation: r.correlation,
+            group_id: &r.group_id,
+            generation_id: r.generation_id,
+            member_id: &r.member_id,
+            group_instance_id: r.group_instance_id.as_deref(),
+            offsets: &r.offsets,
+            txn: None,
+        };
+        self.commit(now, from, commit, log, out);
+    }
+
+    /// `OffsetMetadataManager.commitTransactionalOffset`: the offsets are written as the
+    /// producer's transactional batch and wait, pending, for its transaction's marker.
+    fn txn_offset_commit(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        r: TxnOffsetCommitRequest,
+        log: &mut dyn OffsetsLog,
+        out: &mut Outbox,
+    ) {
+        let commit = Commit {
+            correlation: r.correlation,
+            group_id: &r.group_id,
+            generation_id: r.generation_id,
+            member_id: &r.member_id,
+            group_instance_id: r.group_instance_id.as_deref(),
+            offsets: &r.offsets,
+            txn: Some((r.producer_id, r.producer_epoch)),
+        };
+        self.commit(now, from, commit, log, out);
+    }
+
+    /// Validates and writes an offset commit, plain or transactional; the answer waits for the
+    /// high watermark.
+    fn commit(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        r: Commit<'_>,
+        log: &mut dyn OffsetsLog,
+        out: &mut Outbox,
+    ) {
+        let transactional = r.txn.is_some();
         let reply = |out: &mut Outbox, e: ErrorCode| {
+            let partitions = r.offsets.iter().map(|(tp, _, _)| (tp.clone(), Some(e)));
             out.send(
                 from,
-                Message::OffsetCommitResponse(OffsetCommitResponse {
-                    correlation: r.correlation,
-                    partitions: r
-                        .offsets
-                        .iter()
-                        .map(|(tp, _, _)| (tp.clone(), Some(e)))
-                        .collect(),
-                }),
+                commit_response(transactional, r.correlation, partitions.collect()),
             )
         };
-        let p = match self.shard_for(&r.group_id) {
+        let p = match self.shard_for(r.group_id) {
             Ok(p) => p,
             Err(e) => return reply(out, e),
         };
         let shard = self.shards.get_mut(&p).expect("loaded");
-        if !shard.groups.contains_key(&r.group_id) {
+        if !shard.groups.contains_key(r.group_id) {
             if r.generation_id >= 0 {
-                // OffsetCommit before v9 answers ILLEGAL_GENERATION for an unknown group.
+                // OffsetCommit before v9 answers ILLEGAL_GENERATION for an unknown group, and
+                // so does TxnOffsetCommit (`validateTransactionalOffsetCommit`).
                 return reply(out, ErrorCode::IllegalGeneration);
             }
             // A "simple" group: a consumer outside group management.
             shard
                 .groups
-                .insert(r.group_id.clone(), Group::new(&r.group_id));
+                .insert(r.group_id.to_owned(), Group::new(r.group_id));
         }
-        let g = shard.groups.get_mut(&r.group_id).expect("present");
+        let g = shard.groups.get_mut(r.group_id).expect("present");
         if let Err(e) = validate_offset_commit(g, &r) {
             return reply(out, e);
         }
-        let mut records = Vec::new();
-        for (tp, offset, epoch) in &r.offsets {
-            g.offsets.insert(
-                tp.clone(),
-                CommittedOffset {
-                    offset: *offset,
-                    leader_epoch: *epoch,
-                },
-            );
-            records.push(OffsetsRecord::Offset(
-                r.group_id.clone(),
-                tp.clone(),
-                Some(OffsetValue {
-                    offset: *offset,
-                    leader_epoch: *epoch,
-                    commit_time: now,
-                }),
-            ));
-        }
+        let records: Vec<OffsetsRecord> = r
+            .offsets
+            .iter()
+            .map(|(tp, offset, epoch)| {
+                OffsetsRecord::Offset(
+                    r.group_id.to_owned(),
+                    tp.clone(),
+                    Some(OffsetValue {
+                        offset: *offset,
+                        leader_epoch: *epoch,
+                        commit_time: now,
+                    }),
+                )
+            })
+            .collect();
         let action = Deferred::Commit {
             to: from,
             correlation: r.correlation,
-            group: r.group_id.clone(),
+            group: r.group_id.to_owned(),
             offsets: r
                 .offsets
                 .iter()
                 .map(|(tp, o, _)| (tp.clone(), *o))
                 .collect(),
+            transactional,
         };
-        self.write(now, p, &records, Some(action), log, out);
+        let Some(end) = self.write(now, p, &records, r.txn, Some(action), log, out) else {
+            return;
+        };
+        // The records are in the log: replay them, as the runtime does on append.
+        let shard = self.shards.get_mut(&p).expect("loaded");
+        let first = end.0 - records.len() as u64;
+        for (i, record) in records.into_iter().enumerate() {
+            shard.replay(Offset(first + i as u64), record, r.txn.map(|(id, _)| id));
+        }
     }
 
     fn offset_fetch(&self, r: &OffsetFetchRequest) -> OffsetFetchResponse {
@@ -1672,7 +1845,8 @@ impl GroupCoordinator {
             Ok(p) => p,
             Err(e) => return error(e),
         };
-        let group = self.shards[&p].groups.get(&r.group_id);
+        let shard = &self.shards[&p];
+        let group = shard.groups.get(&r.group_id);
         OffsetFetchResponse {
             correlation: r.correlation,
             error: None,
@@ -1680,18 +1854,55 @@ impl GroupCoordinator {
                 .partitions
                 .iter()
                 .map(|tp| {
+                    if r.require_stable && shard.has_pending(&r.group_id, tp) {
+                        return (tp.clone(), Err(ErrorCode::UnstableOffsetCommit));
+                    }
                     let committed = group
                         .and_then(|g| g.offsets.get(tp))
                         .map(|c| (c.offset, c.leader_epoch));
-                    (tp.clone(), committed)
+                    (tp.clone(), Ok(committed))
                 })
                 .collect(),
         }
     }
 }
 
-/// `ClassicGroup.validateOffsetCommit` (KAFKA.md 5.1).
-fn validate_offset_commit(g: &Group, r: &OffsetCommitRequest) -> Result<(), ErrorCode> {
+/// An offset commit as the coordinator validates and writes it: OffsetCommit, or TxnOffsetCommit
+/// with its producer.
+struct Commit<'a> {
+    correlation: CorrelationId,
+    group_id: &'a str,
+    generation_id: i32,
+    member_id: &'a str,
+    group_instance_id: Option<&'a str>,
+    offsets: &'a [(TopicPartition, Offset, Option<LeaderEpoch>)],
+    txn: Option<(ProducerId, ProducerEpoch)>,
+}
+
+/// The answer to an offset commit, plain or transactional.
+fn commit_response(
+    transactional: bool,
+    correlation: CorrelationId,
+    partitions: Vec<(TopicPartition, Option<ErrorCode>)>,
+) -> Message {
+    if transactional {
+        Message::TxnOffsetCommitResponse(TxnOffsetCommitResponse {
+            correlation,
+            partitions,
+        })
+    } else {
+        Message::OffsetCommitResponse(OffsetCommitResponse {
+            correlation,
+            partitions,
+        })
+    }
+}
+
+/// `ClassicGroup.validateOffsetCommit` (KAFKA.md 5.1). A transactional commit without a member
+/// id is accepted in any state, and one during CompletingRebalance too: the old TxnOffsetCommit
+/// versions carried no member, and the producer's transaction, not the generation, orders it.
+fn validate_offset_commit(g: &Group, r: &Commit<'_>) -> Result<(), ErrorCode> {
+    let transactional = r.txn.is_some();
     if g.state == GroupState::Dead {
         return Err(ErrorCode::CoordinatorNotAvailable);
     }
@@ -1699,14 +1910,14 @@ fn validate_offset_commit(g: &Group, r: &OffsetCommitRequest) -> Result<(), Erro
         return Ok(());
     }
     if r.generation_id >= 0 || !r.member_id.is_empty() || r.group_instance_id.is_some() {
-        g.validate_member(&r.member_id, r.group_instance_id.as_deref())?;
+        g.validate_member(r.member_id, r.group_instance_id)?;
         if r.generation_id != g.generation {
             return Err(ErrorCode::IllegalGeneration);
         }
-    } else if g.state != GroupState::Empty {
+    } else if !transactional && g.state != GroupState::Empty {
         return Err(ErrorCode::UnknownMemberId);
     }
-    if g.state == GroupState::CompletingRebalance {
+    if !transactional && g.state == GroupState::CompletingRebalance {
         return Err(ErrorCode::RebalanceInProgress);
     }
     Ok(())
@@ -1785,17 +1996,15 @@ fn fail_write(
             to,
             correlation,
             offsets,
+            transactional,
             ..
-        } => out.send(
-            to,
-            Message::OffsetCommitResponse(OffsetCommitResponse {
-                correlation,
-                partitions: offsets
-                    .into_iter()
-                    .map(|(tp, _)| (tp, Some(error)))
-                    .collect(),
-            }),
-        ),
+        } => {
+            let partitions = offsets.into_iter().map(|(tp, _)| (tp, Some(error)));
+            out.send(
+                to,
+                commit_response(transactional, correlation, partitions.collect()),
+            )
+        }
         Deferred::Sync {
             group, generation, ..
         } => {
@@ -1870,17 +2079,64 @@ mod tests {
     use crate::group::Subscription;
     use crate::ids::ClientId;
     use crate::node::Output;
+    use crate::record::{ControlMarker, ProducerFields};
 
     /// An offsets partition held in memory; the high watermark moves only when a test says so.
     #[derive(Default)]
     struct MemLog {
-        records: Vec<Record>,
+        batches: Vec<RecordBatch>,
+    }
+
+    impl MemLog {
+        fn end(&self) -> Offset {
+            self.batches
+                .last()
+                .map_or(Offset(0), RecordBatch::next_offset)
+        }
+
+        fn push(&mut self, producer: Option<ProducerFields>, records: Vec<Record>) -> Offset {
+            let batch = RecordBatch::new(self.end(), LeaderEpoch(0), producer, records.into());
+            self.batches.push(batch);
+            self.end()
+        }
+
+        /// A transaction marker, as WriteTxnMarkers appends it.
+        fn marker(&mut self, producer_id: ProducerId, kind: MarkerKind) {
+            let marker = ControlMarker {
+                kind,
+                coordinator_epoch: 0,
+                timestamp: Instant(0),
+            };
+            let batch = RecordBatch::control(
+                self.end(),
+                LeaderEpoch(0),
+                producer_id,
+                ProducerEpoch(1),
+                marker,
+            );
+            self.batches.push(batch);
+        }
     }
 
     impl OffsetsLog for MemLog {
         fn append(&mut self, _: u32, records: Vec<Record>) -> Result<Offset, ErrorCode> {
-            self.records.extend(records);
-            Ok(Offset(self.records.len() as u64))
+            Ok(self.push(None, records))
+        }
+
+        fn append_transactional(
+            &mut self,
+            _: u32,
+            records: Vec<Record>,
+            producer_id: ProducerId,
+            producer_epoch: ProducerEpoch,
+        ) -> Result<Offset, ErrorCode> {
+            let producer = ProducerFields {
+                producer_id,
+                producer_epoch,
+                base_sequence: crate::ids::Sequence(0),
+                transactional: true,
+            };
+            Ok(self.push(Some(producer), records))
         }
     }
 
@@ -1944,7 +2200,7 @@ mod tests {
 
         /// The high watermark catches up with the log.
         fn commit(&mut self) {
-            let hw = Offset(self.log.records.len() as u64);
+            let hw = self.log.end();
             let p = self.c.partition_for(GROUP);
             self.c.on_high_watermark(self.now, p, hw, &mut self.out);
         }
@@ -2057,6 +2313,100 @@ mod tests {
 
         fn state(&self) -> GroupState {
             self.c.group(GROUP).expect("group").state
+        }
+
+        /// A TxnOffsetCommit of `orders-0` at `offset` by producer `pid`, answered once the
+        /// high watermark passes it.
+        fn txn_commit(
+            &mut self,
+            pid: u64,
+            member: &str,
+            generation: i32,
+            offset: u64,
+        ) -> Option<ErrorCode> {
+            self.next += 1;
+            let m = Message::TxnOffsetCommit(TxnOffsetCommitRequest {
+                correlation: self.next,
+                transactional_id: format!("tx-{pid}"),
+                group_id: GROUP.into(),
+                producer_id: ProducerId(pid),
+                producer_epoch: ProducerEpoch(0),
+                generation_id: generation,
+                member_id: member.into(),
+                group_instance_id: None,
+                offsets: vec![(TopicPartition::new("orders", 0), Offset(offset), None)],
+            });
+            self.send(client(9), m);
+            self.commit();
+            let r = self.replies();
+            match r
+                .iter()
+                .find(|(_, m)| matches!(m, Message::TxnOffsetCommitResponse(_)))
+            {
+                Some((_, Message::TxnOffsetCommitResponse(r))) => r.partitions[0].1,
+                _ => panic!("no TxnOffsetCommit response in {r:?}"),
+            }
+        }
+
+        /// A marker for producer `pid`, appended and handed to the coordinator as the broker
+        /// does.
+        fn marker(&mut self, pid: u64, commit: bool) {
+            let kind = if commit {
+                MarkerKind::Commit
+            } else {
+                MarkerKind::Abort
+            };
+            self.log.marker(ProducerId(pid), kind);
+            let p = self.c.partition_for(GROUP);
+            self.c.on_marker(p, ProducerId(pid), commit, &mut self.out);
+        }
+
+        /// What OffsetFetch answers for `orders-0`.
+        fn fetch(&mut self, require_stable: bool) -> Result<Option<Offset>, ErrorCode> {
+            self.next += 1;
+            let m = Message::OffsetFetch(OffsetFetchRequest {
+                correlation: self.next,
+                group_id: GROUP.into(),
+                partitions: vec![TopicPartition::new("orders", 0)],
+                require_stable,
+            });
+            self.send(client(9), m);
+            match self.replies().pop() {
+                Some((_, Message::OffsetFetchResponse(r))) => {
+                    r.partitions[0].1.map(|c| c.map(|(o, _)| o))
+                }
+                r => panic!("no OffsetFetch response: {r:?}"),
+            }
+        }
+
+        /// Another coordinator that loads the offsets partition as it is now, and the partition.
+        fn reloaded(&self) -> (GroupCoordinator, u32) {
+            let config = CoordinatorConfig::from_broker(&BrokerConfig::default());
+            let p = self.c.partition_for(GROUP);
+            let mut other = GroupCoordinator::new(config, 8);
+            other.load(
+                Instant(4000),
+                p,
+                self.log.batches.iter(),
+                &mut Outbox::default(),
+            );
+            (other, p)
+        }
+
+        /// A group with one member in generation 1; returns the member id.
+        fn stable_group(&mut self) -> String {
+            let id = self.join_dynamic(client(1));
+            self.advance_to(3000);
+            self.join_responses();
+            self.sync(
+                client(1),
+                &id,
+                1,
+                vec![(id.clone(), vec![TopicPartition::new("orders", 0)])],
+            );
+            self.commit();
+            self.replies();
+            id
         }
     }
 
@@ -2338,11 +2688,7 @@ mod tests {
         h.commit();
         h.replies();
         assert_eq!(h.commit_offset(&id, 1), None);
-        let config = CoordinatorConfig::from_broker(&BrokerConfig::default());
-        let mut other = GroupCoordinator::new(config, 8);
-        let mut out = Outbox::default();
-        let p = other.partition_for(GROUP);
-        other.load(Instant(4000), p, h.log.records.iter(), &mut out);
+        let (other, _) = h.reloaded();
         let g = other.group(GROUP).expect("loaded");
         assert_eq!(g.state, GroupState::Stable);
         assert_eq!(g.generation, 1);
@@ -2354,5 +2700,73 @@ mod tests {
             g.offsets[&TopicPartition::new("orders", 0)].offset,
             Offset(5)
         );
+    }
+
+    /// The offset `orders-0` has committed at a coordinator.
+    fn committed_orders_0(c: &GroupCoordinator) -> Offset {
+        c.group(GROUP).unwrap().offsets[&TopicPartition::new("orders", 0)].offset
+    }
+
+    /// KIP-447 (KAFKA.md 4.2): a transactional offset commit is pending until its transaction's
+    /// marker reaches the offsets partition. Meanwhile an OffsetFetch with `requireStable`
+    /// answers UNSTABLE_OFFSET_COMMIT and one without it the old offset; the COMMIT marker makes
+    /// it the committed offset, and a coordinator that loads the partition replays the same.
+    #[test]
+    fn a_transactional_offset_commit_waits_for_its_commit_marker() {
+        let mut h = Harness::new();
+        let id = h.stable_group();
+        assert_eq!(h.txn_commit(7, &id, 1, 5), None);
+        assert_eq!(h.fetch(true), Err(ErrorCode::UnstableOffsetCommit));
+        assert_eq!(h.fetch(false), Ok(None));
+        // Another coordinator loading the log now sees the commit pending too.
+        let (other, p) = h.reloaded();
+        assert_eq!(other.shards()[&p].pending_txn_offsets.len(), 1);
+        h.marker(7, true);
+        assert_eq!(h.fetch(true), Ok(Some(Offset(5))));
+        let (other, p) = h.reloaded();
+        assert!(other.shards()[&p].pending_txn_offsets.is_empty());
+        assert_eq!(committed_orders_0(&other), Offset(5));
+    }
+
+    /// An ABORT marker drops the pending offsets; of a transactional and a plain commit of the
+    /// same partition the later record wins (`replayEndTransactionMarker` compares record
+    /// offsets), on the live coordinator and on one that loads the log.
+    #[test]
+    fn aborted_transactional_commits_are_dropped_and_the_later_record_wins() {
+        let mut h = Harness::new();
+        let id = h.stable_group();
+        assert_eq!(h.txn_commit(7, &id, 1, 9), None);
+        h.marker(7, false);
+        assert_eq!(h.fetch(true), Ok(None));
+        assert_eq!(h.txn_commit(8, &id, 1, 9), None);
+        assert_eq!(h.commit_offset(&id, 1), None); // plain commit of offset 5, written later
+        h.marker(8, true);
+        assert_eq!(h.fetch(true), Ok(Some(Offset(5))));
+        let (other, _) = h.reloaded();
+        assert_eq!(committed_orders_0(&other), Offset(5));
+    }
+
+    /// `validateTransactionalOffsetCommit`: an unknown group with a generation, or a stale
+    /// generation, is ILLEGAL_GENERATION; a member id the group does not know is
+    /// UNKNOWN_MEMBER_ID. Nothing is written for a refused commit.
+    #[test]
+    fn transactional_offset_commits_are_fenced_by_the_group_generation() {
+        let mut h = Harness::new();
+        assert_eq!(
+            h.txn_commit(7, "m", 3, 5),
+            Some(ErrorCode::IllegalGeneration)
+        );
+        let id = h.stable_group();
+        let end = h.log.end();
+        assert_eq!(
+            h.txn_commit(7, &id, 0, 5),
+            Some(ErrorCode::IllegalGeneration)
+        );
+        assert_eq!(
+            h.txn_commit(7, "stranger", 1, 5),
+            Some(ErrorCode::UnknownMemberId)
+        );
+        assert_eq!(h.log.end(), end);
+        assert_eq!(h.fetch(true), Ok(None));
     }
 }

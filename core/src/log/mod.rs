@@ -34,7 +34,7 @@ pub mod transactions;
 
 use crate::config::TopicConfig;
 use crate::error::ErrorCode;
-use crate::ids::{LeaderEpoch, Offset};
+use crate::ids::{LeaderEpoch, Offset, ProducerEpoch, ProducerId, Sequence};
 use crate::record::{ProducerFields, Record, RecordBatch};
 use crate::time::{Duration, Instant};
 use epoch_cache::LeaderEpochCache;
@@ -272,6 +272,40 @@ impl PartitionLog {
         self.epoch_cache.assign(epoch, first);
         self.push(batch);
         Ok(LeaderAppend::Appended { first, last })
+    }
+
+    /// Appends a coordinator's transactional batch as the leader (origin COORDINATOR, as the
+    /// group coordinator writes a TxnOffsetCommit): `ProducerAppendInfo` checks the producer
+    /// epoch but not sequences for that origin, so the batch carries sequence 0 and is never
+    /// taken for a duplicate. Returns the first and last offsets.
+    pub fn append_as_coordinator(
+        &mut self,
+        records: Arc<[Record]>,
+        producer_id: ProducerId,
+        producer_epoch: ProducerEpoch,
+        epoch: LeaderEpoch,
+    ) -> Result<(Offset, Offset), ErrorCode> {
+        if records.is_empty() {
+            return Err(ErrorCode::InvalidRequest);
+        }
+        if self
+            .producers
+            .entry(producer_id)
+            .is_some_and(|e| e.epoch > producer_epoch)
+        {
+            return Err(ErrorCode::InvalidProducerEpoch);
+        }
+        let producer = ProducerFields {
+            producer_id,
+            producer_epoch,
+            base_sequence: Sequence(0),
+            transactional: true,
+        };
+        let batch = RecordBatch::new(self.log_end_offset, epoch, Some(producer), records);
+        let (first, last) = (batch.base_offset, batch.last_offset());
+        self.epoch_cache.assign(epoch, first);
+        self.push(batch);
+        Ok((first, last))
     }
 
     /// Appends a batch copied from the leader, with the leader's offsets and epoch

@@ -98,17 +98,47 @@ enum Then {
         to: NodeId,
         correlation: CorrelationId,
     },
-    /// Answer an AddPartitionsToTxn.
+    /// Answer an AddPartitionsToTxn (an AddOffsetsToTxn when `offsets`).
     AddPartitions {
         to: NodeId,
         correlation: CorrelationId,
         partitions: Vec<TopicPartition>,
+        offsets: bool,
     },
     /// A PrepareCommit or PrepareAbort: answer the request that caused it, if any, and write
     /// the markers.
     Prepared { reply: Option<PreparedReply> },
     /// A CompleteCommit or CompleteAbort: the transaction is over.
     Completed,
+}
+
+/// A request that adds partitions to a transaction: AddPartitionsToTxn, or AddOffsetsToTxn
+/// (`offsets`) with its group's offsets partition.
+struct Add<'a> {
+    from: NodeId,
+    correlation: CorrelationId,
+    transactional_id: &'a str,
+    producer_id: ProducerId,
+    producer_epoch: ProducerEpoch,
+    partitions: &'a [TopicPartition],
+    offsets: bool,
+}
+
+/// The answer to an [`Add`].
+fn add_response(
+    offsets: bool,
+    correlation: CorrelationId,
+    partitions: Vec<TopicPartition>,
+    error: Option<ErrorCode>,
+) -> Message {
+    if offsets {
+        Message::AddOffsetsToTxnResponse(AddOffsetsToTxnResponse { correlation, error })
+    } else {
+        Message::AddPartitionsToTxnResponse(AddPartitionsToTxnResponse {
+            correlation,
+            partitions: partitions.into_iter().map(|tp| (tp, error)).collect(),
+        })
+    }
 }
 
 /// Who waits for a PrepareCommit or PrepareAbort.
@@ -252,6 +282,15 @@ impl TxnCoordinator {
             if matches!(m.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
                 self.markers
                     .push(marker_job(partition, coordinator_epoch, id, m));
+                // The decision holds here now, whether or not the coordinator that wrote it
+                // lived to see it replicated: the oracle dates decisions by these events.
+                out.event(Event::TxnStateChanged {
+                    transactional_id: id.clone(),
+                    producer_id: m.producer_id,
+                    producer_epoch: m.producer_epoch,
+                    state: m.state,
+                    partitions: m.partitions.clone(),
+                });
             }
         }
         out.event(Event::TxnCoordinatorLoaded {
@@ -478,20 +517,59 @@ impl TxnCoordinator {
         log: &mut dyn TxnLog,
         out: &mut Outbox,
     ) {
+        let add = Add {
+            from,
+            correlation: r.correlation,
+            transactional_id: &r.transactional_id,
+            producer_id: r.producer_id,
+            producer_epoch: r.producer_epoch,
+            partitions: &r.partitions,
+            offsets: false,
+        };
+        self.add(now, add, log, out);
+    }
+
+    /// AddOffsetsToTxn: the group's `__consumer_offsets` partition (`offsets_partition`) joins
+    /// the transaction, so that its marker completes the offsets the transaction commits
+    /// (`KafkaApis.handleAddOffsetsToTxnRequest`).
+    pub fn add_offsets(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        r: &AddOffsetsToTxnRequest,
+        offsets_partition: u32,
+        log: &mut dyn TxnLog,
+        out: &mut Outbox,
+    ) {
+        let partitions = [TopicPartition::new(
+            crate::group::OFFSETS_TOPIC,
+            offsets_partition,
+        )];
+        let add = Add {
+            from,
+            correlation: r.correlation,
+            transactional_id: &r.transactional_id,
+            producer_id: r.producer_id,
+            producer_epoch: r.producer_epoch,
+            partitions: &partitions,
+            offsets: true,
+        };
+        self.add(now, add, log, out);
+    }
+
+    /// Adds partitions to a producer's transaction, opening it if none is.
+    fn add(&mut self, now: Instant, r: Add<'_>, log: &mut dyn TxnLog, out: &mut Outbox) {
         let reply = |out: &mut Outbox, error: Option<ErrorCode>| {
             out.send(
-                from,
-                Message::AddPartitionsToTxnResponse(AddPartitionsToTxnResponse {
-                    correlation: r.correlation,
-                    partitions: r.partitions.iter().map(|tp| (tp.clone(), error)).collect(),
-                }),
+                r.from,
+                add_response(r.offsets, r.correlation, r.partitions.to_vec(), error),
             );
         };
-        let p = self.partition_for(&r.transactional_id);
+        let p = self.partition_for(r.transactional_id);
         let Some(shard) = self.shards.get(&p) else {
             return reply(out, Some(ErrorCode::NotCoordinator));
         };
-        let m = match check_producer(shard, &r.transactional_id, r.producer_id, r.producer_epoch) {
+        let m = match check_producer(shard, r.transactional_id, r.producer_id, r.producer_epoch) {
             Ok(m) => m,
             Err(e) => return reply(out, Some(e)),
         };
@@ -505,7 +583,7 @@ impl TxnCoordinator {
             _ => {}
         }
         let mut partitions: VecSet<TopicPartition> = m.partitions.iter().cloned().collect();
-        for tp in &r.partitions {
+        for tp in r.partitions {
             partitions.insert(tp.clone());
         }
         let start = match m.state {
@@ -520,11 +598,12 @@ impl TxnCoordinator {
             ..m.clone()
         };
         let then = Then::AddPartitions {
-            to: from,
+            to: r.from,
             correlation: r.correlation,
-            partitions: r.partitions.clone(),
+            partitions: r.partitions.to_vec(),
+            offsets: r.offsets,
         };
-        let id = r.transactional_id.clone();
+        let id = r.transactional_id.to_owned();
         self.write(now, p, &id, target, then, log, out);
     }
 
@@ -916,13 +995,8 @@ impl TxnCoordinator {
                     to,
                     correlation,
                     partitions,
-                } => out.send(
-                    to,
-                    Message::AddPartitionsToTxnResponse(AddPartitionsToTxnResponse {
-                        correlation,
-                        partitions: partitions.into_iter().map(|tp| (tp, None)).collect(),
-                    }),
-                ),
+                    offsets,
+                } => out.send(to, add_response(offsets, correlation, partitions, None)),
                 Then::Prepared { reply } => {
                     match reply {
                         Some(PreparedReply::EndTxn(to, correlation)) => out.send(
@@ -1049,12 +1123,10 @@ fn fail(then: Then, error: ErrorCode, out: &mut Outbox) {
             to,
             correlation,
             partitions,
+            offsets,
         } => out.send(
             to,
-            Message::AddPartitionsToTxnResponse(AddPartitionsToTxnResponse {
-                correlation,
-                partitions: partitions.into_iter().map(|tp| (tp, Some(error))).collect(),
-            }),
+            add_response(offsets, correlation, partitions, Some(error)),
         ),
         Then::Prepared {
             reply: Some(PreparedReply::EndTxn(to, correlation)),

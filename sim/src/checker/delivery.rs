@@ -195,10 +195,27 @@ pub fn analyse(
             group: g.group.clone(),
             ..GroupDelivery::default()
         };
+        let filtered;
+        let read = if g.hidden.is_empty() {
+            &final_read
+        } else {
+            filtered = final_read
+                .iter()
+                .map(|(tp, records)| {
+                    let kept = records
+                        .iter()
+                        .filter(|(o, _)| !g.hidden.contains(&(tp.clone(), **o)))
+                        .map(|(o, v)| (*o, v.clone()))
+                        .collect();
+                    (tp.clone(), kept)
+                })
+                .collect();
+            &filtered
+        };
         analyse_group(
             log,
             g,
-            &final_read,
+            read,
             acknowledged,
             &mut out,
             &mut report.delivery_findings,
@@ -279,7 +296,8 @@ fn analyse_group(
         match event {
             Event::PartitionsAssigned { partitions, .. }
             | Event::PartitionsRevoked { partitions, .. }
-            | Event::PartitionsLost { partitions, .. } => {
+            | Event::PartitionsLost { partitions, .. }
+            | Event::PositionsRewound { partitions } => {
                 for tp in partitions {
                     last.remove(&(client, tp.clone()));
                 }
@@ -468,6 +486,7 @@ mod tests {
             topics: [gregor_core::ids::TopicName::from("t")]
                 .into_iter()
                 .collect(),
+            hidden: BTreeSet::new(),
         }]
     }
 
@@ -591,5 +610,24 @@ mod tests {
         let r = analyse(&log, &groups(), READER, &VecSet::new());
         assert_eq!(r.poll_skips, 0);
         assert_eq!(r.unseen, 3);
+    }
+
+    /// A `read_committed` group never returns records of aborted transactions (KAFKA.md 4.2):
+    /// jumping over them is no skip and leaves nothing unseen; the same jump over records it
+    /// could have read is one.
+    #[test]
+    fn records_hidden_from_a_read_committed_group_are_not_skipped() {
+        let mut log = vec![
+            polled(1, C1, &[0, 1, 2, 3]),
+            polled(3, C1, &[7, 8, 9]),
+            processed(4, C1, &[0, 1, 2, 3, 7, 8, 9]),
+        ];
+        log.extend(history());
+        let mut g = groups();
+        g[0].hidden = [4, 5, 6].into_iter().map(|o| (tp(), Offset(o))).collect();
+        let r = analyse(&log, &g, READER, &VecSet::new());
+        assert_eq!((r.poll_skips, r.unseen), (0, 0));
+        let r = analyse(&log, &groups(), READER, &VecSet::new());
+        assert_eq!((r.poll_skips, r.unseen), (1, 3));
     }
 }

@@ -2,6 +2,7 @@
 //! history oracle at the end of a run, with its consumer side.
 
 pub mod delivery;
+pub mod exactly_once;
 pub mod forks;
 pub mod history;
 pub mod invariants;

@@ -8,19 +8,26 @@
 //! * Aborted reads (Adya's G1a): a poll by a `read_committed` consumer returned a value of an
 //!   aborted transaction. Kafka promises there are none (a `read_uncommitted` consumer reads
 //!   them by design, so its polls are not judged).
+//! * Precommitted reads: a `read_committed` poll returned a value of a transaction before its
+//!   coordinator decided to commit it (wrote PrepareCommit), that is while the transaction could
+//!   still abort. A transaction's decision is the first PrepareCommit or PrepareAbort of its
+//!   transactional id after the value was sent: a transactional id has one transaction open at
+//!   a time.
 
 use crate::world::{Logged, WorldEvent};
 use gregor_core::bytes::Bytes;
 use gregor_core::ids::{ClientId, NodeId};
 use gregor_core::map::VecMap;
 use gregor_core::node::Event;
+use gregor_core::time::Instant;
+use gregor_core::txn::TxnState;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// How many aborted reads a report lists.
 const KEEP: usize = 50;
 
-/// One aborted read.
+/// One judged read: of an aborted transaction, or one read before its commit was decided.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AbortedRead {
     /// The consumer (its node name).
@@ -48,6 +55,10 @@ pub struct TransactionReport {
     pub aborted_reads: u64,
     /// The first of them.
     pub aborted_read_examples: Vec<AbortedRead>,
+    /// Records `read_committed` consumers polled before their transaction's commit was decided.
+    pub precommitted_reads: u64,
+    /// The first of them.
+    pub precommitted_read_examples: Vec<AbortedRead>,
 }
 
 /// Reads a run's log; `read_committed` names the consumers whose polls are judged.
@@ -55,6 +66,52 @@ pub fn analyse(log: &[Logged], read_committed: &VecMap<ClientId, String>) -> Tra
     let mut report = TransactionReport::default();
     // The outcome of each value sent in a transaction: true committed, false aborted.
     let mut outcome: BTreeMap<Bytes, bool> = BTreeMap::new();
+    // Each client's transactional id, and each transactional id's decisions in time order.
+    let mut txn_id_of: VecMap<ClientId, String> = VecMap::new();
+    let mut decisions: BTreeMap<String, Vec<(Instant, bool)>> = BTreeMap::new();
+    for entry in log {
+        match &entry.event {
+            WorldEvent::Node(
+                Event::TransactionEnded {
+                    transactional_id, ..
+                }
+                | Event::TransactionFailed {
+                    transactional_id, ..
+                },
+            ) => {
+                if let NodeId::Client(c) = entry.node {
+                    txn_id_of.insert(c, transactional_id.clone());
+                }
+            }
+            WorldEvent::Node(Event::TxnStateChanged {
+                transactional_id,
+                state: state @ (TxnState::PrepareCommit | TxnState::PrepareAbort),
+                ..
+            }) => decisions
+                .entry(transactional_id.clone())
+                .or_default()
+                .push((entry.time, *state == TxnState::PrepareCommit)),
+            _ => {}
+        }
+    }
+    // When each transactional value's commit was decided.
+    let mut committed_at: BTreeMap<Bytes, Instant> = BTreeMap::new();
+    for entry in log {
+        let (WorldEvent::Node(Event::RecordSent { value, .. }), NodeId::Client(c)) =
+            (&entry.event, entry.node)
+        else {
+            continue;
+        };
+        let Some(id) = txn_id_of.get(&c) else {
+            continue;
+        };
+        let decision = decisions
+            .get(id)
+            .and_then(|d| d.iter().find(|(t, _)| *t > entry.time));
+        if let Some(&(t, true)) = decision {
+            committed_at.insert(value.clone(), t);
+        }
+    }
     for entry in log {
         match &entry.event {
             WorldEvent::Node(Event::TransactionEnded {
@@ -89,16 +146,23 @@ pub fn analyse(log: &[Logged], read_committed: &VecMap<ClientId, String>) -> Tra
         };
         for (offset, value) in records {
             let Some(v) = value else { continue };
+            let read = || AbortedRead {
+                consumer: name.clone(),
+                partition: topic_partition.to_string(),
+                offset: offset.0,
+                value: String::from_utf8_lossy(v.as_slice()).into_owned(),
+                time_ms: entry.time.0,
+            };
+            if committed_at.get(v).is_some_and(|&t| entry.time < t) {
+                report.precommitted_reads += 1;
+                if report.precommitted_read_examples.len() < KEEP {
+                    report.precommitted_read_examples.push(read());
+                }
+            }
             if outcome.get(v) == Some(&false) {
                 report.aborted_reads += 1;
                 if report.aborted_read_examples.len() < KEEP {
-                    report.aborted_read_examples.push(AbortedRead {
-                        consumer: name.clone(),
-                        partition: topic_partition.to_string(),
-                        offset: offset.0,
-                        value: String::from_utf8_lossy(v.as_slice()).into_owned(),
-                        time_ms: entry.time.0,
-                    });
+                    report.aborted_read_examples.push(read());
                 }
             }
         }

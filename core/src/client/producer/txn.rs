@@ -19,7 +19,9 @@
 use super::{PendingRequest, Producer};
 use crate::bytes::Bytes;
 use crate::error::ErrorCode;
-use crate::ids::{BrokerId, NodeId, ProducerEpoch, ProducerId};
+use crate::ids::{
+    BrokerId, LeaderEpoch, NodeId, Offset, ProducerEpoch, ProducerId, TopicPartition,
+};
 use crate::map::VecSet;
 use crate::node::Event;
 use crate::protocol::*;
@@ -57,7 +59,41 @@ pub(super) enum TxnRequest {
     FindCoordinator,
     InitProducerId,
     AddPartitions(Vec<u32>),
-    EndTxn { commit: bool },
+    /// AddOffsetsToTxn, to the transaction coordinator.
+    AddOffsets,
+    /// FindCoordinator(GROUP) for the group whose offsets the transaction commits.
+    FindGroupCoordinator,
+    /// TxnOffsetCommit, to the group coordinator.
+    TxnOffsetCommit,
+    EndTxn {
+        commit: bool,
+    },
+}
+
+/// The consumer's group, as `sendOffsetsToTransaction` hands it to the producer
+/// (`ConsumerGroupMetadata`): the group coordinator fences a zombie by it (KIP-447).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupMetadata {
+    /// `group.id`.
+    pub group_id: String,
+    /// The generation the consumer is in (-1 outside one).
+    pub generation_id: i32,
+    /// The consumer's member id.
+    pub member_id: String,
+    /// Its `group.instance.id`.
+    pub group_instance_id: Option<String>,
+}
+
+/// The offsets the open transaction commits (`sendOffsetsToTransaction`): AddOffsetsToTxn
+/// adds the group's offsets partition to the transaction, then TxnOffsetCommit writes them at
+/// the group coordinator; EndTxn waits for both.
+#[derive(Clone, Debug)]
+pub(super) struct TxnOffsets {
+    group: GroupMetadata,
+    offsets: Vec<(TopicPartition, Offset, Option<LeaderEpoch>)>,
+    added: bool,
+    coordinator: Option<BrokerId>,
+    committed: bool,
 }
 
 /// The transactional state of a producer.
@@ -85,6 +121,8 @@ pub(super) struct Txn {
     /// The next request waits for a connection: `retry_at` is only a fallback, and the
     /// connection becoming ready sends it at once.
     pub(super) awaiting_connection: bool,
+    /// Offsets the open transaction commits, once the application sends them.
+    pub(super) offsets: Option<TxnOffsets>,
 }
 
 impl Txn {
@@ -104,6 +142,7 @@ impl Txn {
             abortable: None,
             bump_after_abort: false,
             awaiting_connection: false,
+            offsets: None,
         }
     }
 
@@ -121,6 +160,52 @@ impl Producer {
     /// The transaction's phase, for a transactional producer.
     pub fn transaction_phase(&self) -> Option<TxnPhase> {
         self.txn.as_ref().map(|t| t.phase)
+    }
+
+    /// Whether the application may begin a transaction now: the producer is initialised and
+    /// none is open.
+    pub fn ready_for_transaction(&self) -> bool {
+        self.producer_id.is_some() && self.transaction_phase() == Some(TxnPhase::Ready)
+    }
+
+    /// The application of a consume-transform-produce loop sends one record in its open
+    /// transaction, beginning one if none is open; the value is `{name}-{i}:{text}`, as a
+    /// `Send` command's. Returns false when no transaction may take it now.
+    pub fn send_in_transaction(&mut self, now: Instant, key: Option<String>, text: String) -> bool {
+        if !self.txn_before_send() {
+            return false;
+        }
+        self.request(now, key, Some(text));
+        true
+    }
+
+    /// `sendOffsetsToTransaction`: the open transaction also commits `offsets` for the
+    /// consumer's `group`. Returns false when no transaction is open.
+    pub fn send_offsets_to_transaction(
+        &mut self,
+        offsets: Vec<(TopicPartition, Offset, Option<LeaderEpoch>)>,
+        group: GroupMetadata,
+    ) -> bool {
+        let Some(txn) = &mut self.txn else {
+            return false;
+        };
+        if txn.phase != TxnPhase::InTransaction || offsets.is_empty() {
+            return false;
+        }
+        txn.offsets = Some(TxnOffsets {
+            group,
+            offsets,
+            added: false,
+            coordinator: None,
+            committed: false,
+        });
+        true
+    }
+
+    /// `commitTransaction`: the open transaction commits once everything in it is written (or
+    /// aborts, when an error made it abortable or the workload aborts every few).
+    pub fn commit_transaction(&mut self) {
+        self.end_transaction_by_application();
     }
 
     /// The application's `send` is about to run under a transaction: `beginTransaction` when
@@ -218,6 +303,24 @@ impl Producer {
             self.abort_undrained_batches();
         }
         let txn = self.txn.as_ref().expect("transactional");
+        // The offsets step: AddOffsetsToTxn, the group coordinator, then TxnOffsetCommit. An
+        // application that aborts on its own still flushes what `sendOffsetsToTransaction`
+        // queued, as the requests wait in `TransactionManager`'s queue ahead of EndTxn; after
+        // an abortable error they fail instead (`nextRequest`).
+        let offsets_step = txn
+            .offsets
+            .as_ref()
+            .filter(|o| !o.committed)
+            .filter(|_| txn.phase != TxnPhase::Aborting || txn.abortable.is_none())
+            .map(|o| {
+                if !o.added {
+                    TxnRequest::AddOffsets
+                } else if o.coordinator.is_none() {
+                    TxnRequest::FindGroupCoordinator
+                } else {
+                    TxnRequest::TxnOffsetCommit
+                }
+            });
         let next = match txn.phase {
             TxnPhase::Initializing => Some(TxnRequest::InitProducerId),
             TxnPhase::Ready => None,
@@ -230,7 +333,12 @@ impl Producer {
                     .collect();
                 if !new.is_empty() {
                     Some(TxnRequest::AddPartitions(new))
-                } else if txn.phase == TxnPhase::Committing && self.records_pending() == 0 {
+                } else if offsets_step.is_some() {
+                    offsets_step
+                } else if txn.phase == TxnPhase::Committing
+                    && self.records_pending() == 0
+                    && self.requested.is_empty()
+                {
                     Some(TxnRequest::EndTxn { commit: true })
                 } else {
                     None
@@ -238,11 +346,14 @@ impl Producer {
             }
             TxnPhase::Aborting => {
                 let in_flight = self.partitions.values().any(|s| !s.in_flight.is_empty());
-                (!in_flight).then_some(TxnRequest::EndTxn { commit: false })
+                offsets_step.or((!in_flight).then_some(TxnRequest::EndTxn { commit: false }))
             }
         };
         let Some(request) = next else { return false };
-        if matches!(request, TxnRequest::EndTxn { .. }) && txn.added.is_empty() {
+        if matches!(request, TxnRequest::EndTxn { .. })
+            && txn.added.is_empty()
+            && txn.offsets.as_ref().is_none_or(|o| !o.added)
+        {
             // No partition joined the transaction: the coordinator knows nothing of it, and
             // `TransactionManager` completes it without an EndTxn (`transactionStarted`).
             let commit = request == TxnRequest::EndTxn { commit: true };
@@ -250,17 +361,27 @@ impl Producer {
             self.transaction_ended(commit, pid, epoch);
             return true;
         }
-        if txn.coordinator.is_none() {
-            self.find_txn_coordinator(now);
+        if request == TxnRequest::FindGroupCoordinator {
+            let group = txn
+                .offsets
+                .as_ref()
+                .expect("offsets")
+                .group
+                .group_id
+                .clone();
+            self.find_coordinator(now, group, CoordinatorType::Group);
+        } else if txn.coordinator.is_none() {
+            let id = txn.id.clone();
+            self.find_coordinator(now, id, CoordinatorType::Transaction);
         } else {
             self.send_txn_request(now, request);
         }
         false
     }
 
-    /// `FindCoordinator(TRANSACTION)` to the least loaded broker.
-    fn find_txn_coordinator(&mut self, now: Instant) {
-        let id = self.txn.as_ref().expect("transactional").id.clone();
+    /// `FindCoordinator` to the least loaded broker: of the transaction, or of the group whose
+    /// offsets the transaction commits.
+    fn find_coordinator(&mut self, now: Instant, key: String, key_type: CoordinatorType) {
         let mut sent = None;
         self.request_least_loaded(now, |broker, deadline, correlation| {
             sent = Some(correlation);
@@ -268,15 +389,19 @@ impl Producer {
                 PendingRequest::Txn { broker, deadline },
                 Message::FindCoordinator(FindCoordinatorRequest {
                     correlation,
-                    group_id: id,
-                    key_type: CoordinatorType::Transaction,
+                    group_id: key,
+                    key_type,
                 }),
             )
         });
         let backoff = self.config.config.retry_backoff;
         let txn = self.txn.as_mut().expect("transactional");
+        let request = match key_type {
+            CoordinatorType::Group => TxnRequest::FindGroupCoordinator,
+            CoordinatorType::Transaction => TxnRequest::FindCoordinator,
+        };
         match sent {
-            Some(c) => txn.request = Some((c, TxnRequest::FindCoordinator)),
+            Some(c) => txn.request = Some((c, request)),
             // No broker was ready: try again after a backoff, or when one is.
             None => {
                 txn.retry_at = Some(now + backoff);
@@ -286,11 +411,12 @@ impl Producer {
     }
 
     fn send_txn_request(&mut self, now: Instant, request: TxnRequest) {
-        let coordinator = self
-            .txn
-            .as_ref()
-            .and_then(|t| t.coordinator)
-            .expect("known");
+        let txn = self.txn.as_ref().expect("transactional");
+        let coordinator = match request {
+            TxnRequest::TxnOffsetCommit => txn.offsets.as_ref().and_then(|o| o.coordinator),
+            _ => txn.coordinator,
+        }
+        .expect("known");
         if !self.ensure_connected(coordinator, now) {
             // The request goes out once the connection is ready; look again after a backoff,
             // as the sender loop would, so that nothing waits on an input that never comes.
@@ -306,7 +432,34 @@ impl Producer {
             .producer_id
             .unwrap_or((ProducerId(0), ProducerEpoch(0)));
         let message = match &request {
-            TxnRequest::FindCoordinator => return,
+            TxnRequest::FindCoordinator | TxnRequest::FindGroupCoordinator => return,
+            TxnRequest::AddOffsets => Message::AddOffsetsToTxn(AddOffsetsToTxnRequest {
+                correlation,
+                transactional_id: txn.id.clone(),
+                producer_id: pid,
+                producer_epoch: epoch,
+                group_id: txn
+                    .offsets
+                    .as_ref()
+                    .expect("offsets")
+                    .group
+                    .group_id
+                    .clone(),
+            }),
+            TxnRequest::TxnOffsetCommit => {
+                let o = txn.offsets.as_ref().expect("offsets");
+                Message::TxnOffsetCommit(TxnOffsetCommitRequest {
+                    correlation,
+                    transactional_id: txn.id.clone(),
+                    group_id: o.group.group_id.clone(),
+                    producer_id: pid,
+                    producer_epoch: epoch,
+                    generation_id: o.group.generation_id,
+                    member_id: o.group.member_id.clone(),
+                    group_instance_id: o.group.group_instance_id.clone(),
+                    offsets: o.offsets.clone(),
+                })
+            }
             TxnRequest::InitProducerId => Message::InitProducerId(InitProducerIdRequest {
                 correlation,
                 transactional_id: Some(txn.id.clone()),
@@ -367,8 +520,17 @@ impl Producer {
     pub(super) fn txn_request_lost(&mut self, now: Instant) {
         let backoff = self.config.config.retry_backoff;
         if let Some(txn) = &mut self.txn {
-            txn.request = None;
-            txn.coordinator = None;
+            let lost = txn.request.take().map(|(_, r)| r);
+            if matches!(
+                lost,
+                Some(TxnRequest::TxnOffsetCommit | TxnRequest::FindGroupCoordinator)
+            ) {
+                if let Some(o) = &mut txn.offsets {
+                    o.coordinator = None;
+                }
+            } else {
+                txn.coordinator = None;
+            }
             txn.retry_at = Some(now + backoff);
         }
     }
@@ -379,6 +541,8 @@ impl Producer {
             Message::FindCoordinatorResponse(r) => r.correlation,
             Message::InitProducerIdResponse(r) => r.correlation,
             Message::AddPartitionsToTxnResponse(r) => r.correlation,
+            Message::AddOffsetsToTxnResponse(r) => r.correlation,
+            Message::TxnOffsetCommitResponse(r) => r.correlation,
             Message::EndTxnResponse(r) => r.correlation,
             _ => return,
         };
@@ -394,9 +558,31 @@ impl Producer {
         let error = match message {
             Message::FindCoordinatorResponse(r) => {
                 if r.error.is_none() {
-                    txn.coordinator = r.coordinator;
+                    match (&request, &mut txn.offsets) {
+                        (TxnRequest::FindGroupCoordinator, Some(o)) => {
+                            o.coordinator = r.coordinator
+                        }
+                        _ => txn.coordinator = r.coordinator,
+                    }
                 }
                 r.error
+            }
+            Message::AddOffsetsToTxnResponse(r) => {
+                if r.error.is_none()
+                    && let Some(o) = &mut txn.offsets
+                {
+                    o.added = true;
+                }
+                r.error
+            }
+            Message::TxnOffsetCommitResponse(r) => {
+                let error = r.partitions.iter().find_map(|(_, e)| *e);
+                if error.is_none()
+                    && let Some(o) = &mut txn.offsets
+                {
+                    o.committed = true;
+                }
+                error
             }
             Message::InitProducerIdResponse(r) => {
                 if r.error.is_none() {
@@ -441,6 +627,7 @@ impl Producer {
         let values = std::mem::take(&mut txn.values);
         txn.sent = 0;
         txn.added.clear();
+        txn.offsets = None;
         txn.abortable = None;
         txn.phase = if std::mem::take(&mut txn.bump_after_abort) {
             TxnPhase::Initializing
@@ -463,6 +650,12 @@ impl Producer {
     fn txn_error(&mut self, now: Instant, request: &TxnRequest, error: ErrorCode) {
         let backoff = self.config.config.retry_backoff;
         let txn = self.txn.as_mut().expect("transactional");
+        if matches!(
+            request,
+            TxnRequest::TxnOffsetCommit | TxnRequest::FindGroupCoordinator
+        ) {
+            return self.txn_offset_commit_error(now, request, error);
+        }
         match error {
             ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
                 txn.coordinator = None;
@@ -485,6 +678,36 @@ impl Producer {
                 TxnRequest::FindCoordinator | TxnRequest::InitProducerId
             ) =>
             {
+                txn.retry_at = Some(now + backoff);
+            }
+            _ => self.txn_fatal(now, error),
+        }
+    }
+
+    /// An error from the group coordinator, or finding it (`TxnOffsetCommitHandler`): a moved
+    /// coordinator is found again, a retriable error retried; a consumer whose generation is
+    /// gone makes the transaction abortable (`CommitFailedException`); fencing is fatal.
+    fn txn_offset_commit_error(&mut self, now: Instant, request: &TxnRequest, error: ErrorCode) {
+        let backoff = self.config.config.retry_backoff;
+        let txn = self.txn.as_mut().expect("transactional");
+        let o = txn.offsets.as_mut().expect("offsets");
+        match error {
+            ErrorCode::NotCoordinator
+            | ErrorCode::CoordinatorNotAvailable
+            | ErrorCode::RequestTimedOut => {
+                o.coordinator = None;
+                txn.retry_at = Some(now + backoff);
+            }
+            ErrorCode::UnknownMemberId
+            | ErrorCode::IllegalGeneration
+            | ErrorCode::FencedInstanceId => {
+                txn.abortable.get_or_insert(error);
+                txn.phase = TxnPhase::Aborting;
+            }
+            ErrorCode::InvalidProducerEpoch | ErrorCode::ProducerFenced => {
+                self.txn_fatal(now, ErrorCode::ProducerFenced)
+            }
+            _ if error.is_retriable() || *request == TxnRequest::FindGroupCoordinator => {
                 txn.retry_at = Some(now + backoff);
             }
             _ => self.txn_fatal(now, error),
