@@ -363,6 +363,7 @@ pub const SHIPPED: &[Shipped] = shipped![
     "19-retention",
     "20-compaction",
     "21-transactions",
+    "22-exactly-once",
 ];
 
 /// Every shipped lesson, read; a shipped file that does not read is an error (the test suite
