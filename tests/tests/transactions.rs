@@ -10,7 +10,7 @@ use gregor_core::map::VecMap;
 use gregor_core::node::Event;
 use gregor_core::record::MarkerKind;
 use gregor_sim::checker::transactions;
-use gregor_sim::runner::client_ids;
+use gregor_sim::runner::{Run, RunOptions, client_ids};
 use gregor_tests::{Live, check_named, failures, run, scenario, shipped, tp};
 use std::collections::BTreeSet;
 
@@ -192,4 +192,59 @@ fn every_ended_transaction_leaves_one_marker_per_partition() {
         "every offset holds a record or a marker"
     );
     assert_eq!(log.last_stable_offset(), log.high_watermark());
+}
+
+/// A known failure of `swarm-exactly-once.toml` (seed 249, listed in its known-failures file):
+/// one transaction's decision splits. The leader of `__transaction_state` that took over loaded
+/// a PrepareCommit above the high watermark and sent its COMMIT markers at once, as Kafka's
+/// `TransactionStateManager` loads to the log end and hands prepared transactions to the marker
+/// channel; the COMMIT reached `__consumer_offsets`. Then an ISR member without that record led
+/// the partition, its coordinator timed the transaction out and aborted it one epoch later, and
+/// the ABORT reached the invoices first: 50 orders are consumed with no committed invoice, and
+/// no other check fails.
+#[test]
+fn a_prepare_commit_loaded_above_the_high_watermark_can_split_a_transaction() {
+    let s = shipped("swarm-exactly-once.toml");
+    let options = RunOptions {
+        seed: Some(249),
+        trace: false,
+        ..RunOptions::default()
+    };
+    let mut run = Run::new(&s, &options);
+    let r = run.run_in_place();
+    let e = &r.exactly_once[0];
+    assert_eq!(
+        (e.missing, e.duplicated, e.premature, e.unmatched),
+        (50, 0, 0, 0),
+        "{e:?}"
+    );
+    let failed: Vec<String> = failures(&r);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].starts_with("exactly-once pipeline billing"));
+    // The split in the final logs: the producer's transaction ends with COMMIT in the group's
+    // offsets partition, and with ABORT one epoch later, never COMMIT, in an invoices partition.
+    let w = run.world.cluster();
+    let markers = |p: &str| -> Vec<(u64, u16, MarkerKind)> {
+        let leader = w
+            .controller()
+            .and_then(|c| c.image().partition(&tp(p))?.leader);
+        let log = leader
+            .and_then(|l| w.broker_disk(l)?.logs.get(&tp(p)))
+            .expect("a leader's log");
+        log.batches()
+            .iter()
+            .filter_map(|b| {
+                let (m, p) = (b.control?, b.producer?);
+                Some((p.producer_id.0, p.producer_epoch.0, m.kind))
+            })
+            .collect()
+    };
+    let offsets = markers("__consumer_offsets/1");
+    let invoices = markers("invoices/0");
+    let split = offsets.iter().any(|&(pid, epoch, kind)| {
+        kind == MarkerKind::Commit
+            && invoices.contains(&(pid, epoch + 1, MarkerKind::Abort))
+            && !invoices.contains(&(pid, epoch, MarkerKind::Commit))
+    });
+    assert!(split, "offsets {offsets:?}, invoices {invoices:?}");
 }
