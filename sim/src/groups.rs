@@ -88,6 +88,26 @@ pub fn coordinator_group_among<'w>(
     broker.coordinator().group(group)
 }
 
+/// Whether the group's coordinator holds transactional offset commits still waiting for their
+/// transaction's marker.
+pub fn has_pending_offsets(w: &Cluster, scenario: &Scenario, group: &str) -> bool {
+    let partitions = scenario.broker_config.offsets_topic_num_partitions;
+    let tp = coordinator_topic_partition(group, partitions);
+    let leader = w
+        .controller()
+        .and_then(|c| c.image().partition(&tp)?.leader);
+    leader
+        .and_then(|l| w.broker(l))
+        .and_then(|b| b.coordinator().shards().get(&tp.partition))
+        .is_some_and(|shard| {
+            shard
+                .pending_txn_offsets
+                .values()
+                .flatten()
+                .any(|p| p.group == group)
+        })
+}
+
 /// The high watermark of a partition at the leader the controller names, if it runs.
 pub fn high_watermark(w: &Cluster, tp: &TopicPartition) -> Option<Offset> {
     Some(leader_log(w, tp)?.high_watermark())

@@ -17,7 +17,7 @@ use crate::cluster::{Cluster, Status, WorldEvent};
 use crate::driver::{Driver, ready};
 use crate::groups::{
     DeclaredGroup, GroupReport, catch_up_gaps, coordinator_group, declared_groups, group_reports,
-    high_watermark, leader_log,
+    has_pending_offsets, high_watermark, leader_log,
 };
 use crate::metrics::{Charts, Sampler};
 use crate::nodes::NodeSpec;
@@ -1923,8 +1923,9 @@ fn judge_precommitted(t: &TransactionReport) -> Check {
     }
 }
 
-/// The exactly-once check of one pipeline (KAFKA.md 4.2). Until the cluster converged a
-/// transaction may still be undecided, so a failure then is only a liveness one.
+/// The exactly-once check of one group's pipelines (KAFKA.md 4.2). Until the cluster converged
+/// and every transaction has its markers, a transaction may still be undecided, so a failure
+/// then is only a liveness one.
 fn judge_exactly_once(r: &ExactlyOnceReport, converged: bool) -> Check {
     let first = r
         .examples
@@ -1932,7 +1933,8 @@ fn judge_exactly_once(r: &ExactlyOnceReport, converged: bool) -> Check {
         .map_or_else(String::new, |e| format!("; first: {e}"));
     Check {
         name: format!("exactly-once pipeline {}", r.pipeline),
-        class: if converged {
+        // A transaction still waiting for markers may yet settle either way.
+        class: if converged && r.undecided == 0 && !r.pending_offsets {
             CheckClass::Safety
         } else {
             CheckClass::Liveness
@@ -1987,8 +1989,8 @@ fn hide_uncommitted(w: &Cluster, scenario: &Scenario, groups: &mut [DeclaredGrou
     }
 }
 
-/// Each pipeline's inputs, outputs and committed offsets as the cluster holds them now, held
-/// to exactly-once.
+/// Each group's pipelines' inputs, outputs and committed offsets as the cluster holds them
+/// now, held to exactly-once.
 fn pipeline_reports(w: &Cluster, scenario: &Scenario) -> Vec<ExactlyOnceReport> {
     let committed_of = |tp: &TopicPartition| {
         let log = leader_log(w, tp)?;
@@ -2004,15 +2006,23 @@ fn pipeline_reports(w: &Cluster, scenario: &Scenario) -> Vec<ExactlyOnceReport> 
             .filter(|tp| &tp.topic == topic)
             .collect()
     };
-    scenario
-        .consumers
-        .iter()
-        .filter_map(|c| {
-            let output = c.output.as_ref()?;
-            let group = c.config.group_id.as_deref()?;
-            let inputs = c
-                .workload
-                .subscribe
+    let mut groups: VecMap<&str, Vec<&crate::scenario::ConsumerSpec>> = VecMap::new();
+    for c in &scenario.consumers {
+        if let (Some(_), Some(group)) = (&c.output, c.config.group_id.as_deref()) {
+            groups.entry(group).or_default().push(c);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(group, pipelines)| {
+            let names: Vec<&str> = pipelines.iter().map(|c| c.name.as_str()).collect();
+            let topics = |f: &dyn Fn(&crate::scenario::ConsumerSpec) -> Vec<TopicName>| {
+                pipelines
+                    .iter()
+                    .flat_map(|c| f(c))
+                    .collect::<VecSet<TopicName>>()
+            };
+            let inputs = topics(&|c| c.workload.subscribe.clone())
                 .iter()
                 .flat_map(&partitions_of)
                 .map(|tp| {
@@ -2020,8 +2030,9 @@ fn pipeline_reports(w: &Cluster, scenario: &Scenario) -> Vec<ExactlyOnceReport> 
                     (tp, records)
                 })
                 .collect();
-            let outputs = partitions_of(&output.workload.topic)
-                .into_iter()
+            let outputs = topics(&|c| c.output.iter().map(|o| o.workload.topic.clone()).collect())
+                .iter()
+                .flat_map(&partitions_of)
                 .map(|tp| {
                     let records = committed_of(&tp).unwrap_or_default();
                     (tp, records)
@@ -2035,12 +2046,13 @@ fn pipeline_reports(w: &Cluster, scenario: &Scenario) -> Vec<ExactlyOnceReport> 
                         .collect()
                 })
                 .unwrap_or_default();
-            Some(exactly_once::analyse(&exactly_once::PipelineState {
-                name: &c.name,
+            exactly_once::analyse(&exactly_once::PipelineState {
+                names: &names,
                 inputs: &inputs,
                 outputs: &outputs,
                 committed: &committed,
-            }))
+                pending_offsets: has_pending_offsets(w, scenario, group),
+            })
         })
         .collect()
 }

@@ -1201,6 +1201,14 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                 "a consume-transform-produce pipeline has both `commit = \"transactional\"` and an `output` table",
             );
         }
+        if c.output.is_some() && config.auto_offset_reset != OffsetReset::Earliest {
+            let span = c.output.as_ref().map_or(c.id.span(), Spanned::span);
+            return cx.err(
+                span,
+                field("output"),
+                "a pipeline reads its input from the start (auto.offset.reset = earliest): the exactly-once check holds it to every input record",
+            );
+        }
         let output = match &c.output {
             None => None,
             Some(o) => {
@@ -2490,6 +2498,33 @@ mod tests {
         let e = parse("[[at]]\ntime = \"5s\"\ncrash = \"broker 1\"\nrestart = \"broker 1\"\n")
             .unwrap_err();
         assert!(e.message.contains("exactly one action"), "{e}");
+    }
+
+    /// A pipeline is a consumer with both `commit = "transactional"` and an `output`, in a
+    /// group, reading from the start; each half alone, or `latest`, is refused where it is.
+    #[test]
+    fn a_pipeline_needs_its_output_its_commit_mode_and_earliest() {
+        let pipeline = |extra: &str| {
+            parse(&format!(
+                "[[consumer]]\nid = \"b\"\ntopic = \"orders\"\ngroup = \"g\"\n{extra}\n"
+            ))
+        };
+        let s = pipeline("output = { topic = \"orders\", abort_every = 3 }").expect("valid");
+        let c = &s.consumers[0];
+        assert_eq!(c.workload.commit, CommitMode::Transactional);
+        let out = c.output.as_ref().expect("a pipeline");
+        assert_eq!(out.config.config.transactional_id.as_deref(), Some("b-txn"));
+        assert!(s.has_transactions());
+        let e = pipeline("commit = \"transactional\"").unwrap_err();
+        assert_eq!(e.field, "consumer[0].commit");
+        let e = pipeline(
+            "output = { topic = \"orders\" }\nconfig = { \"auto.offset.reset\" = \"latest\" }",
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "consumer[0].output");
+        assert!(e.message.contains("earliest"), "{e}");
+        let e = pipeline("output = { topic = \"nope\" }").unwrap_err();
+        assert_eq!(e.field, "consumer[0].output.topic");
     }
 
     #[test]

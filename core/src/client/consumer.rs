@@ -66,7 +66,7 @@ pub enum CommitMode {
 pub struct Handoff {
     /// The processed records, per partition: `(offset, value)`.
     pub records: Polled,
-    /// The positions after them (`consumer.position()` of every assigned partition).
+    /// The offsets after them: each partition's last processed offset plus one.
     pub offsets: Vec<(TopicPartition, Offset, Option<LeaderEpoch>)>,
     /// `consumer.groupMetadata()`.
     pub group: crate::client::producer::GroupMetadata,
@@ -1427,9 +1427,21 @@ impl Consumer {
                 unreachable!("matched above");
             };
             let g = self.group.as_ref();
+            // The offsets to commit are those after each partition's last processed record, as
+            // an application computes them from its `ConsumerRecords`: a partition revoked
+            // meanwhile still commits what was processed of it, and the group coordinator
+            // refuses the commit if the generation moved on.
+            let offsets = records
+                .iter()
+                .filter_map(|(tp, r)| {
+                    let (last, _) = r.last()?;
+                    let epoch = self.positions.get(tp).and_then(|p| p.position_epoch);
+                    Some((tp.clone(), last.next(), epoch))
+                })
+                .collect();
             let handoff = Handoff {
                 records,
-                offsets: self.consumed_offsets(),
+                offsets,
                 group: crate::client::producer::GroupMetadata {
                     group_id: g.map_or_else(String::new, |g| g.group_id.clone()),
                     generation_id: g.map_or(-1, |g| g.generation),

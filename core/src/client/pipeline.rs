@@ -2,9 +2,10 @@
 //! group and a transactional producer, the loop Kafka's exactly-once stream processing runs.
 //!
 //! The consumer polls and processes; for every processed poll the application begins a
-//! transaction, sends one output record per input record (the value `{name}-{i}:{input}`,
-//! so the checker can tell which input each output came from), adds the consumed positions
-//! with `sendOffsetsToTransaction` and commits. While the transaction runs the application
+//! transaction, sends one output record per input record (the value
+//! `{name}-{i}:{topic}/{partition}@{offset}:{input value}`, so the checker can tell which input
+//! each output came from), adds the offsets after the processed records with
+//! `sendOffsetsToTransaction` and commits. While the transaction runs the application
 //! does not poll. When the transaction aborts (the workload aborts every few, or an error made
 //! it abortable) or the producer is fenced, the application rewinds the consumer to the
 //! committed offsets and consumes those records again; a `read_committed` consumer's
@@ -122,18 +123,26 @@ impl Pipeline {
 
     /// One transaction: an output record per input record, the consumed offsets, commit.
     fn transform(&mut self, now: Instant, handoff: crate::client::consumer::Handoff) {
-        for (_, records) in &handoff.records {
-            for (_, value) in records {
-                let text = value
+        for (tp, records) in &handoff.records {
+            for (offset, value) in records {
+                let value = value
                     .as_ref()
                     .map(|v| String::from_utf8_lossy(v.as_slice()).into_owned())
                     .unwrap_or_default();
+                let text = format!("{tp}@{offset}:{value}");
                 self.producer.send_in_transaction(now, None, text);
             }
         }
-        self.producer
-            .send_offsets_to_transaction(handoff.offsets, handoff.group);
-        self.producer.commit_transaction();
+        // Outputs without their offsets would be committed and made again: no offsets, no
+        // commit.
+        if self
+            .producer
+            .send_offsets_to_transaction(handoff.offsets, handoff.group)
+        {
+            self.producer.commit_transaction();
+        } else {
+            self.producer.abort_transaction();
+        }
         // The sender runs now, as `commitTransaction` wakes it.
         self.producer.handle(now, Input::Timeout);
     }

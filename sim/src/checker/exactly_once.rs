@@ -1,7 +1,8 @@
 //! The end-to-end exactly-once check of consume-transform-produce pipelines (KAFKA.md 4.2).
 //!
 //! A pipeline writes one output record per input record, with the value
-//! `{pipeline}-{i}:{input value}`, and commits the input offsets in the same transaction. At
+//! `{pipeline}-{i}:{topic}/{partition}@{offset}:{input value}` naming its input, and commits the
+//! input offsets in the same transaction. At
 //! the end of a run the check reads the final logs as a `read_committed` reader would (data of
 //! committed transactions and of no transaction, below the high watermark) and the group's
 //! committed offsets, and holds the pipeline to this: every committed input record below the
@@ -68,7 +69,7 @@ pub fn committed_records(batches: &[RecordBatch], hw: Offset) -> (Records, u64) 
 /// What one pipeline did, end to end.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ExactlyOnceReport {
-    /// The pipeline (its consumer's name).
+    /// The pipelines (their consumers' names), of one group.
     pub pipeline: String,
     /// Committed input records.
     pub inputs: u64,
@@ -86,6 +87,9 @@ pub struct ExactlyOnceReport {
     pub unmatched: u64,
     /// Output records in transactions with no marker at the end.
     pub undecided: u64,
+    /// Offsets of a transaction still wait for their marker at the end: the run is not
+    /// settled, so a failure is judged as liveness.
+    pub pending_offsets: bool,
     /// The first findings, in words.
     pub examples: Vec<String>,
 }
@@ -97,42 +101,58 @@ impl ExactlyOnceReport {
     }
 }
 
-/// A pipeline's final state: its name, its input and output partitions as a `read_committed`
-/// reader sees them (with the records of undecided transactions counted), and its group's
-/// committed offsets.
+/// A group's pipelines' final state: their names, their input and output partitions as a
+/// `read_committed` reader sees them (with the records of undecided transactions counted), and
+/// the group's committed offsets.
 pub struct PipelineState<'a> {
-    /// The pipeline's name: its outputs' values start with `{name}-`.
-    pub name: &'a str,
+    /// The pipelines of the group (its members with an `output`): their outputs' values start
+    /// with `{name}-{i}:`.
+    pub names: &'a [&'a str],
     /// Committed records of each input partition.
     pub inputs: &'a VecMap<TopicPartition, Records>,
     /// Committed records of each output partition, and the undecided ones.
     pub outputs: &'a VecMap<TopicPartition, (Records, u64)>,
     /// The group's committed offsets.
     pub committed: &'a VecMap<TopicPartition, Offset>,
+    /// A transaction of the group is not settled yet: offsets wait for a marker.
+    pub pending_offsets: bool,
 }
 
-/// Holds one pipeline to exactly-once.
+/// The input an output was made of: `{name}-{i}:{topic}/{partition}@{offset}:{value}` gives
+/// the input's partition and offset, when `name` is one of `names`.
+fn input_of(names: &[&str], value: &[u8]) -> Option<(TopicPartition, Offset)> {
+    let text = std::str::from_utf8(value).ok()?;
+    let (head, rest) = text.split_once(':')?;
+    let (name, i) = head.rsplit_once('-')?;
+    if !names.contains(&name) || i.is_empty() || !i.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (place, _) = rest.split_once(':')?;
+    let (tp, offset) = place.rsplit_once('@')?;
+    let (topic, partition) = tp.rsplit_once('/')?;
+    Some((
+        TopicPartition::new(topic, partition.parse().ok()?),
+        Offset(offset.parse().ok()?),
+    ))
+}
+
+/// Holds a group's pipelines to exactly-once.
 pub fn analyse(state: &PipelineState<'_>) -> ExactlyOnceReport {
     let mut report = ExactlyOnceReport {
-        pipeline: state.name.to_string(),
+        pipeline: state.names.join(", "),
+        pending_offsets: state.pending_offsets,
         ..ExactlyOnceReport::default()
     };
-    let prefix = format!("{}-", state.name);
-    // Input value -> the committed outputs made of it, as (partition, offset).
-    let mut made: BTreeMap<Bytes, Vec<(TopicPartition, Offset)>> = BTreeMap::new();
+    // Input (partition, offset) -> the committed outputs made of it.
+    let mut made: BTreeMap<(TopicPartition, Offset), Vec<(TopicPartition, Offset)>> =
+        BTreeMap::new();
     for (tp, (records, undecided)) in state.outputs {
         report.undecided += undecided;
         for (offset, value) in records {
-            let text = value.as_slice();
-            if !text.starts_with(prefix.as_bytes()) {
-                continue;
+            if let Some(input) = input_of(state.names, value.as_slice()) {
+                report.outputs += 1;
+                made.entry(input).or_default().push((tp.clone(), *offset));
             }
-            report.outputs += 1;
-            let Some(colon) = text.iter().position(|&b| b == b':') else {
-                continue;
-            };
-            let input = Bytes::from(text[colon + 1..].to_vec());
-            made.entry(input).or_default().push((tp.clone(), *offset));
         }
     }
     let note = |report: &mut ExactlyOnceReport, text: String| {
@@ -144,7 +164,7 @@ pub fn analyse(state: &PipelineState<'_>) -> ExactlyOnceReport {
         let committed = state.committed.get(tp).copied().unwrap_or(Offset(0));
         for (offset, value) in records {
             report.inputs += 1;
-            let outputs = made.remove(value).unwrap_or_default();
+            let outputs = made.remove(&(tp.clone(), *offset)).unwrap_or_default();
             let shown = String::from_utf8_lossy(value.as_slice()).into_owned();
             if *offset < committed {
                 report.consumed += 1;
@@ -182,13 +202,12 @@ pub fn analyse(state: &PipelineState<'_>) -> ExactlyOnceReport {
             }
         }
     }
-    for (input, outputs) in made {
+    for ((tp, offset), outputs) in made {
         report.unmatched += outputs.len() as u64;
-        let shown = String::from_utf8_lossy(input.as_slice()).into_owned();
         note(
             &mut report,
             format!(
-                "committed output {} was made of {shown}, which is no committed input record",
+                "committed output {} was made of {tp}@{offset}, which is no committed input record",
                 places(&outputs)
             ),
         );
@@ -288,26 +307,33 @@ mod tests {
             .collect();
         let committed: VecMap<_, _> = [(tp, Offset(committed_offset))].into_iter().collect();
         analyse(&PipelineState {
-            name: "pipe",
+            names: &["pipe"],
             inputs: &inputs,
             outputs: &outputs,
             committed: &committed,
+            pending_offsets: false,
         })
     }
 
     /// Each way exactly-once breaks is caught and counted apart; a correct run holds.
     #[test]
     fn the_check_counts_missing_duplicated_premature_and_unmatched_outputs() {
-        let ok = state_check(&["pipe-0:shop-0", "pipe-1:shop-1", "other-0:shop-2"], 2);
+        let (a, b, c) = (
+            "pipe-0:in/0@0:shop-0",
+            "pipe-1:in/0@1:shop-1",
+            "pipe-2:in/0@2:x",
+        );
+        // Another pipeline's outputs and a name that only starts like this one's are not its.
+        let ok = state_check(&[a, b, "other-0:in/0@2:x", "pipe-x-0:in/0@2:x"], 2);
         assert!(ok.holds(), "{ok:?}");
         assert_eq!((ok.consumed, ok.outputs), (2, 2));
-        let missing = state_check(&["pipe-0:shop-0"], 2);
+        let missing = state_check(&[a], 2);
         assert_eq!(missing.missing, 1);
-        let duplicated = state_check(&["pipe-0:shop-0", "pipe-3:shop-0", "pipe-1:shop-1"], 2);
+        let duplicated = state_check(&[a, "pipe-3:in/0@0:shop-0", b], 2);
         assert_eq!(duplicated.duplicated, 1);
-        let premature = state_check(&["pipe-0:shop-0", "pipe-1:shop-1", "pipe-2:shop-2"], 2);
+        let premature = state_check(&[a, b, c], 2);
         assert_eq!(premature.premature, 1);
-        let unmatched = state_check(&["pipe-0:shop-0", "pipe-1:shop-1", "pipe-9:ghost"], 2);
+        let unmatched = state_check(&[a, b, "pipe-9:in/0@7:ghost"], 2);
         assert_eq!(unmatched.unmatched, 1);
         for r in [missing, duplicated, premature, unmatched] {
             assert!(!r.holds());

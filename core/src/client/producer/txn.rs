@@ -162,10 +162,13 @@ impl Producer {
         self.txn.as_ref().map(|t| t.phase)
     }
 
-    /// Whether the application may begin a transaction now: the producer is initialised and
-    /// none is open.
+    /// Whether the application may begin a transaction now: the producer is initialised, none
+    /// is open, and the topic's metadata is known, so that every `send` of the transaction
+    /// goes into the accumulator at once (Kafka's `send` blocks in `waitOnMetadata`).
     pub fn ready_for_transaction(&self) -> bool {
-        self.producer_id.is_some() && self.transaction_phase() == Some(TxnPhase::Ready)
+        self.producer_id.is_some()
+            && self.transaction_phase() == Some(TxnPhase::Ready)
+            && self.metadata.partitions(&self.workload.topic).is_some()
     }
 
     /// The application of a consume-transform-produce loop sends one record in its open
@@ -206,6 +209,15 @@ impl Producer {
     /// aborts, when an error made it abortable or the workload aborts every few).
     pub fn commit_transaction(&mut self) {
         self.end_transaction_by_application();
+    }
+
+    /// `abortTransaction`: the open transaction aborts.
+    pub fn abort_transaction(&mut self) {
+        if let Some(txn) = &mut self.txn
+            && txn.phase == TxnPhase::InTransaction
+        {
+            txn.phase = TxnPhase::Aborting;
+        }
     }
 
     /// The application's `send` is about to run under a transaction: `beginTransaction` when
@@ -496,6 +508,8 @@ impl Producer {
 
     /// `abortUndrainedBatches`: batches of an aborting transaction not yet sent fail.
     fn abort_undrained_batches(&mut self) {
+        // Records the application sent that never reached the accumulator go with them.
+        self.requested.clear();
         let queued: Vec<_> = self
             .partitions
             .values_mut()
@@ -743,6 +757,7 @@ impl Producer {
             .collect();
         self.partitions.clear();
         self.requests.clear();
+        self.requested.clear();
         self.producer_id = None;
         for batch in batches {
             self.fail_batch(batch, error);
