@@ -683,6 +683,15 @@ impl Producer {
             ErrorCode::ConcurrentTransactions | ErrorCode::CoordinatorLoadInProgress => {
                 txn.retry_at = Some(now + backoff);
             }
+            // `AddOffsetsToTxnHandler` makes these abortable where it can
+            // (`abortableErrorIfPossible`): the abort is followed by an epoch bump.
+            ErrorCode::UnknownProducerId | ErrorCode::InvalidProducerIdMapping
+                if *request == TxnRequest::AddOffsets =>
+            {
+                txn.abortable.get_or_insert(error);
+                txn.bump_after_abort = true;
+                txn.phase = TxnPhase::Aborting;
+            }
             ErrorCode::ProducerFenced
             | ErrorCode::InvalidProducerEpoch
             | ErrorCode::InvalidTxnState
