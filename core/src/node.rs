@@ -488,6 +488,14 @@ pub enum Event {
         /// `(partition, offset)` committed.
         offsets: Vec<(TopicPartition, Offset)>,
     },
+    /// The consumer's OffsetFetch found a transactional offset commit still waiting for its
+    /// marker (UNSTABLE_OFFSET_COMMIT): it asks again after a backoff.
+    CommittedOffsetsUnstable {
+        /// The group.
+        group: String,
+        /// The partitions whose commit is pending.
+        partitions: Vec<TopicPartition>,
+    },
     /// An offset commit failed.
     CommitFailed {
         /// The group.

@@ -237,6 +237,9 @@ impl Storyteller {
                 Event::TruncationDetected { topic_partition, position, end_offset } => Some(format!(
                     "{who}: {topic_partition} was truncated below its position {position}; it resumes at {end_offset} (KIP-320)"
                 )),
+                Event::CommittedOffsetsUnstable { group, partitions } => told.insert(format!("{who}/unstable")).then(|| {
+                    format!("{who}: the committed offsets of {} in {group} are unstable (UNSTABLE_OFFSET_COMMIT: a transaction's offset commit waits for its marker); it asks again (further ones not shown)", tps(partitions))
+                }),
                 Event::CommitFailed { group, error } => told.insert(format!("{who}/commit/{error}")).then(|| {
                     format!("{who}: offset commit for {group} failed with {error} (further ones not shown)")
                 }),

@@ -248,3 +248,25 @@ fn a_prepare_commit_loaded_above_the_high_watermark_can_split_a_transaction() {
     });
     assert!(split, "offsets {offsets:?}, invoices {invoices:?}");
 }
+
+/// KIP-447: after its producer is fenced, the pipeline rewinds while the fenced transaction's
+/// offsets still wait for their ABORT marker, so its OffsetFetch meets UNSTABLE_OFFSET_COMMIT
+/// and asks again instead of starting from an offset that is not settled; the run stays
+/// exactly-once (`swarm-exactly-once.toml`, seed 23).
+#[test]
+fn a_rewound_pipeline_waits_out_an_unstable_offset_commit() {
+    let s = shipped("swarm-exactly-once.toml");
+    let mut live = Live::start(&s, 23);
+    live.until("20s");
+    let unstable = live
+        .events()
+        .filter(|(_, _, e)| matches!(e, Event::CommittedOffsetsUnstable { .. }))
+        .count();
+    assert!(
+        unstable > 0,
+        "the pipeline met a pending transactional commit"
+    );
+    let r = run(&s, 23);
+    assert!(r.passed(), "{:?}", failures(&r));
+    assert!(r.exactly_once[0].holds(), "{:?}", r.exactly_once[0]);
+}

@@ -1069,12 +1069,20 @@ impl Consumer {
         // `OffsetFetchResponseHandler`: an unstable offset (a transactional commit waiting for
         // its marker) fails the whole fetch with a retriable error, and the consumer asks
         // again after `retry.backoff.ms`.
-        if r.partitions
+        let unstable: Vec<TopicPartition> = r
+            .partitions
             .iter()
-            .any(|(_, c)| *c == Err(ErrorCode::UnstableOffsetCommit))
-        {
+            .filter(|(_, c)| *c == Err(ErrorCode::UnstableOffsetCommit))
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        if !unstable.is_empty() {
             let g = self.group.as_mut().expect("group mode");
             g.offset_fetch_retry_at = Some(now + self.config.retry_backoff);
+            let group = g.group_id.clone();
+            self.outbox.event(Event::CommittedOffsetsUnstable {
+                group,
+                partitions: unstable,
+            });
             return;
         }
         for (tp, committed) in r.partitions {
