@@ -683,10 +683,14 @@ impl Producer {
             ErrorCode::ConcurrentTransactions | ErrorCode::CoordinatorLoadInProgress => {
                 txn.retry_at = Some(now + backoff);
             }
-            // `AddOffsetsToTxnHandler` makes these abortable where it can
-            // (`abortableErrorIfPossible`): the abort is followed by an epoch bump.
+            // `AddPartitionsToTxnHandler` and `AddOffsetsToTxnHandler` make these abortable
+            // where they can (`abortableErrorIfPossible`): the abort is followed by an epoch
+            // bump.
             ErrorCode::UnknownProducerId | ErrorCode::InvalidProducerIdMapping
-                if *request == TxnRequest::AddOffsets =>
+                if matches!(
+                    request,
+                    TxnRequest::AddOffsets | TxnRequest::AddPartitions(_)
+                ) =>
             {
                 txn.abortable.get_or_insert(error);
                 txn.bump_after_abort = true;
