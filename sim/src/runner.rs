@@ -1892,7 +1892,7 @@ fn judge_transactions(t: &TransactionReport) -> Check {
 }
 
 /// The first of a check's judged reads, in words.
-fn first_read(examples: &[transactions::AbortedRead], why: &str) -> String {
+fn first_read(examples: &[transactions::JudgedRead], why: &str) -> String {
     examples.first().map_or(String::new(), |a| {
         format!(
             "; first: {} read {} at {}@{} ({}), {why}",
@@ -1959,12 +1959,19 @@ fn judge_exactly_once(r: &ExactlyOnceReport, converged: bool) -> Check {
 /// logs.
 fn hide_uncommitted(w: &Cluster, scenario: &Scenario, groups: &mut [DeclaredGroup]) {
     let (_, cids, _) = client_ids(scenario);
+    let read_committed: VecSet<ClientId> = scenario
+        .consumers
+        .iter()
+        .zip(cids)
+        .filter(|(c, _)| c.config.isolation_level == IsolationLevel::ReadCommitted)
+        .map(|(_, id)| id)
+        .collect();
     for g in groups {
-        let read_committed = scenario.consumers.iter().zip(&cids).all(|(c, id)| {
-            !g.consumers.iter().any(|(m, _)| m == id)
-                || c.config.isolation_level == IsolationLevel::ReadCommitted
-        });
-        if !read_committed {
+        if !g
+            .consumers
+            .iter()
+            .all(|(id, _)| read_committed.contains(id))
+        {
             continue;
         }
         for tp in scenario.partitions() {

@@ -574,10 +574,9 @@ impl Shard {
     }
 
     fn group_or_new(&mut self, group: &str) -> &mut Group {
-        if !self.groups.contains_key(group) {
-            self.groups.insert(group.to_owned(), Group::new(group));
-        }
-        self.groups.get_mut(group).expect("inserted")
+        self.groups
+            .entry(group.to_owned())
+            .or_insert_with(|| Group::new(group))
     }
 
     /// A transaction's marker: its pending offsets become the committed ones (each only if
@@ -2299,16 +2298,22 @@ mod tests {
                 group_instance_id: None,
                 offsets: vec![(TopicPartition::new("orders", 0), Offset(5), None)],
             });
+            self.commit_answer(m)
+        }
+
+        /// Sends an offset commit, plain or transactional, lets the high watermark pass it and
+        /// returns the error its answer gives the first partition.
+        fn commit_answer(&mut self, m: Message) -> Option<ErrorCode> {
             self.send(client(9), m);
             self.commit();
             let r = self.replies();
-            match r
-                .iter()
-                .find(|(_, m)| matches!(m, Message::OffsetCommitResponse(_)))
-            {
-                Some((_, Message::OffsetCommitResponse(r))) => r.partitions[0].1,
-                _ => panic!("no commit response in {r:?}"),
-            }
+            r.iter()
+                .find_map(|(_, m)| match m {
+                    Message::OffsetCommitResponse(r) => Some(r.partitions[0].1),
+                    Message::TxnOffsetCommitResponse(r) => Some(r.partitions[0].1),
+                    _ => None,
+                })
+                .unwrap_or_else(|| panic!("no commit answer in {r:?}"))
         }
 
         fn state(&self) -> GroupState {
@@ -2336,16 +2341,7 @@ mod tests {
                 group_instance_id: None,
                 offsets: vec![(TopicPartition::new("orders", 0), Offset(offset), None)],
             });
-            self.send(client(9), m);
-            self.commit();
-            let r = self.replies();
-            match r
-                .iter()
-                .find(|(_, m)| matches!(m, Message::TxnOffsetCommitResponse(_)))
-            {
-                Some((_, Message::TxnOffsetCommitResponse(r))) => r.partitions[0].1,
-                _ => panic!("no TxnOffsetCommit response in {r:?}"),
-            }
+            self.commit_answer(m)
         }
 
         /// A marker for producer `pid`, appended and handed to the coordinator as the broker

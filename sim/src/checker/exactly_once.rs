@@ -31,7 +31,8 @@ pub type Records = Vec<(Offset, Bytes)>;
 
 /// The records of a partition a `read_committed` reader would return, below `hw`, in offset
 /// order, with their values (`None`: a tombstone), and how many records wait in transactions
-/// with no marker yet.
+/// with no marker yet. It reads the batches and markers themselves rather than the log's
+/// producer state and aborted index, so that the oracle does not trust the code it judges.
 pub fn read_committed(batches: &[RecordBatch], hw: Offset) -> (Vec<(Offset, Option<Bytes>)>, u64) {
     let mut committed = Vec::new();
     let mut open: BTreeMap<ProducerId, Vec<(Offset, Option<Bytes>)>> = BTreeMap::new();

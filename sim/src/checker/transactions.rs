@@ -24,12 +24,12 @@ use gregor_core::txn::TxnState;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// How many aborted reads a report lists.
+/// How many reads of each kind a report lists.
 const KEEP: usize = 50;
 
 /// One judged read: of an aborted transaction, or one read before its commit was decided.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct AbortedRead {
+pub struct JudgedRead {
     /// The consumer (its node name).
     pub consumer: String,
     /// The partition, as `topic/partition`.
@@ -54,11 +54,11 @@ pub struct TransactionReport {
     /// Records `read_committed` consumers polled from aborted transactions.
     pub aborted_reads: u64,
     /// The first of them.
-    pub aborted_read_examples: Vec<AbortedRead>,
+    pub aborted_read_examples: Vec<JudgedRead>,
     /// Records `read_committed` consumers polled before their transaction's commit was decided.
     pub precommitted_reads: u64,
     /// The first of them.
-    pub precommitted_read_examples: Vec<AbortedRead>,
+    pub precommitted_read_examples: Vec<JudgedRead>,
 }
 
 /// Reads a run's log; `read_committed` names the consumers whose polls are judged.
@@ -146,7 +146,7 @@ pub fn analyse(log: &[Logged], read_committed: &VecMap<ClientId, String>) -> Tra
         };
         for (offset, value) in records {
             let Some(v) = value else { continue };
-            let read = || AbortedRead {
+            let read = || JudgedRead {
                 consumer: name.clone(),
                 partition: topic_partition.to_string(),
                 offset: offset.0,
