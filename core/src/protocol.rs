@@ -193,6 +193,29 @@ pub enum Message {
     WriteTxnMarkersResponse(WriteTxnMarkersResponse),
 }
 
+/// The requests a producer or consumer sends, by [`Message::api_name`]: what a scenario may
+/// delay (the fault `delay`).
+pub const CLIENT_REQUESTS: &[&str] = &[
+    "Metadata",
+    "ApiVersions",
+    "Produce",
+    "Fetch",
+    "ListOffsets",
+    "OffsetsForLeaderEpoch",
+    "InitProducerId",
+    "FindCoordinator",
+    "JoinGroup",
+    "SyncGroup",
+    "Heartbeat",
+    "LeaveGroup",
+    "OffsetCommit",
+    "OffsetFetch",
+    "AddPartitionsToTxn",
+    "AddOffsetsToTxn",
+    "TxnOffsetCommit",
+    "EndTxn",
+];
+
 impl Message {
     /// Whether this is a request (sent by a client of the API on its own connection) rather than
     /// a response (sent back on the requester's connection).
@@ -235,6 +258,67 @@ impl Message {
                 | Message::CreateTopics(_)
                 | Message::AlterTopicConfig(_)
                 | Message::ElectLeaders(_)
+        )
+    }
+
+    /// The correlation id that pairs a request with its response, for the messages that carry
+    /// one (the controller's own heartbeat, registration, ISR and id-block exchanges do not).
+    pub fn correlation(&self) -> Option<CorrelationId> {
+        macro_rules! correlated {
+            ($($variant:ident),* $(,)?) => {
+                match self {
+                    $(Message::$variant(m) => Some(m.correlation),)*
+                    _ => None,
+                }
+            };
+        }
+        correlated!(
+            FetchMetadata,
+            FetchMetadataResponse,
+            CreateTopics,
+            CreateTopicsResponse,
+            AlterTopicConfig,
+            AlterTopicConfigResponse,
+            ElectLeaders,
+            ElectLeadersResponse,
+            Metadata,
+            MetadataResponse,
+            Produce,
+            ProduceResponse,
+            Fetch,
+            FetchResponse,
+            InitProducerId,
+            InitProducerIdResponse,
+            ApiVersions,
+            ApiVersionsResponse,
+            ListOffsets,
+            ListOffsetsResponse,
+            OffsetsForLeaderEpoch,
+            OffsetsForLeaderEpochResponse,
+            FindCoordinator,
+            FindCoordinatorResponse,
+            JoinGroup,
+            JoinGroupResponse,
+            SyncGroup,
+            SyncGroupResponse,
+            Heartbeat,
+            HeartbeatResponse,
+            LeaveGroup,
+            LeaveGroupResponse,
+            OffsetCommit,
+            OffsetCommitResponse,
+            OffsetFetch,
+            OffsetFetchResponse,
+            AddPartitionsToTxn,
+            AddPartitionsToTxnResponse,
+            EndTxn,
+            EndTxnResponse,
+            AddOffsetsToTxn,
+            AddOffsetsToTxnResponse,
+            TxnOffsetCommit,
+            TxnOffsetCommitResponse,
+            WriteTxnMarkers,
+            WriteTxnMarkersResponse,
         )
     }
 

@@ -266,6 +266,11 @@ impl Cluster {
         });
     }
 
+    /// How many times a node's process has started.
+    pub(crate) fn starts(&self, id: NodeId) -> u32 {
+        self.incarnations.get(&id).copied().unwrap_or(0)
+    }
+
     /// Notes a fault or an operator's action in the log, in words.
     pub fn note_fault(&mut self, text: String) {
         self.note(NodeId::Admin, WorldEvent::Fault(text));

@@ -16,7 +16,7 @@ use crate::world::World;
 use gregor_core::ids::{BrokerId, ClientId, NodeId};
 use gregor_core::node::ClientCommand;
 use gregor_core::protocol::Message;
-use gregor_core::time::Instant;
+use gregor_core::time::{Duration, Instant};
 use std::future::Future;
 use std::ops::Deref;
 
@@ -50,6 +50,8 @@ pub trait Driver {
     fn unclog(&mut self, from: NodeId, to: NodeId);
     /// Unclogs every clogged link.
     fn unclog_all(&mut self);
+    /// Delays the next `api` request from `client` by `by` (the scenario fault `delay`).
+    fn delay_next(&mut self, client: NodeId, api: &'static str, by: Duration);
     /// Stops the network's random loss and duplication (the final phase's healthy network).
     fn calm_network(&mut self);
     /// Has a broker's operating system flush its dirty pages now.
@@ -136,6 +138,9 @@ impl Driver for World {
         for (a, b) in clogged {
             World::unclog(self, a, b);
         }
+    }
+    fn delay_next(&mut self, client: NodeId, api: &'static str, by: Duration) {
+        World::delay_next(self, client, api, by);
     }
     fn calm_network(&mut self) {
         World::calm_network(self);

@@ -40,6 +40,7 @@ pub const SHIPPED: &[Shipped] = shipped![
     "compaction",
     "transactions",
     "exactly-once-pipeline",
+    "delayed-endtxn",
     "swarm",
     "swarm-unsafe",
     "swarm-compaction",

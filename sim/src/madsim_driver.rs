@@ -29,7 +29,7 @@ use crate::driver::Driver;
 use crate::network::{Conn, NetworkConfig, connection_of};
 use crate::nodes::NodeSpec;
 use crate::runner::{Run, RunOptions, RunReport};
-use crate::scenario::Scenario;
+use crate::scenario::{Action, Scenario};
 use crate::trace::TraceRecorder;
 use gregor_core::ids::{BrokerId, ClientId, NodeId};
 use gregor_core::node::{ClientCommand, Input, Output};
@@ -50,9 +50,21 @@ use tokio::sync::{Notify, mpsc};
 /// The port every node listens on.
 const PORT: u16 = 9092;
 
-/// Why a scenario cannot run under madsim, if it cannot.
-pub fn unsupported(network: &NetworkConfig) -> Option<String> {
-    if network.reorder {
+/// Why a scenario cannot run under madsim with this seed, if it cannot.
+pub fn unsupported(scenario: &Scenario, seed: u64) -> Option<String> {
+    if let Some(t) = scenario
+        .timeline
+        .iter()
+        .find(|t| matches!(t.action, Action::Delay { .. }))
+    {
+        return Some(format!(
+            "line {}: `delay` is not supported by the madsim driver: a message delayed on one of \
+             madsim's connections would need the connection to stall behind it and outlive its \
+             close (use --driver world)",
+            t.line
+        ));
+    }
+    if scenario.network_for(seed).reorder {
         return Some(
             "network.reorder = true is not supported by the madsim driver: madsim's connections, \
              like TCP, keep order (use --driver world)"
@@ -78,13 +90,13 @@ pub fn madsim_config(network: &NetworkConfig) -> madsim::Config {
 ///
 /// # Errors
 ///
-/// When the scenario's network asks for what madsim cannot do.
+/// When the scenario asks for what madsim cannot do (see [`unsupported`]).
 pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunReport, String> {
     let seed = options.seed.unwrap_or(scenario.seed);
-    let network = scenario.network_for(seed);
-    if let Some(why) = unsupported(&network) {
+    if let Some(why) = unsupported(scenario, seed) {
         return Err(why);
     }
+    let network = scenario.network_for(seed);
     let runtime = Runtime::with_seed_and_config(seed, madsim_config(&network));
     Ok(runtime.block_on(run_inside(scenario, options)))
 }
@@ -111,11 +123,10 @@ static CHECKING: Mutex<()> = Mutex::new(());
 ///
 /// # Errors
 ///
-/// When the scenario's network asks for what madsim cannot do.
+/// When the scenario asks for what madsim cannot do (see [`unsupported`]).
 pub fn check_determinism(scenario: &Scenario, options: &RunOptions) -> Result<RunReport, String> {
     let seed = options.seed.unwrap_or(scenario.seed);
-    let network = scenario.network_for(seed);
-    if let Some(why) = unsupported(&network) {
+    if let Some(why) = unsupported(scenario, seed) {
         return Err(why);
     }
     let _one = CHECKING
@@ -127,7 +138,7 @@ pub fn check_determinism(scenario: &Scenario, options: &RunOptions) -> Result<Ru
         Some((scenario.clone(), options.clone()));
     Ok(Runtime::check_determinism(
         seed,
-        madsim_config(&network),
+        madsim_config(&scenario.network_for(seed)),
         || async {
             let (scenario, options) = CHECKED
                 .lock()
@@ -534,6 +545,10 @@ impl Driver for Madsim {
     fn unclog(&mut self, from: NodeId, to: NodeId) {
         self.links().clogged.remove(&(from, to));
         self.apply_link(from, to);
+    }
+
+    fn delay_next(&mut self, _client: NodeId, _api: &'static str, _by: Duration) {
+        // `unsupported` refuses scenarios with a delay before they run.
     }
 
     fn unclog_all(&mut self) {

@@ -19,6 +19,12 @@
 //!   an experiment outside Kafka's assumptions (idempotence relies on in-order delivery).
 //! * `duplicate` delivers a message twice, next to itself (also outside TCP; Kafka's idempotence
 //!   tolerates it).
+//! * A delayed message (the scenario fault `delay`) is one TCP segment that had to be
+//!   retransmitted: it arrives late, and its connection stalls behind it, since TCP delivers
+//!   nothing after a missing segment. What the client wrote to the connection before it closes
+//!   it still arrives, because the kernel keeps sending it and the broker reads what reached its
+//!   socket before the close; the broker's answer meets a closed connection and is lost. Other
+//!   connections on the same link, including the one the client opens next, do not wait.
 
 use gregor_core::ids::NodeId;
 use gregor_core::map::{VecMap, VecSet};
@@ -61,8 +67,10 @@ pub enum Fate {
     Dropped,
     /// Lost: its connection broke now; both ends must be told.
     Lost,
-    /// Delivered at these times (twice when duplicated), on the connection of this epoch.
-    Deliver(Vec<Instant>, u64),
+    /// Delivered at these times (twice when duplicated), on the connection of this epoch;
+    /// `true` when it waits behind a delayed message and so survives its client closing the
+    /// connection.
+    Deliver(Vec<Instant>, u64, bool),
 }
 
 /// The state of the connection between two nodes.
@@ -70,6 +78,8 @@ pub enum Fate {
 struct Connection {
     epoch: u64,
     broken: bool,
+    /// Until when the connection stalls behind a delayed message.
+    stalled_until: Instant,
 }
 
 /// A connection: `(client, server, channel)`.
@@ -125,6 +135,19 @@ impl Network {
 
     /// Decides the fate of a message sent now from `from` to `to` on the connection `conn`.
     pub fn send(&mut self, now: Instant, from: NodeId, to: NodeId, conn: Conn) -> Fate {
+        self.send_delayed(now, from, to, conn, Duration(0))
+    }
+
+    /// Like [`Network::send`], but a delivered message arrives `delay` late and its connection
+    /// stalls until then (with no delay, it is `send`).
+    pub fn send_delayed(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        to: NodeId,
+        conn: Conn,
+        delay: Duration,
+    ) -> Fate {
         let state = self.connections.entry(conn).or_default();
         if state.broken {
             return Fate::Dropped;
@@ -153,18 +176,62 @@ impl Network {
             }
             times.push(at);
         }
-        Fate::Deliver(times, epoch)
+        // The link's FIFO order is kept without the delay: the delay belongs to this connection
+        // alone, and what its client sends after it waits behind the delayed message (the
+        // answers, going the other way, are another stream and do not wait).
+        if from != conn.0 {
+            return Fate::Deliver(times, epoch, false);
+        }
+        let state = self.connections.entry(conn).or_default();
+        if delay.0 > 0 {
+            for at in &mut times {
+                *at += delay;
+            }
+            state.stalled_until = state.stalled_until.max(times[times.len() - 1]);
+        }
+        let late = state.stalled_until > now;
+        for at in &mut times {
+            *at = (*at).max(state.stalled_until);
+        }
+        Fate::Deliver(times, epoch, late)
     }
 
     /// Whether a message sent from `from` to `to` on `conn` in `epoch` may arrive now: the link
-    /// is not cut and the connection is the same, unbroken one. A cut link breaks it.
-    pub fn arrives(&mut self, from: NodeId, to: NodeId, conn: Conn, epoch: u64) -> bool {
+    /// is not cut and the connection is the same, unbroken one. A cut link breaks it. A `late`
+    /// message (one that waited behind a delayed message) whose client has since closed the
+    /// connection still arrives unless the link is cut: see [`Network::is_closed`].
+    pub fn arrives(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        conn: Conn,
+        epoch: u64,
+        late: bool,
+    ) -> bool {
+        let cut = !self.cut.is_empty() && self.cut.contains(&(from, to));
         let state = self.connections.entry(conn).or_default();
-        if !self.cut.is_empty() && self.cut.contains(&(from, to)) {
+        if late && state.epoch != epoch {
+            return !cut;
+        }
+        if cut {
             state.broken = true;
             return false;
         }
         !state.broken && state.epoch == epoch
+    }
+
+    /// Whether what the client of `conn` sent is still held behind a delayed message.
+    pub fn is_stalled(&self, conn: Conn, now: Instant) -> bool {
+        self.connections
+            .get(&conn)
+            .is_some_and(|s| s.stalled_until > now)
+    }
+
+    /// Whether the connection of `epoch` has been closed by its client (it opened a newer one).
+    pub fn is_closed(&self, conn: Conn, epoch: u64) -> bool {
+        self.connections
+            .get(&conn)
+            .is_some_and(|s| s.epoch != epoch)
     }
 
     /// The client of `conn` closed it and will open a new one: what was in flight on the old
@@ -173,6 +240,7 @@ impl Network {
         let state = self.connections.entry(conn).or_default();
         state.epoch += 1;
         state.broken = false;
+        state.stalled_until = Instant::ZERO;
     }
 
     /// The server side of `conn` went away or closed it: nothing more crosses it until the
@@ -188,6 +256,7 @@ impl Network {
         if state.broken {
             state.epoch += 1;
             state.broken = false;
+            state.stalled_until = Instant::ZERO;
         }
     }
 
@@ -267,7 +336,7 @@ mod tests {
         let mut net = Network::new(config, Rng::new(1));
         let mut last = Instant::ZERO;
         for t in 0..200 {
-            let Fate::Deliver(times, _) =
+            let Fate::Deliver(times, _, _) =
                 net.send(Instant(t), b(1), b(2), (b(1), b(2), Channel::Replication))
             else {
                 panic!()
@@ -285,7 +354,7 @@ mod tests {
         let arrivals: Vec<Instant> = (0..200)
             .map(
                 |t| match net.send(Instant(t), b(1), b(2), (b(1), b(2), Channel::Replication)) {
-                    Fate::Deliver(times, _) => times[0],
+                    Fate::Deliver(times, ..) => times[0],
                     _ => panic!(),
                 },
             )
@@ -300,13 +369,13 @@ mod tests {
     fn a_cut_breaks_the_connection_until_its_client_reconnects() {
         let mut net = Network::new(NetworkConfig::default(), Rng::new(1));
         let conn = (b(1), b(2), Channel::Replication);
-        let Fate::Deliver(_, old) = net.send(Instant(0), b(1), b(2), conn) else {
+        let Fate::Deliver(_, old, _) = net.send(Instant(0), b(1), b(2), conn) else {
             panic!()
         };
         net.cut(b(1), b(2));
         assert_eq!(net.send(Instant(1), b(1), b(2), conn), Fate::Dropped);
         assert!(
-            !net.arrives(b(1), b(2), conn, old),
+            !net.arrives(b(1), b(2), conn, old, false),
             "what was on the wire is caught by the cut"
         );
         net.heal();
@@ -322,11 +391,49 @@ mod tests {
         );
         net.reset(conn);
         assert!(
-            matches!(net.send(Instant(3), b(1), b(2), conn), Fate::Deliver(_, e) if e == old + 1)
+            matches!(net.send(Instant(3), b(1), b(2), conn), Fate::Deliver(_, e, _) if e == old + 1)
         );
         assert!(
-            !net.arrives(b(1), b(2), conn, old),
+            !net.arrives(b(1), b(2), conn, old, false),
             "the old connection's messages never arrive"
+        );
+    }
+
+    #[test]
+    fn a_delayed_message_stalls_its_connection_and_outlives_its_close() {
+        let mut net = Network::new(NetworkConfig::default(), Rng::new(1));
+        let conn = (b(1), b(2), Channel::Client);
+        let Fate::Deliver(delayed, old, true) =
+            net.send_delayed(Instant(0), b(1), b(2), conn, Duration(1000))
+        else {
+            panic!("a delayed message is late")
+        };
+        assert!(delayed[0] >= Instant(1001));
+        let Fate::Deliver(behind, _, true) = net.send(Instant(5), b(1), b(2), conn) else {
+            panic!("what follows on the connection waits behind it")
+        };
+        assert!(
+            behind[0] >= delayed[0],
+            "TCP delivers nothing past a missing segment"
+        );
+        // The client gives up and opens a new connection: that one does not wait, and what the
+        // old one carried still arrives (the kernel keeps sending it after the close).
+        net.reset(conn);
+        let Fate::Deliver(fresh, new, false) = net.send(Instant(10), b(1), b(2), conn) else {
+            panic!("the new connection is not stalled")
+        };
+        assert!(fresh[0] < Instant(100));
+        assert!(net.arrives(b(1), b(2), conn, new, false));
+        assert!(net.arrives(b(1), b(2), conn, old, true));
+        assert!(net.is_closed(conn, old) && !net.is_closed(conn, new));
+        assert!(
+            !net.arrives(b(1), b(2), conn, old, false),
+            "an ordinary message of the old connection is dropped"
+        );
+        net.cut(b(1), b(2));
+        assert!(
+            !net.arrives(b(1), b(2), conn, old, true),
+            "a cut link stops a late message too"
         );
     }
 
@@ -345,7 +452,7 @@ mod tests {
                     lost += 1;
                     net.reset((b(1), b(2), Channel::Replication));
                 }
-                Fate::Deliver(times, _) if times.len() == 2 => doubled += 1,
+                Fate::Deliver(times, ..) if times.len() == 2 => doubled += 1,
                 _ => {}
             }
         }

@@ -16,7 +16,7 @@ use gregor_core::config::{
 use gregor_core::error::ErrorCode;
 use gregor_core::ids::{BrokerId, ClientId, NodeId, TopicName, TopicPartition};
 use gregor_core::map::{VecMap, VecSet};
-use gregor_core::protocol::ElectionType;
+use gregor_core::protocol::{CLIENT_REQUESTS, ElectionType};
 use gregor_core::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -161,6 +161,17 @@ pub enum Action {
     },
     /// Force the OS to write a broker's dirty pages (`sync`).
     Writeback(Target),
+    /// The next request of this API the client sends arrives late: one TCP segment that had to
+    /// be retransmitted. Its connection stalls behind it, and it still reaches the broker if the
+    /// client gives up and closes the connection meanwhile (KAFKA-17754's delayed EndTxn).
+    Delay {
+        /// The producer or consumer.
+        client: String,
+        /// The request, by its Kafka API name (`EndTxn`, `Produce`, ...).
+        request: String,
+        /// How much later than usual it arrives.
+        by: Duration,
+    },
 }
 
 /// An action at a time.
@@ -222,6 +233,8 @@ pub struct Expectations {
     pub unseen: Option<CountRange>,
     /// Records a group processed more than once (summed over groups).
     pub duplicates_delivered: Option<CountRange>,
+    /// Records of aborted transactions that `read_committed` consumers read.
+    pub aborted_reads: Option<CountRange>,
 }
 
 /// What a consumer application's commit discipline promises (KAFKA.md 5.4).
@@ -559,6 +572,7 @@ struct RawAt {
     leave: Option<Spanned<String>>,
     writeback: Option<Spanned<String>>,
     send: Option<Spanned<String>>,
+    delay: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -580,6 +594,7 @@ struct RawExpect {
     delivery: Option<Spanned<String>>,
     unseen: Option<Spanned<RawCount>>,
     duplicates_delivered: Option<Spanned<RawCount>>,
+    aborted_reads: Option<Spanned<RawCount>>,
 }
 
 #[derive(Deserialize)]
@@ -1460,8 +1475,14 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                     .or_else(|m| cx.err(s.span(), field("send"), m))?,
             );
         }
+        if let Some(s) = &at.delay {
+            actions.push(
+                parse_delay(&client_names, s.get_ref())
+                    .or_else(|m| cx.err(s.span(), field("delay"), m))?,
+            );
+        }
         match actions.len() {
-            0 => return cx.err(at.time.span(), field("time"), "this entry has no action (crash, power_loss, restart, pause, resume, isolate, cut, split, heal, clog, unclog, set_topic_config, elect, start, stop, leave, writeback, send)"),
+            0 => return cx.err(at.time.span(), field("time"), "this entry has no action (crash, power_loss, restart, pause, resume, isolate, cut, split, heal, clog, unclog, set_topic_config, elect, start, stop, leave, writeback, send, delay)"),
             1 => timeline.push(TimedAction { time, action: actions.pop().expect("one"), line }),
             _ => return cx.err(at.time.span(), field("time"), "an [[at]] entry holds exactly one action; split them into several entries"),
         }
@@ -1534,6 +1555,23 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             .as_ref()
             .map(|c| count_range(cx, c, "expect.duplicates_delivered"))
             .transpose()?;
+        expect.aborted_reads = e
+            .aborted_reads
+            .as_ref()
+            .map(|c| count_range(cx, c, "expect.aborted_reads"))
+            .transpose()?;
+        if let Some(c) = &e.aborted_reads
+            && !(producers
+                .iter()
+                .any(|p| p.config.config.transactional_id.is_some())
+                || consumers.iter().any(|c| c.output.is_some()))
+        {
+            return cx.err(
+                c.span(),
+                "expect.aborted_reads",
+                "no producer is transactional, so there is no aborted transaction to read",
+            );
+        }
         let needs_group = [
             ("delivery", e.delivery.as_ref().map(Spanned::span)),
             ("unseen", e.unseen.as_ref().map(Spanned::span)),
@@ -2190,7 +2228,8 @@ pub fn resolve(
 /// `crash T`, `power_loss T`, `restart T`, `pause T`, `resume T`, `isolate T`, `writeback T`,
 /// `cut A -> B` (one way) or `cut A <-> B` (both ways), `clog A -> B`, `unclog A -> B`,
 /// `split A, B | C`, `heal`, `set TOPIC KEY=VALUE`, `elect preferred|unclean TOPIC/N`,
-/// `start CLIENT`, `stop CLIENT`, `leave CLIENT`; a target `T` is written as in a scenario file
+/// `start CLIENT`, `stop CLIENT`, `leave CLIENT`, `send PRODUCER [key=KEY] [value=TEXT]`,
+/// `delay CLIENT REQUEST DURATION`; a target `T` is written as in a scenario file
 /// (`broker 2`, `leader of orders/0`, `coordinator of billing`, `controller`, `all`, a
 /// client's name).
 impl fmt::Display for Action {
@@ -2251,6 +2290,11 @@ impl fmt::Display for Action {
                 }
                 Ok(())
             }
+            Action::Delay {
+                client,
+                request,
+                by,
+            } => write!(f, "delay {client} {request} {by}"),
         }
     }
 }
@@ -2284,6 +2328,33 @@ fn parse_send(is_producer: &dyn Fn(&str) -> bool, rest: &str) -> Result<Action, 
         producer: producer.to_string(),
         key,
         value,
+    })
+}
+
+/// Reads `CLIENT REQUEST DURATION`, what follows `delay`: the request is one a client sends,
+/// by its Kafka API name.
+fn parse_delay(clients: &VecSet<String>, rest: &str) -> Result<Action, String> {
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    let [client, request, by] = words[..] else {
+        return Err("write `CLIENT REQUEST DURATION`, as in `p1 EndTxn 4s`".into());
+    };
+    if !clients.contains(client) {
+        return Err(format!("no producer or consumer is called `{client}`"));
+    }
+    if !CLIENT_REQUESTS.contains(&request) {
+        return Err(format!(
+            "`{request}` is not a request a client sends ({})",
+            CLIENT_REQUESTS.join(", ")
+        ));
+    }
+    let by = parse_duration(by)?;
+    if by.0 == 0 {
+        return Err("a delay of 0 delays nothing".into());
+    }
+    Ok(Action::Delay {
+        client: client.to_string(),
+        request: request.to_string(),
+        by,
     })
 }
 
@@ -2417,8 +2488,9 @@ impl Scenario {
                 }
             }
             "send" => parse_send(&|p| self.producers.iter().any(|s| s.name == p), rest),
+            "delay" => parse_delay(&clients, rest),
             _ => Err(format!(
-                "`{text}` is not an action (crash, power_loss, restart, pause, resume, isolate, writeback, cut, clog, unclog, split, heal, set, elect, start, stop, leave, send)"
+                "`{text}` is not an action (crash, power_loss, restart, pause, resume, isolate, writeback, cut, clog, unclog, split, heal, set, elect, start, stop, leave, send, delay)"
             )),
         }
     }
@@ -2484,6 +2556,22 @@ mod tests {
         let e = parse("[[producer]]\nid = \"p1\"\ntopic = \"orders\"\nrate_per_sec = 10\ncount = 5\nconfig = { \"acks\" = \"1\", \"enable.idempotence\" = true }\n").unwrap_err();
         assert_eq!(e.field, "producer[0].config.acks");
         assert!(e.message.contains("idempotence"), "{e}");
+
+        let producer =
+            "[[producer]]\nid = \"p1\"\ntopic = \"orders\"\nrate_per_sec = 1\ncount = 1\n";
+        let e = parse(&format!(
+            "{producer}[[at]]\ntime = \"5s\"\ndelay = \"p1 Commit 1s\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (15, "at[0].delay"));
+        assert!(
+            e.message
+                .contains("`Commit` is not a request a client sends"),
+            "{e}"
+        );
+        let e = parse(&format!("{producer}[expect]\naborted_reads = 1\n")).unwrap_err();
+        assert_eq!(e.field, "expect.aborted_reads");
+        assert!(e.message.contains("no producer is transactional"), "{e}");
 
         let e = parse("[[at]]\ntime = \"5s\"\ncrahs = \"broker 1\"\n").unwrap_err();
         assert_eq!(e.line, 10);

@@ -17,9 +17,9 @@ use crate::network::{Conn, Fate, Network, NetworkConfig, connection_of};
 use crate::nodes::NodeSpec;
 use crate::trace::TraceRecorder;
 use gregor_core::ids::{BrokerId, ClientId, NodeId};
-use gregor_core::map::VecMap;
+use gregor_core::map::{VecMap, VecSet};
 use gregor_core::node::{ClientCommand, Input, Output};
-use gregor_core::protocol::{Channel, Message};
+use gregor_core::protocol::{Channel, CorrelationId, Message};
 use gregor_core::rng::Rng;
 use gregor_core::time::{Duration, Instant};
 use std::cmp::Reverse;
@@ -33,6 +33,7 @@ enum Pending {
         message: Message,
         conn: Conn,
         epoch: u64,
+        late: Late,
     },
     Timer {
         node: NodeId,
@@ -75,8 +76,14 @@ impl Ord for Queued {
     }
 }
 
-/// A message waiting on a clogged link: the message, its connection and that connection's epoch.
-type Held = (Message, Conn, u64);
+/// A message waiting on a clogged link: the message, its connection, that connection's epoch and
+/// whether it is late.
+type Held = (Message, Conn, u64, Late);
+
+/// For a message that waited behind a delayed one (and so still arrives after its client closed
+/// the connection), how many times its receiver had started when it was sent: a receiver that
+/// restarted since has a new socket, and the old connection's bytes never reach it.
+type Late = Option<u32>;
 
 /// The deterministic world.
 #[derive(Debug)]
@@ -89,6 +96,11 @@ pub struct World {
     network: Network,
     held_on_links: VecMap<(NodeId, NodeId), VecDeque<Held>>,
     writeback: Option<Duration>,
+    /// Armed `delay` faults: the next request of this API from this client arrives this late.
+    delays: Vec<(NodeId, &'static str, Duration)>,
+    /// Requests that arrived after their client closed the connection, as `(server, client,
+    /// correlation)`: the server's answer meets the closed connection and is lost.
+    orphans: VecSet<(NodeId, NodeId, CorrelationId)>,
 }
 
 /// The World's nodes, disks, log and trace are its [`Cluster`], which every reader (checkers,
@@ -113,6 +125,8 @@ impl World {
             network: Network::new(network, Rng::derived(seed, "network")),
             held_on_links: VecMap::new(),
             writeback,
+            delays: Vec::new(),
+            orphans: VecSet::new(),
         }
     }
 
@@ -225,7 +239,7 @@ impl World {
     pub fn unclog(&mut self, from: NodeId, to: NodeId) {
         self.network.unclog(from, to);
         if let Some(held) = self.held_on_links.remove(&(from, to)) {
-            for (message, conn, epoch) in held {
+            for (message, conn, epoch, late) in held {
                 let at = self.cluster.now + self.network.latency();
                 self.push(
                     at,
@@ -235,6 +249,7 @@ impl World {
                         message,
                         conn,
                         epoch,
+                        late,
                     },
                 );
             }
@@ -274,9 +289,57 @@ impl World {
         );
     }
 
+    /// Arms a `delay` fault: the next `api` request `client` sends arrives `by` late (a TCP
+    /// segment retransmitted), and its connection stalls behind it (see [`crate::network`]).
+    pub fn delay_next(&mut self, client: NodeId, api: &'static str, by: Duration) {
+        self.delays.push((client, api, by));
+    }
+
+    /// The delay armed for this message, disarmed as it is used.
+    fn take_delay(&mut self, from: NodeId, message: &Message) -> Duration {
+        if self.delays.is_empty() || !message.is_request() {
+            return Duration(0);
+        }
+        let api = message.api_name();
+        match self
+            .delays
+            .iter()
+            .position(|&(c, a, _)| c == from && a == api)
+        {
+            Some(i) => self.delays.remove(i).2,
+            None => Duration(0),
+        }
+    }
+
     fn transmit(&mut self, from: NodeId, to: NodeId, message: Message) {
+        if !self.orphans.is_empty()
+            && !message.is_request()
+            && let Some(c) = message.correlation()
+            && self.orphans.remove(&(from, to, c))
+        {
+            // The answer to a request whose connection is closed.
+            let outcome = match &message {
+                Message::EndTxnResponse(r) => r
+                    .error
+                    .map_or(" (no error)".into(), |e| format!(" ({})", e.name())),
+                _ => String::new(),
+            };
+            let api = message.api_name();
+            let api = api.strip_suffix("Response").unwrap_or(api);
+            self.cluster.note(
+                from,
+                WorldEvent::Fault(format!(
+                    "answers the delayed {api}{outcome} on the closed connection: the answer is lost"
+                )),
+            );
+            return;
+        }
         let conn = connection_of(from, to, &message);
-        match self.network.send(self.cluster.now, from, to, conn) {
+        let delay = self.take_delay(from, &message);
+        match self
+            .network
+            .send_delayed(self.cluster.now, from, to, conn, delay)
+        {
             Fate::Dropped => {}
             Fate::Lost => {
                 // The connection broke: both ends hear of it; its client reconnects then.
@@ -286,7 +349,8 @@ impl World {
                     self.notify_reset(end, peer, conn.2, repair);
                 }
             }
-            Fate::Deliver(times, epoch) => {
+            Fate::Deliver(times, epoch, late) => {
+                let late = late.then(|| self.cluster.starts(to));
                 let last = times.len() - 1;
                 let mut message = Some(message);
                 for (i, t) in times.into_iter().enumerate() {
@@ -303,6 +367,7 @@ impl World {
                             message: m,
                             conn,
                             epoch,
+                            late,
                         },
                     );
                 }
@@ -333,6 +398,15 @@ impl World {
                     // The node closes its connections with `to`: the one it is the client of is
                     // replaced when it next sends; the one `to` is the client of breaks, and `to`
                     // reconnects when it hears (unless the link is cut and it must time out).
+                    if self.network.is_stalled((id, to, channel), self.cluster.now) {
+                        self.cluster.note(
+                            id,
+                            WorldEvent::Fault(format!(
+                                "gives up on its connection to {} (no answer in time) and opens a new one; what it sent on the old one is still on its way",
+                                node_in_words(to)
+                            )),
+                        );
+                    }
                     self.network.reset((id, to, channel));
                     self.network.break_connection((to, id, channel));
                     if !self.network.is_cut(id, to) {
@@ -415,7 +489,8 @@ impl World {
                 message,
                 conn,
                 epoch,
-            } => self.arrive(from, to, message, conn, epoch),
+                late,
+            } => self.arrive(from, to, message, conn, epoch, late),
             Pending::Timer { node, generation } => {
                 if self.timers.get(&node).map(|(_, g)| *g) != Some(generation) {
                     return Some(Step {
@@ -489,16 +564,38 @@ impl World {
         message: Message,
         conn: Conn,
         epoch: u64,
+        late: Late,
     ) -> Option<NodeId> {
-        if !self.network.arrives(from, to, conn, epoch) {
+        if !self.network.arrives(from, to, conn, epoch, late.is_some()) {
             return None;
         }
         if self.network.is_clogged(from, to) {
             self.held_on_links
                 .entry((from, to))
                 .or_default()
-                .push_back((message, conn, epoch));
+                .push_back((message, conn, epoch, late));
             return None;
+        }
+        if let Some(starts) = late
+            && self.network.is_closed(conn, epoch)
+        {
+            // The client closed this connection after sending: the receiver still reads what
+            // reached its socket, if it is the same process, and its answer is lost.
+            if starts != self.cluster.starts(to)
+                || !matches!(self.cluster.slots.get(&to), Some(Slot::Up { .. }))
+            {
+                return None;
+            }
+            if let Some(c) = message.correlation() {
+                self.orphans.insert((to, from, c));
+            }
+            self.cluster.note(
+                to,
+                WorldEvent::Fault(format!(
+                    "reads a delayed {} that its client sent before it closed the connection",
+                    request_in_words(&message)
+                )),
+            );
         }
         if to == NodeId::Admin {
             self.cluster.note(NodeId::Admin, WorldEvent::Admin(message));
@@ -536,5 +633,28 @@ impl World {
             }
         }
         self.cluster.now = self.cluster.now.max(until);
+    }
+}
+
+/// A request in the story's words: its API, and for an EndTxn what it decides and for whom.
+fn request_in_words(message: &Message) -> String {
+    match message {
+        Message::EndTxn(r) => format!(
+            "EndTxn({}) of {} (producer id {}, epoch {})",
+            if r.commit { "commit" } else { "abort" },
+            r.transactional_id,
+            r.producer_id.0,
+            r.producer_epoch.0
+        ),
+        m => m.api_name().to_string(),
+    }
+}
+
+/// A broker in the story's words (the report names clients, since it knows the scenario's
+/// names; a client only ever gives up on a broker).
+fn node_in_words(node: NodeId) -> String {
+    match node {
+        NodeId::Broker(b) => format!("broker {}", b.0),
+        other => other.to_string(),
     }
 }

@@ -12,7 +12,16 @@ use gregor_sim::runner::{Run, RunOptions, RunReport};
 use gregor_sim::scenario::Scenario;
 use std::path::PathBuf;
 
+/// The shipped scenarios madsim can run: `delay` is the World's alone (see
+/// [`madsim_driver::unsupported`]), and `delay_is_refused_by_name` covers the rest.
 fn shipped() -> Vec<Scenario> {
+    every_shipped()
+        .into_iter()
+        .filter(|s| madsim_driver::unsupported(s, s.seed).is_none())
+        .collect()
+}
+
+fn every_shipped() -> Vec<Scenario> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("the scenarios folder")
@@ -166,4 +175,32 @@ fn reorder_is_refused_by_name() {
     s.network.reorder = true;
     let err = madsim_driver::run(&s, &options(1, false)).expect_err("refused");
     assert!(err.contains("network.reorder"), "{err}");
+}
+
+/// A scenario that delays a message is refused with the line of its `delay`, by `run` and by the
+/// determinism check alike.
+#[test]
+fn delay_is_refused_by_name() {
+    let refused: Vec<Scenario> = every_shipped()
+        .into_iter()
+        .filter(|s| madsim_driver::unsupported(s, s.seed).is_some())
+        .collect();
+    assert!(
+        refused
+            .iter()
+            .any(|s| s.file.ends_with("delayed-endtxn.toml")),
+        "the delayed-EndTxn scenario needs the World"
+    );
+    for s in refused {
+        for err in [
+            madsim_driver::run(&s, &options(1, false)).expect_err("refused"),
+            madsim_driver::check_determinism(&s, &options(1, false)).expect_err("refused"),
+        ] {
+            assert!(
+                err.contains("`delay` is not supported"),
+                "{}: {err}",
+                s.file
+            );
+        }
+    }
 }

@@ -269,6 +269,8 @@ fn every_action_reads_back_as_it_is_written() {
         "send p1 key=k7".to_string(),
         "send p1 key=k7 value=hello".to_string(),
         "send p1 value=hello".to_string(),
+        "delay p1 EndTxn 4s".to_string(),
+        format!("delay {consumer} Heartbeat 1500ms"),
     ] {
         let action = scenario
             .parse_action(&text)
@@ -290,6 +292,14 @@ fn every_action_reads_back_as_it_is_written() {
         ("send p1 key=a b", "is not `key=KEY`"),
         ("send p1 key=a key=b", "one key and one value"),
         ("send", "write `send PRODUCER"),
+        ("delay p1 EndTxn", "write `CLIENT REQUEST DURATION`"),
+        ("delay nobody EndTxn 1s", "no producer or consumer"),
+        (
+            "delay p1 WriteTxnMarkers 1s",
+            "not a request a client sends",
+        ),
+        ("delay p1 EndTxn soon", "soon"),
+        ("delay p1 EndTxn 0ms", "delays nothing"),
     ] {
         let err = scenario.parse_action(bad).unwrap_err();
         assert!(err.contains(why), "{bad}: {err}");

@@ -270,3 +270,74 @@ fn a_rewound_pipeline_waits_out_an_unstable_offset_commit() {
     assert!(r.passed(), "{:?}", failures(&r));
     assert!(r.exactly_once[0].holds(), "{:?}", r.exactly_once[0]);
 }
+
+/// KAFKA-17754 (KAFKA.md 7.3), the shipped `delayed-endtxn` scenario. Under transaction version
+/// 1 the EndTxn(commit) that arrives after its retry commits the part of the next transaction
+/// sent so far: p1 aborts that transaction (records 9 to 11), yet record 9 is committed and read
+/// by the `read_committed` consumer while record 10 is aborted. With version 2 (the switch) the
+/// retry bumped the epoch, the delayed EndTxn is fenced and nothing is torn.
+#[test]
+fn a_delayed_end_txn_tears_the_next_transaction_only_without_the_epoch_bump() {
+    let s = shipped("delayed-endtxn.toml");
+    assert_eq!(s.broker_config.transaction_version, 1);
+    let mut live = Live::start(&s, 1);
+    live.until("40s");
+    let (_, consumers, _) = client_ids(&s);
+    let mut aborted: BTreeSet<Bytes> = BTreeSet::new();
+    let mut polled: BTreeSet<Bytes> = BTreeSet::new();
+    for (_, node, e) in live.events() {
+        match e {
+            Event::TransactionEnded {
+                committed: false,
+                values,
+                ..
+            } => aborted.extend(values.iter().cloned()),
+            Event::RecordsPolled { records, .. } if node == NodeId::Client(consumers[0]) => {
+                polled.extend(records.iter().filter_map(|(_, v)| v.clone()));
+            }
+            _ => {}
+        }
+    }
+    let (nine, ten) = (Bytes::from("p1-9"), Bytes::from("p1-10"));
+    assert!(
+        aborted.contains(&nine) && aborted.contains(&ten),
+        "p1 aborted the transaction of records 9 to 11"
+    );
+    assert!(
+        polled.contains(&nine),
+        "the delayed commit committed record 9"
+    );
+    assert!(!polled.contains(&ten), "record 10 went to the abort: torn");
+
+    let r = run(&s, 1);
+    assert!(r.passed(), "{:?}", failures(&r));
+    let t = r.transactions.as_ref().expect("a transactional scenario");
+    assert_eq!(t.aborted_reads, 1);
+    assert_eq!(t.aborted_read_examples[0].value, "p1-9");
+    let story: Vec<&str> = r.story.iter().map(|l| l.text.as_str()).collect();
+    assert!(
+        story
+            .iter()
+            .any(|l| l.contains("answers the delayed EndTxn (no error)")),
+        "{story:#?}"
+    );
+
+    let mut defended = s.clone();
+    defended.broker_config.transaction_version = 2;
+    let r = run(&defended, 1);
+    let t = r.transactions.as_ref().expect("a transactional scenario");
+    assert_eq!(t.aborted_reads, 0);
+    assert!(check_named(&r, "no aborted reads").ok);
+    assert_eq!(
+        failures(&r),
+        vec!["expected aborted reads: at least 1: got 0".to_string()],
+        "only the scenario's expectation of the anomaly fails"
+    );
+    let story: Vec<&str> = r.story.iter().map(|l| l.text.as_str()).collect();
+    assert!(
+        story
+            .iter()
+            .any(|l| l.contains("answers the delayed EndTxn (PRODUCER_FENCED)")),
+        "{story:#?}"
+    );
+}

@@ -133,12 +133,10 @@ fn supported(scenario: &Scenario, driver: DriverName, seed: u64) -> Result<(), S
     match driver {
         DriverName::World => Ok(()),
         #[cfg(madsim)]
-        DriverName::Madsim => {
-            match gregor_sim::madsim_driver::unsupported(&scenario.network_for(seed)) {
-                Some(why) => Err(why),
-                None => Ok(()),
-            }
-        }
+        DriverName::Madsim => match gregor_sim::madsim_driver::unsupported(scenario, seed) {
+            Some(why) => Err(why),
+            None => Ok(()),
+        },
         #[cfg(not(madsim))]
         DriverName::Madsim => {
             let _ = (scenario, seed);
