@@ -364,6 +364,7 @@ pub const SHIPPED: &[Shipped] = shipped![
     "20-compaction",
     "21-transactions",
     "22-exactly-once",
+    "23-delayed-endtxn",
 ];
 
 /// Every shipped lesson, read; a shipped file that does not read is an error (the test suite

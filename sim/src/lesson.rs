@@ -22,7 +22,8 @@
 //!   `isr size of TP`, `records sent by P`, `records acknowledged by P`, `records failed by P`,
 //!   `records processed by C`, `partitions owned by C`, `generation of group G`,
 //!   `members of group G`, `idle members of group G` (members assigned nothing),
-//!   `lag of group G`, `records processed twice in group G`, `lost records`,
+//!   `lag of group G`, `records processed twice in group G`, `lost records`, `aborted reads`
+//!   (records of aborted transactions that `read_committed` consumers polled),
 //!   `lost records on TP`, `duplicated records on TP` (values the leader's log holds at more
 //!   than one offset), or `time` (then N is a duration: `20s`)
 //! * a number's growth since the step began: `QUANTITY grew by at least N` (or `at most`)
@@ -114,6 +115,8 @@ pub enum Quantity {
     Duplicated(TopicPartition),
     /// Acknowledged records lost, in all or on one partition.
     Lost(Option<TopicPartition>),
+    /// Records of aborted transactions that `read_committed` consumers polled.
+    AbortedReads,
     /// Virtual time in milliseconds.
     Time,
 }
@@ -410,6 +413,8 @@ impl Condition {
             Quantity::Time
         } else if q == "lost records" {
             Quantity::Lost(None)
+        } else if q == "aborted reads" {
+            Quantity::AbortedReads
         } else if let Some(p) = q.strip_prefix("lost records on ") {
             Quantity::Lost(Some(tp(p)?))
         } else if let Some(p) = q.strip_prefix("hw of ") {
@@ -603,6 +608,7 @@ fn quantity_name(q: &Quantity) -> String {
         Quantity::Members(g) => format!("members of group {g}"),
         Quantity::Lag(g) => format!("lag of group {g}"),
         Quantity::Lost(None) => "lost records".into(),
+        Quantity::AbortedReads => "aborted reads".into(),
         Quantity::Lost(Some(tp)) => format!("lost records on {tp}"),
         Quantity::Time => "time".into(),
     }
@@ -753,6 +759,7 @@ fn quantity(cx: &Context<'_>, q: &Quantity) -> Option<u64> {
             .iter()
             .filter(|l| tp.as_ref().is_none_or(|tp| &l.topic_partition == tp))
             .count() as u64,
+        Quantity::AbortedReads => cx.live.aborted_reads,
         Quantity::Time => cx.world.now().0,
     })
 }

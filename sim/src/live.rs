@@ -12,12 +12,14 @@ use crate::cluster::{Logged, WorldEvent};
 use crate::report::name_of;
 use crate::scenario::Scenario;
 use crate::world::{Status, World};
+use gregor_core::bytes::Bytes;
 use gregor_core::config::Acks;
 use gregor_core::error::ErrorCode;
 use gregor_core::ids::{BrokerId, NodeId, Offset, TopicPartition};
 use gregor_core::map::{VecMap, VecSet};
 use gregor_core::metadata::MetadataImage;
 use gregor_core::node::Event;
+use gregor_core::protocol::IsolationLevel;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The metadata a live view trusts: the controller's, or while it is down, the newest a running
@@ -118,6 +120,13 @@ pub struct LiveTally {
     pub consumer_errors: VecMap<String, VecSet<ErrorCode>>,
     /// Acknowledged records found lost.
     pub losses: LossWatch,
+    /// Records of aborted transactions that `read_committed` consumers polled (a value counts
+    /// once, whichever came first, the poll or the abort).
+    pub aborted_reads: u64,
+    /// Values of the transactions producers aborted.
+    aborted: BTreeSet<Bytes>,
+    /// Values `read_committed` consumers polled.
+    read_committed: BTreeSet<Bytes>,
 }
 
 impl LiveTally {
@@ -154,6 +163,34 @@ impl LiveTally {
                     *self.processed_twice.entry(group).or_default() += twice;
                 }
                 continue;
+            }
+            match event {
+                Event::TransactionEnded {
+                    committed: false,
+                    values,
+                    ..
+                } => {
+                    for v in values {
+                        if self.aborted.insert(v.clone()) && self.read_committed.contains(v) {
+                            self.aborted_reads += 1;
+                        }
+                    }
+                    continue;
+                }
+                Event::RecordsPolled { records, .. } => {
+                    let name = name_of(entry.node, scenario);
+                    if scenario.consumers.iter().any(|c| {
+                        c.name == name && c.config.isolation_level == IsolationLevel::ReadCommitted
+                    }) {
+                        for v in records.iter().filter_map(|(_, v)| v.as_ref()) {
+                            if self.read_committed.insert(v.clone()) && self.aborted.contains(v) {
+                                self.aborted_reads += 1;
+                            }
+                        }
+                    }
+                    continue;
+                }
+                _ => {}
             }
             if let Event::ConsumerError { error, .. } = event {
                 self.consumer_errors
