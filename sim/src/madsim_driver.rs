@@ -30,6 +30,7 @@ use crate::network::{Conn, NetworkConfig, connection_of};
 use crate::nodes::NodeSpec;
 use crate::runner::{Run, RunOptions, RunReport};
 use crate::scenario::{Action, Scenario};
+use crate::swarm::SwarmFault;
 use crate::trace::TraceRecorder;
 use gregor_core::ids::{BrokerId, ClientId, NodeId};
 use gregor_core::node::{ClientCommand, Input, Output};
@@ -52,17 +53,22 @@ const PORT: u16 = 9092;
 
 /// Why a scenario cannot run under madsim with this seed, if it cannot.
 pub fn unsupported(scenario: &Scenario, seed: u64) -> Option<String> {
+    let why = "is not supported by the madsim driver: a message delayed on one of madsim's \
+               connections would need the connection to stall behind it and outlive its close \
+               (use --driver world)";
     if let Some(t) = scenario
         .timeline
         .iter()
         .find(|t| matches!(t.action, Action::Delay { .. }))
     {
-        return Some(format!(
-            "line {}: `delay` is not supported by the madsim driver: a message delayed on one of \
-             madsim's connections would need the connection to stall behind it and outlive its \
-             close (use --driver world)",
-            t.line
-        ));
+        return Some(format!("line {}: `delay` {why}", t.line));
+    }
+    if scenario
+        .swarm
+        .as_ref()
+        .is_some_and(|s| s.faults.contains(&SwarmFault::LateRequest))
+    {
+        return Some(format!("the swarm fault `late_request` {why}"));
     }
     if scenario.network_for(seed).reorder {
         return Some(

@@ -38,11 +38,16 @@ pub enum SwarmFault {
     Delay,
     /// Messages are delivered twice at a drawn rate.
     Duplicate,
+    /// A client's next request of a drawn API arrives late, after the client may have given up
+    /// on it and sent it again (the scenario action `delay`, KAFKA-17754). Only a scenario that
+    /// names it draws it: it bites only when the delay passes the client's
+    /// `request.timeout.ms`, so such a scenario sets short timeouts.
+    LateRequest,
 }
 
 impl SwarmFault {
     /// Every fault, in the order draws are made.
-    pub const ALL: [SwarmFault; 10] = [
+    pub const ALL: [SwarmFault; 11] = [
         SwarmFault::Crash,
         SwarmFault::PowerLoss,
         SwarmFault::Pause,
@@ -53,6 +58,7 @@ impl SwarmFault {
         SwarmFault::Loss,
         SwarmFault::Delay,
         SwarmFault::Duplicate,
+        SwarmFault::LateRequest,
     ];
 
     /// The name used in scenario files.
@@ -68,6 +74,7 @@ impl SwarmFault {
             SwarmFault::Loss => "loss",
             SwarmFault::Delay => "delay",
             SwarmFault::Duplicate => "duplicate",
+            SwarmFault::LateRequest => "late_request",
         }
     }
 
@@ -111,7 +118,10 @@ pub struct SwarmSpec {
 impl Default for SwarmSpec {
     fn default() -> SwarmSpec {
         SwarmSpec {
-            faults: SwarmFault::ALL.to_vec(),
+            faults: SwarmFault::ALL
+                .into_iter()
+                .filter(|&f| f != SwarmFault::LateRequest)
+                .collect(),
             interval: (Duration::from_secs(3), Duration::from_secs(20)),
             outage: (Duration(500), Duration::from_secs(10)),
             max_loss: 0.05,
@@ -207,10 +217,15 @@ impl SwarmPlan {
                 _ => {
                     let mean = Duration(rng.between(spec.interval.0.0, spec.interval.1.0));
                     let events = events(&mut rng, fault, mean, spec, scenario, &servers, &nodes);
-                    let count = events.len() / 2;
+                    // A late request is one action; the other faults start and end.
+                    let (count, what) = if fault == SwarmFault::LateRequest {
+                        (events.len(), "delays")
+                    } else {
+                        (events.len() / 2, "outages")
+                    };
                     timeline.extend(events);
                     format!(
-                        "{count} times, every ~{}, outages {} to {}",
+                        "{count} times, every ~{}, {what} {} to {}",
                         secs(mean),
                         secs(spec.outage.0),
                         secs(spec.outage.1)
@@ -293,6 +308,50 @@ fn pick<'t>(rng: &mut Rng, from: &'t [Target]) -> &'t Target {
     &from[rng.below(from.len() as u64) as usize]
 }
 
+/// The clients a late request may come from, each with the requests worth delaying: those
+/// whose retry after a timeout races the late copy.
+fn late_requests(scenario: &Scenario) -> Vec<(String, &'static [&'static str])> {
+    const TRANSACTIONAL: &[&str] = &["EndTxn", "AddPartitionsToTxn", "Produce", "InitProducerId"];
+    const PRODUCER: &[&str] = &["Produce", "InitProducerId"];
+    const MEMBER: &[&str] = &[
+        "Fetch",
+        "OffsetFetch",
+        "OffsetCommit",
+        "JoinGroup",
+        "SyncGroup",
+        "Heartbeat",
+    ];
+    const ASSIGNED: &[&str] = &["Fetch", "ListOffsets"];
+    const PIPELINE: &[&str] = &[
+        "EndTxn",
+        "AddPartitionsToTxn",
+        "AddOffsetsToTxn",
+        "TxnOffsetCommit",
+        "Produce",
+        "Fetch",
+        "OffsetFetch",
+    ];
+    let producers = scenario.producers.iter().map(|p| {
+        let apis = if p.config.config.transactional_id.is_some() {
+            TRANSACTIONAL
+        } else {
+            PRODUCER
+        };
+        (p.name.clone(), apis)
+    });
+    let consumers = scenario.consumers.iter().map(|c| {
+        let apis = if c.output.is_some() {
+            PIPELINE
+        } else if c.config.group_id.is_some() {
+            MEMBER
+        } else {
+            ASSIGNED
+        };
+        (c.name.clone(), apis)
+    });
+    producers.chain(consumers).collect()
+}
+
 /// Two different nodes.
 fn pair(rng: &mut Rng, from: &[Target]) -> (Target, Target) {
     let a = rng.below(from.len() as u64) as usize;
@@ -316,6 +375,7 @@ fn events(
     nodes: &[Target],
 ) -> Vec<TimedAction> {
     debug_assert!(fault.is_event());
+    let clients = late_requests(scenario);
     let mut out = Vec::new();
     let mut t = 0u64;
     loop {
@@ -325,6 +385,23 @@ fn events(
         }
         let outage = rng.between(spec.outage.0.0, spec.outage.1.0);
         let (start, end) = match fault {
+            SwarmFault::LateRequest => {
+                if clients.is_empty() {
+                    return out;
+                }
+                let (client, apis) = &clients[rng.below(clients.len() as u64) as usize];
+                let request = apis[rng.below(apis.len() as u64) as usize];
+                out.push(TimedAction {
+                    time: Instant(t),
+                    line: 0,
+                    action: Action::Delay {
+                        client: client.clone(),
+                        request: request.to_string(),
+                        by: Duration(outage),
+                    },
+                });
+                continue; // a one-shot: nothing to undo
+            }
             SwarmFault::Crash => {
                 let s = pick(rng, servers).clone();
                 (Action::Crash(s.clone()), Action::Restart(s))
@@ -513,5 +590,39 @@ count = 100
             }
         }
         assert!(seen > 0);
+    }
+
+    #[test]
+    fn late_requests_name_a_client_and_one_of_its_requests_and_need_no_undo() {
+        let s = scenario(r#"faults = ["late_request"]"#);
+        let spec = s.swarm.clone().expect("swarm");
+        let mut seen = 0;
+        for seed in 0..30 {
+            let plan = SwarmPlan::draw(&spec, &s, seed);
+            assert!(plan.on.iter().all(|d| d.fault == "late_request"));
+            for a in plan.timeline {
+                let Action::Delay {
+                    client,
+                    request,
+                    by,
+                } = a.action
+                else {
+                    panic!("{:?} is not a late request", a.action)
+                };
+                seen += 1;
+                // The one producer is not transactional: only its requests that can race.
+                assert_eq!(client, "p");
+                assert!(
+                    request == "Produce" || request == "InitProducerId",
+                    "{request}"
+                );
+                assert!((500..=10_000).contains(&by.0), "{by}");
+            }
+        }
+        assert!(seen > 0);
+        // A swarm that does not name it never draws it.
+        let s = scenario("");
+        let spec = s.swarm.clone().expect("swarm");
+        assert!(!spec.faults.contains(&SwarmFault::LateRequest));
     }
 }

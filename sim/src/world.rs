@@ -402,7 +402,7 @@ impl World {
                         self.cluster.note(
                             id,
                             WorldEvent::Fault(format!(
-                                "gives up on its connection to {} (no answer in time) and opens a new one; what it sent on the old one is still on its way",
+                                "closes its connection to {} while a delayed request on it is still on its way",
                                 node_in_words(to)
                             )),
                         );

@@ -257,12 +257,13 @@ const FAILING_ON_PURPOSE: &[(&str, &str)] = &[(
     "it demands no loss from acks=1 with unclean election, and its seed loses records",
 )];
 
-/// Sweeps CI runs: the unsafe swarm must find losses (exit 1); the compacted swarm must pass
-/// every seed (exit 0).
+/// Sweeps CI runs: the unsafe swarm must find losses (exit 1); the compacted, transactional and
+/// late-request swarms must pass every seed (exit 0).
 const SWEEPS: &[(&str, &str, i32)] = &[
     ("scenarios/swarm-unsafe.toml", "1..201", 1),
     ("scenarios/swarm-compaction.toml", "1..301", 0),
     ("scenarios/swarm-transactions.toml", "1..301", 0),
+    ("scenarios/swarm-late-requests.toml", "1..1001", 0),
 ];
 
 /// The sweeps of safe configurations, each with the file listing its seeds known to fail (each
