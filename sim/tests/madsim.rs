@@ -177,8 +177,8 @@ fn reorder_is_refused_by_name() {
     assert!(err.contains("network.reorder"), "{err}");
 }
 
-/// A scenario that delays a message is refused with the line of its `delay`, by `run` and by the
-/// determinism check alike.
+/// A scenario that delays a message is refused by name (with the line of its `delay`, or the
+/// swarm fault `late_request`), by `run` and by the determinism check alike.
 #[test]
 fn delay_is_refused_by_name() {
     let refused: Vec<Scenario> = every_shipped()
@@ -197,7 +197,8 @@ fn delay_is_refused_by_name() {
             madsim_driver::check_determinism(&s, &options(1, false)).expect_err("refused"),
         ] {
             assert!(
-                err.contains("`delay` is not supported"),
+                err.contains("`delay` is not supported")
+                    || err.contains("`late_request` is not supported"),
                 "{}: {err}",
                 s.file
             );
