@@ -170,7 +170,8 @@ pub struct ConsumerView {
 /// Messages on the wire of one kind.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InFlight {
-    /// The kind: produce, fetch, heartbeat, metadata, group, controller.
+    /// The kind: one of [`MESSAGE_KINDS`], or `delayed` for the messages among them held back
+    /// beyond the network's latency (listed only when there are some).
     pub kind: &'static str,
     /// How many.
     pub count: usize,
@@ -276,12 +277,13 @@ impl Tally {
 }
 
 /// The kinds [`message_kind`] sorts messages into, in the order the classroom lists them.
-pub const MESSAGE_KINDS: [&str; 6] = [
+pub const MESSAGE_KINDS: [&str; 7] = [
     "produce",
     "fetch",
     "heartbeat",
     "metadata",
     "group",
+    "transaction",
     "controller",
 ];
 
@@ -306,6 +308,19 @@ pub fn message_kind(message: &Message) -> &'static str {
         | M::OffsetCommitResponse(_)
         | M::OffsetFetch(_)
         | M::OffsetFetchResponse(_) => "group",
+        // Producer ids, transactions and their markers: the transaction coordinator's traffic.
+        M::InitProducerId(_)
+        | M::InitProducerIdResponse(_)
+        | M::AddPartitionsToTxn(_)
+        | M::AddPartitionsToTxnResponse(_)
+        | M::AddOffsetsToTxn(_)
+        | M::AddOffsetsToTxnResponse(_)
+        | M::TxnOffsetCommit(_)
+        | M::TxnOffsetCommitResponse(_)
+        | M::EndTxn(_)
+        | M::EndTxnResponse(_)
+        | M::WriteTxnMarkers(_)
+        | M::WriteTxnMarkersResponse(_) => "transaction",
         _ => "controller",
     }
 }
@@ -551,8 +566,12 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
     }
     let mut kinds: VecMap<&'static str, usize> = VecMap::new();
     let mut wire: Vec<(u64, NodeId, NodeId, &'static str)> = Vec::new();
+    // A message due later than the network's longest latency is held back (a `delay` fault,
+    // or the messages stalled behind it): the classroom counts those apart.
+    let mut late = 0;
     for (at, from, to, m) in world.messages_in_flight() {
         *kinds.entry(message_kind(m)).or_default() += 1;
+        late += usize::from(at.0 > world.now().0 + world.network().config().latency_max.0);
         if from != NodeId::Admin && to != NodeId::Admin {
             wire.push((at.0, from, to, message_kind(m)));
         }
@@ -572,20 +591,19 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
                 as u8,
         })
         .collect();
-    let in_flight = [
-        "produce",
-        "fetch",
-        "heartbeat",
-        "metadata",
-        "group",
-        "controller",
-    ]
-    .into_iter()
-    .map(|kind| InFlight {
-        kind,
-        count: kinds.get(kind).copied().unwrap_or(0),
-    })
-    .collect();
+    let mut in_flight: Vec<InFlight> = MESSAGE_KINDS
+        .into_iter()
+        .map(|kind| InFlight {
+            kind,
+            count: kinds.get(kind).copied().unwrap_or(0),
+        })
+        .collect();
+    if late > 0 {
+        in_flight.push(InFlight {
+            kind: "delayed",
+            count: late,
+        });
+    }
     let findings = session
         .run()
         .invariants
@@ -833,6 +851,26 @@ mod tests {
         );
     }
 
+    /// delayed-endtxn: while p1's EndTxn is held (7.5 s to 9.5 s) the network counts it as a
+    /// transaction message and as delayed; once it has arrived, nothing is delayed.
+    #[test]
+    fn a_delayed_request_is_counted_apart_while_it_is_held() {
+        let mut s = Session::new(crate::builtin::scenario("delayed-endtxn").unwrap(), 1).unwrap();
+        let count = |v: &ClassroomView, k: &str| {
+            v.in_flight
+                .iter()
+                .find(|f| f.kind == k)
+                .map_or(0, |f| f.count)
+        };
+        s.play_until(Instant(9_000));
+        let v = view(&s);
+        assert_eq!(count(&v, "delayed"), 1, "{:?}", v.in_flight);
+        assert!(count(&v, "transaction") >= 1, "{:?}", v.in_flight);
+        s.play_until(Instant(9_600));
+        let v = view(&s);
+        assert_eq!(count(&v, "delayed"), 0, "{:?}", v.in_flight);
+    }
+
     #[test]
     fn cut_and_clogged_links_and_messages_in_flight_are_shown() {
         let mut s = Session::new(crate::builtin::scenario("leader-failover").unwrap(), 1).unwrap();
@@ -842,7 +880,12 @@ mod tests {
             |v: &ClassroomView, k: &str| v.in_flight.iter().find(|f| f.kind == k).unwrap().count;
         assert!(count(&v, "fetch") > 0, "{:?}", v.in_flight);
         // The diagram's dots are the same messages, between named nodes, on their way.
-        let total: usize = v.in_flight.iter().map(|f| f.count).sum();
+        let total: usize = v
+            .in_flight
+            .iter()
+            .filter(|f| f.kind != "delayed")
+            .map(|f| f.count)
+            .sum();
         assert_eq!(v.wire.len(), total.min(WIRE_SHOWN));
         let named = |n: &str| n == "controller" || n.starts_with("broker ") || n == "p1";
         assert!(
