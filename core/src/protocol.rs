@@ -902,6 +902,11 @@ pub struct ApiVersionsRequest {
 pub struct ApiVersionsResponse {
     /// Correlation id.
     pub correlation: CorrelationId,
+    /// The finalized `transaction.version` feature (`FinalizedFeatures`): a transactional
+    /// producer bumps its own epoch after an abortable batch failure only below 2 (KIP-360's
+    /// `needToTriggerEpochBumpFromClient`); at 2 the coordinator bumps at every EndTxn.
+    #[serde(default)]
+    pub transaction_version: u32,
 }
 
 /// `OffsetsForLeaderEpochRequest` from a consumer validating its position (KIP-320).

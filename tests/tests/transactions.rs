@@ -341,3 +341,52 @@ fn a_delayed_end_txn_tears_the_next_transaction_only_without_the_epoch_bump() {
         "{story:#?}"
     );
 }
+
+/// `TransactionManager.handleFailedBatch` (KIP-360): below transaction version 2 the producer
+/// bumps its own epoch with InitProducerId after aborting a transaction whose batch failed, so a
+/// copy of the batch still on the wire is fenced; at version 2 the abort's EndTxn bumps the
+/// epoch already and the producer asks for nothing more. Here p1's link to the leader of
+/// payments/0 is cut until its batches expire (`delivery.timeout.ms`).
+#[test]
+fn a_version_1_producer_bumps_its_epoch_after_a_failed_batch_and_a_version_2_one_does_not() {
+    let assigned = |version: u32| {
+        let s = scenario(&format!(
+            r#"
+name = "a failed batch in a transaction"
+duration = "20s"
+[cluster]
+brokers = 3
+config = {{ "min.insync.replicas" = 2, "transaction.state.log.num.partitions" = 1, "transaction.version" = {version} }}
+[[topic]]
+name = "payments"
+partitions = 1
+replication_factor = 3
+[[producer]]
+id = "p1"
+topic = "payments"
+rate_per_sec = 10
+count = 150
+transaction = {{ records = 5 }}
+config = {{ "transactional.id" = "w", "request.timeout.ms" = 1000, "delivery.timeout.ms" = 1500 }}
+[[at]]
+time = "3s"
+cut = {{ from = "p1", to = "leader of payments/0" }}
+[[at]]
+time = "7s"
+heal = true
+"#
+        ));
+        let mut live = Live::start(&s, 1);
+        live.until("20s");
+        let failed = live
+            .events()
+            .filter(|(_, _, e)| matches!(e, Event::RecordFailed { .. }))
+            .count();
+        assert!(failed > 0, "no batch failed: the test shows nothing");
+        live.events()
+            .filter(|(_, _, e)| matches!(e, Event::ProducerIdAssigned { .. }))
+            .count()
+    };
+    assert!(assigned(1) >= 2, "version 1 bumps with InitProducerId");
+    assert_eq!(assigned(2), 1, "version 2 leaves the bump to EndTxn");
+}

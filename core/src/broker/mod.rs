@@ -2409,6 +2409,7 @@ impl Node for Broker {
                     from,
                     Message::ApiVersionsResponse(ApiVersionsResponse {
                         correlation: r.correlation,
+                        transaction_version: self.config.transaction_version,
                     }),
                 ),
                 _ => {} // not a broker API

@@ -1266,7 +1266,7 @@ impl Node for Producer {
                     Message::ProduceResponse(r) => self.handle_produce_response(now, broker, r),
                     Message::ApiVersionsResponse(r) => {
                         self.connections.connected(r.correlation);
-                        self.txn_connection_ready();
+                        self.txn_connection_ready(r.transaction_version);
                     }
                     Message::MetadataResponse(r) => {
                         if let Some(PendingRequest::Metadata { .. }) =

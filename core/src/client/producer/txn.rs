@@ -123,6 +123,9 @@ pub(super) struct Txn {
     pub(super) awaiting_connection: bool,
     /// Offsets the open transaction commits, once the application sends them.
     pub(super) offsets: Option<TxnOffsets>,
+    /// The cluster's finalized `transaction.version`, from the last ApiVersions answer (unknown
+    /// before the first one).
+    pub(super) transaction_version: Option<u32>,
 }
 
 impl Txn {
@@ -143,6 +146,7 @@ impl Txn {
             bump_after_abort: false,
             awaiting_connection: false,
             offsets: None,
+            transaction_version: None,
         }
     }
 
@@ -271,12 +275,17 @@ impl Producer {
         let Some(txn) = &mut self.txn else { return };
         if matches!(txn.phase, TxnPhase::InTransaction | TxnPhase::Committing) {
             txn.abortable.get_or_insert(error);
+            // `handleFailedBatch`: below transaction version 2 the client bumps its epoch after
+            // the abort of any failed batch (`needToTriggerEpochBumpFromClient`), which fences
+            // a copy of the batch still on the wire; at 2 the EndTxn bumps it anyway. The
+            // sequence and epoch errors need the bump to reset sequences under either.
             if matches!(
                 error,
                 ErrorCode::OutOfOrderSequenceNumber
                     | ErrorCode::UnknownProducerId
                     | ErrorCode::InvalidProducerEpoch
-            ) {
+            ) || txn.transaction_version.is_some_and(|v| v < 2)
+            {
                 txn.bump_after_abort = true;
             }
             txn.phase = TxnPhase::Aborting;
@@ -520,11 +529,12 @@ impl Producer {
         }
     }
 
-    /// A connection became ready: a request that waited for one goes out now.
-    pub(super) fn txn_connection_ready(&mut self) {
-        if let Some(txn) = &mut self.txn
-            && std::mem::take(&mut txn.awaiting_connection)
-        {
+    /// A connection became ready, in a cluster of this `transaction.version`: a request that
+    /// waited for one goes out now.
+    pub(super) fn txn_connection_ready(&mut self, transaction_version: u32) {
+        let Some(txn) = &mut self.txn else { return };
+        txn.transaction_version = Some(transaction_version);
+        if std::mem::take(&mut txn.awaiting_connection) {
             txn.retry_at = None;
         }
     }
