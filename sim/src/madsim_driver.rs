@@ -22,6 +22,13 @@
 //! `duplicate`, this driver puts a second copy right behind the first on the connection, as the
 //! World does. `reorder` is not supported (the run stops with an error naming the setting):
 //! TCP never reorders, and madsim's connections cannot.
+//!
+//! A `delay` fault hands an open connection's sending half to a writer task that waits out the
+//! delay, then sends what the connection carried since, in order: the connection stalls behind
+//! the delayed message. When the client closes the connection the writer still sends what it
+//! holds and only then drops the sending half, so the server reads the late request before the
+//! end of the connection, and its answer is lost with the closed connection, as over TCP. The
+//! World's story tells these steps; under madsim they happen without a line of their own.
 
 use crate::checker::invariants::Invariants;
 use crate::cluster::{Cluster, Step, WorldEvent};
@@ -29,12 +36,11 @@ use crate::driver::Driver;
 use crate::network::{Conn, NetworkConfig, connection_of};
 use crate::nodes::NodeSpec;
 use crate::runner::{Run, RunOptions, RunReport};
-use crate::scenario::{Action, Scenario};
-use crate::swarm::SwarmFault;
+use crate::scenario::Scenario;
 use crate::trace::TraceRecorder;
 use gregor_core::ids::{BrokerId, ClientId, NodeId};
 use gregor_core::node::{ClientCommand, Input, Output};
-use gregor_core::protocol::{Channel, Message};
+use gregor_core::protocol::{Channel, CorrelationId, Message};
 use gregor_core::rng::Rng;
 use gregor_core::time::{Duration, Instant};
 use madsim::export::futures::FutureExt;
@@ -53,23 +59,6 @@ const PORT: u16 = 9092;
 
 /// Why a scenario cannot run under madsim with this seed, if it cannot.
 pub fn unsupported(scenario: &Scenario, seed: u64) -> Option<String> {
-    let why = "is not supported by the madsim driver: a message delayed on one of madsim's \
-               connections would need the connection to stall behind it and outlive its close \
-               (use --driver world)";
-    if let Some(t) = scenario
-        .timeline
-        .iter()
-        .find(|t| matches!(t.action, Action::Delay { .. }))
-    {
-        return Some(format!("line {}: `delay` {why}", t.line));
-    }
-    if scenario
-        .swarm
-        .as_ref()
-        .is_some_and(|s| s.faults.contains(&SwarmFault::LateRequest))
-    {
-        return Some(format!("the swarm fault `late_request` {why}"));
-    }
     if scenario.network_for(seed).reorder {
         return Some(
             "network.reorder = true is not supported by the madsim driver: madsim's connections, \
@@ -159,12 +148,14 @@ pub fn check_determinism(scenario: &Scenario, options: &RunOptions) -> Result<Ru
 /// What a node's loop receives: from the network (through its connections' reader tasks), from
 /// its own connection attempts, and from the runner.
 enum Inbound {
-    /// A message on a connection (`local` tells this connection from earlier ones).
+    /// A message on a connection (`local` tells this connection from earlier ones); `late`
+    /// when a stalled connection's writer sent it (see [`stalled_writer`]).
     Message {
         conn: Conn,
         local: u64,
         from: NodeId,
         message: Message,
+        late: bool,
     },
     /// A connection ended: the peer closed it or its process died.
     Closed { conn: Conn, local: u64 },
@@ -206,25 +197,37 @@ enum Link {
     Connecting {
         local: u64,
         queue: Vec<Vec<u8>>,
-        cancel: Arc<AtomicBool>,
+        /// Held for its drop, which stops the attempt.
+        _cancel: CancelOnDrop,
     },
     /// Up: the sending half.
     Open { local: u64, sender: Sender },
+    /// Up, stalled behind a delayed message: a writer task holds the sending half and sends
+    /// what this queue gives it, in order, once the delay is over. Closing the link drops the
+    /// queue; the writer still sends what it holds, then drops the sending half (TCP's FIN
+    /// after the data).
+    Stalled {
+        local: u64,
+        queue: mpsc::UnboundedSender<Vec<u8>>,
+    },
 }
 
 impl Link {
     fn local(&self) -> u64 {
         match self {
-            Link::Connecting { local, .. } | Link::Open { local, .. } => *local,
+            Link::Connecting { local, .. }
+            | Link::Open { local, .. }
+            | Link::Stalled { local, .. } => *local,
         }
     }
 }
 
-impl Drop for Link {
+/// Stops a connection attempt when the link that waits for it goes away.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        if let Link::Connecting { cancel, .. } = self {
-            cancel.store(true, Ordering::Relaxed);
-        }
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
@@ -250,6 +253,8 @@ struct Shared {
     /// The driver's own draws (reset latencies, duplication), from the run's seed like every
     /// other draw; madsim's network draws from the same seed through its runtime.
     rng: Mutex<Rng>,
+    /// Armed `delay` faults: the next request of this API from this client is held this long.
+    delays: Mutex<Vec<(NodeId, &'static str, Duration)>>,
 }
 
 #[derive(Default)]
@@ -292,6 +297,17 @@ impl Shared {
     fn latency(&self) -> std::time::Duration {
         let ms = self.rng().between(self.latency.0.0, self.latency.1.0);
         std::time::Duration::from_millis(ms)
+    }
+
+    /// The delay armed for this request from `from`, disarmed as it is used.
+    fn take_delay(&self, from: NodeId, message: &Message) -> Option<Duration> {
+        let mut delays = self
+            .delays
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let api = message.api_name();
+        let i = delays.iter().position(|&(c, a, _)| c == from && a == api)?;
+        Some(delays.remove(i).2)
     }
 
     fn rng(&self) -> MutexGuard<'_, Rng> {
@@ -401,6 +417,7 @@ impl Madsim {
             latency: (network.latency_min, network.latency_max),
             duplicate: std::sync::atomic::AtomicU64::new(network.duplicate.to_bits()),
             rng: Mutex::new(Rng::derived(seed, "madsim-driver")),
+            delays: Mutex::new(Vec::new()),
         });
         let mut driver = Madsim {
             shared,
@@ -553,8 +570,12 @@ impl Driver for Madsim {
         self.apply_link(from, to);
     }
 
-    fn delay_next(&mut self, _client: NodeId, _api: &'static str, _by: Duration) {
-        // `unsupported` refuses scenarios with a delay before they run.
+    fn delay_next(&mut self, client: NodeId, api: &'static str, by: Duration) {
+        self.shared
+            .delays
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((client, api, by));
     }
 
     fn unclog_all(&mut self) {
@@ -698,6 +719,7 @@ async fn node_loop(shared: Arc<Shared>, id: NodeId) {
         inbox: tx,
         links: BTreeMap::new(),
         deadline: None,
+        orphans: BTreeSet::new(),
     };
     if id != NodeId::Admin {
         node.feed(Input::Start);
@@ -772,9 +794,13 @@ async fn read_loop(
     while let Ok(payload) = receiver.recv().await {
         // Only this driver writes on these connections: a payload that does not decode is a bug
         // in the wire format, and must stop the run loudly.
-        let bytes = payload
-            .downcast::<Vec<u8>>()
-            .unwrap_or_else(|_| panic!("a payload from {from} on {conn:?} is not bytes"));
+        let (bytes, late) = match payload.downcast::<Vec<u8>>() {
+            Ok(bytes) => (bytes, false),
+            Err(payload) => match payload.downcast::<Late>() {
+                Ok(late) => (Box::new(late.0), true),
+                Err(_) => panic!("a payload from {from} on {conn:?} is not bytes"),
+            },
+        };
         let message: Message = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
             panic!(
                 "a message from {from} on {conn:?} does not decode ({e}): {}",
@@ -787,6 +813,7 @@ async fn read_loop(
                 local,
                 from,
                 message,
+                late,
             })
             .is_err()
         {
@@ -804,6 +831,9 @@ struct NodeLoop {
     inbox: mpsc::UnboundedSender<Inbound>,
     links: BTreeMap<Conn, Link>,
     deadline: Option<Instant>,
+    /// Requests read from a connection their client has closed, as `(client, correlation)`:
+    /// the answer is lost with the connection.
+    orphans: BTreeSet<(NodeId, CorrelationId)>,
 }
 
 impl NodeLoop {
@@ -834,9 +864,18 @@ impl NodeLoop {
                 local,
                 from,
                 message,
+                late,
             } => {
                 if self.links.get(&conn).map(Link::local) != Some(local) {
-                    return; // a connection this node already closed
+                    // A connection this node already closed, or, for a server, one its client
+                    // replaced: what a stalled connection carried still reaches the server,
+                    // which answers to a closed connection (the answer is lost).
+                    if !(late && conn.1 == self.id) {
+                        return;
+                    }
+                    if let Some(c) = message.correlation() {
+                        self.orphans.insert((from, c));
+                    }
                 }
                 if self.id == NodeId::Admin {
                     self.shared
@@ -907,10 +946,37 @@ impl NodeLoop {
             let _ = self.inbox.send(Inbound::Loopback(message.clone()));
             return;
         }
+        if !self.orphans.is_empty()
+            && !message.is_request()
+            && let Some(c) = message.correlation()
+            && self.orphans.remove(&(to, c))
+        {
+            return; // the answer to a request read from a closed connection
+        }
         let conn = connection_of(self.id, to, message);
         let bytes = encode(message);
         let copies = self.shared.copies();
+        if message.is_request()
+            && matches!(self.links.get(&conn), Some(Link::Open { .. }))
+            && let Some(by) = self.shared.take_delay(self.id, message)
+            && let Some(Link::Open { local, sender }) = self.links.remove(&conn)
+        {
+            // A delay holds this message and stalls the connection behind it (only an open
+            // connection: one still connecting keeps the delay armed for the next request).
+            let (queue, held) = mpsc::unbounded_channel();
+            madsim::task::spawn(stalled_writer(
+                sender,
+                held,
+                std::time::Duration::from_millis(by.0),
+            ));
+            self.links.insert(conn, Link::Stalled { local, queue });
+        }
         match self.links.get_mut(&conn) {
+            Some(Link::Stalled { queue, .. }) => {
+                for _ in 0..copies {
+                    let _ = queue.send(bytes.clone());
+                }
+            }
             Some(Link::Open { sender, local }) => {
                 let sent = (0..copies).all(|_| deliver(sender, bytes.clone()));
                 if !sent {
@@ -930,7 +996,7 @@ impl NodeLoop {
                     Link::Connecting {
                         local,
                         queue: vec![bytes; copies],
-                        cancel: cancel.clone(),
+                        _cancel: CancelOnDrop(cancel.clone()),
                     },
                 );
                 madsim::task::spawn(connect(
@@ -944,6 +1010,26 @@ impl NodeLoop {
             }
             // A response on a connection that closed is lost with it.
             None => {}
+        }
+    }
+}
+
+/// A payload a stalled connection's writer sends: the server reads it even after the client
+/// has replaced the connection.
+struct Late(Vec<u8>);
+
+/// The writer of a stalled connection: it waits out the delay, then sends what it is given, in
+/// order, until the link is closed and everything is sent; dropping the sending half then ends
+/// the peer's reading after the data, as TCP's FIN does.
+async fn stalled_writer(
+    sender: Sender,
+    mut held: mpsc::UnboundedReceiver<Vec<u8>>,
+    delay: std::time::Duration,
+) {
+    madsim::time::sleep(delay).await;
+    while let Some(bytes) = held.recv().await {
+        if sender.send(Box::new(Late(bytes))).await.is_err() {
+            return; // the peer's process is gone
         }
     }
 }

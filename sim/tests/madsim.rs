@@ -12,16 +12,7 @@ use gregor_sim::runner::{Run, RunOptions, RunReport};
 use gregor_sim::scenario::Scenario;
 use std::path::PathBuf;
 
-/// The shipped scenarios madsim can run: `delay` is the World's alone (see
-/// [`madsim_driver::unsupported`]), and `delay_is_refused_by_name` covers the rest.
 fn shipped() -> Vec<Scenario> {
-    every_shipped()
-        .into_iter()
-        .filter(|s| madsim_driver::unsupported(s, s.seed).is_none())
-        .collect()
-}
-
-fn every_shipped() -> Vec<Scenario> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("the scenarios folder")
@@ -177,31 +168,25 @@ fn reorder_is_refused_by_name() {
     assert!(err.contains("network.reorder"), "{err}");
 }
 
-/// A scenario that delays a message is refused by name (with the line of its `delay`, or the
-/// swarm fault `late_request`), by `run` and by the determinism check alike.
+/// The delayed EndTxn under madsim: the writer task holds the request on the stalled
+/// connection and still delivers it after the client closed it, so transaction version 1 tears
+/// the next transaction here too, and version 2 fences the late request.
 #[test]
-fn delay_is_refused_by_name() {
-    let refused: Vec<Scenario> = every_shipped()
+fn a_delayed_end_txn_tears_a_transaction_under_madsim_too() {
+    let s = shipped()
         .into_iter()
-        .filter(|s| madsim_driver::unsupported(s, s.seed).is_some())
-        .collect();
-    assert!(
-        refused
-            .iter()
-            .any(|s| s.file.ends_with("delayed-endtxn.toml")),
-        "the delayed-EndTxn scenario needs the World"
+        .find(|s| s.file.ends_with("delayed-endtxn.toml"))
+        .expect("shipped");
+    let aborted_reads = |s: &Scenario| {
+        let r = madsim_driver::run(s, &options(1, false)).expect("supported");
+        r.transactions.expect("transactional").aborted_reads
+    };
+    assert!(aborted_reads(&s) >= 1, "version 1 shows the aborted read");
+    let mut defended = s.clone();
+    defended.broker_config.transaction_version = 2;
+    assert_eq!(
+        aborted_reads(&defended),
+        0,
+        "version 2 fences the late EndTxn"
     );
-    for s in refused {
-        for err in [
-            madsim_driver::run(&s, &options(1, false)).expect_err("refused"),
-            madsim_driver::check_determinism(&s, &options(1, false)).expect_err("refused"),
-        ] {
-            assert!(
-                err.contains("`delay` is not supported")
-                    || err.contains("`late_request` is not supported"),
-                "{}: {err}",
-                s.file
-            );
-        }
-    }
 }
