@@ -1246,8 +1246,18 @@ impl<'a, D: Driver> Run<'a, D> {
         let partitions = self.scenario.partitions();
         self.world.start(NodeId::Client(reader));
         let bound = self.world.cluster().now() + READ_BOUND;
+        // The read is final only on a converged cluster: a broker the controller fences while
+        // the reader reads (a restarted one whose old session only now expires) can leave a
+        // leader whose high watermark is below records every replica holds, and reading to it
+        // would call them lost.
+        let converged_before = converged;
         let read = self
-            .run_while(bound, |w| read_complete(w, reader, &partitions))
+            .run_while(bound, |w| {
+                forks.absorb(w.log());
+                read_complete(w, reader, &partitions)
+                    && (!converged_before
+                        || convergence_gaps(w, &pids, &cluster, &forks).is_empty())
+            })
             .await;
         if !read {
             let positions: Vec<String> = partitions
@@ -1266,10 +1276,19 @@ impl<'a, D: Driver> Run<'a, D> {
                     )
                 })
                 .collect();
-            self.stalled(format!(
-                "the final read did not finish: {}",
-                positions.join(", ")
-            ));
+            forks.absorb(self.world.cluster().log());
+            let gaps = convergence_gaps(&self.world.cluster(), &pids, &cluster, &forks);
+            if converged_before && !gaps.is_empty() {
+                self.stalled(format!(
+                    "the cluster stopped converging during the final read: {}",
+                    gaps.join("; ")
+                ));
+            } else {
+                self.stalled(format!(
+                    "the final read did not finish: {}",
+                    positions.join(", ")
+                ));
+            }
         }
         (converged, read)
     }

@@ -1,7 +1,7 @@
-//! Seeds of `scenarios/swarm.toml` (as shipped, or with short retention on) that revealed real
-//! bugs, each kept as a named regression with what went wrong. A swarm seed is a whole schedule
-//! of faults, so the seed alone replays it: `gregor run scenarios/swarm.toml --seed N --report
-//! DIR` shows it with charts.
+//! Seeds of the swarms (`scenarios/swarm.toml` as shipped or with short retention on, and others
+//! where named) that revealed real bugs, each kept as a named regression with what went wrong. A
+//! swarm seed is a whole schedule of faults, so the seed alone replays it: `gregor run
+//! scenarios/swarm.toml --seed N --report DIR` shows it with charts.
 
 use gregor_sim::runner::RunReport;
 use gregor_tests::{check_named, failures, run, shipped};
@@ -366,4 +366,24 @@ fn transactions_seed_625_a_resumed_leader_of_an_older_epoch_owes_no_later_record
         aborts <= 3,
         "{aborts} timed-out aborts told: one per check, not one per input"
     );
+}
+
+/// `swarm-late-requests.toml` with power losses added, seed 889: the cluster converged and the
+/// final read began; then the controller, restarted from its own power loss, let the sessions
+/// of brokers 1 and 3 expire and fenced them, leaving payments/2 led by broker 2 alone, below
+/// its min ISR, with a high watermark of 60 under records 60 to 63 that every replica held. The
+/// read stopped at that high watermark and the history called the four records lost. The final
+/// read now ends only on a converged cluster: the ISR grows back and the read sees them.
+#[test]
+fn late_requests_with_power_losses_seed_889_reads_only_a_converged_cluster() {
+    let mut s = shipped("swarm-late-requests.toml");
+    s.swarm
+        .as_mut()
+        .expect("a swarm")
+        .faults
+        .push(gregor_sim::swarm::SwarmFault::PowerLoss);
+    let r = run(&s, 889);
+    assert!(r.passed(), "{:?}", failures(&r));
+    assert_eq!(r.history.lost_acknowledged, 0);
+    assert!(check_named(&r, "converged after healing").ok);
 }
