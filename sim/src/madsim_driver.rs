@@ -592,6 +592,12 @@ impl Driver for Madsim {
         self.shared
             .duplicate
             .store(0.0f64.to_bits(), Ordering::Relaxed);
+        // A delay armed for a request the client never sent belongs to the faulty phase.
+        self.shared
+            .delays
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 
     fn writeback_now(&mut self, broker: BrokerId) {
@@ -870,7 +876,8 @@ impl NodeLoop {
                     // A connection this node already closed, or, for a server, one its client
                     // replaced: what a stalled connection carried still reaches the server,
                     // which answers to a closed connection (the answer is lost).
-                    if !(late && conn.1 == self.id) {
+                    let replaced = self.links.get(&conn).is_some_and(|l| l.local() > local);
+                    if !(late && conn.1 == self.id && replaced) {
                         return;
                     }
                     if let Some(c) = message.correlation() {
@@ -1027,9 +1034,15 @@ async fn stalled_writer(
     delay: std::time::Duration,
 ) {
     madsim::time::sleep(delay).await;
-    while let Some(bytes) = held.recv().await {
+    // What waited behind the delayed message is late; what comes after the stall is not.
+    while let Ok(bytes) = held.try_recv() {
         if sender.send(Box::new(Late(bytes))).await.is_err() {
             return; // the peer's process is gone
+        }
+    }
+    while let Some(bytes) = held.recv().await {
+        if sender.send(Box::new(bytes)).await.is_err() {
+            return;
         }
     }
 }

@@ -80,6 +80,9 @@ struct Connection {
     broken: bool,
     /// Until when the connection stalls behind a delayed message.
     stalled_until: Instant,
+    /// The last epoch its client closed while it was stalled: the late messages of that epoch
+    /// still arrive (a connection that broke any other way takes its messages with it).
+    closed_stalled: Option<u64>,
 }
 
 /// A connection: `(client, server, channel)`.
@@ -211,7 +214,7 @@ impl Network {
         let cut = !self.cut.is_empty() && self.cut.contains(&(from, to));
         let state = self.connections.entry(conn).or_default();
         if late && state.epoch != epoch {
-            return !cut;
+            return !cut && state.closed_stalled == Some(epoch);
         }
         if cut {
             state.broken = true;
@@ -227,17 +230,21 @@ impl Network {
             .is_some_and(|s| s.stalled_until > now)
     }
 
-    /// Whether the connection of `epoch` has been closed by its client (it opened a newer one).
+    /// Whether the connection of `epoch` was closed by its client while stalled (it opened a
+    /// newer one, and what it wrote to the old one is still on its way).
     pub fn is_closed(&self, conn: Conn, epoch: u64) -> bool {
         self.connections
             .get(&conn)
-            .is_some_and(|s| s.epoch != epoch)
+            .is_some_and(|s| s.epoch != epoch && s.closed_stalled == Some(epoch))
     }
 
     /// The client of `conn` closed it and will open a new one: what was in flight on the old
     /// one never arrives.
     pub fn reset(&mut self, conn: Conn) {
         let state = self.connections.entry(conn).or_default();
+        if state.stalled_until > Instant::ZERO {
+            state.closed_stalled = Some(state.epoch);
+        }
         state.epoch += 1;
         state.broken = false;
         state.stalled_until = Instant::ZERO;
@@ -435,6 +442,19 @@ mod tests {
             !net.arrives(b(1), b(2), conn, old, true),
             "a cut link stops a late message too"
         );
+        // A stalled connection that breaks (a reset from the other end, a lost message) takes
+        // its late messages with it: only a close by its client lets them through.
+        net.heal();
+        let other = (b(3), b(2), Channel::Client);
+        let Fate::Deliver(_, broken, true) =
+            net.send_delayed(Instant(20), b(3), b(2), other, Duration(1000))
+        else {
+            panic!("late")
+        };
+        net.break_connection(other);
+        net.repair(other);
+        assert!(!net.arrives(b(3), b(2), other, broken, true));
+        assert!(!net.is_closed(other, broken));
     }
 
     #[test]

@@ -308,29 +308,35 @@ fn pick<'t>(rng: &mut Rng, from: &'t [Target]) -> &'t Target {
     &from[rng.below(from.len() as u64) as usize]
 }
 
+/// The requests a late request may be, for a transactional producer.
+const TRANSACTIONAL: &[&str] = &["EndTxn", "AddPartitionsToTxn", "Produce", "InitProducerId"];
+/// For an idempotent or plain producer.
+const PRODUCER: &[&str] = &["Produce", "InitProducerId"];
+/// For a group member.
+const MEMBER: &[&str] = &[
+    "Fetch",
+    "OffsetFetch",
+    "OffsetCommit",
+    "JoinGroup",
+    "SyncGroup",
+    "Heartbeat",
+];
+/// For a consumer with assigned partitions.
+const ASSIGNED: &[&str] = &["Fetch", "ListOffsets"];
+/// For a consume-transform-produce pipeline.
+const PIPELINE: &[&str] = &[
+    "EndTxn",
+    "AddPartitionsToTxn",
+    "AddOffsetsToTxn",
+    "TxnOffsetCommit",
+    "Produce",
+    "Fetch",
+    "OffsetFetch",
+];
+
 /// The clients a late request may come from, each with the requests worth delaying: those
 /// whose retry after a timeout races the late copy.
 fn late_requests(scenario: &Scenario) -> Vec<(String, &'static [&'static str])> {
-    const TRANSACTIONAL: &[&str] = &["EndTxn", "AddPartitionsToTxn", "Produce", "InitProducerId"];
-    const PRODUCER: &[&str] = &["Produce", "InitProducerId"];
-    const MEMBER: &[&str] = &[
-        "Fetch",
-        "OffsetFetch",
-        "OffsetCommit",
-        "JoinGroup",
-        "SyncGroup",
-        "Heartbeat",
-    ];
-    const ASSIGNED: &[&str] = &["Fetch", "ListOffsets"];
-    const PIPELINE: &[&str] = &[
-        "EndTxn",
-        "AddPartitionsToTxn",
-        "AddOffsetsToTxn",
-        "TxnOffsetCommit",
-        "Produce",
-        "Fetch",
-        "OffsetFetch",
-    ];
     let producers = scenario.producers.iter().map(|p| {
         let apis = if p.config.config.transactional_id.is_some() {
             TRANSACTIONAL
@@ -620,6 +626,13 @@ count = 100
             }
         }
         assert!(seen > 0);
+        // Every request it may draw is one a client sends (a typo would never match).
+        for api in [TRANSACTIONAL, PRODUCER, MEMBER, ASSIGNED, PIPELINE].concat() {
+            assert!(
+                gregor_core::protocol::CLIENT_REQUESTS.contains(&api),
+                "{api}"
+            );
+        }
         // A swarm that does not name it never draws it.
         let s = scenario("");
         let spec = s.swarm.clone().expect("swarm");

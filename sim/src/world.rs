@@ -228,6 +228,8 @@ impl World {
     /// Stops the network's random loss and duplication.
     pub fn calm_network(&mut self) {
         self.network.calm();
+        // A delay armed for a request the client never sent belongs to the faulty phase.
+        self.delays.clear();
     }
 
     /// Clogs the link from `from` to `to`: messages wait until it is unclogged.
@@ -295,20 +297,17 @@ impl World {
         self.delays.push((client, api, by));
     }
 
-    /// The delay armed for this message, disarmed as it is used.
-    fn take_delay(&mut self, from: NodeId, message: &Message) -> Duration {
+    /// The delay armed for this message, if any, by its place in the list: the caller disarms
+    /// it once the message is on its way (a message the network drops leaves it armed).
+    fn find_delay(&self, from: NodeId, message: &Message) -> Option<(usize, Duration)> {
         if self.delays.is_empty() || !message.is_request() {
-            return Duration(0);
+            return None;
         }
         let api = message.api_name();
-        match self
-            .delays
+        self.delays
             .iter()
             .position(|&(c, a, _)| c == from && a == api)
-        {
-            Some(i) => self.delays.remove(i).2,
-            None => Duration(0),
-        }
+            .map(|i| (i, self.delays[i].2))
     }
 
     fn transmit(&mut self, from: NodeId, to: NodeId, message: Message) {
@@ -335,7 +334,8 @@ impl World {
             return;
         }
         let conn = connection_of(from, to, &message);
-        let delay = self.take_delay(from, &message);
+        let armed = self.find_delay(from, &message);
+        let delay = armed.map_or(Duration(0), |(_, d)| d);
         match self
             .network
             .send_delayed(self.cluster.now, from, to, conn, delay)
@@ -350,6 +350,9 @@ impl World {
                 }
             }
             Fate::Deliver(times, epoch, late) => {
+                if let Some((i, _)) = armed {
+                    self.delays.remove(i);
+                }
                 let late = late.then(|| self.cluster.starts(to));
                 let last = times.len() - 1;
                 let mut message = Some(message);
