@@ -177,7 +177,8 @@ impl LiveTally {
                     }
                     continue;
                 }
-                Event::RecordsPolled { records, .. } => {
+                // Only a transactional run can have aborted reads: others keep no values.
+                Event::RecordsPolled { records, .. } if scenario.has_transactions() => {
                     let name = name_of(entry.node, scenario);
                     if scenario.consumers.iter().any(|c| {
                         c.name == name && c.config.isolation_level == IsolationLevel::ReadCommitted

@@ -33,14 +33,14 @@
 use crate::checker::invariants::Invariants;
 use crate::cluster::{Cluster, Step, WorldEvent};
 use crate::driver::Driver;
-use crate::network::{Conn, NetworkConfig, connection_of};
+use crate::network::{Conn, Delays, NetworkConfig, Orphans, connection_of};
 use crate::nodes::NodeSpec;
 use crate::runner::{Run, RunOptions, RunReport};
 use crate::scenario::Scenario;
 use crate::trace::TraceRecorder;
 use gregor_core::ids::{BrokerId, ClientId, NodeId};
 use gregor_core::node::{ClientCommand, Input, Output};
-use gregor_core::protocol::{Channel, CorrelationId, Message};
+use gregor_core::protocol::{Channel, Message};
 use gregor_core::rng::Rng;
 use gregor_core::time::{Duration, Instant};
 use madsim::export::futures::FutureExt;
@@ -254,7 +254,7 @@ struct Shared {
     /// other draw; madsim's network draws from the same seed through its runtime.
     rng: Mutex<Rng>,
     /// Armed `delay` faults: the next request of this API from this client is held this long.
-    delays: Mutex<Vec<(NodeId, &'static str, Duration)>>,
+    delays: Mutex<Delays>,
 }
 
 #[derive(Default)]
@@ -305,9 +305,9 @@ impl Shared {
             .delays
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let api = message.api_name();
-        let i = delays.iter().position(|&(c, a, _)| c == from && a == api)?;
-        Some(delays.remove(i).2)
+        let (i, by) = delays.find(from, message)?;
+        delays.disarm(i);
+        Some(by)
     }
 
     fn rng(&self) -> MutexGuard<'_, Rng> {
@@ -417,7 +417,7 @@ impl Madsim {
             latency: (network.latency_min, network.latency_max),
             duplicate: std::sync::atomic::AtomicU64::new(network.duplicate.to_bits()),
             rng: Mutex::new(Rng::derived(seed, "madsim-driver")),
-            delays: Mutex::new(Vec::new()),
+            delays: Mutex::new(Delays::default()),
         });
         let mut driver = Madsim {
             shared,
@@ -575,7 +575,7 @@ impl Driver for Madsim {
             .delays
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push((client, api, by));
+            .arm(client, api, by);
     }
 
     fn unclog_all(&mut self) {
@@ -725,7 +725,7 @@ async fn node_loop(shared: Arc<Shared>, id: NodeId) {
         inbox: tx,
         links: BTreeMap::new(),
         deadline: None,
-        orphans: BTreeSet::new(),
+        orphans: Orphans::default(),
     };
     if id != NodeId::Admin {
         node.feed(Input::Start);
@@ -837,9 +837,8 @@ struct NodeLoop {
     inbox: mpsc::UnboundedSender<Inbound>,
     links: BTreeMap<Conn, Link>,
     deadline: Option<Instant>,
-    /// Requests read from a connection their client has closed, as `(client, correlation)`:
-    /// the answer is lost with the connection.
-    orphans: BTreeSet<(NodeId, CorrelationId)>,
+    /// Requests read from a connection their client has closed: the answer is lost with it.
+    orphans: Orphans,
 }
 
 impl NodeLoop {
@@ -880,9 +879,7 @@ impl NodeLoop {
                     if !(late && conn.1 == self.id && replaced) {
                         return;
                     }
-                    if let Some(c) = message.correlation() {
-                        self.orphans.insert((from, c));
-                    }
+                    self.orphans.adopt(self.id, from, &message);
                 }
                 if self.id == NodeId::Admin {
                     self.shared
@@ -953,11 +950,7 @@ impl NodeLoop {
             let _ = self.inbox.send(Inbound::Loopback(message.clone()));
             return;
         }
-        if !self.orphans.is_empty()
-            && !message.is_request()
-            && let Some(c) = message.correlation()
-            && self.orphans.remove(&(to, c))
-        {
+        if self.orphans.is_lost_answer(self.id, to, message) {
             return; // the answer to a request read from a closed connection
         }
         let conn = connection_of(self.id, to, message);

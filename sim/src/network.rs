@@ -28,10 +28,69 @@
 
 use gregor_core::ids::NodeId;
 use gregor_core::map::{VecMap, VecSet};
-use gregor_core::protocol::{Channel, Message, channel_of};
+use gregor_core::protocol::{Channel, CorrelationId, Message, channel_of};
 use gregor_core::rng::Rng;
 use gregor_core::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
+
+/// The armed `delay` faults, which both drivers keep: the next request of an API from a client
+/// is held this long. A delay is disarmed by the message it holds, once that message is on its
+/// way.
+#[derive(Clone, Debug, Default)]
+pub struct Delays(Vec<(NodeId, &'static str, Duration)>);
+
+impl Delays {
+    /// Arms a delay for `client`'s next `api` request.
+    pub fn arm(&mut self, client: NodeId, api: &'static str, by: Duration) {
+        self.0.push((client, api, by));
+    }
+
+    /// The delay armed for this message from `from`, with its place for [`Delays::disarm`].
+    pub fn find(&self, from: NodeId, message: &Message) -> Option<(usize, Duration)> {
+        if self.0.is_empty() || !message.is_request() {
+            return None;
+        }
+        let api = message.api_name();
+        self.0
+            .iter()
+            .position(|&(c, a, _)| c == from && a == api)
+            .map(|i| (i, self.0[i].2))
+    }
+
+    /// Disarms the delay `find` returned.
+    pub fn disarm(&mut self, i: usize) {
+        self.0.remove(i);
+    }
+
+    /// Disarms every delay (the faulty phase is over).
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// Requests a server read from a connection its client had closed, as `(server, client,
+/// correlation)`: the answer meets the closed connection and is lost. Both drivers keep them.
+#[derive(Clone, Debug, Default)]
+pub struct Orphans(VecSet<(NodeId, NodeId, CorrelationId)>);
+
+impl Orphans {
+    /// `server` read `request` from `client` on a closed connection.
+    pub fn adopt(&mut self, server: NodeId, client: NodeId, request: &Message) {
+        if let Some(c) = request.correlation() {
+            self.0.insert((server, client, c));
+        }
+    }
+
+    /// Whether `answer`, from `server` to `client`, answers such a request: it is then lost,
+    /// and forgotten.
+    pub fn is_lost_answer(&mut self, server: NodeId, client: NodeId, answer: &Message) -> bool {
+        !self.0.is_empty()
+            && !answer.is_request()
+            && answer
+                .correlation()
+                .is_some_and(|c| self.0.remove(&(server, client, c)))
+    }
+}
 
 /// The network's random behaviour.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -164,6 +223,13 @@ impl Network {
             return Fate::Lost;
         }
         let epoch = state.epoch;
+        // What the client sends stalls behind a delayed message (the answers, going the other
+        // way, are another stream and do not wait).
+        let mut stalled_until = if from == conn.0 {
+            state.stalled_until
+        } else {
+            Instant::ZERO
+        };
         let copies = if self.rng.chance(self.config.duplicate) {
             2
         } else {
@@ -180,21 +246,19 @@ impl Network {
             times.push(at);
         }
         // The link's FIFO order is kept without the delay: the delay belongs to this connection
-        // alone, and what its client sends after it waits behind the delayed message (the
-        // answers, going the other way, are another stream and do not wait).
-        if from != conn.0 {
-            return Fate::Deliver(times, epoch, false);
-        }
-        let state = self.connections.entry(conn).or_default();
-        if delay.0 > 0 {
+        // alone, and only a delayed message looks its connection up again.
+        if delay.0 > 0 && from == conn.0 {
             for at in &mut times {
                 *at += delay;
             }
-            state.stalled_until = state.stalled_until.max(times[times.len() - 1]);
+            stalled_until = stalled_until.max(times[times.len() - 1]);
+            self.connections.entry(conn).or_default().stalled_until = stalled_until;
         }
-        let late = state.stalled_until > now;
-        for at in &mut times {
-            *at = (*at).max(state.stalled_until);
+        let late = stalled_until > now;
+        if late {
+            for at in &mut times {
+                *at = (*at).max(stalled_until);
+            }
         }
         Fate::Deliver(times, epoch, late)
     }

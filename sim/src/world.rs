@@ -13,13 +13,13 @@
 
 use crate::cluster::{Cluster, Slot};
 pub use crate::cluster::{Logged, LostRecords, Status, Step, WorldEvent};
-use crate::network::{Conn, Fate, Network, NetworkConfig, connection_of};
+use crate::network::{Conn, Delays, Fate, Network, NetworkConfig, Orphans, connection_of};
 use crate::nodes::NodeSpec;
 use crate::trace::TraceRecorder;
 use gregor_core::ids::{BrokerId, ClientId, NodeId};
-use gregor_core::map::{VecMap, VecSet};
+use gregor_core::map::VecMap;
 use gregor_core::node::{ClientCommand, Input, Output};
-use gregor_core::protocol::{Channel, CorrelationId, Message};
+use gregor_core::protocol::{Channel, Message};
 use gregor_core::rng::Rng;
 use gregor_core::time::{Duration, Instant};
 use std::cmp::Reverse;
@@ -96,11 +96,10 @@ pub struct World {
     network: Network,
     held_on_links: VecMap<(NodeId, NodeId), VecDeque<Held>>,
     writeback: Option<Duration>,
-    /// Armed `delay` faults: the next request of this API from this client arrives this late.
-    delays: Vec<(NodeId, &'static str, Duration)>,
-    /// Requests that arrived after their client closed the connection, as `(server, client,
-    /// correlation)`: the server's answer meets the closed connection and is lost.
-    orphans: VecSet<(NodeId, NodeId, CorrelationId)>,
+    /// Armed `delay` faults.
+    delays: Delays,
+    /// Requests that arrived after their client closed the connection.
+    orphans: Orphans,
 }
 
 /// The World's nodes, disks, log and trace are its [`Cluster`], which every reader (checkers,
@@ -125,8 +124,8 @@ impl World {
             network: Network::new(network, Rng::derived(seed, "network")),
             held_on_links: VecMap::new(),
             writeback,
-            delays: Vec::new(),
-            orphans: VecSet::new(),
+            delays: Delays::default(),
+            orphans: Orphans::default(),
         }
     }
 
@@ -294,28 +293,11 @@ impl World {
     /// Arms a `delay` fault: the next `api` request `client` sends arrives `by` late (a TCP
     /// segment retransmitted), and its connection stalls behind it (see [`crate::network`]).
     pub fn delay_next(&mut self, client: NodeId, api: &'static str, by: Duration) {
-        self.delays.push((client, api, by));
-    }
-
-    /// The delay armed for this message, if any, by its place in the list: the caller disarms
-    /// it once the message is on its way (a message the network drops leaves it armed).
-    fn find_delay(&self, from: NodeId, message: &Message) -> Option<(usize, Duration)> {
-        if self.delays.is_empty() || !message.is_request() {
-            return None;
-        }
-        let api = message.api_name();
-        self.delays
-            .iter()
-            .position(|&(c, a, _)| c == from && a == api)
-            .map(|i| (i, self.delays[i].2))
+        self.delays.arm(client, api, by);
     }
 
     fn transmit(&mut self, from: NodeId, to: NodeId, message: Message) {
-        if !self.orphans.is_empty()
-            && !message.is_request()
-            && let Some(c) = message.correlation()
-            && self.orphans.remove(&(from, to, c))
-        {
+        if self.orphans.is_lost_answer(from, to, &message) {
             // The answer to a request whose connection is closed.
             let outcome = match &message {
                 Message::EndTxnResponse(r) => r
@@ -334,7 +316,7 @@ impl World {
             return;
         }
         let conn = connection_of(from, to, &message);
-        let armed = self.find_delay(from, &message);
+        let armed = self.delays.find(from, &message);
         let delay = armed.map_or(Duration(0), |(_, d)| d);
         match self
             .network
@@ -351,7 +333,7 @@ impl World {
             }
             Fate::Deliver(times, epoch, late) => {
                 if let Some((i, _)) = armed {
-                    self.delays.remove(i);
+                    self.delays.disarm(i);
                 }
                 let late = late.then(|| self.cluster.starts(to));
                 let last = times.len() - 1;
@@ -589,9 +571,7 @@ impl World {
             {
                 return None;
             }
-            if let Some(c) = message.correlation() {
-                self.orphans.insert((to, from, c));
-            }
+            self.orphans.adopt(to, from, &message);
             self.cluster.note(
                 to,
                 WorldEvent::Fault(format!(
