@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 
 /// Everything the classroom would otherwise parse: the shipped scenarios, one custom cluster
 /// to make the others from, and the shipped lessons.
+///
+/// The shipped scenarios leave their TOML text (`source`) empty: the page never shows it, and
+/// it was more than a third of the bundle. A trace the command line writes still carries it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Bundle {
     /// Each shipped scenario by id, as parsed (without the classroom's clients).
@@ -33,13 +36,15 @@ impl Bundle {
             .map(|s| {
                 let file = format!("scenarios/{}.toml", s.id);
                 Scenario::parse(&file, s.source)
-                    .map(|scenario| (s.id.to_string(), scenario))
+                    .map(|scenario| (s.id.to_string(), without_source(scenario)))
                     .map_err(|e| e.to_string())
             })
             .collect::<Result<_, _>>()?;
         let custom = Custom::default();
-        let custom =
-            Scenario::parse(&custom.file(), &custom.source()).map_err(|e| e.to_string())?;
+        // [`Custom::scenario_from`] writes each custom cluster's own text.
+        let custom = Scenario::parse(&custom.file(), &custom.source())
+            .map(without_source)
+            .map_err(|e| e.to_string())?;
         let lessons = gregor_lessons::shipped().map_err(|e| e.to_string())?;
         Ok(Bundle {
             shipped,
@@ -58,7 +63,8 @@ impl Bundle {
         postcard::from_bytes(bytes).map_err(|e| format!("the built-in scenarios do not read: {e}"))
     }
 
-    /// The scenario a link's id names, exactly as [`crate::library::scenario`] gives it.
+    /// The scenario a link's id names, exactly as [`crate::library::scenario`] gives it, except
+    /// that a shipped one has no TOML text.
     pub fn scenario(&self, id: &str) -> Result<Scenario, String> {
         let scenario = if let Some((_, s)) = self.shipped.iter().find(|(sid, _)| sid == id) {
             s.clone()
@@ -69,6 +75,11 @@ impl Bundle {
         };
         Ok(scenario.with_classroom_clients())
     }
+}
+
+fn without_source(mut scenario: Scenario) -> Scenario {
+    scenario.source = String::new();
+    scenario
 }
 
 /// A scenario as text for a trace header: postcard bytes in hexadecimal.
@@ -109,13 +120,20 @@ mod tests {
     use super::*;
     use crate::library;
 
-    /// The bundle gives what parsing gives, for every shipped scenario and every lesson, and
-    /// survives its own encoding.
+    /// The bundle gives what parsing gives, for every shipped scenario (but its text) and every
+    /// lesson, and survives its own encoding.
     #[test]
     fn the_bundle_gives_what_parsing_gives() {
         let bundle = Bundle::decode(&Bundle::build().unwrap().encode()).unwrap();
         for s in SHIPPED {
-            assert_eq!(bundle.scenario(s.id), library::scenario(s.id), "{}", s.id);
+            let parsed = library::scenario(s.id).unwrap();
+            let built = bundle.scenario(s.id).unwrap();
+            assert!(
+                built.source.is_empty() && !parsed.source.is_empty(),
+                "{}",
+                s.id
+            );
+            assert_eq!(built, without_source(parsed), "{}", s.id);
         }
         assert_eq!(bundle.lessons, gregor_lessons::shipped().unwrap());
         assert_eq!(

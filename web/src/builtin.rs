@@ -1,22 +1,92 @@
 //! The scenarios and lessons built into the classroom, parsed at build time by `build.rs` (see
 //! [`gregor_sim::compiled`]): the page decodes them instead of parsing TOML, which keeps the
 //! TOML parser and the scenario checks out of the WebAssembly bundle.
+//!
+//! The WebAssembly build embeds the bundle zlib-compressed and inflates it once, before the app
+//! mounts, with the browser's `DecompressionStream` ([`load`]); native builds embed it as it is.
 
 use gregor_lessons::Lesson;
 use gregor_sim::compiled::Bundle;
 use gregor_sim::scenario::Scenario;
 use std::sync::OnceLock;
 
+static BUNDLE: OnceLock<Bundle> = OnceLock::new();
+
+#[cfg(not(target_arch = "wasm32"))]
 static BYTES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bundle.bin"));
 
+#[cfg(not(target_arch = "wasm32"))]
 fn bundle() -> &'static Bundle {
-    static BUNDLE: OnceLock<Bundle> = OnceLock::new();
     // The bytes were written by this very build from the same types, so they always read.
     BUNDLE.get_or_init(|| Bundle::decode(BYTES).expect("the built-in bundle reads"))
 }
 
+/// The compressed bundle the page inflates.
+#[cfg(target_arch = "wasm32")]
+static COMPRESSED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bundle.zlib"));
+
+#[cfg(target_arch = "wasm32")]
+fn bundle() -> &'static Bundle {
+    // main awaits `load` before it mounts the app, and nothing else reads the bundle.
+    BUNDLE
+        .get()
+        .expect("the built-in bundle is loaded before the app mounts")
+}
+
+// web-sys has `DecompressionStream` only behind its unstable-API switch, although every
+// current browser ships it: these four lines bind what the page uses.
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    type DecompressionStream;
+    #[wasm_bindgen(constructor, catch)]
+    fn new(format: &str) -> Result<DecompressionStream, wasm_bindgen::JsValue>;
+    #[wasm_bindgen(method, getter)]
+    fn readable(this: &DecompressionStream) -> web_sys::ReadableStream;
+    #[wasm_bindgen(method, getter)]
+    fn writable(this: &DecompressionStream) -> web_sys::WritableStream;
+}
+
+/// Inflates and decodes the built-in bundle; the page calls it once, before the app mounts. An
+/// error names what failed: a browser without `DecompressionStream` (Chrome 80, Firefox 113 and
+/// Safari 16.4 have it) cannot open the classroom.
+#[cfg(target_arch = "wasm32")]
+pub async fn load() -> Result<(), String> {
+    use wasm_bindgen::JsCast;
+    let js = |what: &str, e: wasm_bindgen::JsValue| format!("{what}: {e:?}");
+    let inflater = DecompressionStream::new("deflate").map_err(|e| {
+        js(
+            "this browser cannot inflate the built-in scenarios (DecompressionStream)",
+            e,
+        )
+    })?;
+    let bytes = js_sys::Uint8Array::from(COMPRESSED);
+    let source = web_sys::Response::new_with_opt_buffer_source(Some(&bytes))
+        .map_err(|e| js("cannot read the built-in bundle", e))?;
+    let body = source
+        .body()
+        .ok_or("the built-in bundle has no body to read")?;
+    let pair = web_sys::ReadableWritablePair::new(&inflater.readable(), &inflater.writable());
+    let inflated = web_sys::Response::new_with_opt_readable_stream(Some(&body.pipe_through(&pair)))
+        .map_err(|e| js("cannot inflate the built-in bundle", e))?;
+    let buffer = inflated
+        .array_buffer()
+        .map_err(|e| js("cannot inflate the built-in bundle", e))?;
+    let buffer = wasm_bindgen_futures::JsFuture::from(buffer)
+        .await
+        .map_err(|e| js("cannot inflate the built-in bundle", e))?;
+    let buffer: js_sys::ArrayBuffer = buffer
+        .dyn_into()
+        .map_err(|e| js("the inflated bundle is not bytes", e))?;
+    let bundle = Bundle::decode(&js_sys::Uint8Array::new(&buffer).to_vec())?;
+    // A second call finds the bundle already there, which is as good.
+    let _ = BUNDLE.set(bundle);
+    Ok(())
+}
+
 /// The scenario a link's id names (a shipped one or `custom-B-P-R-M`), with the classroom's
-/// clients, exactly as [`gregor_sim::library::scenario`] parses it.
+/// clients, exactly as [`gregor_sim::library::scenario`] parses it, but without a shipped
+/// scenario's TOML text, which the page does not show.
 pub fn scenario(id: &str) -> Result<Scenario, String> {
     bundle().scenario(id)
 }
@@ -41,9 +111,27 @@ mod tests {
         let ids: Vec<&str> = shipped_ids().collect();
         let files: Vec<&str> = gregor_sim::library::SHIPPED.iter().map(|s| s.id).collect();
         assert_eq!(ids, files);
-        for id in ids.into_iter().chain(["custom-1-1-1-1", "custom-5-8-3-2"]) {
+        for id in ids {
+            let mut parsed = gregor_sim::library::scenario(id).unwrap();
+            parsed.source = String::new();
+            assert_eq!(scenario(id).unwrap(), parsed, "{id}");
+        }
+        for id in ["custom-1-1-1-1", "custom-5-8-3-2"] {
             assert_eq!(scenario(id), gregor_sim::library::scenario(id), "{id}");
         }
         assert_eq!(lessons(), gregor_lessons::shipped().unwrap());
+    }
+
+    /// What the page inflates is the bundle native builds embed.
+    #[test]
+    fn the_compressed_bundle_inflates_to_the_bundle() {
+        let compressed = include_bytes!(concat!(env!("OUT_DIR"), "/bundle.zlib"));
+        let inflated = miniz_oxide::inflate::decompress_to_vec_zlib(compressed).unwrap();
+        assert_eq!(inflated, BYTES);
+        assert!(
+            compressed.len() * 3 < BYTES.len(),
+            "{} bytes",
+            compressed.len()
+        );
     }
 }
