@@ -17,6 +17,7 @@ pub mod controller;
 pub mod error;
 pub mod group;
 pub mod ids;
+pub mod json;
 pub mod log;
 pub mod map;
 pub mod metadata;

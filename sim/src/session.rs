@@ -158,8 +158,8 @@ impl Session {
             .lines()
             .next()
             .ok_or_else(|| SessionError::Trace("the file is empty".into()))?;
-        let header: TraceHeader =
-            serde_json::from_str(first).map_err(|e| SessionError::Trace(format!("line 1: {e}")))?;
+        let header =
+            TraceHeader::read(first).map_err(|e| SessionError::Trace(format!("line 1, {e}")))?;
         if header.format != TRACE_FORMAT {
             return Err(SessionError::Trace(format!(
                 "line 1, field `format`: `{}` is not `{TRACE_FORMAT}`",

@@ -8,6 +8,7 @@
 //! recorded: the network's choices (latency, loss, partitions) show up as the inputs they cause.
 
 use gregor_core::ids::NodeId;
+use gregor_core::json::{Json, Value};
 use gregor_core::node::Input;
 #[cfg(feature = "trace")]
 use gregor_core::rng::fnv1a;
@@ -39,6 +40,35 @@ pub struct TraceHeader {
     /// existed lack it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario_compiled: Option<String>,
+}
+
+impl TraceHeader {
+    /// Reads a header line. It needs no general JSON library ([`gregor_core::json`] reads
+    /// it), so the classroom opens traces without one. Errors name the column or the field.
+    pub fn read(line: &str) -> Result<TraceHeader, String> {
+        let value = gregor_core::json::parse(line).map_err(|e| e.to_string())?;
+        if !matches!(value, Value::Object(_)) {
+            return Err("not a JSON object".into());
+        }
+        fn field<T: Json>(value: &Value, name: &str, what: &str) -> Result<T, String> {
+            match value.get(name) {
+                None => Err(format!("field `{name}`: missing")),
+                Some(v) => T::read(v).ok_or_else(|| format!("field `{name}`: not {what}")),
+            }
+        }
+        Ok(TraceHeader {
+            format: field(&value, "format", "a string")?,
+            version: field(&value, "version", "a version number")?,
+            seed: field(&value, "seed", "a seed (a whole number from 0 to 2^64 - 1)")?,
+            driver: field(&value, "driver", "a string")?,
+            scenario: field(&value, "scenario", "a string")?,
+            scenario_source: field(&value, "scenario_source", "a string")?,
+            scenario_compiled: match value.get("scenario_compiled") {
+                None => None,
+                Some(_) => field(&value, "scenario_compiled", "a string or null")?,
+            },
+        })
+    }
 }
 
 /// A crash of a node's process.
@@ -204,5 +234,68 @@ impl TraceRecorder {
     /// Never called: no recorder exists.
     pub fn lines(&self) -> Option<&[String]> {
         match self.never {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> TraceHeader {
+        TraceHeader {
+            format: TRACE_FORMAT.into(),
+            version: TRACE_VERSION,
+            seed: u64::MAX,
+            driver: "world".into(),
+            scenario: "leader-failover".into(),
+            scenario_source: "name = \"a \\\"quoted\\\" name\"\n[cluster]\tbrokers = 3\n".into(),
+            scenario_compiled: Some("00ff".into()),
+        }
+    }
+
+    /// The header reader reads what serde writes, with or without the compiled scenario.
+    #[test]
+    fn a_header_reads_back() {
+        let h = header();
+        assert_eq!(
+            TraceHeader::read(&serde_json::to_string(&h).unwrap()),
+            Ok(h.clone())
+        );
+        let old = TraceHeader {
+            scenario_compiled: None,
+            ..h
+        };
+        let text = serde_json::to_string(&old).unwrap();
+        assert!(!text.contains("scenario_compiled"));
+        assert_eq!(TraceHeader::read(&text), Ok(old.clone()));
+        let null = text.replace("}", ",\"scenario_compiled\":null}");
+        assert_eq!(TraceHeader::read(&null), Ok(old));
+    }
+
+    #[test]
+    fn a_bad_header_is_refused_with_the_field_or_column() {
+        let text = serde_json::to_string(&header()).unwrap();
+        for (bad, why) in [
+            (
+                text.replace("\"seed\":", "\"Seed\":"),
+                "field `seed`: missing",
+            ),
+            (
+                text.replace(&format!("{}", u64::MAX), "-1"),
+                "field `seed`: not a seed (a whole number from 0 to 2^64 - 1)",
+            ),
+            (
+                text.replace("\"world\"", "7"),
+                "field `driver`: not a string",
+            ),
+            (
+                text.replace("\"00ff\"", "[]"),
+                "field `scenario_compiled`: not a string or null",
+            ),
+            ("[1]".to_string(), "not a JSON object"),
+            ("{\"format\": }".to_string(), "column 12: expected a value"),
+        ] {
+            assert_eq!(TraceHeader::read(&bad), Err(why.to_string()), "{bad}");
+        }
     }
 }

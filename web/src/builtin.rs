@@ -3,7 +3,8 @@
 //! TOML parser and the scenario checks out of the WebAssembly bundle.
 //!
 //! The WebAssembly build embeds the bundle zlib-compressed and inflates it once, before the app
-//! mounts, with the browser's `DecompressionStream` ([`load`]); native builds embed it as it is.
+//! mounts, with the browser's `DecompressionStream` (`load`, in that build only); native builds
+//! embed it as it is.
 
 use gregor_lessons::Lesson;
 use gregor_sim::compiled::Bundle;

@@ -2,12 +2,14 @@
 //! group metadata, keyed as Kafka keys them (`OffsetCommitKey` by group, topic and partition;
 //! `GroupMetadataKey` by group), so that the latest record per key is the state.
 //!
-//! Kafka encodes them with its own schemas; the model writes the same fields as JSON, which
-//! the classroom can show as they are. A coordinator that takes over a partition rebuilds its
+//! Kafka encodes them with its own schemas; the model writes the same fields as JSON (with
+//! [`crate::json`]), which the classroom can show as they are. A coordinator that takes over a partition rebuilds its
 //! groups by replaying these records (`GroupMetadataManager.replay`).
 
 use crate::bytes::Bytes;
+use crate::group::Subscription;
 use crate::ids::{LeaderEpoch, Offset, TopicPartition};
+use crate::json::{self, Json, ObjectWriter, Value};
 use crate::protocol::GroupProtocol;
 use crate::record::Record;
 use crate::time::{Duration, Instant};
@@ -94,17 +96,17 @@ impl OffsetsRecord {
                     group: group.clone(),
                     topic_partition: tp.clone(),
                 },
-                value.as_ref().map(to_json),
+                value.as_ref().map(json::to_string),
             ),
             OffsetsRecord::Group(group, value) => (
                 OffsetsKey::Group {
                     group: group.clone(),
                 },
-                value.as_ref().map(to_json),
+                value.as_ref().map(json::to_string),
             ),
         };
         Record {
-            key: Some(Bytes::from(to_json(&key).into_bytes())),
+            key: Some(Bytes::from(json::to_string(&key).into_bytes())),
             value: value.map(|v| Bytes::from(v.into_bytes())),
             timestamp,
         }
@@ -113,7 +115,7 @@ impl OffsetsRecord {
     /// Decodes a record; `None` for a record that is not the coordinator's (ignored on load,
     /// as Kafka skips unknown record types).
     pub fn decode(record: &Record) -> Option<OffsetsRecord> {
-        let key: OffsetsKey = serde_json::from_slice(record.key.as_ref()?.as_slice()).ok()?;
+        let key: OffsetsKey = json::from_slice(record.key.as_ref()?.as_slice())?;
         let value = record.value.as_ref().map(Bytes::as_slice);
         Some(match key {
             OffsetsKey::Offset {
@@ -123,14 +125,14 @@ impl OffsetsRecord {
                 group,
                 topic_partition,
                 match value {
-                    Some(v) => Some(serde_json::from_slice(v).ok()?),
+                    Some(v) => Some(json::from_slice(v)?),
                     None => None,
                 },
             ),
             OffsetsKey::Group { group } => OffsetsRecord::Group(
                 group,
                 match value {
-                    Some(v) => Some(serde_json::from_slice(v).ok()?),
+                    Some(v) => Some(json::from_slice(v)?),
                     None => None,
                 },
             ),
@@ -138,9 +140,131 @@ impl OffsetsRecord {
     }
 }
 
-fn to_json<T: Serialize>(value: &T) -> String {
-    // These types hold only strings, numbers and lists, which always serialize.
-    serde_json::to_string(value).unwrap_or_default()
+// The JSON of each record type: its fields in declaration order, as serde writes them (the
+// tests compare the two).
+
+impl Json for OffsetsKey {
+    fn write(&self, out: &mut String) {
+        let mut object = ObjectWriter::new(out);
+        match self {
+            OffsetsKey::Offset {
+                group,
+                topic_partition,
+            } => object
+                .text("type", "offset")
+                .field("group", group)
+                .field("topic_partition", topic_partition),
+            OffsetsKey::Group { group } => object.text("type", "group").field("group", group),
+        }
+        .end();
+    }
+    fn read(value: &Value) -> Option<Self> {
+        match value.get("type")?.as_str()? {
+            "offset" => Some(OffsetsKey::Offset {
+                group: value.field("group")?,
+                topic_partition: value.field("topic_partition")?,
+            }),
+            "group" => Some(OffsetsKey::Group {
+                group: value.field("group")?,
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl Json for OffsetValue {
+    fn write(&self, out: &mut String) {
+        ObjectWriter::new(out)
+            .field("offset", &self.offset)
+            .field("leader_epoch", &self.leader_epoch)
+            .field("commit_time", &self.commit_time)
+            .end();
+    }
+    fn read(value: &Value) -> Option<Self> {
+        Some(OffsetValue {
+            offset: value.field("offset")?,
+            leader_epoch: value.field("leader_epoch")?,
+            commit_time: value.field("commit_time")?,
+        })
+    }
+}
+
+impl Json for Subscription {
+    fn write(&self, out: &mut String) {
+        ObjectWriter::new(out)
+            .field("topics", &self.topics)
+            .field("owned", &self.owned)
+            .field("generation", &self.generation)
+            .end();
+    }
+    fn read(value: &Value) -> Option<Self> {
+        Some(Subscription {
+            topics: value.field("topics")?,
+            owned: value.field("owned")?,
+            generation: value.field("generation")?,
+        })
+    }
+}
+
+impl Json for GroupProtocol {
+    fn write(&self, out: &mut String) {
+        ObjectWriter::new(out)
+            .field("name", &self.name)
+            .field("metadata", &self.metadata)
+            .end();
+    }
+    fn read(value: &Value) -> Option<Self> {
+        Some(GroupProtocol {
+            name: value.field("name")?,
+            metadata: value.field("metadata")?,
+        })
+    }
+}
+
+impl Json for MemberValue {
+    fn write(&self, out: &mut String) {
+        ObjectWriter::new(out)
+            .field("member_id", &self.member_id)
+            .field("group_instance_id", &self.group_instance_id)
+            .field("client_id", &self.client_id)
+            .field("rebalance_timeout", &self.rebalance_timeout)
+            .field("session_timeout", &self.session_timeout)
+            .field("subscription", &self.subscription)
+            .field("assignment", &self.assignment)
+            .end();
+    }
+    fn read(value: &Value) -> Option<Self> {
+        Some(MemberValue {
+            member_id: value.field("member_id")?,
+            group_instance_id: value.field("group_instance_id")?,
+            client_id: value.field("client_id")?,
+            rebalance_timeout: value.field("rebalance_timeout")?,
+            session_timeout: value.field("session_timeout")?,
+            subscription: value.field("subscription")?,
+            assignment: value.field("assignment")?,
+        })
+    }
+}
+
+impl Json for GroupValue {
+    fn write(&self, out: &mut String) {
+        ObjectWriter::new(out)
+            .field("protocol_type", &self.protocol_type)
+            .field("generation", &self.generation)
+            .field("protocol", &self.protocol)
+            .field("leader", &self.leader)
+            .field("members", &self.members)
+            .end();
+    }
+    fn read(value: &Value) -> Option<Self> {
+        Some(GroupValue {
+            protocol_type: value.field("protocol_type")?,
+            generation: value.field("generation")?,
+            protocol: value.field("protocol")?,
+            leader: value.field("leader")?,
+            members: value.field("members")?,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -158,6 +282,15 @@ mod tests {
                 commit_time: Instant(1500),
             }),
         );
+        let member = |id: &str, subscription: Option<GroupProtocol>| MemberValue {
+            member_id: id.into(),
+            group_instance_id: subscription.as_ref().map(|_| "static-1".into()),
+            client_id: "c".into(),
+            rebalance_timeout: Duration(300_000),
+            session_timeout: Duration(45_000),
+            subscription,
+            assignment: vec![TopicPartition::new("orders", 0)],
+        };
         let group = OffsetsRecord::Group(
             "billing".into(),
             Some(GroupValue {
@@ -165,11 +298,74 @@ mod tests {
                 generation: 2,
                 protocol: Some("range".into()),
                 leader: Some("c-1".into()),
+                members: vec![
+                    member("c-1", None),
+                    member(
+                        "c-2",
+                        Some(GroupProtocol {
+                            name: "cooperative-sticky".into(),
+                            metadata: Subscription {
+                                topics: vec!["orders".into()],
+                                owned: vec![TopicPartition::new("orders", 1)],
+                                generation: Some(-1),
+                            },
+                        }),
+                    ),
+                ],
+            }),
+        );
+        let empty = OffsetsRecord::Group(
+            "g".into(),
+            Some(GroupValue {
+                protocol_type: None,
+                generation: 0,
+                protocol: None,
+                leader: None,
                 members: vec![],
             }),
         );
-        for r in [offset, group, OffsetsRecord::Group("g".into(), None)] {
-            assert_eq!(OffsetsRecord::decode(&r.encode(Instant(7))), Some(r));
+        let no_epoch = OffsetsRecord::Offset(
+            "g".into(),
+            TopicPartition::new("t", 0),
+            Some(OffsetValue {
+                offset: Offset(0),
+                leader_epoch: None,
+                commit_time: Instant(0),
+            }),
+        );
+        for r in [
+            offset,
+            group,
+            empty,
+            no_epoch,
+            OffsetsRecord::Group("g".into(), None),
+        ] {
+            let record = r.encode(Instant(7));
+            // The bytes are what serde writes, so records keep their sizes.
+            let (key, value) = match &r {
+                OffsetsRecord::Offset(group, tp, v) => (
+                    serde_json::to_string(&OffsetsKey::Offset {
+                        group: group.clone(),
+                        topic_partition: tp.clone(),
+                    }),
+                    v.as_ref().map(|v| serde_json::to_string(v).unwrap()),
+                ),
+                OffsetsRecord::Group(group, v) => (
+                    serde_json::to_string(&OffsetsKey::Group {
+                        group: group.clone(),
+                    }),
+                    v.as_ref().map(|v| serde_json::to_string(v).unwrap()),
+                ),
+            };
+            assert_eq!(
+                record.key.as_ref().unwrap().as_slice(),
+                key.unwrap().as_bytes()
+            );
+            assert_eq!(
+                record.value.as_ref().map(|v| v.as_slice().to_vec()),
+                value.map(String::into_bytes)
+            );
+            assert_eq!(OffsetsRecord::decode(&record), Some(r));
         }
         let foreign = Record {
             key: Some(Bytes::from(b"not json".to_vec())),

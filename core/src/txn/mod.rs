@@ -11,6 +11,7 @@ pub mod coordinator;
 
 use crate::bytes::Bytes;
 use crate::ids::{ProducerEpoch, ProducerId, TopicName, TopicPartition};
+use crate::json::{self, Json, ObjectWriter, Value};
 use crate::record::Record;
 use crate::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
@@ -81,9 +82,8 @@ impl TxnMetadata {
         let key = TxnKey {
             transactional_id: transactional_id.to_string(),
         };
-        // Strings, numbers and lists always serialise.
-        let key = serde_json::to_string(&key).unwrap_or_default();
-        let value = serde_json::to_string(self).unwrap_or_default();
+        let key = json::to_string(&key);
+        let value = json::to_string(self);
         Record {
             key: Some(Bytes::from(key.into_bytes())),
             value: Some(Bytes::from(value.into_bytes())),
@@ -94,12 +94,85 @@ impl TxnMetadata {
     /// Decodes a record: the transactional id and its state, or `None` for a record that is not
     /// the coordinator's or a tombstone (an expired id).
     pub fn decode(record: &Record) -> Option<(String, Option<TxnMetadata>)> {
-        let key: TxnKey = serde_json::from_slice(record.key.as_ref()?.as_slice()).ok()?;
+        let key: TxnKey = json::from_slice(record.key.as_ref()?.as_slice())?;
         let value = match &record.value {
-            Some(v) => Some(serde_json::from_slice(v.as_slice()).ok()?),
+            Some(v) => Some(json::from_slice(v.as_slice())?),
             None => None,
         };
         Some((key.transactional_id, value))
+    }
+}
+
+// The JSON of the records, as serde writes them (the tests compare the two).
+
+impl Json for TxnKey {
+    fn write(&self, out: &mut String) {
+        ObjectWriter::new(out)
+            .field("transactional_id", &self.transactional_id)
+            .end();
+    }
+    fn read(value: &Value) -> Option<Self> {
+        Some(TxnKey {
+            transactional_id: value.field("transactional_id")?,
+        })
+    }
+}
+
+impl TxnState {
+    const ALL: [TxnState; 6] = [
+        TxnState::Empty,
+        TxnState::Ongoing,
+        TxnState::PrepareCommit,
+        TxnState::PrepareAbort,
+        TxnState::CompleteCommit,
+        TxnState::CompleteAbort,
+    ];
+
+    /// The variant's name, as serde writes it.
+    fn name(self) -> &'static str {
+        match self {
+            TxnState::Empty => "Empty",
+            TxnState::Ongoing => "Ongoing",
+            TxnState::PrepareCommit => "PrepareCommit",
+            TxnState::PrepareAbort => "PrepareAbort",
+            TxnState::CompleteCommit => "CompleteCommit",
+            TxnState::CompleteAbort => "CompleteAbort",
+        }
+    }
+}
+
+impl Json for TxnState {
+    fn write(&self, out: &mut String) {
+        json::write_str(out, self.name());
+    }
+    fn read(value: &Value) -> Option<Self> {
+        let name = value.as_str()?;
+        TxnState::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+impl Json for TxnMetadata {
+    fn write(&self, out: &mut String) {
+        ObjectWriter::new(out)
+            .field("producer_id", &self.producer_id)
+            .field("producer_epoch", &self.producer_epoch)
+            .field("timeout", &self.timeout)
+            .field("state", &self.state)
+            .field("partitions", &self.partitions)
+            .field("start", &self.start)
+            .field("last_update", &self.last_update)
+            .end();
+    }
+    fn read(value: &Value) -> Option<Self> {
+        Some(TxnMetadata {
+            producer_id: value.field("producer_id")?,
+            producer_epoch: value.field("producer_epoch")?,
+            timeout: value.field("timeout")?,
+            state: value.field("state")?,
+            partitions: value.field("partitions")?,
+            start: value.field("start")?,
+            last_update: value.field("last_update")?,
+        })
     }
 }
 
@@ -130,6 +203,37 @@ mod tests {
             timestamp: Instant(0),
         };
         assert_eq!(TxnMetadata::decode(&other), None);
+    }
+
+    /// The record is the JSON serde writes, byte for byte, so records keep their sizes.
+    #[test]
+    fn a_state_record_is_what_serde_writes() {
+        for (state, start) in TxnState::ALL
+            .into_iter()
+            .zip([None, Some(Instant(3))].into_iter().cycle())
+        {
+            let m = TxnMetadata {
+                producer_id: ProducerId(u64::MAX),
+                producer_epoch: ProducerEpoch(u16::MAX),
+                timeout: Duration::from_millis(900),
+                state,
+                partitions: vec![TopicPartition::new("a", 0), TopicPartition::new("b\\", 7)],
+                start,
+                last_update: Instant(6),
+            };
+            let r = m.encode("id \"1\"", Instant(6));
+            let key = TxnKey {
+                transactional_id: "id \"1\"".into(),
+            };
+            assert_eq!(
+                r.key.unwrap().as_slice(),
+                serde_json::to_string(&key).unwrap().as_bytes()
+            );
+            assert_eq!(
+                r.value.unwrap().as_slice(),
+                serde_json::to_string(&m).unwrap().as_bytes()
+            );
+        }
     }
 
     #[test]
