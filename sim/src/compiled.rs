@@ -8,8 +8,9 @@
 //! parsing gives: postcard keeps every number bit for bit, so a run in the browser is the run
 //! of the command line.
 
+use crate::lesson::{CheckedLesson, Condition};
 use crate::library::{Custom, SHIPPED};
-use crate::scenario::Scenario;
+use crate::scenario::{Action, Scenario};
 use gregor_lessons::Lesson;
 use serde::{Deserialize, Serialize};
 
@@ -24,8 +25,18 @@ pub struct Bundle {
     pub shipped: Vec<(String, Scenario)>,
     /// The default custom cluster, as parsed (see [`Custom::scenario_from`]).
     pub custom: Scenario,
-    /// The shipped lessons.
-    pub lessons: Vec<Lesson>,
+    /// The shipped lessons, with their steps' actions and checks parsed.
+    pub lessons: Vec<CompiledLesson>,
+}
+
+/// A lesson as [`crate::lesson::check`] reads it, without its scenario (the bundle has it):
+/// the page then needs no parser for checks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompiledLesson {
+    /// The lesson as written.
+    pub lesson: Lesson,
+    /// Per step: its actions and its check.
+    pub steps: Vec<(Vec<Action>, Condition)>,
 }
 
 impl Bundle {
@@ -45,7 +56,17 @@ impl Bundle {
         let custom = Scenario::parse(&custom.file(), &custom.source())
             .map(without_source)
             .map_err(|e| e.to_string())?;
-        let lessons = gregor_lessons::shipped().map_err(|e| e.to_string())?;
+        let lessons = gregor_lessons::shipped()
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(|lesson| {
+                let checked = crate::lesson::check(lesson).map_err(|e| e.to_string())?;
+                Ok(CompiledLesson {
+                    lesson: checked.lesson,
+                    steps: checked.steps,
+                })
+            })
+            .collect::<Result<_, String>>()?;
         Ok(Bundle {
             shipped,
             custom,
@@ -61,6 +82,21 @@ impl Bundle {
     /// Reads the bytes [`Bundle::encode`] wrote.
     pub fn decode(bytes: &[u8]) -> Result<Bundle, String> {
         postcard::from_bytes(bytes).map_err(|e| format!("the built-in scenarios do not read: {e}"))
+    }
+
+    /// The shipped lessons with what their words mean, as [`crate::lesson::check`] gives them
+    /// (each with its scenario as [`Bundle::scenario`] gives it).
+    pub fn course(&self) -> Result<Vec<CheckedLesson>, String> {
+        self.lessons
+            .iter()
+            .map(|c| {
+                Ok(CheckedLesson {
+                    lesson: c.lesson.clone(),
+                    scenario: self.scenario(&c.lesson.scenario.value)?,
+                    steps: c.steps.clone(),
+                })
+            })
+            .collect()
     }
 
     /// The scenario a link's id names, exactly as [`crate::library::scenario`] gives it, except
@@ -135,7 +171,23 @@ mod tests {
             );
             assert_eq!(built, without_source(parsed), "{}", s.id);
         }
-        assert_eq!(bundle.lessons, gregor_lessons::shipped().unwrap());
+        let course = bundle.course().unwrap();
+        let lessons = gregor_lessons::shipped().unwrap();
+        assert_eq!(course.len(), lessons.len());
+        for (built, lesson) in course.into_iter().zip(&lessons) {
+            let checked = crate::lesson::check(lesson).unwrap();
+            assert_eq!(
+                built,
+                // The scenario as the bundle gives it, which the loop above compares with
+                // parsing.
+                CheckedLesson {
+                    scenario: bundle.scenario(&lesson.scenario.value).unwrap(),
+                    ..checked
+                },
+                "{}",
+                lesson.id
+            );
+        }
         assert_eq!(
             bundle.scenario("nope").unwrap_err(),
             library::scenario("nope").unwrap_err()

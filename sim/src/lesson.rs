@@ -39,10 +39,11 @@ use gregor_core::error::ErrorCode;
 use gregor_core::ids::{BrokerId, NodeId, Offset, TopicPartition};
 use gregor_core::time::Instant;
 use gregor_lessons::{Lesson, LessonError, Located};
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// How a number is compared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Compare {
     /// Equal.
     Is,
@@ -66,7 +67,7 @@ impl Compare {
 }
 
 /// A number a check reads from the live run.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Quantity {
     /// The leader's high watermark.
     HighWatermark(TopicPartition),
@@ -122,7 +123,7 @@ pub enum Quantity {
 }
 
 /// A node's state a check can ask for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NodeState {
     /// Its process runs.
     Running,
@@ -138,8 +139,9 @@ pub enum NodeState {
     Isolated,
 }
 
-/// A condition on the live run.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A condition on the live run. The classroom carries them as the build parsed them
+/// ([`crate::compiled`]), so its page has no condition parser.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Condition {
     /// `leader of TP is broker N` (`Some(N)`, or `None` for `is none`), negated with `is not`.
     Leader {
@@ -765,7 +767,7 @@ fn quantity(cx: &Context<'_>, q: &Quantity) -> Option<u64> {
 }
 
 /// A lesson with its meaning checked: the scenario, and per step its actions and check.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct CheckedLesson {
     /// The lesson as written.
     pub lesson: Lesson,
@@ -782,8 +784,7 @@ pub fn check(lesson: &Lesson) -> Result<CheckedLesson, LessonError> {
 }
 
 /// [`check`] with the scenarios taken from `scenario` (by id, as [`library::scenario`] gives
-/// them). The classroom passes its scenarios parsed at build time, so that the browser never
-/// parses TOML.
+/// them).
 pub fn check_with(
     lesson: &Lesson,
     scenario: impl FnOnce(&str) -> Result<Scenario, String>,

@@ -859,9 +859,11 @@ impl<'a, D: Driver> Run<'a, D> {
                 partition,
                 election,
             } => {
+                // Topic names are ASCII (Kafka allows `[a-zA-Z0-9._-]`), so the ASCII
+                // lowering is the whole lowering, without Unicode's case tables.
                 self.world.note_fault(
                     format!("admin: {election:?} election requested for {partition}")
-                        .to_lowercase(),
+                        .to_ascii_lowercase(),
                 );
                 let message = Message::ElectLeaders(ElectLeadersRequest {
                     correlation: 3,

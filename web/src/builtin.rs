@@ -6,8 +6,8 @@
 //! mounts, with the browser's `DecompressionStream` (`load`, in that build only); native builds
 //! embed it as it is.
 
-use gregor_lessons::Lesson;
 use gregor_sim::compiled::Bundle;
+use gregor_sim::lesson::CheckedLesson;
 use gregor_sim::scenario::Scenario;
 use std::sync::OnceLock;
 
@@ -97,9 +97,10 @@ pub fn shipped_ids() -> impl Iterator<Item = &'static str> {
     bundle().shipped.iter().map(|(id, _)| id.as_str())
 }
 
-/// The shipped lessons.
-pub fn lessons() -> &'static [Lesson] {
-    &bundle().lessons
+/// The shipped lessons with what their words mean, as [`gregor_sim::lesson::check`] gives
+/// them, but parsed at build time.
+pub fn course() -> Result<Vec<CheckedLesson>, String> {
+    bundle().course()
 }
 
 #[cfg(test)]
@@ -120,7 +121,13 @@ mod tests {
         for id in ["custom-1-1-1-1", "custom-5-8-3-2"] {
             assert_eq!(scenario(id), gregor_sim::library::scenario(id), "{id}");
         }
-        assert_eq!(lessons(), gregor_lessons::shipped().unwrap());
+        let course = course().unwrap();
+        let ids: Vec<&str> = course.iter().map(|c| c.lesson.id.as_str()).collect();
+        let shipped = gregor_lessons::shipped().unwrap();
+        assert_eq!(
+            ids,
+            shipped.iter().map(|l| l.id.as_str()).collect::<Vec<_>>()
+        );
     }
 
     /// What the page inflates is the bundle native builds embed.

@@ -153,9 +153,14 @@ fn optimise(wasm: &Path) {
         return;
     };
     let optimised = wasm.with_extension("opt.wasm");
+    // `--low-memory-unused` lets wasm-opt fold constant offsets into loads and stores, which
+    // holds because rustc links the stack first: the data starts at 1 MiB, and the lowest
+    // kilobyte is the far end of a 1 MiB stack. With `--converge` it takes 8 KB off the bundle.
     let ok = Command::new(tool)
         .args([
             "-Oz",
+            "--converge",
+            "--low-memory-unused",
             "--enable-bulk-memory",
             "--enable-nontrapping-float-to-int",
         ])
