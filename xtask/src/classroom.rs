@@ -76,16 +76,23 @@ fn npm_packages() -> bool {
     )
 }
 
+/// The classroom's wasm budget before compression (issue 7): 1 MB.
+const WASM_BUDGET: u64 = 1024 * 1024;
+
 /// Builds the bundle into `web/dist/`; returns whether it worked.
 pub fn bundle(cargo: &str) -> bool {
+    build_bundle(cargo).is_some()
+}
+
+/// Builds the bundle into `web/dist/`: the wasm's size and whether wasm-opt optimised it, or
+/// `None` if the build failed.
+fn build_bundle(cargo: &str) -> Option<(u64, bool)> {
     if !crate::ensure_toolchain() {
-        return false;
+        return None;
     }
     // For wasm-opt; the bundle is fine without it.
     let _ = npm_packages();
-    let Some(bindgen) = wasm_bindgen(cargo) else {
-        return false;
-    };
+    let bindgen = wasm_bindgen(cargo)?;
     if !step(
         "build the classroom for wasm32",
         cargo,
@@ -102,12 +109,12 @@ pub fn bundle(cargo: &str) -> bool {
         ],
         &[],
     ) {
-        return false;
+        return None;
     }
     let _ = std::fs::remove_dir_all(DIST);
     if std::fs::create_dir_all(DIST).is_err() {
         eprintln!("cannot create {DIST}");
-        return false;
+        return None;
     }
     if !step(
         "bind the wasm to JavaScript",
@@ -123,13 +130,13 @@ pub fn bundle(cargo: &str) -> bool {
         ],
         &[],
     ) {
-        return false;
+        return None;
     }
     if std::fs::copy("web/static/index.html", Path::new(DIST).join("index.html")).is_err() {
         eprintln!("cannot copy web/static/index.html into {DIST}");
-        return false;
+        return None;
     }
-    optimise(&Path::new(DIST).join("gregor-classroom_bg.wasm"));
+    let optimised = optimise(&Path::new(DIST).join("gregor-classroom_bg.wasm"));
     let size = std::fs::metadata(Path::new(DIST).join("gregor-classroom_bg.wasm"))
         .map(|m| m.len())
         .unwrap_or(0);
@@ -137,11 +144,12 @@ pub fn bundle(cargo: &str) -> bool {
         "classroom bundle in {DIST}/: index.html, gregor-classroom.js, gregor-classroom_bg.wasm ({} KB)",
         size / 1024
     );
-    true
+    Some((size, optimised))
 }
 
 /// Runs `wasm-opt -Oz` if one is installed and understands the module; otherwise says so.
-fn optimise(wasm: &Path) {
+/// Returns whether it optimised the module.
+fn optimise(wasm: &Path) -> bool {
     // The npm package binaryen, installed beside playwright-core for the browser test, has a
     // wasm-opt new enough for what Rust emits (Debian 12's is too old).
     let candidates = ["web/e2e/node_modules/.bin/wasm-opt", "wasm-opt"];
@@ -150,7 +158,7 @@ fn optimise(wasm: &Path) {
         .find(|c| output(c, &["--version"]).is_some())
     else {
         println!("note: no wasm-opt found (binaryen); the bundle is not optimised further");
-        return;
+        return false;
     };
     let optimised = wasm.with_extension("opt.wasm");
     // `--low-memory-unused` lets wasm-opt fold constant offsets into loads and stores, which
@@ -171,11 +179,13 @@ fn optimise(wasm: &Path) {
         .is_ok_and(|s| s.success());
     if ok && std::fs::rename(&optimised, wasm).is_ok() {
         println!("optimised the wasm with {tool}");
+        true
     } else {
         let _ = std::fs::remove_file(&optimised);
         println!(
             "note: {tool} could not optimise this module (too old?); the bundle is not optimised further"
         );
+        false
     }
 }
 
@@ -326,8 +336,18 @@ fn dump_dom(chromium: &str, url: &str) -> Option<String> {
 /// the model does (a crashed leader replaced, a shrunk ISR) or say what is wrong with the link.
 /// Then the end-to-end test (`web/e2e/classroom.mjs`) uses the page as a learner does.
 pub fn browser_check(cargo: &str) -> bool {
-    if !bundle(cargo) {
+    let Some((size, optimised)) = build_bundle(cargo) else {
         return false;
+    };
+    // The budget holds for the optimised bundle, which the test command always builds (it
+    // installs binaryen); without wasm-opt it is only reported.
+    if size > WASM_BUDGET {
+        let over = format!("the wasm is {size} bytes, over its budget of {WASM_BUDGET}");
+        if optimised {
+            eprintln!("{over}");
+            return false;
+        }
+        println!("note: {over} (not optimised: no working wasm-opt)");
     }
     let Some(chromium) = chromium() else {
         return false;
