@@ -1395,13 +1395,19 @@ fn diagram(v: &ClassroomView) -> Html {
             <title>{ format!("{} → {}: {}", m.from, m.to, m.kind) }</title></circle> })
     });
     html! {
-        <svg class="diagram" viewBox={format!("0 0 {W} 190")} role="img" aria-label="the network and the messages on it">
+        <svg class="diagram" viewBox={format!("0 0 {W} 204")} role="img" aria-label="the network and the messages on it">
             { for links }
             { for dots }
+            // A name that does not fit in its circle (`console-all`, `pipeline-1`) goes under it.
             { for nodes.iter().map(|(name, label, class, x, y)| html! {
                 <g class={classes!("node", *class)} data-node={name.clone()}>
+                    <title>{ name }</title>
                     <circle cx={x.to_string()} cy={y.to_string()} r="15" />
-                    <text x={x.to_string()} y={(y + 4.0).to_string()} text-anchor="middle">{ label }</text>
+                    if label.chars().count() <= 4 {
+                        <text x={x.to_string()} y={(y + 4.0).to_string()} text-anchor="middle">{ label }</text>
+                    } else {
+                        <text class="under" x={x.to_string()} y={(y + 27.0).to_string()} text-anchor="middle">{ label }</text>
+                    }
                 </g>
             }) }
         </svg>
