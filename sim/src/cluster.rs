@@ -48,9 +48,11 @@ pub struct LostRecords {
     pub topic_partition: TopicPartition,
     /// The log end offset the log came back with, the offset of the first record lost.
     pub from: Offset,
-    /// The records lost, from `from` on: each value with the leader epoch of its batch. The
-    /// checkers use them to tell a loss of exactly these records from any other.
-    pub records: Vec<(Option<Bytes>, LeaderEpoch)>,
+    /// The records lost, from `from` on: each offset with the value and the leader epoch of
+    /// its batch. Offsets without a record (transaction markers, offsets a cleaner emptied)
+    /// have no entry, so the offset is kept rather than implied by the position. The checkers
+    /// use them to tell a loss of exactly these records from any other.
+    pub records: Vec<(Offset, Option<Bytes>, LeaderEpoch)>,
 }
 
 /// An event with its time and the node it concerns.
@@ -350,8 +352,9 @@ impl Cluster {
                     from: *leo,
                     records: (0..*n)
                         .filter_map(|i| {
-                            let (r, e) = before.get(tp)?.record_at(leo.plus(i))?;
-                            Some((r.value.clone(), e))
+                            let offset = leo.plus(i);
+                            let (r, e) = before.get(tp)?.record_at(offset)?;
+                            Some((offset, r.value.clone(), e))
                         })
                         .collect(),
                 })

@@ -197,11 +197,10 @@ impl ForkWatch {
             .get(&(broker, tp.clone()))?
             .iter()
             .find(|p| {
-                offset >= p.lost.from
-                    && p.lost
-                        .records
-                        .get((offset.0 - p.lost.from.0) as usize)
-                        .is_some_and(|(v, e)| v.as_ref() == value && *e == epoch)
+                p.lost
+                    .records
+                    .iter()
+                    .any(|(o, v, e)| *o == offset && v.as_ref() == value && *e == epoch)
             })
             .map(|p| p.at)
     }
@@ -247,7 +246,8 @@ mod tests {
                     from: Offset(from),
                     records: lost
                         .iter()
-                        .map(|v| (Some(Bytes::from(*v)), LeaderEpoch(0)))
+                        .zip(from..)
+                        .map(|(v, o)| (Offset(o), Some(Bytes::from(*v)), LeaderEpoch(0)))
                         .collect(),
                 }],
             },
