@@ -5,8 +5,9 @@
 //! general JSON library was about a twelfth of the classroom's WebAssembly bundle, and these few
 //! shapes need only this. The writer's output is byte for byte what `serde_json::to_string`
 //! writes for the same values (the tests compare the two), so records keep their sizes and runs
-//! their traces. The reader takes any JSON text, refuses what is not JSON with the column where
-//! it stops, and never panics, however deep or broken the input.
+//! their traces. The reader takes any JSON text whose strings are valid Unicode (a lone
+//! surrogate escape is refused), refuses what is not JSON with the place where it stops, and
+//! never panics, however deep or broken the input.
 
 use crate::ids::{LeaderEpoch, Offset, ProducerEpoch, ProducerId, TopicName, TopicPartition};
 use crate::time::{Duration, Instant};
@@ -125,9 +126,10 @@ impl Value {
         }
     }
 
-    /// An object's member read as `T`; `None` if it is missing or holds something else.
+    /// An object's member read as `T`; `None` if it holds something else. A missing member
+    /// reads as `null`, so a missing `Option` is `None`, as serde reads it.
     pub fn field<T: Json>(&self, name: &str) -> Option<T> {
-        T::read(self.get(name)?)
+        T::read(self.get(name).unwrap_or(&Value::Null))
     }
 
     /// The string it holds.
@@ -149,7 +151,8 @@ impl Value {
 /// Why a text is not JSON, and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Error {
-    /// The column (in characters, from 1) where reading stopped.
+    /// Where reading stopped, in characters from 1: the column of a one-line text (a record, a
+    /// trace header), the position in a longer one.
     pub column: usize,
     /// What was wrong there.
     pub message: &'static str,
@@ -560,6 +563,9 @@ mod tests {
         );
         assert_eq!(v.get("b").and_then(Value::as_str), Some("é😀/"));
         assert_eq!(v.get("c"), None);
+        // A missing member reads as null: a missing `Option` is `None`, anything else fails.
+        assert_eq!(v.field::<Option<u32>>("c"), Some(None));
+        assert_eq!(v.field::<u32>("c"), None);
     }
 
     #[test]

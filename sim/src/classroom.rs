@@ -53,8 +53,8 @@ impl Scenario {
     /// and acks=0; for each consumer group, [`SPARE_MEMBERS`] spare members configured as its
     /// first declared member; and for each topic no group reads, a group `TOPIC-readers` of
     /// spare members that commit after processing. A scenario that declares no group gets
-    /// `offsets.topic.num.partitions=1` for the group a spare starts. `source` stays the file's
-    /// text: the added clients are not part of the file.
+    /// `offsets.topic.num.partitions=1` for the group a spare starts. `source` stays as it was (the
+    /// file's text, or empty in the classroom's bundle): the added clients are not part of it.
     pub fn with_classroom_clients(mut self) -> Scenario {
         if !self.has_groups() {
             // No group yet, so no `__consumer_offsets`: when a spare member starts one, a single

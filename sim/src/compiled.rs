@@ -5,8 +5,8 @@
 //! parse TOML: `web/build.rs` parses every shipped scenario and lesson natively at build time
 //! into a [`Bundle`], the page decodes it, and a trace carries its scenario in this form too
 //! ([`encode_scenario`], next to the TOML text people read). Decoding gives exactly the values
-//! parsing gives: postcard keeps every number bit for bit, so a run in the browser is the run
-//! of the command line.
+//! parsing gives (but for a shipped scenario's TOML text, which the bundle leaves out): postcard
+//! keeps every number bit for bit, so a run in the browser is the run of the command line.
 
 use crate::lesson::{CheckedLesson, Condition};
 use crate::library::{Custom, SHIPPED};

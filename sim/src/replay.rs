@@ -63,8 +63,8 @@ pub fn replay(file: &str, text: &str) -> Result<ReplaySummary, ReplayError> {
     let Some((_, first)) = lines.next() else {
         return Err(err(0, "the trace is empty".into()));
     };
-    let header: TraceHeader =
-        serde_json::from_str(first).map_err(|e| err(1, format!("not a trace header: {e}")))?;
+    let header =
+        TraceHeader::read(first).map_err(|e| err(1, format!("not a trace header: {e}")))?;
     if header.format != TRACE_FORMAT {
         return Err(err(
             1,

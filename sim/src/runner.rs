@@ -859,8 +859,9 @@ impl<'a, D: Driver> Run<'a, D> {
                 partition,
                 election,
             } => {
-                // Topic names are ASCII (Kafka allows `[a-zA-Z0-9._-]`), so the ASCII
-                // lowering is the whole lowering, without Unicode's case tables.
+                // Topic names are ASCII (the scenario parser holds them to Kafka's
+                // `[a-zA-Z0-9._-]`), so the ASCII lowering is the whole lowering, without
+                // Unicode's case tables.
                 self.world.note_fault(
                     format!("admin: {election:?} election requested for {partition}")
                         .to_ascii_lowercase(),

@@ -950,12 +950,10 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         let field = |f: &str| format!("topic[{i}].{f}");
         let t = t.get_ref();
         let tname = t.name.get_ref().trim();
-        if tname.is_empty() || tname.contains('/') || tname.len() > 249 {
-            return cx.err(
-                t.name.span(),
-                field("name"),
-                "a topic name is 1 to 249 characters without `/`",
-            );
+        // Kafka's own rule, which also keeps `topic/N` unambiguous and lets texts lowercase
+        // a name as ASCII.
+        if let Err(e) = crate::assign::valid_topic_name(tname) {
+            return cx.err(t.name.span(), field("name"), e);
         }
         if !topic_names.insert(tname.to_string()) {
             return cx.err(

@@ -31,6 +31,25 @@ fn an_unknown_broker_id_is_refused_with_its_line_and_field() {
     assert!(e.contains("expect_at[0].leader"), "{e}");
 }
 
+/// Topic names follow Kafka's rule (`Topic.validate`): ASCII letters, digits, `.`, `_`, `-`.
+#[test]
+fn a_topic_name_kafka_would_refuse_is_refused() {
+    for (name, why) in [
+        ("Bestellungen-Ä", "'Ä' is not a letter, digit"),
+        ("orders/1", "'/' is not a letter, digit"),
+        ("..", "not a valid topic name"),
+        ("", "not empty"),
+    ] {
+        let e = error(&format!(
+            "name = \"t\"\n[cluster]\nbrokers = 3\n[[topic]]\nname = \"{name}\"\npartitions = 1\nreplication_factor = 1\n"
+        ));
+        assert!(
+            e.contains("bad.toml:5:") && e.contains("topic[0].name") && e.contains(why),
+            "{name}: {e}"
+        );
+    }
+}
+
 #[test]
 fn negative_and_zero_counts_are_refused() {
     let e = error(

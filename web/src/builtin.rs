@@ -54,7 +54,15 @@ extern "C" {
 #[cfg(target_arch = "wasm32")]
 pub async fn load() -> Result<(), String> {
     use wasm_bindgen::JsCast;
-    let js = |what: &str, e: wasm_bindgen::JsValue| format!("{what}: {e:?}");
+    // A JavaScript error shows its message; anything else as the browser prints it.
+    let js = |what: &str, e: wasm_bindgen::JsValue| {
+        let why = e
+            .dyn_ref::<js_sys::Error>()
+            .map(|e| String::from(e.message()))
+            .or_else(|| e.as_string())
+            .unwrap_or_else(|| format!("{e:?}"));
+        format!("{what}: {why}")
+    };
     let inflater = DecompressionStream::new("deflate").map_err(|e| {
         js(
             "this browser cannot inflate the built-in scenarios (DecompressionStream)",

@@ -76,7 +76,8 @@ fn npm_packages() -> bool {
     )
 }
 
-/// The classroom's wasm budget before compression (issue 7): 1 MB.
+/// The classroom's wasm budget before compression (issue 7): 1 MB, counted as 1 MiB as every
+/// measurement of it has been.
 const WASM_BUDGET: u64 = 1024 * 1024;
 
 /// Builds the bundle into `web/dist/`; returns whether it worked.
@@ -137,9 +138,14 @@ fn build_bundle(cargo: &str) -> Option<(u64, bool)> {
         return None;
     }
     let optimised = optimise(&Path::new(DIST).join("gregor-classroom_bg.wasm"));
-    let size = std::fs::metadata(Path::new(DIST).join("gregor-classroom_bg.wasm"))
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let wasm = Path::new(DIST).join("gregor-classroom_bg.wasm");
+    let size = match std::fs::metadata(&wasm) {
+        Ok(m) => m.len(),
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", wasm.display());
+            return None;
+        }
+    };
     println!(
         "classroom bundle in {DIST}/: index.html, gregor-classroom.js, gregor-classroom_bg.wasm ({} KB)",
         size / 1024

@@ -305,6 +305,35 @@ mod tests {
         );
     }
 
+    /// Offsets without a record (a transaction marker) leave gaps: the records after them are
+    /// found at their own offsets.
+    #[test]
+    fn records_a_power_loss_took_are_found_by_their_offsets() {
+        let mut lost = power_loss(10, 2, 13, &["x", "p1-41", "p1-44"]);
+        if let WorldEvent::Crashed { lost, .. } = &mut lost.event {
+            // Offsets 13 and 14 were markers: the records are at 15 and 16.
+            lost[0].records.remove(0);
+            for (i, r) in lost[0].records.iter_mut().enumerate() {
+                r.0 = Offset(15 + i as u64);
+            }
+        }
+        let mut w = ForkWatch::new();
+        w.absorb(&[leads(1, 2, 0, 0), lost]);
+        let taken = |o: u64, v: &str| {
+            w.taken_by_power_loss(
+                BrokerId(2),
+                &tp(),
+                Offset(o),
+                Some(&Bytes::from(v)),
+                LeaderEpoch(0),
+            )
+        };
+        assert_eq!(taken(15, "p1-41"), Some(Instant(10)));
+        assert_eq!(taken(16, "p1-44"), Some(Instant(10)));
+        assert_eq!(taken(13, "p1-41"), None, "a marker was at 13");
+        assert_eq!(taken(17, "p1-44"), None, "nothing was lost at 17");
+    }
+
     #[test]
     fn a_new_epoch_after_a_power_loss_or_a_lead_without_one_is_not_stale() {
         let log = vec![
