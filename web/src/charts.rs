@@ -42,7 +42,9 @@ pub fn draw(canvas: &str, series: &[Series], x0: f64, x1: f64, y_label: &str) {
         .light_line_style(RGBColor(241, 245, 249))
         .bold_line_style(RGBColor(226, 232, 240))
         .x_labels(6)
-        .y_labels(5)
+        // The values are counts: at most one label per whole number, so that a small range
+        // (acknowledgements of 0 or 1 a second) does not label 0.5 as a second "0".
+        .y_labels((y_max.floor() as usize + 1).min(5))
         .x_label_formatter(&|x| {
             if x1 - x0 < 10.0 {
                 format!("{x:.1}s")
