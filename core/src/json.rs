@@ -486,20 +486,29 @@ json_newtype!(
     ProducerEpoch(u16)
 );
 
-impl Json for TopicPartition {
-    fn write(&self, out: &mut String) {
-        ObjectWriter::new(out)
-            .field("topic", &self.topic)
-            .field("partition", &self.partition)
-            .end();
-    }
-    fn read(value: &Value) -> Option<Self> {
-        Some(TopicPartition {
-            topic: value.field("topic")?,
-            partition: value.field("partition")?,
-        })
-    }
+/// Writes and reads a struct as serde's derive does: an object of the fields listed, in the
+/// order listed, which must be the declaration order (the tests compare the bytes with
+/// serde_json's). Reading builds the struct from the same list, so a field left out of it does
+/// not compile.
+macro_rules! json_struct {
+    ($t:ident { $($field:ident),* $(,)? }) => {
+        impl $crate::json::Json for $t {
+            fn write(&self, out: &mut String) {
+                let mut object = $crate::json::ObjectWriter::new(out);
+                $(object.field(stringify!($field), &self.$field);)*
+                object.end();
+            }
+            fn read(value: &$crate::json::Value) -> Option<Self> {
+                Some($t {
+                    $($field: value.field(stringify!($field))?,)*
+                })
+            }
+        }
+    };
 }
+pub(crate) use json_struct;
+
+json_struct!(TopicPartition { topic, partition });
 
 #[cfg(test)]
 mod tests {

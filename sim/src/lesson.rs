@@ -779,19 +779,12 @@ pub struct CheckedLesson {
 
 /// Checks what a lesson's words mean: its scenario exists, its actions are actions of that
 /// scenario, its checks are checks of it. Errors name the file, line and field.
+/// The classroom carries the result, parsed at build time ([`crate::compiled`]).
 pub fn check(lesson: &Lesson) -> Result<CheckedLesson, LessonError> {
-    check_with(lesson, library::scenario)
-}
-
-/// [`check`] with the scenarios taken from `scenario` (by id, as [`library::scenario`] gives
-/// them).
-pub fn check_with(
-    lesson: &Lesson,
-    scenario: impl FnOnce(&str) -> Result<Scenario, String>,
-) -> Result<CheckedLesson, LessonError> {
     let at =
         |place: &Located<String>, message: String| LessonError::at(&lesson.file, place, message);
-    let scenario = scenario(&lesson.scenario.value).map_err(|e| at(&lesson.scenario, e))?;
+    let scenario =
+        library::scenario(&lesson.scenario.value).map_err(|e| at(&lesson.scenario, e))?;
     let mut steps = Vec::new();
     for step in &lesson.steps {
         let actions = step

@@ -570,10 +570,11 @@ pub fn classroom_view(session: &Session, tally: &Tally) -> ClassroomView {
     // or the messages stalled behind it): the classroom counts those apart.
     let mut late = 0;
     for (at, from, to, m) in world.messages_in_flight() {
-        *kinds.entry(message_kind(m)).or_default() += 1;
+        let kind = message_kind(m);
+        *kinds.entry(kind).or_default() += 1;
         late += usize::from(at.0 > world.now().0 + world.network().config().latency_max.0);
         if from != NodeId::Admin && to != NodeId::Admin {
-            wire.push((at.0, from, to, message_kind(m)));
+            wire.push((at.0, from, to, kind));
         }
     }
     // The queue's order is the heap's: sort by delivery, then ends, for a stable picture.

@@ -9,7 +9,7 @@
 use crate::bytes::Bytes;
 use crate::group::Subscription;
 use crate::ids::{LeaderEpoch, Offset, TopicPartition};
-use crate::json::{self, Json, ObjectWriter, Value};
+use crate::json::{self, Json, ObjectWriter, Value, json_struct};
 use crate::protocol::GroupProtocol;
 use crate::record::Record;
 use crate::time::{Duration, Instant};
@@ -172,100 +172,33 @@ impl Json for OffsetsKey {
     }
 }
 
-impl Json for OffsetValue {
-    fn write(&self, out: &mut String) {
-        ObjectWriter::new(out)
-            .field("offset", &self.offset)
-            .field("leader_epoch", &self.leader_epoch)
-            .field("commit_time", &self.commit_time)
-            .end();
-    }
-    fn read(value: &Value) -> Option<Self> {
-        Some(OffsetValue {
-            offset: value.field("offset")?,
-            leader_epoch: value.field("leader_epoch")?,
-            commit_time: value.field("commit_time")?,
-        })
-    }
-}
-
-impl Json for Subscription {
-    fn write(&self, out: &mut String) {
-        ObjectWriter::new(out)
-            .field("topics", &self.topics)
-            .field("owned", &self.owned)
-            .field("generation", &self.generation)
-            .end();
-    }
-    fn read(value: &Value) -> Option<Self> {
-        Some(Subscription {
-            topics: value.field("topics")?,
-            owned: value.field("owned")?,
-            generation: value.field("generation")?,
-        })
-    }
-}
-
-impl Json for GroupProtocol {
-    fn write(&self, out: &mut String) {
-        ObjectWriter::new(out)
-            .field("name", &self.name)
-            .field("metadata", &self.metadata)
-            .end();
-    }
-    fn read(value: &Value) -> Option<Self> {
-        Some(GroupProtocol {
-            name: value.field("name")?,
-            metadata: value.field("metadata")?,
-        })
-    }
-}
-
-impl Json for MemberValue {
-    fn write(&self, out: &mut String) {
-        ObjectWriter::new(out)
-            .field("member_id", &self.member_id)
-            .field("group_instance_id", &self.group_instance_id)
-            .field("client_id", &self.client_id)
-            .field("rebalance_timeout", &self.rebalance_timeout)
-            .field("session_timeout", &self.session_timeout)
-            .field("subscription", &self.subscription)
-            .field("assignment", &self.assignment)
-            .end();
-    }
-    fn read(value: &Value) -> Option<Self> {
-        Some(MemberValue {
-            member_id: value.field("member_id")?,
-            group_instance_id: value.field("group_instance_id")?,
-            client_id: value.field("client_id")?,
-            rebalance_timeout: value.field("rebalance_timeout")?,
-            session_timeout: value.field("session_timeout")?,
-            subscription: value.field("subscription")?,
-            assignment: value.field("assignment")?,
-        })
-    }
-}
-
-impl Json for GroupValue {
-    fn write(&self, out: &mut String) {
-        ObjectWriter::new(out)
-            .field("protocol_type", &self.protocol_type)
-            .field("generation", &self.generation)
-            .field("protocol", &self.protocol)
-            .field("leader", &self.leader)
-            .field("members", &self.members)
-            .end();
-    }
-    fn read(value: &Value) -> Option<Self> {
-        Some(GroupValue {
-            protocol_type: value.field("protocol_type")?,
-            generation: value.field("generation")?,
-            protocol: value.field("protocol")?,
-            leader: value.field("leader")?,
-            members: value.field("members")?,
-        })
-    }
-}
+json_struct!(OffsetValue {
+    offset,
+    leader_epoch,
+    commit_time
+});
+json_struct!(Subscription {
+    topics,
+    owned,
+    generation
+});
+json_struct!(GroupProtocol { name, metadata });
+json_struct!(MemberValue {
+    member_id,
+    group_instance_id,
+    client_id,
+    rebalance_timeout,
+    session_timeout,
+    subscription,
+    assignment,
+});
+json_struct!(GroupValue {
+    protocol_type,
+    generation,
+    protocol,
+    leader,
+    members,
+});
 
 #[cfg(test)]
 mod tests {

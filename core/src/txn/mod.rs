@@ -11,7 +11,7 @@ pub mod coordinator;
 
 use crate::bytes::Bytes;
 use crate::ids::{ProducerEpoch, ProducerId, TopicName, TopicPartition};
-use crate::json::{self, Json, ObjectWriter, Value};
+use crate::json::{self, Json, Value, json_struct};
 use crate::record::Record;
 use crate::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
@@ -105,18 +105,7 @@ impl TxnMetadata {
 
 // The JSON of the records, as serde writes them (the tests compare the two).
 
-impl Json for TxnKey {
-    fn write(&self, out: &mut String) {
-        ObjectWriter::new(out)
-            .field("transactional_id", &self.transactional_id)
-            .end();
-    }
-    fn read(value: &Value) -> Option<Self> {
-        Some(TxnKey {
-            transactional_id: value.field("transactional_id")?,
-        })
-    }
-}
+json_struct!(TxnKey { transactional_id });
 
 impl TxnState {
     const ALL: [TxnState; 6] = [
@@ -151,30 +140,15 @@ impl Json for TxnState {
     }
 }
 
-impl Json for TxnMetadata {
-    fn write(&self, out: &mut String) {
-        ObjectWriter::new(out)
-            .field("producer_id", &self.producer_id)
-            .field("producer_epoch", &self.producer_epoch)
-            .field("timeout", &self.timeout)
-            .field("state", &self.state)
-            .field("partitions", &self.partitions)
-            .field("start", &self.start)
-            .field("last_update", &self.last_update)
-            .end();
-    }
-    fn read(value: &Value) -> Option<Self> {
-        Some(TxnMetadata {
-            producer_id: value.field("producer_id")?,
-            producer_epoch: value.field("producer_epoch")?,
-            timeout: value.field("timeout")?,
-            state: value.field("state")?,
-            partitions: value.field("partitions")?,
-            start: value.field("start")?,
-            last_update: value.field("last_update")?,
-        })
-    }
-}
+json_struct!(TxnMetadata {
+    producer_id,
+    producer_epoch,
+    timeout,
+    state,
+    partitions,
+    start,
+    last_update,
+});
 
 #[cfg(test)]
 mod tests {
