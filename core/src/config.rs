@@ -524,18 +524,26 @@ fn parse_max_compaction_lag(key: &str, value: &str) -> Result<Option<Duration>, 
 }
 
 /// A ratio between 0 and 1 (`min.cleanable.dirty.ratio`), kept in millionths so that the
-/// configuration stays exact and comparable.
+/// configuration stays exact and comparable. Java's `Double.parseDouble` reads it in Kafka; here
+/// it is read as an exact decimal, rounded to the nearest millionth. As in Kafka's range check,
+/// `-0` is 0 and any other negative number is out of range.
 fn parse_ratio(key: &str, value: &str) -> Result<u32, ConfigError> {
-    let v: f64 = value.trim().parse().map_err(|_| {
+    let text = value.trim();
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let v = crate::decimal::scaled(digits, 1_000_000).ok_or_else(|| {
         err(
             key,
             format!("expected a number between 0 and 1, got `{value}`"),
         )
     })?;
-    if !(0.0..=1.0).contains(&v) {
+    let above_one = v.value > 1_000_000 || (v.value == 1_000_000 && !v.exact);
+    if above_one || (negative && (v.value > 0 || !v.exact)) {
         return Err(err(key, format!("must be between 0 and 1, got `{value}`")));
     }
-    Ok((v * 1_000_000.0).round() as u32)
+    Ok(v.value as u32)
 }
 
 /// `retention.bytes`: any negative value means unlimited.
@@ -759,7 +767,7 @@ impl TopicConfig {
         if self.min_cleanable_dirty_ratio != defaults.min_cleanable_dirty_ratio {
             out.push(format!(
                 "min.cleanable.dirty.ratio={}",
-                self.min_cleanable_dirty_ratio as f64 / 1_000_000.0
+                crate::decimal::show(u64::from(self.min_cleanable_dirty_ratio), 6)
             ));
         }
         out
@@ -1257,5 +1265,40 @@ mod tests {
         let e = b.set("min.insync.replicas", "two").unwrap_err();
         assert!(e.message.contains("integer"), "{e}");
         assert!(b.set("min.insync.replicas", "0").is_err());
+    }
+
+    #[test]
+    fn ratios_are_read_exactly_and_kept_in_range() {
+        let mut t = TopicConfig::default();
+        let mut ratio = |text: &str| {
+            t.set("min.cleanable.dirty.ratio", text)
+                .map(|()| t.min_cleanable_dirty_ratio)
+                .map_err(|e| e.message)
+        };
+        assert_eq!(ratio("0.25"), Ok(250_000));
+        assert_eq!(ratio(" 1 "), Ok(1_000_000));
+        assert_eq!(ratio("1e-1"), Ok(100_000));
+        assert_eq!(ratio("0.0000005"), Ok(1), "rounded half up to a millionth");
+        assert_eq!(ratio("-0"), Ok(0), "Kafka's range check takes -0.0");
+        for out in ["1.0000001", "2", "-0.5", "-0.0000001"] {
+            assert_eq!(
+                ratio(out),
+                Err(format!("must be between 0 and 1, got `{out}`")),
+                "{out}"
+            );
+        }
+        for bad in ["half", "", "0.5.1", "NaN"] {
+            assert!(
+                ratio(bad).unwrap_err().contains("expected a number"),
+                "{bad}"
+            );
+        }
+        let mut t = TopicConfig::default();
+        t.set("min.cleanable.dirty.ratio", "0.125").unwrap();
+        let overrides = t.overrides(&TopicConfig::default());
+        assert!(
+            overrides.contains(&"min.cleanable.dirty.ratio=0.125".to_string()),
+            "{overrides:?}"
+        );
     }
 }

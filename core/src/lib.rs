@@ -14,6 +14,7 @@ pub mod bytes;
 pub mod client;
 pub mod config;
 pub mod controller;
+pub mod decimal;
 pub mod error;
 pub mod group;
 pub mod ids;

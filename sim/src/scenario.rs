@@ -670,23 +670,21 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
-    let scale: f64 = match unit.trim() {
-        "ms" => 1.0,
-        "s" => 1000.0,
-        "m" | "min" => 60_000.0,
-        "h" => 3_600_000.0,
-        "d" => 86_400_000.0,
+    let scale: u64 = match unit.trim() {
+        "ms" => 1,
+        "s" => 1000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
         "" => return Err(format!("`{text}` needs a unit (ms, s, m, h or d)")),
         other => return Err(format!("`{other}` is not a unit (use ms, s, m, h or d)")),
     };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration"))?;
-    let ms = value * scale;
-    if !ms.is_finite() || !(0.0..=1e15).contains(&ms) || ms.fract() != 0.0 {
+    let ms = gregor_core::decimal::scaled(number, scale)
+        .ok_or_else(|| format!("`{text}` is not a duration"))?;
+    if !ms.exact || ms.value > 1_000_000_000_000_000 {
         return Err(format!("`{text}` is not a whole number of milliseconds"));
     }
-    Ok(Duration(ms as u64))
+    Ok(Duration(ms.value))
 }
 
 fn value_text(v: &toml::Value) -> Option<String> {
@@ -2528,6 +2526,14 @@ mod tests {
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("0.5ms").is_err());
+        // Read exactly: through f64, 1.001 * 1000 was 1000.9999999999999 and refused.
+        assert_eq!(parse_duration("1.001s"), Ok(Duration(1001)));
+        assert_eq!(parse_duration(".25s"), Ok(Duration(250)));
+        assert_eq!(parse_duration("0.1h"), Ok(Duration(360_000)));
+        assert!(parse_duration("1.0005s").is_err());
+        assert!(parse_duration("1.2.3s").is_err());
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
     }
 
     #[test]

@@ -17,14 +17,16 @@ use wasm_bindgen::prelude::*;
 use web_sys::{HtmlInputElement, HtmlSelectElement, KeyboardEvent};
 use yew::prelude::*;
 
-/// Virtual milliseconds per real millisecond, from slow motion to fast.
-const SPEEDS: [(f64, &str); 6] = [
-    (0.05, "slow motion (1/20)"),
-    (0.25, "1/4"),
-    (1.0, "real time"),
-    (4.0, "4×"),
-    (16.0, "16×"),
-    (64.0, "64×"),
+/// Virtual milliseconds per real millisecond, from slow motion to fast: the speed, its value
+/// in the speed menu (which links and the browser test choose by), and its name there. The menu
+/// looks its value up here rather than parsing it, which keeps the float parser out of the page.
+const SPEEDS: [(f64, &str, &str); 6] = [
+    (0.05, "0.05", "slow motion (1/20)"),
+    (0.25, "0.25", "1/4"),
+    (1.0, "1", "real time"),
+    (4.0, "4", "4×"),
+    (16.0, "16", "16×"),
+    (64.0, "64", "64×"),
 ];
 
 /// How many frame times the page keeps for the browser test to read.
@@ -882,7 +884,11 @@ impl App {
         });
         let onspeed = link.batch_callback(|e: Event| {
             let select: HtmlSelectElement = e.target_unchecked_into();
-            select.value().parse().ok().map(Msg::Speed)
+            let value = select.value();
+            SPEEDS
+                .iter()
+                .find(|(_, v, _)| *v == value)
+                .map(|(x, _, _)| Msg::Speed(*x))
         });
         html! {
             <section class="controls">
@@ -894,8 +900,8 @@ impl App {
                 <button id="step" title="One event forward (→)" onclick={link.callback(|_| Msg::Step)}>{ "▶|" }</button>
                 <label>{ "Speed " }
                     <select id="speed" onchange={onspeed}>
-                        { for SPEEDS.iter().map(|(x, name)| html! {
-                            <option value={x.to_string()} selected={*x == self.speed}>{ *name }</option>
+                        { for SPEEDS.iter().map(|(x, value, name)| html! {
+                            <option value={*value} selected={*x == self.speed}>{ *name }</option>
                         }) }
                     </select>
                 </label>
