@@ -20,7 +20,7 @@ pub struct Scaled {
 
 /// Reads `text`, a non-negative decimal (digits with an optional fraction and an optional
 /// exponent: `5`, `0.5`, `.5`, `5.`, `+1.5e3`, `25E-2`), and gives it times `scale`. `None` if
-/// the text is not such a number or the scaled value does not fit in a `u64`.
+/// the text is not such a number, or if its digits or its scaled value do not fit in a `u64`.
 pub fn scaled(text: &str, scale: u64) -> Option<Scaled> {
     let text = text.strip_prefix('+').unwrap_or(text);
     let (mantissa, exponent) = match text.find(['e', 'E']) {
@@ -38,12 +38,14 @@ pub fn scaled(text: &str, scale: u64) -> Option<Scaled> {
         Some(e) => e.strip_prefix('+').unwrap_or(e).parse().ok()?,
         None => 0,
     };
-    // Leading zeros carry nothing; the rest must fit in a u128 (38 significant digits).
-    let mut n: u128 = 0;
+    // Leading zeros carry nothing; the rest, times the scale, must fit in a u64 (19 significant
+    // digits, which is more than any configuration or duration needs). u64 rather than u128
+    // arithmetic keeps this small in the classroom's bundle.
+    let mut n: u64 = 0;
     for d in digits().skip_while(|&b| b == b'0') {
-        n = n.checked_mul(10)?.checked_add(u128::from(d - b'0'))?;
+        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
     }
-    n = n.checked_mul(u128::from(scale))?;
+    n = n.checked_mul(scale)?;
     if n == 0 {
         return Some(Scaled {
             value: 0,
@@ -52,23 +54,20 @@ pub fn scaled(text: &str, scale: u64) -> Option<Scaled> {
     }
     let shift = exponent.checked_sub(fraction.len() as i64)?;
     let (value, exact) = if shift >= 0 {
-        // A nonzero n overflows within 39 steps, so a huge exponent ends the loop early.
+        // A nonzero n overflows within 20 steps, so a huge exponent ends the loop early.
         for _ in 0..shift {
             n = n.checked_mul(10)?;
         }
         (n, true)
-    } else if shift < -38 {
-        // 10^39 is above u128::MAX >= n, so the quotient is below one half: it rounds to zero.
+    } else if shift < -19 {
+        // 10^20 is above u64::MAX >= n, so the quotient is below one half: it rounds to zero.
         (0, false)
     } else {
-        let p = 10u128.pow(shift.unsigned_abs() as u32);
+        let p = 10u64.pow(shift.unsigned_abs() as u32);
         let (q, r) = (n / p, n % p);
-        (q + u128::from(r >= p - r), r == 0)
+        (q + u64::from(r >= p - r), r == 0)
     };
-    Some(Scaled {
-        value: u64::try_from(value).ok()?,
-        exact,
-    })
+    Some(Scaled { value, exact })
 }
 
 /// Shows `value / 10^decimals` as a decimal with no trailing zeros (`500000` with 6 decimals
@@ -159,7 +158,10 @@ mod tests {
         assert_eq!(scaled("18446744073709551615", 1), exact(u64::MAX));
         assert_eq!(scaled("18446744073709551616", 1), None);
         assert_eq!(scaled("99999999999999999999", 1000), None);
-        assert_eq!(scaled(&"9".repeat(40), 1), None);
+        assert_eq!(scaled(&"9".repeat(20), 1), None);
+        // Leading zeros do not count against the 19 digits.
+        assert_eq!(scaled("0.00000000000000000001", 1), rounded(0));
+        assert_eq!(scaled("0.0000000000000000000123", 10_000), rounded(0));
     }
 
     #[test]
