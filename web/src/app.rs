@@ -357,8 +357,7 @@ impl App {
         };
         let samples = sampler.samples();
         let now = s.moment().time_ms;
-        let x0 = s.start().time_ms as f64 / 1000.0;
-        let x1 = now as f64 / 1000.0;
+        let (x0, x1) = (s.start().time_ms as i64, now as i64);
         match chart {
             0 => {
                 let partitions = s.scenario().partitions();
@@ -371,7 +370,7 @@ impl App {
                             .iter()
                             .filter_map(|x| {
                                 let hw = x.partitions.get(i)?.high_watermark?;
-                                Some((x.time_ms as f64 / 1000.0, hw as f64))
+                                Some((x.time_ms as i64, hw as i64))
                             })
                             .collect(),
                     })
@@ -391,7 +390,7 @@ impl App {
                             .iter()
                             .filter_map(|x| {
                                 let lag = (*x.group_lag.get(g)?)?;
-                                Some((x.time_ms as f64 / 1000.0, lag as f64))
+                                Some((x.time_ms as i64, lag as i64))
                             })
                             .collect(),
                     })
@@ -408,7 +407,7 @@ impl App {
                     points: (first..(now / 1000).max(first + 1))
                         .map(|sec| {
                             let n = self.tally.acks_per_second.get(&sec).copied().unwrap_or(0);
-                            (sec as f64, n as f64)
+                            (sec as i64 * 1000, n as i64)
                         })
                         .collect(),
                 };
@@ -1339,13 +1338,17 @@ fn point_at(tp: &str) {
 /// run or ran, cut links dashed red, clogged links orange, and each message on the wire as a
 /// dot on its way (slow the speed down to watch produce, fetch and heartbeat traffic).
 fn diagram(v: &ClassroomView) -> Html {
-    const W: f64 = 430.0;
-    let row = |names: Vec<(String, String, &'static str)>, y: f64| {
-        let n = names.len().max(1) as f64;
+    // Positions are in tenths of a unit of the 430 by 204 picture, in whole numbers: the page
+    // formats no floats (see `charts`).
+    const W: i32 = 4300;
+    let row = |names: Vec<(String, String, &'static str)>, y: i32| {
+        let n = names.len().max(1) as i32;
         names
             .into_iter()
             .enumerate()
-            .map(move |(i, (name, label, class))| (name, label, class, W * (i as f64 + 0.5) / n, y))
+            .map(move |(i, (name, label, class))| {
+                (name, label, class, W * (2 * i as i32 + 1) / (2 * n), y)
+            })
             .collect::<Vec<_>>()
     };
     let status_class = |s: Status| match s {
@@ -1360,7 +1363,7 @@ fn diagram(v: &ClassroomView) -> Html {
             "ctl".into(),
             status_class(v.controller),
         )],
-        22.0,
+        220,
     );
     nodes.extend(row(
         v.brokers
@@ -1373,7 +1376,7 @@ fn diagram(v: &ClassroomView) -> Html {
                 )
             })
             .collect(),
-        95.0,
+        950,
     ));
     nodes.extend(row(
         v.producers
@@ -1385,39 +1388,47 @@ fn diagram(v: &ClassroomView) -> Html {
                     .map(|c| (c.name.clone(), c.name.clone(), status_class(c.status))),
             )
             .collect(),
-        170.0,
+        1700,
     ));
     let at = |name: &str| nodes.iter().find(|n| n.0 == name).map(|n| (n.3, n.4));
     let links = v.links.iter().filter_map(|l| {
         let ((x1, y1), (x2, y2)) = (at(&l.from)?, at(&l.to)?);
         let class = if l.clogged { "clogged" } else { "cut" };
-        Some(html! { <line class={classes!("link", class)} x1={x1.to_string()} y1={y1.to_string()} x2={x2.to_string()} y2={y2.to_string()} /> })
+        Some(html! { <line class={classes!("link", class)} x1={tenths(x1)} y1={tenths(y1)} x2={tenths(x2)} y2={tenths(y2)} /> })
     });
     let dots = v.wire.iter().filter_map(|m| {
         let ((x1, y1), (x2, y2)) = (at(&m.from)?, at(&m.to)?);
-        let p = f64::from(m.progress) / 100.0;
-        let (x, y) = (x1 + (x2 - x1) * p, y1 + (y2 - y1) * p);
-        Some(html! { <circle class={classes!("msg", m.kind)} cx={format!("{x:.1}")} cy={format!("{y:.1}")} r="3.5">
-            <title>{ format!("{} → {}: {}", m.from, m.to, m.kind) }</title></circle> })
+        let p = i32::from(m.progress);
+        let (x, y) = (x1 + (x2 - x1) * p / 100, y1 + (y2 - y1) * p / 100);
+        Some(
+            html! { <circle class={classes!("msg", m.kind)} cx={tenths(x)} cy={tenths(y)} r="3.5">
+            <title>{ format!("{} → {}: {}", m.from, m.to, m.kind) }</title></circle> },
+        )
     });
     html! {
-        <svg class="diagram" viewBox={format!("0 0 {W} 204")} role="img" aria-label="the network and the messages on it">
+        <svg class="diagram" viewBox="0 0 430 204" role="img" aria-label="the network and the messages on it">
             { for links }
             { for dots }
             // A name that does not fit in its circle (`console-all`, `pipeline-1`) goes under it.
             { for nodes.iter().map(|(name, label, class, x, y)| html! {
                 <g class={classes!("node", *class)} data-node={name.clone()}>
                     <title>{ name }</title>
-                    <circle cx={x.to_string()} cy={y.to_string()} r="15" />
+                    <circle cx={tenths(*x)} cy={tenths(*y)} r="15" />
                     if label.chars().count() <= 4 {
-                        <text x={x.to_string()} y={(y + 4.0).to_string()} text-anchor="middle">{ label }</text>
+                        <text x={tenths(*x)} y={tenths(y + 40)} text-anchor="middle">{ label }</text>
                     } else {
-                        <text class="under" x={x.to_string()} y={(y + 27.0).to_string()} text-anchor="middle">{ label }</text>
+                        <text class="under" x={tenths(*x)} y={tenths(y + 270)} text-anchor="middle">{ label }</text>
                     }
                 </g>
             }) }
         </svg>
     }
+}
+
+/// A coordinate of the network diagram, given in tenths, as SVG writes it.
+fn tenths(v: i32) -> String {
+    let sign = if v < 0 { "-" } else { "" };
+    format!("{sign}{}.{}", v.unsigned_abs() / 10, v.unsigned_abs() % 10)
 }
 
 /// A callback that takes `text`, an action in the scenario's action language.
