@@ -62,7 +62,7 @@ pub fn draw(canvas: &str, series: &[Series], x0: i64, x1: i64, y_label: &str) {
             }
         })
         .y_desc(y_label)
-        .label_style(("sans-serif", 11).into_font().color(&RGBColor(71, 85, 105)))
+        .label_style(small_font().color(&RGBColor(71, 85, 105)))
         .draw();
     for (i, s) in series.iter().enumerate() {
         let colour = SERIES[i % SERIES.len()];
@@ -77,6 +77,13 @@ pub fn draw(canvas: &str, series: &[Series], x0: i64, x1: i64, y_label: &str) {
     let _ = root.present();
 }
 
+/// The charts' font. Named by its `FontFamily` rather than by the string "sans-serif", which
+/// plotters lowercases with `str::to_lowercase`, bringing Unicode's case tables (11 KB) into
+/// the page.
+fn small_font() -> FontDesc<'static> {
+    FontDesc::new(FontFamily::SansSerif, 11.0, FontStyle::Normal)
+}
+
 /// The series' names and colours in a box at the upper left of the plotting `area`. Drawn
 /// here rather than by plotters' series labels, which measure their text through plotters' web
 /// font code: a hidden element laid out on the page per label, sized with float formatting.
@@ -84,8 +91,7 @@ fn legend(area: &DrawingArea<Canvas, plotters::coord::Shift>, series: &[Series])
     const PAD: i32 = 6;
     const ROW: i32 = 15;
     const SAMPLE: i32 = 14;
-    let font =
-        TextStyle::from(("sans-serif", 11).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    let font = TextStyle::from(small_font()).pos(Pos::new(HPos::Left, VPos::Center));
     let widest = series
         .iter()
         .filter_map(|s| area.estimate_text_size(&s.name, &font).ok())
