@@ -108,7 +108,7 @@ fn build_bundle(cargo: &str) -> Option<(u64, bool)> {
             "--profile",
             "wasm",
         ],
-        &[],
+        &[("CARGO_ENCODED_RUSTFLAGS", &path_remaps())],
     ) {
         return None;
     }
@@ -157,6 +157,33 @@ fn build_bundle(cargo: &str) -> Option<(u64, bool)> {
         size / 1024
     );
     Some((size, optimised))
+}
+
+/// Rust flags that write the source paths in the bundle's panic locations relative to the
+/// crate registry and the standard library's sources instead of absolute: the bundle then has
+/// the same bytes on every machine, whatever its home directory, and 3.5 KB fewer of them. The
+/// flags are separated by 0x1f, as `CARGO_ENCODED_RUSTFLAGS` wants, so that a path with a space
+/// stays one flag.
+fn path_remaps() -> String {
+    let mut prefixes = Vec::new();
+    if let Some(sysroot) = output("rustc", &["--print", "sysroot"]) {
+        let library = Path::new(sysroot.trim()).join("lib/rustlib/src/rust/library");
+        prefixes.push((library, "library".to_string()));
+    }
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
+    // Each registry has its own directory of crate sources (`index.crates.io-<hash>`).
+    if let Some(Ok(registries)) = cargo_home.map(|h| std::fs::read_dir(h.join("registry/src"))) {
+        for registry in registries.flatten() {
+            prefixes.push((registry.path(), "crates".to_string()));
+        }
+    }
+    prefixes
+        .iter()
+        .map(|(from, to)| format!("--remap-path-prefix={}={to}", from.display()))
+        .collect::<Vec<_>>()
+        .join("\u{1f}")
 }
 
 /// Runs `wasm-opt -Oz` if one is installed and understands the module; otherwise says so.
