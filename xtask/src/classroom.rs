@@ -206,7 +206,8 @@ fn optimise(wasm: &Path) -> bool {
     //
     // Ordering the functions by name puts a generic's copies and a module's functions side by
     // side, where gzip finds their likenesses: 4.5 KB less gzipped, the same raw size. Then
-    // `--strip-debug` drops the names, which only the ordering needed.
+    // `--strip-debug` drops the names, which only the ordering needed; the producers and
+    // target-features sections only describe the build to tools.
     let ok = Command::new(tool)
         .args([
             "-Oz",
@@ -214,6 +215,8 @@ fn optimise(wasm: &Path) -> bool {
             "--low-memory-unused",
             "--reorder-functions-by-name",
             "--strip-debug",
+            "--strip-producers",
+            "--strip-target-features",
             "--enable-bulk-memory",
             "--enable-nontrapping-float-to-int",
         ])
