@@ -533,13 +533,19 @@ fn parse_ratio(key: &str, value: &str) -> Result<u32, ConfigError> {
         Some(rest) => (true, rest),
         None => (false, text),
     };
-    let v = crate::decimal::scaled(digits, 1_000_000).ok_or_else(|| {
-        err(
-            key,
-            format!("expected a number between 0 and 1, got `{value}`"),
-        )
-    })?;
-    let above_one = v.value > 1_000_000 || (v.value == 1_000_000 && !v.exact);
+    // `scaled` takes a `+` of its own, which must not follow our `-`.
+    let v = (!(negative && digits.starts_with('+')))
+        .then(|| crate::decimal::scaled(digits, 1_000_000))
+        .flatten()
+        .ok_or_else(|| {
+            err(
+                key,
+                format!("expected a number between 0 and 1, got `{value}`"),
+            )
+        })?;
+    // 0.9999996 rounds up to a million millionths and is in range; 1.0000001 rounds down to it
+    // and is not.
+    let above_one = v.value > 1_000_000 || (v.value == 1_000_000 && !v.exact && !v.rounded_up);
     if above_one || (negative && (v.value > 0 || !v.exact)) {
         return Err(err(key, format!("must be between 0 and 1, got `{value}`")));
     }
@@ -1280,6 +1286,12 @@ mod tests {
         assert_eq!(ratio("1e-1"), Ok(100_000));
         assert_eq!(ratio("0.0000005"), Ok(1), "rounded half up to a millionth");
         assert_eq!(ratio("-0"), Ok(0), "Kafka's range check takes -0.0");
+        assert_eq!(
+            ratio("0.9999996"),
+            Ok(1_000_000),
+            "below 1, rounded up to it"
+        );
+        assert_eq!(ratio("0.500000000000000000000"), Ok(500_000));
         for out in ["1.0000001", "2", "-0.5", "-0.0000001"] {
             assert_eq!(
                 ratio(out),
@@ -1287,7 +1299,7 @@ mod tests {
                 "{out}"
             );
         }
-        for bad in ["half", "", "0.5.1", "NaN"] {
+        for bad in ["half", "", "0.5.1", "NaN", "-+0"] {
             assert!(
                 ratio(bad).unwrap_err().contains("expected a number"),
                 "{bad}"

@@ -16,11 +16,15 @@ pub struct Scaled {
     pub value: u64,
     /// Whether no rounding was needed.
     pub exact: bool,
+    /// Whether rounding went up: the number is a little below `value` (`0.9999996` in
+    /// millionths is 1,000,000, rounded up), which a range check needs to know.
+    pub rounded_up: bool,
 }
 
 /// Reads `text`, a non-negative decimal (digits with an optional fraction and an optional
 /// exponent: `5`, `0.5`, `.5`, `5.`, `+1.5e3`, `25E-2`), and gives it times `scale`. `None` if
-/// the text is not such a number, or if its digits or its scaled value do not fit in a `u64`.
+/// the text is not such a number, or if its significant digits times the scale pass 38 digits,
+/// or if the scaled value does not fit in a `u64`.
 pub fn scaled(text: &str, scale: u64) -> Option<Scaled> {
     let text = text.strip_prefix('+').unwrap_or(text);
     let (mantissa, exponent) = match text.find(['e', 'E']) {
@@ -28,8 +32,12 @@ pub fn scaled(text: &str, scale: u64) -> Option<Scaled> {
         None => (text, None),
     };
     let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits = || whole.bytes().chain(fraction.bytes());
-    if whole.len() + fraction.len() == 0 || !digits().all(|b| b.is_ascii_digit()) {
+    if whole.len() + fraction.len() == 0
+        || !whole
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let exponent: i64 = match exponent {
@@ -38,36 +46,52 @@ pub fn scaled(text: &str, scale: u64) -> Option<Scaled> {
         Some(e) => e.strip_prefix('+').unwrap_or(e).parse().ok()?,
         None => 0,
     };
-    // Leading zeros carry nothing; the rest, times the scale, must fit in a u64 (19 significant
-    // digits, which is more than any configuration or duration needs). u64 rather than u128
-    // arithmetic keeps this small in the classroom's bundle.
-    let mut n: u64 = 0;
-    for d in digits().skip_while(|&b| b == b'0') {
-        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    // Leading zeros and a fraction's trailing zeros carry nothing; the rest, times the scale,
+    // must fit in a u128 (38 digits).
+    let fraction = fraction.trim_end_matches('0');
+    let mut n: u128 = 0;
+    for d in whole
+        .bytes()
+        .chain(fraction.bytes())
+        .skip_while(|&b| b == b'0')
+    {
+        n = n.checked_mul(10)?.checked_add(u128::from(d - b'0'))?;
     }
-    n = n.checked_mul(scale)?;
-    if n == 0 {
-        return Some(Scaled {
-            value: 0,
+    n = n.checked_mul(u128::from(scale))?;
+    let exact = |value| {
+        Some(Scaled {
+            value,
             exact: true,
-        });
+            rounded_up: false,
+        })
+    };
+    if n == 0 {
+        return exact(0);
     }
     let shift = exponent.checked_sub(fraction.len() as i64)?;
-    let (value, exact) = if shift >= 0 {
-        // A nonzero n overflows within 20 steps, so a huge exponent ends the loop early.
+    if shift >= 0 {
+        // A nonzero n overflows within 39 steps, so a huge exponent ends the loop early.
         for _ in 0..shift {
             n = n.checked_mul(10)?;
         }
-        (n, true)
-    } else if shift < -19 {
-        // 10^20 is above u64::MAX >= n, so the quotient is below one half: it rounds to zero.
-        (0, false)
-    } else {
-        let p = 10u64.pow(shift.unsigned_abs() as u32);
-        let (q, r) = (n / p, n % p);
-        (q + u64::from(r >= p - r), r == 0)
-    };
-    Some(Scaled { value, exact })
+        return exact(u64::try_from(n).ok()?);
+    }
+    if shift < -38 {
+        // 10^39 is above u128::MAX >= n, so the quotient is below one half: it rounds to zero.
+        return Some(Scaled {
+            value: 0,
+            exact: false,
+            rounded_up: false,
+        });
+    }
+    let p = 10u128.pow(shift.unsigned_abs() as u32);
+    let (q, r) = (n / p, n % p);
+    let up = r >= p - r;
+    Some(Scaled {
+        value: u64::try_from(q + u128::from(up)).ok()?,
+        exact: r == 0,
+        rounded_up: up,
+    })
 }
 
 /// Shows `value / 10^decimals` as a decimal with no trailing zeros (`500000` with 6 decimals
@@ -103,13 +127,26 @@ mod tests {
     use super::*;
 
     fn exact(value: u64) -> Option<Scaled> {
-        Some(Scaled { value, exact: true })
+        Some(Scaled {
+            value,
+            exact: true,
+            rounded_up: false,
+        })
     }
 
-    fn rounded(value: u64) -> Option<Scaled> {
+    fn rounded_down(value: u64) -> Option<Scaled> {
         Some(Scaled {
             value,
             exact: false,
+            rounded_up: false,
+        })
+    }
+
+    fn rounded_up(value: u64) -> Option<Scaled> {
+        Some(Scaled {
+            value,
+            exact: false,
+            rounded_up: true,
         })
     }
 
@@ -134,17 +171,17 @@ mod tests {
         assert_eq!(scaled("25E-2", 100), exact(25));
         assert_eq!(scaled("1e+2", 1), exact(100));
         assert_eq!(scaled("0e999999", 1), exact(0));
-        assert_eq!(scaled("1e-400", 1_000_000), rounded(0));
+        assert_eq!(scaled("1e-400", 1_000_000), rounded_down(0));
         assert_eq!(scaled("1e400", 1), None);
     }
 
     #[test]
     fn what_does_not_fit_the_unit_rounds_half_up() {
-        assert_eq!(scaled("0.1234565", 1_000_000), rounded(123_457));
-        assert_eq!(scaled("0.1234564", 1_000_000), rounded(123_456));
-        assert_eq!(scaled("1.0005", 1000), rounded(1001));
-        assert_eq!(scaled("0.0000004", 1_000_000), rounded(0));
-        assert_eq!(scaled("1.5", 1), rounded(2));
+        assert_eq!(scaled("0.1234565", 1_000_000), rounded_up(123_457));
+        assert_eq!(scaled("0.1234564", 1_000_000), rounded_down(123_456));
+        assert_eq!(scaled("1.0005", 1000), rounded_up(1001));
+        assert_eq!(scaled("0.0000004", 1_000_000), rounded_down(0));
+        assert_eq!(scaled("1.5", 1), rounded_up(2));
     }
 
     #[test]
@@ -158,10 +195,24 @@ mod tests {
         assert_eq!(scaled("18446744073709551615", 1), exact(u64::MAX));
         assert_eq!(scaled("18446744073709551616", 1), None);
         assert_eq!(scaled("99999999999999999999", 1000), None);
-        assert_eq!(scaled(&"9".repeat(20), 1), None);
-        // Leading zeros do not count against the 19 digits.
-        assert_eq!(scaled("0.00000000000000000001", 1), rounded(0));
-        assert_eq!(scaled("0.0000000000000000000123", 10_000), rounded(0));
+        assert_eq!(scaled(&"9".repeat(20), 1), None, "over u64::MAX");
+        // Leading zeros, and a fraction's trailing zeros, do not count against the digits.
+        assert_eq!(scaled("0.00000000000000000001", 1), rounded_down(0));
+        assert_eq!(
+            scaled("0.00000000000000000000000000000000000000000001", 1),
+            rounded_down(0)
+        );
+        assert_eq!(
+            scaled(&format!("0.5{}", "0".repeat(60)), 1_000_000),
+            exact(500_000)
+        );
+        // 17 significant digits (what f64 prints for 0.1 + 0.2) still read, rounded.
+        assert_eq!(
+            scaled("0.30000000000000004", 1_000_000),
+            rounded_down(300_000)
+        );
+        assert_eq!(scaled("0.9999996", 1_000_000), rounded_up(1_000_000));
+        assert_eq!(scaled(&"9".repeat(40), 1), None);
     }
 
     #[test]

@@ -108,7 +108,10 @@ fn build_bundle(cargo: &str) -> Option<(u64, bool)> {
             "--profile",
             "wasm",
         ],
-        &[("CARGO_ENCODED_RUSTFLAGS", &path_remaps())],
+        &wasm_rustflags()
+            .as_deref()
+            .map(|flags| vec![("CARGO_ENCODED_RUSTFLAGS", flags)])
+            .unwrap_or_default(),
     ) {
         return None;
     }
@@ -159,16 +162,27 @@ fn build_bundle(cargo: &str) -> Option<(u64, bool)> {
     Some((size, optimised))
 }
 
-/// Rust flags that write the source paths in the bundle's panic locations relative to the
-/// crate registry and the standard library's sources instead of absolute: the bundle then has
-/// the same bytes on every machine, whatever its home directory, and 3.5 KB fewer of them. The
-/// flags are separated by 0x1f, as `CARGO_ENCODED_RUSTFLAGS` wants, so that a path with a space
-/// stays one flag.
-fn path_remaps() -> String {
-    let mut prefixes = Vec::new();
-    if let Some(sysroot) = output("rustc", &["--print", "sysroot"]) {
+/// The Rust flags for the wasm build: the caller's own (`CARGO_ENCODED_RUSTFLAGS` or
+/// `RUSTFLAGS`, which setting the former would otherwise drop), then flags that write the source
+/// paths in the bundle's panic locations relative to the crate registry and the standard
+/// library's sources instead of absolute. The bundle then has the same bytes on every machine,
+/// whatever its home directory, and 3.5 KB fewer of them. The flags are separated by 0x1f, as
+/// `CARGO_ENCODED_RUSTFLAGS` wants, so that a path with a space stays one flag. `None` when there
+/// is no flag at all. (Rust flags in a Cargo configuration file still give way to these, as to
+/// `RUSTFLAGS`; the project has none.)
+fn wasm_rustflags() -> Option<String> {
+    let mut flags: Vec<String> = match std::env::var("CARGO_ENCODED_RUSTFLAGS") {
+        Ok(encoded) if !encoded.is_empty() => encoded.split('\u{1f}').map(String::from).collect(),
+        _ => std::env::var("RUSTFLAGS")
+            .map(|f| f.split_whitespace().map(String::from).collect())
+            .unwrap_or_default(),
+    };
+    // The standard library's generic code, compiled into the bundle, names its sources under
+    // the toolchain's sysroot; the toolchain is the one cargo runs (`RUSTC`), else `rustc`.
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    if let Some(sysroot) = output(&rustc, &["--print", "sysroot"]) {
         let library = Path::new(sysroot.trim()).join("lib/rustlib/src/rust/library");
-        prefixes.push((library, "library".to_string()));
+        flags.push(format!("--remap-path-prefix={}=library", library.display()));
     }
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
@@ -176,14 +190,11 @@ fn path_remaps() -> String {
     // Each registry has its own directory of crate sources (`index.crates.io-<hash>`).
     if let Some(Ok(registries)) = cargo_home.map(|h| std::fs::read_dir(h.join("registry/src"))) {
         for registry in registries.flatten() {
-            prefixes.push((registry.path(), "crates".to_string()));
+            let from = registry.path();
+            flags.push(format!("--remap-path-prefix={}=crates", from.display()));
         }
     }
-    prefixes
-        .iter()
-        .map(|(from, to)| format!("--remap-path-prefix={}={to}", from.display()))
-        .collect::<Vec<_>>()
-        .join("\u{1f}")
+    (!flags.is_empty()).then(|| flags.join("\u{1f}"))
 }
 
 /// Runs `wasm-opt -Oz` if one is installed and understands the module; otherwise says so.
