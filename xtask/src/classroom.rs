@@ -80,6 +80,17 @@ fn npm_packages() -> bool {
 /// measurement of it has been.
 const WASM_BUDGET: u64 = 1024 * 1024;
 
+/// The classroom's wasm budget gzipped (issue 7): 350 KB, counted in KiB. Reported with every
+/// build, not enforced: the bundle is still over it.
+const GZIP_BUDGET: u64 = 350 * 1024;
+
+/// About how many bytes `bytes` take gzipped: a deflate stream at the strongest level and
+/// gzip's 18 bytes of header and trailer. miniz's stream is a little longer than `gzip -9`'s
+/// (391,324 against 389,934 bytes on the bundle), so the figure errs on the safe side.
+fn gzipped_size(bytes: &[u8]) -> u64 {
+    miniz_oxide::deflate::compress_to_vec(bytes, 9).len() as u64 + 18
+}
+
 /// Builds the bundle into `web/dist/`; returns whether it worked.
 pub fn bundle(cargo: &str) -> bool {
     build_bundle(cargo).is_some()
@@ -148,16 +159,17 @@ fn build_bundle(cargo: &str) -> Option<(u64, bool)> {
         return None;
     }
     let wasm = Path::new(DIST).join("gregor-classroom_bg.wasm");
-    let size = match std::fs::metadata(&wasm) {
-        Ok(m) => m.len(),
+    let bytes = match std::fs::read(&wasm) {
+        Ok(b) => b,
         Err(e) => {
             eprintln!("cannot read {}: {e}", wasm.display());
             return None;
         }
     };
+    let size = bytes.len() as u64;
     println!(
-        "classroom bundle in {DIST}/: index.html, gregor-classroom.js, gregor-classroom_bg.wasm ({} KB)",
-        size / 1024
+        "classroom bundle in {DIST}/: index.html, gregor-classroom.js, gregor-classroom_bg.wasm ({size} bytes, {} gzipped; budgets {WASM_BUDGET} and {GZIP_BUDGET})",
+        gzipped_size(&bytes)
     );
     Some((size, optimised))
 }
