@@ -6,6 +6,7 @@
 //! The modelled release is Kafka 4.0 (KRaft); where 4.0 changed a default, the 4.0 value is
 //! used and the older one is noted.
 
+use crate::decimal::Rounding;
 use crate::protocol::IsolationLevel;
 use crate::time::Duration;
 use serde::{Deserialize, Serialize};
@@ -534,19 +535,22 @@ fn parse_ratio(key: &str, value: &str) -> Result<u32, ConfigError> {
         None => (false, text),
     };
     // `scaled` takes a `+` of its own, which must not follow our `-`.
-    let v = (!(negative && digits.starts_with('+')))
-        .then(|| crate::decimal::scaled(digits, 1_000_000))
-        .flatten()
-        .ok_or_else(|| {
-            err(
-                key,
-                format!("expected a number between 0 and 1, got `{value}`"),
-            )
-        })?;
+    let read = if negative && digits.starts_with('+') {
+        None
+    } else {
+        crate::decimal::scaled(digits, 1_000_000)
+    };
+    let v = read.ok_or_else(|| {
+        err(
+            key,
+            format!("expected a number between 0 and 1, got `{value}`"),
+        )
+    })?;
     // 0.9999996 rounds up to a million millionths and is in range; 1.0000001 rounds down to it
     // and is not.
-    let above_one = v.value > 1_000_000 || (v.value == 1_000_000 && !v.exact && !v.rounded_up);
-    if above_one || (negative && (v.value > 0 || !v.exact)) {
+    let above_one = v.value > 1_000_000 || (v.value == 1_000_000 && v.rounding == Rounding::Down);
+    let below_zero = negative && (v.value > 0 || v.rounding != Rounding::Exact);
+    if above_one || below_zero {
         return Err(err(key, format!("must be between 0 and 1, got `{value}`")));
     }
     Ok(v.value as u32)

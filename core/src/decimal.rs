@@ -14,11 +14,20 @@ use std::fmt;
 pub struct Scaled {
     /// The number times the scale, rounded half up to a whole number.
     pub value: u64,
-    /// Whether no rounding was needed.
-    pub exact: bool,
-    /// Whether rounding went up: the number is a little below `value` (`0.9999996` in
-    /// millionths is 1,000,000, rounded up), which a range check needs to know.
-    pub rounded_up: bool,
+    /// How `value` came from the number.
+    pub rounding: Rounding,
+}
+
+/// How a scaled decimal was rounded to its whole number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rounding {
+    /// Not at all: the number is exactly the value.
+    Exact,
+    /// Down: the number is a little above the value.
+    Down,
+    /// Up: the number is a little below the value (`0.9999996` in millionths is 1,000,000),
+    /// which a range check needs to know.
+    Up,
 }
 
 /// Reads `text`, a non-negative decimal (digits with an optional fraction and an optional
@@ -58,15 +67,9 @@ pub fn scaled(text: &str, scale: u64) -> Option<Scaled> {
         n = n.checked_mul(10)?.checked_add(u128::from(d - b'0'))?;
     }
     n = n.checked_mul(u128::from(scale))?;
-    let exact = |value| {
-        Some(Scaled {
-            value,
-            exact: true,
-            rounded_up: false,
-        })
-    };
+    let scaled = |value, rounding| Some(Scaled { value, rounding });
     if n == 0 {
-        return exact(0);
+        return scaled(0, Rounding::Exact);
     }
     let shift = exponent.checked_sub(fraction.len() as i64)?;
     if shift >= 0 {
@@ -74,24 +77,21 @@ pub fn scaled(text: &str, scale: u64) -> Option<Scaled> {
         for _ in 0..shift {
             n = n.checked_mul(10)?;
         }
-        return exact(u64::try_from(n).ok()?);
+        return scaled(u64::try_from(n).ok()?, Rounding::Exact);
     }
     if shift < -38 {
         // 10^39 is above u128::MAX >= n, so the quotient is below one half: it rounds to zero.
-        return Some(Scaled {
-            value: 0,
-            exact: false,
-            rounded_up: false,
-        });
+        return scaled(0, Rounding::Down);
     }
     let p = 10u128.pow(shift.unsigned_abs() as u32);
     let (q, r) = (n / p, n % p);
-    let up = r >= p - r;
-    Some(Scaled {
-        value: u64::try_from(q + u128::from(up)).ok()?,
-        exact: r == 0,
-        rounded_up: up,
-    })
+    let rounding = match r {
+        0 => Rounding::Exact,
+        r if r >= p - r => Rounding::Up,
+        _ => Rounding::Down,
+    };
+    let up = u128::from(rounding == Rounding::Up);
+    scaled(u64::try_from(q + up).ok()?, rounding)
 }
 
 /// Shows `value / 10^decimals` as a decimal with no trailing zeros (`500000` with 6 decimals
@@ -129,24 +129,21 @@ mod tests {
     fn exact(value: u64) -> Option<Scaled> {
         Some(Scaled {
             value,
-            exact: true,
-            rounded_up: false,
+            rounding: Rounding::Exact,
         })
     }
 
     fn rounded_down(value: u64) -> Option<Scaled> {
         Some(Scaled {
             value,
-            exact: false,
-            rounded_up: false,
+            rounding: Rounding::Down,
         })
     }
 
     fn rounded_up(value: u64) -> Option<Scaled> {
         Some(Scaled {
             value,
-            exact: false,
-            rounded_up: true,
+            rounding: Rounding::Up,
         })
     }
 

@@ -13,6 +13,7 @@ use gregor_core::client::producer::{TransactionWorkload, Workload};
 use gregor_core::config::{
     BrokerConfig, ConsumerConfig, EffectiveProducerConfig, OffsetReset, ProducerConfig, TopicConfig,
 };
+use gregor_core::decimal::{self, Rounding};
 use gregor_core::error::ErrorCode;
 use gregor_core::ids::{BrokerId, ClientId, NodeId, TopicName, TopicPartition};
 use gregor_core::map::{VecMap, VecSet};
@@ -679,9 +680,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "" => return Err(format!("`{text}` needs a unit (ms, s, m, h or d)")),
         other => return Err(format!("`{other}` is not a unit (use ms, s, m, h or d)")),
     };
-    let ms = gregor_core::decimal::scaled(number, scale)
-        .ok_or_else(|| format!("`{text}` is not a duration"))?;
-    if !ms.exact || ms.value > 1_000_000_000_000_000 {
+    let ms = decimal::scaled(number, scale).ok_or_else(|| format!("`{text}` is not a duration"))?;
+    if ms.rounding != Rounding::Exact || ms.value > 1_000_000_000_000_000 {
         return Err(format!("`{text}` is not a whole number of milliseconds"));
     }
     Ok(Duration(ms.value))

@@ -65,16 +65,17 @@ pub fn draw(canvas: &str, series: &[Series], x0: i64, x1: i64, y_label: &str) {
         .label_style(small_font().color(&RGBColor(71, 85, 105)))
         .draw();
     for (i, s) in series.iter().enumerate() {
-        let colour = SERIES[i % SERIES.len()];
-        let _ = chart.draw_series(LineSeries::new(
-            s.points.iter().copied(),
-            colour.stroke_width(2),
-        ));
+        let _ = chart.draw_series(LineSeries::new(s.points.iter().copied(), line(i)));
     }
     if series.len() > 1 || series.iter().any(|s| !s.name.is_empty()) {
         legend(&chart.plotting_area().strip_coord_spec(), series);
     }
     let _ = root.present();
+}
+
+/// How series `i` is drawn, in the chart and in its legend.
+fn line(i: usize) -> ShapeStyle {
+    SERIES[i % SERIES.len()].stroke_width(2)
 }
 
 /// The charts' font. Named by its `FontFamily` rather than by the string "sans-serif", which
@@ -103,20 +104,14 @@ fn legend(area: &DrawingArea<Canvas, plotters::coord::Shift>, series: &[Series])
         2 * PAD + SAMPLE + 6 + widest,
         2 * PAD + ROW * series.len() as i32,
     );
-    let _ = area.draw(&Rectangle::new(
-        [(x, y), (x + w, y + h)],
-        WHITE.mix(0.85).filled(),
-    ));
-    let _ = area.draw(&Rectangle::new(
-        [(x, y), (x + w, y + h)],
-        RGBColor(203, 213, 225),
-    ));
+    let corners = [(x, y), (x + w, y + h)];
+    let _ = area.draw(&Rectangle::new(corners, WHITE.mix(0.85).filled()));
+    let _ = area.draw(&Rectangle::new(corners, RGBColor(203, 213, 225)));
     for (i, s) in series.iter().enumerate() {
-        let colour = SERIES[i % SERIES.len()];
         let middle = y + PAD + ROW * i as i32 + ROW / 2;
         let _ = area.draw(&PathElement::new(
             [(x + PAD, middle), (x + PAD + SAMPLE, middle)],
-            colour.stroke_width(2),
+            line(i),
         ));
         let _ = area.draw(&Text::new(
             s.name.as_str(),
