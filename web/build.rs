@@ -3,9 +3,11 @@
 //! A shipped file that does not parse stops the build with its file, line and field.
 //!
 //! It writes the bundle twice: as it is (`bundle.bin`, which native builds embed) and
-//! zlib-compressed (`bundle.zlib`, which the WebAssembly build embeds and the page inflates with
-//! the browser's own `DecompressionStream`). The compressed form is about a quarter of the size,
-//! and no decompressor is compiled into the page.
+//! zlib-compressed (`bundle.zlib`, which `cargo xtask bundle` copies beside the page as
+//! `builtin.zlib`; the page fetches it and inflates it with the browser's own
+//! `DecompressionStream`). The compressed form is about a quarter of the size, and no
+//! decompressor is compiled into the page. The bundle's FNV-1a digest goes into the build as
+//! `GREGOR_BUILTIN_FNV`, so that the page asks for this very bundle and knows it when it has it.
 
 use std::path::PathBuf;
 
@@ -18,6 +20,10 @@ fn main() {
     let out = PathBuf::from(out_dir).join("bundle.bin");
     let bytes = bundle.encode();
     write(&out, &bytes);
+    println!(
+        "cargo:rustc-env=GREGOR_BUILTIN_FNV={:016x}",
+        gregor_core::rng::fnv1a(&bytes)
+    );
     // Zopfli finds a smaller deflate stream than zlib's own levels (27.9 KB against miniz's
     // 29.0 KB at its smallest level), in about a second for this bundle; the browser inflates
     // either the same way.

@@ -2,9 +2,12 @@
 //! [`gregor_sim::compiled`]): the page decodes them instead of parsing TOML, which keeps the
 //! TOML parser and the scenario checks out of the WebAssembly bundle.
 //!
-//! The WebAssembly build embeds the bundle zlib-compressed and inflates it once, before the app
-//! mounts, with the browser's `DecompressionStream` (`load`, in that build only); native builds
-//! embed it as it is.
+//! Native builds embed the bundle. The page fetches it zlib-compressed from [`FILE`], beside
+//! the page, and inflates it once, before the app mounts, with the browser's
+//! `DecompressionStream` (`load`, in that build only). It is content, not code: most of it is
+//! the lessons' prose, and it is kept out of the wasm so that the wasm holds only the program.
+//! Each build asks for its own bundle and checks that it got it (by its FNV-1a digest), so a
+//! stale copy in a cache is an error that says so, never a wrong scenario.
 
 use gregor_sim::compiled::Bundle;
 use gregor_sim::lesson::CheckedLesson;
@@ -22,9 +25,14 @@ fn bundle() -> &'static Bundle {
     BUNDLE.get_or_init(|| Bundle::decode(BYTES).expect("the built-in bundle reads"))
 }
 
-/// The compressed bundle the page inflates.
-#[cfg(target_arch = "wasm32")]
-static COMPRESSED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bundle.zlib"));
+/// The file beside the page that holds the compressed bundle; `cargo xtask bundle` writes it.
+pub const FILE: &str = "builtin.zlib";
+
+/// The FNV-1a digest of the bundle this build was made with.
+pub const DIGEST: u64 = match u64::from_str_radix(env!("GREGOR_BUILTIN_FNV"), 16) {
+    Ok(digest) => digest,
+    Err(_) => panic!("build.rs writes GREGOR_BUILTIN_FNV in hexadecimal"),
+};
 
 #[cfg(target_arch = "wasm32")]
 fn bundle() -> &'static Bundle {
@@ -48,12 +56,13 @@ extern "C" {
     fn writable(this: &DecompressionStream) -> web_sys::WritableStream;
 }
 
-/// Inflates and decodes the built-in bundle; the page calls it once, before the app mounts. An
-/// error names what failed: a browser without `DecompressionStream` (Chrome 80, Firefox 113 and
-/// Safari 16.4 have it) cannot open the classroom.
+/// Fetches, inflates and decodes the built-in bundle; the page calls it once, before the app
+/// mounts. An error names what failed: the file missing or from another build, or a browser
+/// without `DecompressionStream` (Chrome 80, Firefox 113 and Safari 16.4 have it).
 #[cfg(target_arch = "wasm32")]
 pub async fn load() -> Result<(), String> {
     use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
     // A JavaScript error shows its message; anything else as the browser prints it.
     let js = |what: &str, e: wasm_bindgen::JsValue| {
         let why = e
@@ -63,31 +72,51 @@ pub async fn load() -> Result<(), String> {
             .unwrap_or_else(|| format!("{e:?}"));
         format!("{what}: {why}")
     };
+    let window = web_sys::window().ok_or("no browser window")?;
+    // The digest in the address makes a cache keep each build's bundle apart.
+    let response = JsFuture::from(window.fetch_with_str(&format!("{FILE}?{DIGEST:016x}")))
+        .await
+        .map_err(|e| js(&format!("cannot fetch {FILE}"), e))?;
+    let response: web_sys::Response = response
+        .dyn_into()
+        .map_err(|e| js(&format!("cannot fetch {FILE}"), e))?;
+    if !response.ok() {
+        return Err(format!(
+            "cannot fetch {FILE}, which holds the scenarios and lessons: the server answered {} {} \
+             (it belongs beside index.html)",
+            response.status(),
+            response.status_text()
+        ));
+    }
     let inflater = DecompressionStream::new("deflate").map_err(|e| {
         js(
             "this browser cannot inflate the built-in scenarios (DecompressionStream)",
             e,
         )
     })?;
-    let bytes = js_sys::Uint8Array::from(COMPRESSED);
-    let source = web_sys::Response::new_with_opt_buffer_source(Some(&bytes))
-        .map_err(|e| js("cannot read the built-in bundle", e))?;
-    let body = source
+    let body = response
         .body()
-        .ok_or("the built-in bundle has no body to read")?;
+        .ok_or_else(|| format!("{FILE} has no body to read"))?;
     let pair = web_sys::ReadableWritablePair::new(&inflater.readable(), &inflater.writable());
     let inflated = web_sys::Response::new_with_opt_readable_stream(Some(&body.pipe_through(&pair)))
-        .map_err(|e| js("cannot inflate the built-in bundle", e))?;
+        .map_err(|e| js(&format!("cannot inflate {FILE}"), e))?;
     let buffer = inflated
         .array_buffer()
-        .map_err(|e| js("cannot inflate the built-in bundle", e))?;
-    let buffer = wasm_bindgen_futures::JsFuture::from(buffer)
+        .map_err(|e| js(&format!("cannot inflate {FILE}"), e))?;
+    let buffer = JsFuture::from(buffer)
         .await
-        .map_err(|e| js("cannot inflate the built-in bundle", e))?;
+        .map_err(|e| js(&format!("cannot inflate {FILE}"), e))?;
     let buffer: js_sys::ArrayBuffer = buffer
         .dyn_into()
-        .map_err(|e| js("the inflated bundle is not bytes", e))?;
-    let bundle = Bundle::decode(&js_sys::Uint8Array::new(&buffer).to_vec())?;
+        .map_err(|e| js(&format!("the inflated {FILE} is not bytes"), e))?;
+    let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+    if gregor_core::rng::fnv1a(&bytes) != DIGEST {
+        return Err(format!(
+            "{FILE} is from another build of the classroom (a stale copy in a cache?): \
+             reload the page, or copy the whole bundle again"
+        ));
+    }
+    let bundle = Bundle::decode(&bytes)?;
     // A second call finds the bundle already there, which is as good.
     let _ = BUNDLE.set(bundle);
     Ok(())
@@ -138,12 +167,14 @@ mod tests {
         );
     }
 
-    /// What the page inflates is the bundle native builds embed.
+    /// What the page fetches and inflates is the bundle native builds embed, and the digest it
+    /// checks is that bundle's.
     #[test]
     fn the_compressed_bundle_inflates_to_the_bundle() {
         let compressed = include_bytes!(concat!(env!("OUT_DIR"), "/bundle.zlib"));
         let inflated = miniz_oxide::inflate::decompress_to_vec_zlib(compressed).unwrap();
         assert_eq!(inflated, BYTES);
+        assert_eq!(gregor_core::rng::fnv1a(&inflated), DIGEST);
         assert!(
             compressed.len() * 3 < BYTES.len(),
             "{} bytes",

@@ -1,13 +1,13 @@
 //! Building and serving the classroom: `cargo xtask bundle` writes the static bundle into
-//! `web/dist/` (index.html, the JavaScript glue, the wasm), and `cargo xtask classroom` builds it
-//! and serves it on 127.0.0.1.
+//! `web/dist/` (index.html, the JavaScript glue, the wasm, and the compressed scenarios and
+//! lessons the page fetches), and `cargo xtask classroom` builds it and serves it on 127.0.0.1.
 //!
 //! Everything comes from the package registries or the system: the wasm target through rustup,
 //! the wasm-bindgen command-line tool through `cargo install` at the exact version in
 //! `Cargo.lock`, `wasm-opt` only if one is installed and works (otherwise the bundle stays
 //! unoptimised, with a note). Nothing is downloaded from elsewhere.
 
-use crate::{output, step};
+use crate::{output, step, step_named};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -17,6 +17,9 @@ use std::process::{Command, ExitCode};
 pub const DIST: &str = "web/dist";
 /// The wasm the build produces.
 const WASM: &str = "target/wasm32-unknown-unknown/wasm/gregor-classroom.wasm";
+/// The compressed scenarios and lessons beside the page, under the name the page fetches
+/// (`web::builtin::FILE`).
+const BUILTIN: &str = "builtin.zlib";
 
 /// The wasm-bindgen version `Cargo.lock` pins: the CLI must match it exactly.
 fn pinned_wasm_bindgen() -> Option<String> {
@@ -105,27 +108,7 @@ fn build_bundle(cargo: &str) -> Option<(u64, bool)> {
     // For wasm-opt; the bundle is fine without it.
     let _ = npm_packages();
     let bindgen = wasm_bindgen(cargo)?;
-    if !step(
-        "build the classroom for wasm32",
-        cargo,
-        &[
-            "build",
-            "-p",
-            "gregor-web",
-            "--bin",
-            "gregor-classroom",
-            "--target",
-            "wasm32-unknown-unknown",
-            "--profile",
-            "wasm",
-        ],
-        &wasm_rustflags()
-            .as_deref()
-            .map(|flags| vec![("CARGO_ENCODED_RUSTFLAGS", flags)])
-            .unwrap_or_default(),
-    ) {
-        return None;
-    }
+    let out_dir = build_wasm(cargo)?;
     let _ = std::fs::remove_dir_all(DIST);
     if std::fs::create_dir_all(DIST).is_err() {
         eprintln!("cannot create {DIST}");
@@ -154,6 +137,12 @@ fn build_bundle(cargo: &str) -> Option<(u64, bool)> {
         eprintln!("cannot copy web/static/index.html into {DIST}");
         return None;
     }
+    // The scenarios and lessons, which the page fetches (see `web::builtin`).
+    let builtin = out_dir.join("bundle.zlib");
+    if let Err(e) = std::fs::copy(&builtin, Path::new(DIST).join(BUILTIN)) {
+        eprintln!("cannot copy {} into {DIST}: {e}", builtin.display());
+        return None;
+    }
     let optimised = optimise(&Path::new(DIST).join("gregor-classroom_bg.wasm"));
     if !optimised && !bind(false) {
         return None;
@@ -168,10 +157,90 @@ fn build_bundle(cargo: &str) -> Option<(u64, bool)> {
     };
     let size = bytes.len() as u64;
     println!(
-        "classroom bundle in {DIST}/: index.html, gregor-classroom.js, gregor-classroom_bg.wasm ({size} bytes, {} gzipped; budgets {WASM_BUDGET} and {GZIP_BUDGET})",
-        gzipped_size(&bytes)
+        "classroom bundle in {DIST}/: index.html, gregor-classroom.js, gregor-classroom_bg.wasm ({size} bytes, {} gzipped; budgets {WASM_BUDGET} and {GZIP_BUDGET}), {BUILTIN} (the scenarios and lessons, {} bytes compressed)",
+        gzipped_size(&bytes),
+        std::fs::metadata(&builtin).map_or(0, |m| m.len())
     );
     Some((size, optimised))
+}
+
+/// Builds the classroom for wasm32; returns the directory where its build script wrote the
+/// compressed scenarios and lessons, which cargo names in its build messages.
+fn build_wasm(cargo: &str) -> Option<PathBuf> {
+    let args = [
+        "build",
+        "-p",
+        "gregor-web",
+        "--bin",
+        "gregor-classroom",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--profile",
+        "wasm",
+        "--message-format=json-render-diagnostics",
+    ];
+    let mut out_dir = None;
+    let built = step_named(
+        &format!("build the classroom for wasm32: {cargo} {}", args.join(" ")),
+        || {
+            let mut command = Command::new(cargo);
+            command.args(args);
+            if let Some(flags) = wasm_rustflags() {
+                command.env("CARGO_ENCODED_RUSTFLAGS", flags);
+            }
+            // Diagnostics go to stderr as usual; stdout has one JSON message per line.
+            let output = match command.stderr(std::process::Stdio::inherit()).output() {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("cannot run {cargo}: {e}");
+                    return false;
+                }
+            };
+            out_dir = String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .find_map(web_out_dir);
+            if !output.status.success() {
+                eprintln!("{cargo} exited with {}", output.status);
+            }
+            output.status.success()
+        },
+    );
+    if !built {
+        return None;
+    }
+    if out_dir.is_none() {
+        eprintln!("cargo named no build-script output directory for gregor-web");
+    }
+    out_dir
+}
+
+/// The output directory in a cargo message that says gregor-web's build script ran (cargo says
+/// so also when the script's output was fresh).
+fn web_out_dir(message: &str) -> Option<PathBuf> {
+    if !message.contains(r#""reason":"build-script-executed""#)
+        || !(message.contains("#gregor-web@") || message.contains(r#""package_id":"gregor-web "#))
+    {
+        return None;
+    }
+    let start = message.find(r#""out_dir":""#)? + r#""out_dir":""#.len();
+    // A JSON string: it ends at the first quote that no backslash escapes.
+    let mut path = String::new();
+    let mut chars = message[start..].chars();
+    loop {
+        match chars.next()? {
+            '"' => return Some(PathBuf::from(path)),
+            '\\' => match chars.next()? {
+                'u' => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    path.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                }
+                'n' => path.push('\n'),
+                't' => path.push('\t'),
+                other => path.push(other),
+            },
+            c => path.push(c),
+        }
+    }
 }
 
 /// The Rust flags for the wasm build: the caller's own (`CARGO_ENCODED_RUSTFLAGS` or
@@ -514,4 +583,27 @@ pub fn browser_check(cargo: &str) -> bool {
         }
     }
     ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The build script's output directory is read from cargo's message for gregor-web only,
+    /// with the JSON string's escapes undone.
+    #[test]
+    fn the_build_scripts_directory_comes_from_cargos_message() {
+        let web = r#"{"reason":"build-script-executed","package_id":"path+file:///w/web#gregor-web@0.1.0","linked_libs":[],"linked_paths":[],"cfgs":[],"env":[["GREGOR_BUILTIN_FNV","0123"]],"out_dir":"/w/target/a \"b\"\\c\u00e9/out"}"#;
+        assert_eq!(
+            web_out_dir(web),
+            Some(PathBuf::from("/w/target/a \"b\"\\cé/out"))
+        );
+        let older = r#"{"reason":"build-script-executed","package_id":"gregor-web 0.1.0 (path+file:///w/web)","out_dir":"/o"}"#;
+        assert_eq!(web_out_dir(older), Some(PathBuf::from("/o")));
+        let other = web.replace("gregor-web", "gregor-sim");
+        assert_eq!(web_out_dir(&other), None);
+        let artifact = web.replace("build-script-executed", "compiler-artifact");
+        assert_eq!(web_out_dir(&artifact), None);
+        assert_eq!(web_out_dir(&web[..web.len() - 3]), None, "unterminated");
+    }
 }
