@@ -68,6 +68,15 @@ pub enum Disk {
     Controller(ControllerDisk),
     /// A broker's logs.
     Broker(BrokerDisk),
+    /// How many values a producer (or a pipeline's producer half) created. A client keeps
+    /// nothing, and a restarted one begins a new session; this is the test harness's count,
+    /// kept beside the client as a Jepsen generator keeps its own, so that the next
+    /// incarnation numbers its values on from it and every value of a run names one send
+    /// ([`Producer::number_values_from`]).
+    Producer {
+        /// Values created so far by every incarnation.
+        values_created: u64,
+    },
 }
 
 impl NodeSpec {
@@ -88,6 +97,10 @@ impl NodeSpec {
 
     /// Builds the node from what its disk kept.
     pub fn build(&self, disk: Disk, seed: u64) -> AnyNode {
+        let values_from = match disk {
+            Disk::Producer { values_created } => values_created,
+            _ => 0,
+        };
         match self {
             NodeSpec::Controller { config } => {
                 let disk = match disk {
@@ -109,14 +122,18 @@ impl NodeSpec {
                 config,
                 workload,
                 bootstrap,
-            } => AnyNode::Producer(Box::new(Producer::new(
-                *id,
-                name.clone(),
-                config.clone(),
-                workload.clone(),
-                bootstrap.clone(),
-                seed,
-            ))),
+            } => {
+                let mut producer = Producer::new(
+                    *id,
+                    name.clone(),
+                    config.clone(),
+                    workload.clone(),
+                    bootstrap.clone(),
+                    seed,
+                );
+                producer.number_values_from(values_from);
+                AnyNode::Producer(Box::new(producer))
+            }
             NodeSpec::Consumer {
                 id,
                 name,
@@ -136,7 +153,7 @@ impl NodeSpec {
                 match output {
                     None => AnyNode::Consumer(Box::new(consumer)),
                     Some(o) => {
-                        let producer = Producer::new(
+                        let mut producer = Producer::new(
                             *id,
                             name.clone(),
                             o.config.clone(),
@@ -144,6 +161,7 @@ impl NodeSpec {
                             bootstrap.clone(),
                             derive_seed(seed, "producer"),
                         );
+                        producer.number_values_from(values_from);
                         AnyNode::Pipeline(Box::new(Pipeline::new(consumer, producer)))
                     }
                 }
@@ -173,7 +191,13 @@ impl AnyNode {
         match self {
             AnyNode::Controller(c) => Disk::Controller(c.into_disk()),
             AnyNode::Broker(b) => Disk::Broker(b.into_disk()),
-            AnyNode::Producer(_) | AnyNode::Consumer(_) | AnyNode::Pipeline(_) => Disk::None,
+            AnyNode::Producer(p) => Disk::Producer {
+                values_created: p.records_created(),
+            },
+            AnyNode::Pipeline(p) => Disk::Producer {
+                values_created: p.producer().records_created(),
+            },
+            AnyNode::Consumer(_) => Disk::None,
         }
     }
 

@@ -487,3 +487,31 @@ fn a_spare_reader_in_a_scenario_without_groups_gets_its_coordinator_and_reads() 
     );
     assert!(consumer.records_processed() > 500, "it read what p1 wrote");
 }
+
+/// A restarted producer begins a new session with nothing kept, and its application sends new
+/// records: they continue its numbering (`p1-297`, ...), so the history does not mistake
+/// them for the records of the first session written twice.
+#[test]
+fn a_restarted_producer_sends_new_records_not_duplicates() {
+    let text = std::fs::read_to_string(common::scenario("leader-failover.toml"))
+        .unwrap()
+        .replace("count = 1000", "count = 300")
+        .replace(
+            "[[at]]\ntime = \"5s\"\ncrash = \"leader of orders/0\"",
+            "[[at]]\ntime = \"1s\"\ncrash = \"p1\"\n\n[[at]]\ntime = \"2s\"\nrestart = \"p1\"\n\n[[at]]\ntime = \"5s\"\ncrash = \"leader of orders/0\"",
+        );
+    let scenario = Scenario::parse("restart.toml", &text).expect("valid");
+    assert_eq!(scenario.timeline.len(), 4, "the crash and restart are in");
+    let report = gregor_sim::runner::Run::new(&scenario, &Default::default()).run();
+    let history = &report.history;
+    assert_eq!(history.duplicates, 0);
+    assert_eq!(history.lost_acknowledged, 0);
+    // The first session sent about 200 records in its second (200 a second), the second
+    // session its whole workload of 300 again, each under its own number.
+    assert!(
+        history.sent > 450 && history.sent <= 500,
+        "{} sent",
+        history.sent
+    );
+    assert!(report.passed(), "{:?}", report.first_finding());
+}

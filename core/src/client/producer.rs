@@ -296,9 +296,19 @@ impl Producer {
         &self.workload
     }
 
-    /// How many records the application has sent so far.
+    /// How many records the application has sent so far, counting those of the producer's
+    /// earlier incarnations when it continues their numbering ([`Producer::number_values_from`]).
     pub fn records_created(&self) -> u64 {
         self.created
+    }
+
+    /// Numbers this producer's values from `first` (`{name}-{first}`, ...) instead of from 0.
+    /// The simulation gives a restarted producer the count of values its earlier incarnations
+    /// created, so that every value of a run names one send: the application behind a new
+    /// session sends new records, and a checker that finds the same value twice in the log
+    /// must be finding a record written twice, not two sends that happen to share a number.
+    pub fn number_values_from(&mut self, first: u64) {
+        self.created = first;
     }
 
     /// Whether the workload is running.
