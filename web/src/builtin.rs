@@ -110,10 +110,12 @@ pub async fn load() -> Result<(), String> {
         .dyn_into()
         .map_err(|e| js(&format!("the inflated {FILE} is not bytes"), e))?;
     let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
-    if gregor_core::rng::fnv1a(&bytes) != DIGEST {
+    let digest = gregor_core::rng::fnv1a(&bytes);
+    if digest != DIGEST {
         return Err(format!(
-            "{FILE} is from another build of the classroom (a stale copy in a cache?): \
-             reload the page, or copy the whole bundle again"
+            "{FILE} ({digest:016x}) is from another build than this page ({DIGEST:016x}): \
+             one of them is a stale copy in a cache, or the bundle was copied only in part. \
+             Reload the page bypassing the cache (Ctrl+Shift+R), or copy all of web/dist again"
         ));
     }
     let bundle = Bundle::decode(&bytes)?;

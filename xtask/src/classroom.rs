@@ -214,11 +214,11 @@ fn build_wasm(cargo: &str) -> Option<PathBuf> {
 }
 
 /// The output directory in a cargo message that says gregor-web's build script ran (cargo says
-/// so also when the script's output was fresh).
+/// so also when the script's output was fresh). The package is told by the directory cargo
+/// gives its build script (`build/gregor-web-<hash>/out`), which every cargo names the same
+/// way, unlike the package id.
 fn web_out_dir(message: &str) -> Option<PathBuf> {
-    if !message.contains(r#""reason":"build-script-executed""#)
-        || !(message.contains("#gregor-web@") || message.contains(r#""package_id":"gregor-web "#))
-    {
+    if !message.contains(r#""reason":"build-script-executed""#) {
         return None;
     }
     let start = message.find(r#""out_dir":""#)? + r#""out_dir":""#.len();
@@ -227,19 +227,28 @@ fn web_out_dir(message: &str) -> Option<PathBuf> {
     let mut chars = message[start..].chars();
     loop {
         match chars.next()? {
-            '"' => return Some(PathBuf::from(path)),
+            '"' => break,
             '\\' => match chars.next()? {
                 'u' => {
                     let hex: String = chars.by_ref().take(4).collect();
                     path.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
                 }
+                'b' => path.push('\u{8}'),
+                'f' => path.push('\u{c}'),
                 'n' => path.push('\n'),
+                'r' => path.push('\r'),
                 't' => path.push('\t'),
                 other => path.push(other),
             },
             c => path.push(c),
         }
     }
+    let out_dir = PathBuf::from(path);
+    let package = out_dir.parent()?.file_name()?.to_str()?;
+    package
+        .strip_prefix("gregor-web-")
+        .is_some_and(|hash| !hash.contains('-'))
+        .then_some(out_dir)
 }
 
 /// The Rust flags for the wasm build: the caller's own (`CARGO_ENCODED_RUSTFLAGS` or
@@ -594,14 +603,14 @@ mod tests {
     /// with the JSON string's escapes undone.
     #[test]
     fn the_build_scripts_directory_comes_from_cargos_message() {
-        let web = r#"{"reason":"build-script-executed","package_id":"path+file:///w/web#gregor-web@0.1.0","linked_libs":[],"linked_paths":[],"cfgs":[],"env":[["GREGOR_BUILTIN_FNV","0123"]],"out_dir":"/w/target/a \"b\"\\c\u00e9/out"}"#;
+        let web = r#"{"reason":"build-script-executed","package_id":"path+file:///w/web#gregor-web@0.1.0","linked_libs":[],"linked_paths":[],"cfgs":[],"env":[["GREGOR_BUILTIN_FNV","0123"]],"out_dir":"/w/t \"a\"\\b\u00e9\r/build/gregor-web-0f3a/out"}"#;
         assert_eq!(
             web_out_dir(web),
-            Some(PathBuf::from("/w/target/a \"b\"\\cé/out"))
+            Some(PathBuf::from("/w/t \"a\"\\bé\r/build/gregor-web-0f3a/out"))
         );
-        let older = r#"{"reason":"build-script-executed","package_id":"gregor-web 0.1.0 (path+file:///w/web)","out_dir":"/o"}"#;
-        assert_eq!(web_out_dir(older), Some(PathBuf::from("/o")));
-        let other = web.replace("gregor-web", "gregor-sim");
+        let other = web.replace("gregor-web-0f3a", "gregor-web-e2e-0f3a");
+        assert_eq!(web_out_dir(&other), None);
+        let other = web.replace("gregor-web-0f3a", "gregor-sim-0f3a");
         assert_eq!(web_out_dir(&other), None);
         let artifact = web.replace("build-script-executed", "compiler-artifact");
         assert_eq!(web_out_dir(&artifact), None);

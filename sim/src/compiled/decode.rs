@@ -244,7 +244,18 @@ impl<T: Decode> Decode for Option<T> {
 
 impl<T: Decode> Decode for Vec<T> {
     fn decode(r: &mut Reader<'_>) -> Self {
-        (0..r.len()).map(|_| r.get()).collect()
+        let len = r.len();
+        // The length is checked against the bytes left, but an item may take far more memory
+        // than bytes, so the vector grows with what is read instead of being sized up front,
+        // and stops at an error.
+        let mut items = Vec::with_capacity(len.min(16));
+        for _ in 0..len {
+            if r.error.is_some() {
+                break;
+            }
+            items.push(r.get());
+        }
+        items
     }
 }
 
@@ -952,13 +963,20 @@ mod tests {
     }
 
     /// Each sample is one variant of its enum, in declaration order: serde writes each with its
-    /// index, and the reader reads each back as it was.
+    /// index, the reader reads each back as it was, and it knows no variant past the samples.
     fn every_variant<T: Serialize + Decode + PartialEq + fmt::Debug>(samples: Vec<T>) {
+        let count = u8::try_from(samples.len()).unwrap();
+        assert!(count < 128, "a one-byte varint");
         for (i, sample) in samples.into_iter().enumerate() {
             let bytes = postcard::to_allocvec(&sample).unwrap();
             assert_eq!(usize::from(bytes[0]), i, "{sample:?} is not variant {i}");
             assert_eq!(Reader::read_all::<T>(&bytes), Ok(sample));
         }
+        assert_eq!(
+            Reader::read_all::<T>(&[count]).unwrap_err().what,
+            "an unknown enum variant",
+            "the decoder knows more variants than the samples show"
+        );
     }
 
     /// Every variant of every enum the compact form carries reads back as written. (The shipped
@@ -966,7 +984,8 @@ mod tests {
     #[test]
     fn every_variant_reads_back() {
         // These matches have no wildcard: a variant added to one of these enums stops the
-        // tests compiling until it is added here, and then to its decoder.
+        // tests compiling here, a reminder to give it a sample below and a line in its decoder
+        // (whose count of variants `every_variant` checks against the samples).
         let _ = |a: &Action| match a {
             Action::Crash(_)
             | Action::PowerLoss(_)
@@ -1073,6 +1092,19 @@ mod tests {
             match x.3 {
                 IsolationLevel::ReadUncommitted | IsolationLevel::ReadCommitted => (),
             }
+        };
+        let _ = |f: SwarmFault| match f {
+            SwarmFault::Crash
+            | SwarmFault::PowerLoss
+            | SwarmFault::Pause
+            | SwarmFault::Isolate
+            | SwarmFault::Cut
+            | SwarmFault::Split
+            | SwarmFault::Clog
+            | SwarmFault::Loss
+            | SwarmFault::Delay
+            | SwarmFault::Duplicate
+            | SwarmFault::LateRequest => (),
         };
         let _ = |x: (ElectionType, DeliverySemantics, NodeState, Compare)| {
             match x.0 {
@@ -1285,7 +1317,8 @@ mod tests {
         same(Option::<bool>::None);
     }
 
-    /// Malformed bytes are errors that say where and what, never a panic or a huge allocation.
+    /// Malformed bytes are errors that say where and what, never a panic, and a length claims
+    /// no memory before its items are read.
     #[test]
     fn malformed_bytes_are_errors() {
         let err = |bytes: &[u8]| Reader::read_all::<(u32, String)>(bytes).unwrap_err();
@@ -1340,6 +1373,17 @@ mod tests {
             DecodeError {
                 at: 1,
                 what: "an unknown enum variant"
+            }
+        );
+        // A length of a million consumers in a handful of bytes is an error at once, not a
+        // million consumers' worth of memory.
+        let mut claim = vec![0xc0, 0x84, 0x3d];
+        claim.extend([0; 8]);
+        assert_eq!(
+            Reader::read_all::<Vec<ConsumerSpec>>(&claim).unwrap_err(),
+            DecodeError {
+                at: 3,
+                what: "a length beyond the end of the bytes"
             }
         );
         // A scenario cut short anywhere is an error, and only the first one is reported.
