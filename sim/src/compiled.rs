@@ -3,7 +3,9 @@
 //! The classroom's WebAssembly bundle has a size budget, and the TOML parser with the scenario
 //! and lesson checks behind it was about a quarter of the bundle. So the classroom does not
 //! parse TOML: `web/build.rs` parses every shipped scenario and lesson natively at build time
-//! into a [`Bundle`], the page decodes it, and a trace carries its scenario in this form too
+//! into a [`Bundle`] of scenarios, which the page carries, and a course of
+//! [`CompiledLesson`]s, which it fetches when a learner opens the lessons; the page decodes
+//! them, and a trace carries its scenario in this form too
 //! ([`encode_scenario`], next to the TOML text people read). Decoding gives exactly the values
 //! parsing gives (but for a shipped scenario's TOML text, which the bundle leaves out): postcard
 //! keeps every number bit for bit, so a run in the browser is the run of the command line.
@@ -18,8 +20,8 @@ use serde::{Deserialize, Serialize};
 
 pub mod decode;
 
-/// Everything the classroom would otherwise parse: the shipped scenarios, one custom cluster
-/// to make the others from, and the shipped lessons.
+/// The scenarios the classroom would otherwise parse: the shipped ones, and one custom cluster
+/// to make the others from. (The lessons come apart: see [`build_lessons`].)
 ///
 /// The shipped scenarios leave their TOML text (`source`) empty: the page never shows it, and
 /// it was more than a third of the bundle. A trace the command line writes still carries it.
@@ -29,8 +31,6 @@ pub struct Bundle {
     pub shipped: Vec<(String, Scenario)>,
     /// The default custom cluster, as parsed (see [`Custom::scenario_from`]).
     pub custom: Scenario,
-    /// The shipped lessons, with their steps' actions and checks parsed.
-    pub lessons: Vec<CompiledLesson>,
 }
 
 /// A lesson as [`crate::lesson::check`] reads it, without its scenario (the bundle has it):
@@ -44,7 +44,7 @@ pub struct CompiledLesson {
 }
 
 impl Bundle {
-    /// Parses every shipped scenario and lesson (natively, at build time).
+    /// Parses every shipped scenario (natively, at build time).
     pub fn build() -> Result<Bundle, String> {
         let shipped = SHIPPED
             .iter()
@@ -60,22 +60,7 @@ impl Bundle {
         let custom = Scenario::parse(&custom.file(), &custom.source())
             .map(without_source)
             .map_err(|e| e.to_string())?;
-        let lessons = gregor_lessons::shipped()
-            .map_err(|e| e.to_string())?
-            .iter()
-            .map(|lesson| {
-                let checked = crate::lesson::check(lesson).map_err(|e| e.to_string())?;
-                Ok(CompiledLesson {
-                    lesson: checked.lesson,
-                    steps: checked.steps,
-                })
-            })
-            .collect::<Result<_, String>>()?;
-        Ok(Bundle {
-            shipped,
-            custom,
-            lessons,
-        })
+        Ok(Bundle { shipped, custom })
     }
 
     /// The bytes the page carries.
@@ -89,10 +74,10 @@ impl Bundle {
             .map_err(|e| format!("the built-in scenarios do not read: {e}"))
     }
 
-    /// The shipped lessons with what their words mean, as [`crate::lesson::check`] gives them
-    /// (each with its scenario as [`Bundle::scenario`] gives it).
-    pub fn course(&self) -> Result<Vec<CheckedLesson>, String> {
-        self.lessons
+    /// The lessons with what their words mean, as [`crate::lesson::check`] gives them (each
+    /// with its scenario as [`Bundle::scenario`] gives it).
+    pub fn course(&self, lessons: &[CompiledLesson]) -> Result<Vec<CheckedLesson>, String> {
+        lessons
             .iter()
             .map(|c| {
                 Ok(CheckedLesson {
@@ -116,6 +101,32 @@ impl Bundle {
         };
         Ok(scenario.with_classroom_clients())
     }
+}
+
+/// Checks every shipped lesson (natively, at build time): its actions and checks parsed
+/// against its scenario.
+pub fn build_lessons() -> Result<Vec<CompiledLesson>, String> {
+    gregor_lessons::shipped()
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|lesson| {
+            let checked = crate::lesson::check(lesson).map_err(|e| e.to_string())?;
+            Ok(CompiledLesson {
+                lesson: checked.lesson,
+                steps: checked.steps,
+            })
+        })
+        .collect()
+}
+
+/// The lessons' bytes, which the page fetches when they are wanted.
+pub fn encode_lessons(lessons: &[CompiledLesson]) -> Vec<u8> {
+    postcard::to_allocvec(lessons).expect("lessons encode")
+}
+
+/// Reads the bytes [`encode_lessons`] wrote.
+pub fn decode_lessons(bytes: &[u8]) -> Result<Vec<CompiledLesson>, String> {
+    decode::Reader::read_all(bytes).map_err(|e| format!("the lessons do not read: {e}"))
 }
 
 fn without_source(mut scenario: Scenario) -> Scenario {
@@ -166,6 +177,7 @@ mod tests {
     #[test]
     fn the_bundle_gives_what_parsing_gives() {
         let bundle = Bundle::decode(&Bundle::build().unwrap().encode()).unwrap();
+        let lessons = decode_lessons(&encode_lessons(&build_lessons().unwrap())).unwrap();
         for s in SHIPPED {
             let parsed = library::scenario(s.id).unwrap();
             let built = bundle.scenario(s.id).unwrap();
@@ -176,7 +188,7 @@ mod tests {
             );
             assert_eq!(built, without_source(parsed), "{}", s.id);
         }
-        let course = bundle.course().unwrap();
+        let course = bundle.course(&lessons).unwrap();
         let lessons = gregor_lessons::shipped().unwrap();
         assert_eq!(course.len(), lessons.len());
         for (built, lesson) in course.into_iter().zip(&lessons) {

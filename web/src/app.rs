@@ -93,6 +93,8 @@ pub enum Msg {
     Point(String),
     /// Open or close the lessons panel.
     ToggleLessons,
+    /// The lessons were fetched (or could not be): take them, then go on with the message.
+    LessonsLoaded(Box<Msg>),
     /// Follow a lesson of the course, from its first step (on its scenario and seed).
     OpenLesson(usize),
     /// Stop following the lesson.
@@ -130,8 +132,9 @@ pub struct App {
     work_times: Published,
     /// The produce form's `acks`, kept here so a redraw never changes the learner's choice.
     produce_acks: String,
-    /// The course, or why it could not be read.
-    course: Result<Vec<CheckedLesson>, String>,
+    /// The course, or why it could not be read; `None` until the lessons are loaded, which
+    /// happens when the panel first opens or a link names a lesson.
+    course: Option<Result<Vec<CheckedLesson>, String>>,
     /// The lesson followed.
     tutor: Option<Tutor>,
     /// The current step's status, after the last update.
@@ -174,15 +177,22 @@ impl App {
         let mut link = link.clone();
         self.tutor = None;
         self.step_status = None;
+        // Said once the link's run is open (which clears older errors).
+        let mut lesson_error = None;
         if let Some(id) = &link.lesson {
-            match self
-                .course
-                .as_ref()
-                .ok()
-                .and_then(|c| c.iter().position(|l| &l.lesson.id == id))
-            {
+            let course = match &self.course {
+                Some(Ok(course)) => course.as_slice(),
+                _ => &[],
+            };
+            match course.iter().position(|l| &l.lesson.id == id) {
+                None if matches!(self.course, Some(Err(_)) | None) => {
+                    let why = match &self.course {
+                        Some(Err(e)) => e.as_str(),
+                        _ => "they are not loaded",
+                    };
+                    lesson_error = Some(format!("The lessons could not be read: {why}"));
+                }
                 Some(index) => {
-                    let course = self.course.as_ref().expect("a course");
                     let lesson = &course[index].lesson;
                     if link.scenario != lesson.scenario.value {
                         link.scenario = lesson.scenario.value.clone();
@@ -194,7 +204,7 @@ impl App {
                     self.tutor = Some(Tutor::new(index, step));
                     self.lessons_open = true;
                 }
-                None => self.error = Some(format!("No lesson is called `{id}`.")),
+                None => lesson_error = Some(format!("No lesson is called `{id}`.")),
             }
         }
         let link = &link;
@@ -205,7 +215,7 @@ impl App {
                 self.tally = Tally::default();
                 self.tally.update(&session);
                 self.session = Some(session);
-                self.error = None;
+                self.error = lesson_error;
                 self.charts_drawn_at = None;
             }
             Err(e) => self.error = Some(format!("This link could not be opened: {e}")),
@@ -230,7 +240,7 @@ impl App {
     /// The link of what is on screen, with the lesson followed.
     fn link_of(&self, s: &Session) -> Link {
         let mut link = Link::of(&self.scenario_id, s);
-        if let (Some(t), Ok(course)) = (&self.tutor, &self.course) {
+        if let (Some(t), Some(Ok(course))) = (&self.tutor, &self.course) {
             link.lesson = Some(t.lesson(course).id.clone());
             link.step = Some(t.step);
         }
@@ -239,7 +249,8 @@ impl App {
 
     /// Evaluates the current step's check; a step done is kept in local storage.
     fn observe_lesson(&mut self) {
-        let (Some(t), Ok(course), Some(s)) = (&mut self.tutor, &self.course, &self.session) else {
+        let (Some(t), Some(Ok(course)), Some(s)) = (&mut self.tutor, &self.course, &self.session)
+        else {
             self.step_status = None;
             return;
         };
@@ -443,7 +454,8 @@ impl Component for App {
             frame_began: None,
             work_times: Published::new("gregorWorkTimes"),
             produce_acks: "all".into(),
-            course: course::course().map_err(|e| e.to_string()),
+            // Loaded already when the page's link names a lesson (main waits for them then).
+            course: course::course(),
             tutor: None,
             step_status: None,
             progress: Progress::decode(&load_progress()),
@@ -621,15 +633,33 @@ impl Component for App {
                 self.produce_acks = acks;
                 return false;
             }
-            Msg::ToggleLessons => self.lessons_open = !self.lessons_open,
+            Msg::ToggleLessons => {
+                self.lessons_open = !self.lessons_open;
+                if self.lessons_open && self.course.is_none() {
+                    load_lessons(ctx, Msg::ToggleLessons);
+                    // The panel says the lessons are loading until they are.
+                    self.lessons_open = true;
+                }
+            }
+            Msg::LessonsLoaded(then) => {
+                self.course = course::course();
+                if self.course.is_none() {
+                    return false; // cannot happen: the lessons were just loaded
+                }
+                // The message that waited for the lessons, now that they are here; a toggle
+                // that waited had already opened the panel.
+                return match *then {
+                    Msg::ToggleLessons => true,
+                    then => Component::update(self, ctx, then),
+                };
+            }
             Msg::OpenLesson(index) => {
                 self.playing = false;
-                let lesson = self
-                    .course
-                    .as_ref()
-                    .ok()
-                    .and_then(|c| c.get(index))
-                    .map(|l| l.lesson.clone());
+                let lesson = match &self.course {
+                    Some(Ok(course)) => course.get(index),
+                    _ => None,
+                }
+                .map(|l| l.lesson.clone());
                 if let Some(lesson) = lesson {
                     self.open(&Link {
                         scenario: lesson.scenario.value.clone(),
@@ -648,13 +678,13 @@ impl Component for App {
                 self.step_status = None;
             }
             Msg::GoStep(step) => {
-                if let (Some(t), Ok(course)) = (&mut self.tutor, &self.course) {
+                if let (Some(t), Some(Ok(course))) = (&mut self.tutor, &self.course) {
                     t.go(step.min(t.lesson(course).steps.len().saturating_sub(1)));
                 }
             }
             Msg::ShowMe => {
                 let actions: Vec<_> = match (&self.tutor, &self.course) {
-                    (Some(t), Ok(course)) => course[t.lesson]
+                    (Some(t), Some(Ok(course))) => course[t.lesson]
                         .steps
                         .get(t.step)
                         .map(|(a, _)| a.clone())
@@ -681,6 +711,10 @@ impl Component for App {
                     .map(|s| format!("#{}", self.link_of(s).encode()));
                 if current.as_deref() != Some(hash().as_str()) {
                     match Link::decode(&hash()) {
+                        Ok(link) if link.lesson.is_some() && self.course.is_none() => {
+                            load_lessons(ctx, Msg::HashChanged);
+                            return false;
+                        }
                         Ok(link) => self.open(&link),
                         Err(e) => self.error = Some(format!("This link could not be read: {e}")),
                     }
@@ -1134,8 +1168,11 @@ impl App {
     fn lessons_panel(&self, ctx: &Context<Self>) -> Html {
         let link = ctx.link();
         let course = match &self.course {
-            Ok(c) => c,
-            Err(e) => {
+            Some(Ok(c)) => c,
+            None => {
+                return html! { <aside class="lessons-panel"><p class="muted">{ "Loading the lessons…" }</p></aside> };
+            }
+            Some(Err(e)) => {
                 return html! { <aside class="lessons-panel"><p class="error">{ format!("The lessons could not be read: {e}") }</p></aside> };
             }
         };
@@ -1429,6 +1466,14 @@ fn diagram(v: &ClassroomView) -> Html {
 fn tenths(v: i32) -> String {
     let sign = if v < 0 { "-" } else { "" };
     format!("{sign}{}.{}", v.unsigned_abs() / 10, v.unsigned_abs() % 10)
+}
+
+/// Loads the lessons in the background, then sends `then` (see [`Msg::LessonsLoaded`]).
+fn load_lessons(ctx: &Context<App>, then: Msg) {
+    ctx.link().send_future(async move {
+        crate::builtin::load_lessons().await;
+        Msg::LessonsLoaded(Box::new(then))
+    });
 }
 
 /// A callback that takes `text`, an action in the scenario's action language.

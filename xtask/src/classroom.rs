@@ -1,6 +1,6 @@
 //! Building and serving the classroom: `cargo xtask bundle` writes the static bundle into
-//! `web/dist/` (index.html, the JavaScript glue, the wasm, and the compressed scenarios and
-//! lessons the page fetches), and `cargo xtask classroom` builds it and serves it on 127.0.0.1.
+//! `web/dist/` (index.html, the JavaScript glue, the wasm, and the compressed lessons the page
+//! fetches when they are wanted), and `cargo xtask classroom` builds it and serves it on 127.0.0.1.
 //!
 //! Everything comes from the package registries or the system: the wasm target through rustup,
 //! the wasm-bindgen command-line tool through `cargo install` at the exact version in
@@ -17,9 +17,9 @@ use std::process::{Command, ExitCode};
 pub const DIST: &str = "web/dist";
 /// The wasm the build produces.
 const WASM: &str = "target/wasm32-unknown-unknown/wasm/gregor-classroom.wasm";
-/// The compressed scenarios and lessons beside the page, under the name the page fetches
-/// (`web::builtin::FILE`).
-const BUILTIN: &str = "builtin.zlib";
+/// The compressed lessons beside the page, under the name the page fetches
+/// (`web::builtin::LESSONS_FILE`).
+const LESSONS: &str = "lessons.zlib";
 
 /// The wasm-bindgen version `Cargo.lock` pins: the CLI must match it exactly.
 fn pinned_wasm_bindgen() -> Option<String> {
@@ -136,10 +136,10 @@ fn build_bundle(cargo: &str) -> Option<(u64, u64, bool)> {
         eprintln!("cannot copy web/static/index.html into {DIST}");
         return None;
     }
-    // The scenarios and lessons, which the page fetches (see `web::builtin`).
-    let builtin = out_dir.join("bundle.zlib");
-    if let Err(e) = std::fs::copy(&builtin, Path::new(DIST).join(BUILTIN)) {
-        eprintln!("cannot copy {} into {DIST}: {e}", builtin.display());
+    // The lessons, which the page fetches when they are wanted (see `web::builtin`).
+    let lessons = out_dir.join(LESSONS);
+    if let Err(e) = std::fs::copy(&lessons, Path::new(DIST).join(LESSONS)) {
+        eprintln!("cannot copy {} into {DIST}: {e}", lessons.display());
         return None;
     }
     let optimised = optimise(&Path::new(DIST).join("gregor-classroom_bg.wasm"));
@@ -157,14 +157,14 @@ fn build_bundle(cargo: &str) -> Option<(u64, u64, bool)> {
     let size = bytes.len() as u64;
     let gzipped = gzipped_size(&bytes);
     println!(
-        "classroom bundle in {DIST}/: index.html, gregor-classroom.js, gregor-classroom_bg.wasm ({size} bytes, {gzipped} gzipped; budgets {WASM_BUDGET} and {GZIP_BUDGET}), {BUILTIN} (the scenarios and lessons, {} bytes compressed)",
-        std::fs::metadata(&builtin).map_or(0, |m| m.len())
+        "classroom bundle in {DIST}/: index.html, gregor-classroom.js, gregor-classroom_bg.wasm ({size} bytes, {gzipped} gzipped; budgets {WASM_BUDGET} and {GZIP_BUDGET}), {LESSONS} (the lessons, fetched when wanted: {} bytes compressed)",
+        std::fs::metadata(&lessons).map_or(0, |m| m.len())
     );
     Some((size, gzipped, optimised))
 }
 
 /// Builds the classroom for wasm32; returns the directory where its build script wrote the
-/// compressed scenarios and lessons, which cargo names in its build messages.
+/// compressed lessons, which cargo names in its build messages.
 fn build_wasm(cargo: &str) -> Option<PathBuf> {
     let args = [
         "build",
@@ -537,6 +537,19 @@ pub fn browser_check(cargo: &str) -> bool {
             ],
         ),
         ("#seed=many", &["link field `seed`"]),
+        // A link that names a lesson loads the lessons first; one that names none says so
+        // and shows the run.
+        (
+            "#lesson=why-a-log",
+            &["Why a log", r#"data-broker="1" data-status="running""#],
+        ),
+        (
+            "#lesson=nope",
+            &[
+                "No lesson is called `nope`.",
+                r#"data-broker="1" data-status="running""#,
+            ],
+        ),
     ];
     let mut ok = true;
     let out = Path::new("target/e2e");

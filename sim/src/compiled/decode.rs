@@ -1,5 +1,5 @@
-//! Reads the compact form by hand: the classroom decodes its built-in scenarios and lessons,
-//! and a trace's scenario, with this instead of serde, whose derived decoders for these types
+//! Reads the compact form by hand: the classroom decodes its built-in scenarios, its lessons
+//! and a trace's scenario with this instead of serde, whose derived decoders for these types
 //! were about 35 KB of the WebAssembly bundle.
 //!
 //! The form is postcard's, which the native side still writes with serde
@@ -300,7 +300,6 @@ impl Decode for Bundle {
         Bundle {
             shipped: r.get(),
             custom: r.get(),
-            lessons: r.get(),
         }
     }
 }
