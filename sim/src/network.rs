@@ -81,6 +81,13 @@ impl Orphans {
         }
     }
 
+    /// Forgets what `server` read: its process died, so it will never answer, and a request
+    /// its next process reads with the same correlation id is a new one. (The madsim driver
+    /// keeps these per process, so a restart starts it with none, as here.)
+    pub fn forget_server(&mut self, server: NodeId) {
+        self.0.retain(|(s, _, _)| *s != server);
+    }
+
     /// Whether `answer`, from `server` to `client`, answers such a request: it is then lost,
     /// and forgotten.
     pub fn is_lost_answer(&mut self, server: NodeId, client: NodeId, answer: &Message) -> bool {
@@ -395,6 +402,43 @@ mod tests {
 
     fn b(i: u32) -> NodeId {
         NodeId::Broker(BrokerId(i))
+    }
+
+    /// An answer to a request read on a closed connection is lost once; a server that crashed
+    /// before answering takes its orphans with it, so its next process's answers get through.
+    #[test]
+    fn orphans_are_lost_once_and_die_with_their_server() {
+        use gregor_core::ids::ClientId;
+        use gregor_core::protocol::{MetadataRequest, MetadataResponse};
+        let client = NodeId::Client(ClientId(7));
+        let request = |c| {
+            Message::Metadata(MetadataRequest {
+                correlation: c,
+                topics: Vec::new(),
+            })
+        };
+        let answer = |c| {
+            Message::MetadataResponse(MetadataResponse {
+                correlation: c,
+                brokers: Vec::new(),
+                topics: Vec::new(),
+            })
+        };
+        let mut orphans = Orphans::default();
+        orphans.adopt(b(1), client, &request(5));
+        orphans.adopt(b(2), client, &request(5));
+        assert!(
+            !orphans.is_lost_answer(b(1), client, &request(5)),
+            "a request"
+        );
+        assert!(!orphans.is_lost_answer(b(1), client, &answer(6)));
+        assert!(orphans.is_lost_answer(b(1), client, &answer(5)));
+        assert!(
+            !orphans.is_lost_answer(b(1), client, &answer(5)),
+            "lost once"
+        );
+        orphans.forget_server(b(2));
+        assert!(!orphans.is_lost_answer(b(2), client, &answer(5)));
     }
 
     #[test]

@@ -177,6 +177,7 @@ impl World {
             return;
         }
         self.timers.remove(&id);
+        self.orphans.forget_server(id);
         // The kernel of a crashed process closes its sockets, and peers notice at once; a machine
         // that lost power says nothing, and peers notice only by timing out.
         for conn in self.network.connections_of(id) {
