@@ -16,7 +16,7 @@ use crate::lesson::{CheckedLesson, Condition};
 use crate::library::{Custom, SHIPPED};
 use crate::scenario::{Action, Scenario};
 use gregor_lessons::Lesson;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub mod decode;
 
@@ -25,7 +25,7 @@ pub mod decode;
 ///
 /// The shipped scenarios leave their TOML text (`source`) empty: the page never shows it, and
 /// it was more than a third of the bundle. A trace the command line writes still carries it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Bundle {
     /// Each shipped scenario by id, as parsed (without the classroom's clients).
     pub shipped: Vec<(String, Scenario)>,
@@ -35,7 +35,7 @@ pub struct Bundle {
 
 /// A lesson as [`crate::lesson::check`] reads it, without its scenario (the bundle has it):
 /// the page then needs no parser for checks.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CompiledLesson {
     /// The lesson as written.
     pub lesson: Lesson,

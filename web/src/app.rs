@@ -181,18 +181,14 @@ impl App {
         let mut lesson_error = None;
         if let Some(id) = &link.lesson {
             let course = match &self.course {
-                Some(Ok(course)) => course.as_slice(),
-                _ => &[],
+                Some(Ok(course)) => Ok(course),
+                Some(Err(e)) => Err(e.as_str()),
+                // Whoever opens a link that names a lesson loads the lessons first.
+                None => Err("they are not loaded"),
             };
-            match course.iter().position(|l| &l.lesson.id == id) {
-                None if matches!(self.course, Some(Err(_)) | None) => {
-                    let why = match &self.course {
-                        Some(Err(e)) => e.as_str(),
-                        _ => "they are not loaded",
-                    };
-                    lesson_error = Some(format!("The lessons could not be read: {why}"));
-                }
-                Some(index) => {
+            match course.map(|c| (c, c.iter().position(|l| &l.lesson.id == id))) {
+                Err(why) => lesson_error = Some(format!("The lessons could not be read: {why}")),
+                Ok((course, Some(index))) => {
                     let lesson = &course[index].lesson;
                     if link.scenario != lesson.scenario.value {
                         link.scenario = lesson.scenario.value.clone();
@@ -204,7 +200,7 @@ impl App {
                     self.tutor = Some(Tutor::new(index, step));
                     self.lessons_open = true;
                 }
-                None => lesson_error = Some(format!("No lesson is called `{id}`.")),
+                Ok((_, None)) => lesson_error = Some(format!("No lesson is called `{id}`.")),
             }
         }
         let link = &link;
@@ -635,10 +631,9 @@ impl Component for App {
             }
             Msg::ToggleLessons => {
                 self.lessons_open = !self.lessons_open;
+                // The panel says the lessons are loading until they are.
                 if self.lessons_open && self.course.is_none() {
                     load_lessons(ctx, Msg::ToggleLessons);
-                    // The panel says the lessons are loading until they are.
-                    self.lessons_open = true;
                 }
             }
             Msg::LessonsLoaded(then) => {

@@ -114,15 +114,14 @@ async fn fetch_lessons() -> Result<Vec<CompiledLesson>, String> {
     use wasm_bindgen::JsCast;
     const FILE: &str = LESSONS_FILE;
     let window = web_sys::window().ok_or("no browser window")?;
+    let failed = |e| js(&format!("cannot fetch {FILE}"), e);
     // The digest in the address makes a cache keep each build's lessons apart.
     let response = wasm_bindgen_futures::JsFuture::from(
         window.fetch_with_str(&format!("{FILE}?{LESSONS_DIGEST:016x}")),
     )
     .await
-    .map_err(|e| js(&format!("cannot fetch {FILE}"), e))?;
-    let response: web_sys::Response = response
-        .dyn_into()
-        .map_err(|e| js(&format!("cannot fetch {FILE}"), e))?;
+    .map_err(failed)?;
+    let response: web_sys::Response = response.dyn_into().map_err(failed)?;
     if !response.ok() {
         return Err(format!(
             "cannot fetch {FILE}, which holds the lessons: the server answered {} {} \

@@ -18,7 +18,7 @@
 //! order serde writes them in. A struct literal names every field, so a field added to a type
 //! without its line here does not compile; a field or variant out of order, or a variant
 //! missing, fails the tests, which decode every shipped scenario and lesson and compare them
-//! with serde's reading.
+//! with what parsing gives, and read back every variant of every enum as serde writes it.
 
 use super::{Bundle, CompiledLesson};
 use crate::lesson::{Compare, Condition, NodeState, Quantity};
